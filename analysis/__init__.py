@@ -1,0 +1,13 @@
+"""Turns responses into numbers: sentiment, keywords, KPI queries, charts, dashboards.
+
+May import ``survey_app`` models; never imported by ``survey_app`` except inside
+``create_app``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the analysis blueprints (none yet: sentiment and KPIs come next)."""

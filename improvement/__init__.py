@@ -1,0 +1,12 @@
+"""Acts on the numbers: root causes, PDCA cycles, action items, KPI targets, reports.
+
+May import ``analysis`` and ``survey_app``.
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the improvement blueprints (none yet: root causes and PDCA come later)."""

@@ -1,0 +1,99 @@
+"""ClosedLoop application shell: the factory, configuration and core models.
+
+``create_app`` is the only entry point; nothing heavy happens at import time.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from .config import DEFAULT_SECRET_KEY, DefaultConfig
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_FOLDER = PROJECT_ROOT / "templates"
+
+
+class InsecureConfigError(RuntimeError):
+    """Raised when the app would serve real traffic with the placeholder secret key."""
+
+
+def instance_path() -> Path:
+    """Return the instance folder: ``CLOSEDLOOP_INSTANCE_PATH`` or ``<project>/instance``."""
+    configured = os.environ.get("CLOSEDLOOP_INSTANCE_PATH")
+    return Path(configured).resolve() if configured else PROJECT_ROOT / "instance"
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the ClosedLoop application.
+
+    Configuration is layered: defaults, then ``instance/config.py`` (optional),
+    then ``CLOSEDLOOP_*`` environment variables, then ``test_config``.
+    Refuses (:class:`InsecureConfigError`) to build a non-debug, non-testing
+    app with the placeholder ``SECRET_KEY``.
+    """
+    app = Flask(
+        __name__,
+        instance_path=str(instance_path()),
+        instance_relative_config=True,
+        template_folder=str(TEMPLATE_FOLDER),
+    )
+    app.config.from_object(DefaultConfig)
+    app.config.from_pyfile("config.py", silent=True)
+    app.config.from_prefixed_env("CLOSEDLOOP")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+
+    _check_secret_key(app)
+    _configure_database(app)
+
+    from . import auth, database, errors, i18n, intake, staff
+    from .extensions import csrf, db, login_manager, migrate
+
+    db.init_app(app)
+    database.init_app(app)
+    migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    intake.init_app(app)
+    staff.init_app(app)
+
+    from analysis import init_app as init_analysis
+    from improvement import init_app as init_improvement
+
+    init_analysis(app)
+    init_improvement(app)
+
+    from . import cli
+
+    cli.init_app(app)
+    return app
+
+
+def _check_secret_key(app: Flask) -> None:
+    if app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY and not (app.debug or app.testing):
+        raise InsecureConfigError(
+            "ClosedLoop refuses to start with the placeholder SECRET_KEY. "
+            "Run `closedloop init` to write instance/config.py with a random key, "
+            "or set the environment variable CLOSEDLOOP_SECRET_KEY to a long random "
+            "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
+
+
+def _configure_database(app: Flask) -> None:
+    url = app.config.get("DATABASE_URL")
+    if not url:
+        Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+        url = "sqlite:///" + str(Path(app.instance_path) / "closedloop.sqlite3")
+    app.config["SQLALCHEMY_DATABASE_URI"] = url
+    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if url.startswith("postgresql"):
+        options.setdefault("pool_pre_ping", True)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

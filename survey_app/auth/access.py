@@ -1,0 +1,43 @@
+"""Role checks for staff views."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from ..models import Role
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def role_required(*roles: Role) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Require a signed-in user holding one of ``roles`` (admins pass every check).
+
+    Anonymous users are sent to the sign-in page; signed-in users without the
+    role get 403.
+    """
+
+    def decorator(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        @login_required
+        def wrapped(*args: P.args, **kwargs: P.kwargs) -> R:
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+#: Any staff member.
+staff_required = role_required(Role.ANALYST, Role.MANAGER)
+#: Managers (and admins).
+manager_required = role_required(Role.MANAGER)
+#: Admins only.
+admin_required = role_required()

@@ -1,0 +1,44 @@
+"""Default configuration.
+
+Precedence, lowest first: these defaults, ``instance/config.py``, environment
+variables prefixed ``CLOSEDLOOP_`` (``CLOSEDLOOP_DATABASE_URL``,
+``CLOSEDLOOP_SECRET_KEY`` ...), then the mapping given to ``create_app``.
+Nothing here reads files or the environment: the factory does that.
+"""
+
+from __future__ import annotations
+
+#: The placeholder secret. ``create_app`` refuses to serve with it outside
+#: debug or testing mode.
+DEFAULT_SECRET_KEY = "dev-only-change-me"
+
+
+class DefaultConfig:
+    SECRET_KEY = DEFAULT_SECRET_KEY
+    #: ``None`` means the embedded default: ``<instance>/closedloop.sqlite3``.
+    DATABASE_URL: str | None = None
+    SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+
+    #: Shared secret for ``POST /api/v1/ticket-events`` (HMAC-SHA256).
+    WEBHOOK_SECRET: str | None = None
+    #: Accepted clock difference for ``X-ClosedLoop-Timestamp``, seconds.
+    WEBHOOK_TOLERANCE_SECONDS = 300
+    #: Largest webhook body accepted, bytes.
+    MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+
+    BABEL_DEFAULT_LOCALE = "en"
+    #: Time zone in which staff pages show times (data is stored in UTC).
+    BABEL_DEFAULT_TIMEZONE = "Asia/Shanghai"
+    #: Locales offered to users (code, native name).
+    LANGUAGES = {"en": "English", "zh_Hans": "简体中文"}
+
+    #: Failed sign-ins before an account is paused, and for how long.
+    LOGIN_MAX_FAILURES = 5
+    LOGIN_LOCKOUT_MINUTES = 15
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    WTF_CSRF_TIME_LIMIT = None
+
+    #: Rows per page on staff lists.
+    PAGE_SIZE = 50

@@ -1,0 +1,148 @@
+"""``closedloop demo``: a realistic, repeatable demo data set.
+
+Tickets go through :func:`apply_ticket_event`, the operation behind the
+webhook, with fixed idempotency keys: running the command twice changes
+nothing the second time.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import timedelta
+
+import click
+
+from .auth.services import create_user, find_user
+from .extensions import db
+from .intake.schemas import TicketEventIn
+from .intake.services import Outcome, apply_ticket_event
+from .models import Role
+from .types import utcnow
+
+DEMO_PASSWORD = "closedloop-demo"
+DEMO_USERS = (
+    ("admin@example.com", Role.ADMIN, "演示管理员 Demo Admin"),
+    ("manager@example.com", Role.MANAGER, "王经理 Wang (manager)"),
+    ("analyst@example.com", Role.ANALYST, "李分析 Li (quality analyst)"),
+)
+TEAMS = {
+    "一线支持 Frontline": ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊"],
+    "技术支持 Technical": ["赵强", "黄敏", "周杰", "吴婷"],
+    "账务 Billing": ["徐丽", "孙浩", "马超"],
+    "VIP 专席 VIP desk": ["朱琳", "胡军"],
+}
+CHANNELS = {"phone": 30, "chat": 30, "email": 20, "app": 12, "wechat": 8}
+PRIORITIES = {"P1": 4, "P2": 14, "P3": 46, "P4": 36}
+PRODUCT_LINES = ["云存储", "支付网关", "移动应用", "企业邮箱"]
+REGIONS = ["华东", "华北", "华南", "西南"]
+CATEGORIES = ["账号登录", "计费账单", "性能故障", "配置咨询", "功能建议"]
+#: Typical first-response and resolution minutes per priority (medians, before the tail).
+TIMINGS = {"P1": (8, 90), "P2": (18, 180), "P3": (60, 360), "P4": (120, 900)}
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
+
+
+def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
+    return rng.choices(list(weights), weights=list(weights.values()))[0]
+
+
+def demo_events(customers: int = 300, tickets: int = 3000, seed: int = 20261122) -> list[dict]:
+    """Return webhook-shaped ``closed`` events for a plausible 90 days of support work.
+
+    Deterministic for a given seed (except that times count back from now).
+    """
+    rng = random.Random(seed)
+    now = utcnow().replace(second=0, microsecond=0)
+    people = []
+    for number in range(1, customers + 1):
+        name = (
+            rng.choice(SURNAMES)
+            + rng.choice(GIVEN)
+            + (rng.choice(GIVEN) if rng.random() < 0.6 else "")
+        )
+        people.append(
+            {
+                "external_id": f"DEMO-C{number:04d}",
+                "name": name,
+                "email": f"customer{number:04d}@example.com",
+                "phone": f"+86 138{rng.randrange(10**8):08d}",
+                "language": "en" if rng.random() < 0.2 else "zh-CN",
+                "tier": "vip" if rng.random() < 0.1 else "standard",
+            }
+        )
+    events = []
+    for number in range(1, tickets + 1):
+        customer = rng.choice(people)
+        team = rng.choice(list(TEAMS)) if customer["tier"] != "vip" else "VIP 专席 VIP desk"
+        priority = _weighted(rng, PRIORITIES)
+        frt_median, tat_median = TIMINGS[priority]
+        # Log-normal times: most tickets inside the SLA, a realistic tail over it.
+        first_response = max(1.0, rng.lognormvariate(math.log(frt_median), 0.7))
+        resolution = max(5.0, rng.lognormvariate(math.log(tat_median), 0.8))
+        created = now - timedelta(minutes=rng.randrange(5 * 24 * 60, 90 * 24 * 60))
+        first_response_at = created + timedelta(minutes=first_response)
+        resolved_at = first_response_at + timedelta(minutes=resolution)
+        closed_at = resolved_at + timedelta(minutes=rng.randrange(5, 48 * 60))
+        contacts = 1 if rng.random() < 0.76 else rng.randint(2, 4)
+        events.append(
+            {
+                "event": "closed",
+                "event_id": f"demo-{number:05d}",
+                "occurred_at": closed_at.isoformat(),
+                "ticket": {
+                    "source": "demo",
+                    "external_id": f"DEMO-T{number:05d}",
+                    "subject": f"{rng.choice(CATEGORIES)} #{number}",
+                    "channel": _weighted(rng, CHANNELS),
+                    "priority": priority,
+                    "category": rng.choice(CATEGORIES),
+                    "product_line": rng.choice(PRODUCT_LINES),
+                    "region": rng.choice(REGIONS),
+                    "team": team,
+                    "agent": rng.choice(TEAMS[team]),
+                    "created_at": created.isoformat(),
+                    "first_response_at": first_response_at.isoformat(),
+                    "resolved_at": resolved_at.isoformat(),
+                    "closed_at": closed_at.isoformat(),
+                    "reopen_count": 1 if rng.random() < 0.05 else 0,
+                    "contact_count": contacts,
+                },
+                "customer": customer,
+            }
+        )
+    return events
+
+
+def seed_demo(customers: int = 300, tickets: int = 3000) -> dict[str, int]:
+    """Create the demo accounts and tickets that are missing; return counts by outcome."""
+    created_users = 0
+    for email, role, name in DEMO_USERS:
+        if find_user(email) is None:
+            create_user(email, DEMO_PASSWORD, role, name=name)
+            created_users += 1
+    counts = {outcome.value: 0 for outcome in Outcome}
+    for number, payload in enumerate(demo_events(customers, tickets), start=1):
+        event = TicketEventIn.model_validate(payload)
+        result = apply_ticket_event(
+            event, idempotency_key=f"event:{event.event_id}", origin="demo", payload=payload
+        )
+        counts[result.outcome.value] += 1
+        if number % 500 == 0:
+            db.session.commit()
+    db.session.commit()
+    counts["users"] = created_users
+    return counts
+
+
+@click.command("demo")
+@click.option("--tickets", default=3000, show_default=True, help="How many closed tickets.")
+@click.option("--customers", default=300, show_default=True, help="How many customers.")
+def demo_command(tickets: int, customers: int) -> None:
+    """Seed demo accounts and 90 days of closed tickets (safe to run again)."""
+    counts = seed_demo(customers=customers, tickets=tickets)
+    click.echo(
+        f"Demo data: {counts['created']} tickets created, {counts['duplicate']} already there; "
+        f"{counts['users']} accounts created."
+    )
+    click.echo(f"Sign in as {DEMO_USERS[0][0]} with password {DEMO_PASSWORD}.")

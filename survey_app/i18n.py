@@ -1,0 +1,47 @@
+"""Language selection: the user's setting, then the session's choice, then Accept-Language."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask, current_app, request, session
+from flask_login import current_user
+
+from .extensions import babel
+
+TRANSLATIONS = Path(__file__).parent / "translations"
+
+
+def normalise_locale(value: str | None) -> str | None:
+    """Map a language tag (``zh-CN``, ``zh_Hans``, ``en-US``...) to a supported locale or None."""
+    if not value:
+        return None
+    tag = value.strip().replace("-", "_").lower()
+    if tag.startswith("zh"):
+        return "zh_Hans"
+    if tag.startswith("en"):
+        return "en"
+    return None
+
+
+def select_locale() -> str:
+    """Return the locale for the current request."""
+    if current_user and current_user.is_authenticated and current_user.language:
+        return current_user.language
+    chosen = normalise_locale(session.get("lang"))
+    if chosen:
+        return chosen
+    for tag, _quality in request.accept_languages:
+        locale = normalise_locale(tag)
+        if locale:
+            return locale
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def inject_languages() -> dict[str, object]:
+        return {"languages": app.config["LANGUAGES"]}

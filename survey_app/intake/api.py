@@ -1,0 +1,69 @@
+"""``POST /api/v1/ticket-events`` and the OpenAPI document."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+
+from ..errors import api_error
+from ..extensions import csrf, db
+from .openapi import openapi_document
+from .schemas import TicketEventIn, error_list
+from .services import Outcome, apply_ticket_event
+from .signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+
+@bp.post("/ticket-events")
+def ticket_event() -> tuple[Response, int] | Response:
+    secret = current_app.config.get("WEBHOOK_SECRET")
+    if not secret:
+        return api_error(
+            503, "not_configured", "The webhook secret is not configured on this server."
+        )
+    body = request.get_data(cache=False)
+    try:
+        verify(
+            secret,
+            request.headers.get(SIGNATURE_HEADER),
+            request.headers.get(TIMESTAMP_HEADER),
+            body,
+            tolerance=current_app.config["WEBHOOK_TOLERANCE_SECONDS"],
+        )
+    except SignatureError as exc:
+        return api_error(401, "bad_signature", str(exc))
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return api_error(400, "malformed_json", f"The body is not valid JSON: {exc}")
+    if not isinstance(payload, dict):
+        return api_error(400, "malformed_json", "The body must be a JSON object.")
+    try:
+        event = TicketEventIn.model_validate(payload)
+    except ValidationError as exc:
+        errors = error_list(exc)
+        return api_error(
+            422,
+            "validation_failed",
+            "; ".join(f"{e['field']}: {e['message']}" for e in errors),
+            fields=errors,
+        )
+    key = (
+        f"event:{event.event_id}" if event.event_id else "body:" + hashlib.sha256(body).hexdigest()
+    )
+    result = apply_ticket_event(event, idempotency_key=key, origin="webhook", payload=payload)
+    db.session.commit()
+    status = 201 if result.outcome is Outcome.CREATED else 200
+    return jsonify(
+        result=result.outcome.value, ticket_id=result.ticket_id, event_id=result.event_id
+    ), status
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(openapi_document())

@@ -1,0 +1,216 @@
+"""The ticket-event contract shared by the webhook and the file import.
+
+One schema validates both, so a row of a CSV export and a webhook body obey
+the same rules and produce the same errors (named by field path).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Annotated, Any, Self
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from ..i18n import normalise_locale
+from ..models import Channel, EventType, Priority, TicketStatus, Tier
+
+#: Timestamp layouts accepted besides ISO 8601 (common in helpdesk exports).
+EXTRA_DATETIME_FORMATS = (
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y-%m-%d %H:%M",
+    "%Y.%m.%d %H:%M:%S",
+    "%Y.%m.%d %H:%M",
+)
+
+TIER_ALIASES = {"normal": "standard", "regular": "standard", "普通": "standard", "vip": "vip"}
+PRIORITY_ALIASES = {
+    "1": "P1", "critical": "P1", "urgent": "P1", "紧急": "P1",
+    "2": "P2", "high": "P2", "高": "P2",
+    "3": "P3", "medium": "P3", "normal": "P3", "中": "P3",
+    "4": "P4", "low": "P4", "低": "P4",
+}  # fmt: skip
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+Label = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+def parse_timestamp(value: Any, info: ValidationInfo) -> Any:
+    """Accept ISO 8601 and a few export layouts; give naive times the import's zone.
+
+    The webhook passes no zone, so a naive time there is refused.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        for layout in EXTRA_DATETIME_FORMATS:
+            try:
+                value = datetime.strptime(text, layout)
+                break
+            except ValueError:
+                continue
+    if isinstance(value, datetime) and value.tzinfo is None:
+        zone: tzinfo | None = (info.context or {}).get("naive_timezone")
+        if zone is None:
+            raise ValueError(
+                "timestamp must include a time zone offset, e.g. 2026-11-01T09:30:00Z"
+            )
+        value = value.replace(tzinfo=zone)
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        str_strip_whitespace=True,
+        extra="ignore",
+        coerce_numbers_to_str=True,
+        use_enum_values=False,
+    )
+
+
+class CustomerIn(_Model):
+    """The customer who raised the ticket. At least one of external_id, email, phone."""
+
+    external_id: Text | None = None
+    name: Annotated[str, Field(max_length=200)] | None = None
+    email: EmailStr | None = None
+    phone: Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9][0-9 ()\-]{4,38}$")] | None = (
+        None
+    )
+    language: str | None = None
+    tier: Tier = Tier.STANDARD
+    is_new: bool | None = None
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        locale = normalise_locale(value)
+        if locale is None:
+            raise ValueError("unsupported language; use zh (zh-CN, zh-Hans) or en")
+        return locale
+
+    @field_validator("tier", mode="before")
+    @classmethod
+    def _tier(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return TIER_ALIASES.get(value.strip().lower(), value.strip().lower())
+        return value
+
+    @model_validator(mode="after")
+    def _identified(self) -> Self:
+        if not (self.external_id or self.email or self.phone):
+            raise ValueError("customer needs at least one of external_id, email or phone")
+        return self
+
+    def identity(self) -> str:
+        """The key a customer is matched on: external id, else e-mail, else phone."""
+        if self.external_id:
+            return self.external_id
+        if self.email:
+            return f"email:{self.email.lower()}"
+        return f"phone:{self.phone}"
+
+
+class TicketIn(_Model):
+    """A ticket as the helpdesk knows it."""
+
+    external_id: Text
+    source: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")] = (
+        "helpdesk"
+    )
+    subject: Annotated[str, Field(max_length=500)] | None = None
+    channel: Channel
+    priority: Priority
+    category: Label | None = None
+    product_line: Label | None = None
+    region: Label | None = None
+    team: Label | None = None
+    agent: Text | None = None
+    status: TicketStatus | None = None
+    created_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: Annotated[int, Field(ge=0, le=1000)] | None = None
+    contact_count: Annotated[int, Field(ge=1, le=1000)] | None = None
+
+    _timestamps = field_validator(
+        "created_at", "first_response_at", "resolved_at", "closed_at", mode="before"
+    )(parse_timestamp)
+
+    @field_validator("channel", mode="before")
+    @classmethod
+    def _channel(cls, value: Any) -> Any:
+        return (
+            value.strip().lower().replace("-", "").replace(" ", "_")
+            if isinstance(value, str)
+            else value
+        )
+
+    @field_validator("priority", mode="before")
+    @classmethod
+    def _priority(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(int(value))
+        if isinstance(value, str):
+            text = value.strip()
+            return PRIORITY_ALIASES.get(text.lower(), text.upper())
+        return value
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _chronology(self) -> Self:
+        for name in ("first_response_at", "resolved_at", "closed_at"):
+            moment = getattr(self, name)
+            if moment is not None and moment < self.created_at:
+                raise ValueError(f"{name} is before created_at")
+        if self.resolved_at and self.closed_at and self.closed_at < self.resolved_at:
+            raise ValueError("closed_at is before resolved_at")
+        return self
+
+
+class TicketEventIn(_Model):
+    """``POST /api/v1/ticket-events`` body, and one row of an import."""
+
+    event: EventType
+    event_id: Annotated[str, Field(min_length=1, max_length=150)] | None = None
+    occurred_at: datetime | None = None
+    ticket: TicketIn
+    customer: CustomerIn
+
+    _occurred = field_validator("occurred_at", mode="before")(parse_timestamp)
+
+    @field_validator("event", mode="before")
+    @classmethod
+    def _event(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("ticket")
+    @classmethod
+    def _closed_needs_time(cls, ticket: TicketIn, info: ValidationInfo) -> TicketIn:
+        if info.data.get("event") == EventType.CLOSED and ticket.closed_at is None:
+            raise ValueError("closed_at is required for a closed event")
+        return ticket
+
+
+def error_list(exc: Any) -> list[dict[str, str]]:
+    """Flatten a ValidationError into ``[{"field": "ticket.priority", "message": ...}]``."""
+    errors = []
+    for item in exc.errors(include_url=False):
+        path = ".".join(str(part) for part in item["loc"])
+        message = item["msg"].removeprefix("Value error, ")
+        errors.append({"field": path or "body", "message": message})
+    return errors

@@ -1,0 +1,160 @@
+"""Applying ticket events: the one operation behind the webhook, the import and the demo."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from ..extensions import db
+from ..models import Customer, EventType, Ticket, TicketEvent, TicketStatus
+from ..types import utcnow
+from .schemas import CustomerIn, TicketEventIn, TicketIn
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    #: The same event (same idempotency key) was applied before: nothing changed.
+    DUPLICATE = "duplicate"
+    #: Older than what the ticket already reflects: recorded, not applied.
+    STALE = "stale"
+
+
+@dataclasses.dataclass(frozen=True)
+class EventResult:
+    outcome: Outcome
+    ticket_id: int
+    event_id: int
+
+
+TICKET_FIELDS = (
+    "subject", "channel", "priority", "category", "product_line", "region", "team", "agent",
+    "created_at", "first_response_at", "resolved_at", "closed_at",
+)  # fmt: skip
+CUSTOMER_FIELDS = ("name", "email", "phone", "language", "tier")
+
+
+def apply_ticket_event(
+    event: TicketEventIn, *, idempotency_key: str, origin: str, payload: dict[str, Any]
+) -> EventResult:
+    """Apply one validated ticket event inside a SAVEPOINT and flush.
+
+    Returns the outcome. A key seen before (also one racing in from a
+    concurrent request, caught by the unique constraint) returns
+    ``DUPLICATE`` and changes nothing; an event older than the ticket's last
+    applied event is stored as ``STALE`` without touching the ticket. The
+    caller commits.
+    """
+    existing = _event_by_key(idempotency_key)
+    if existing is not None:
+        return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
+    try:
+        with db.session.begin_nested():
+            return _apply(event, idempotency_key, origin, payload)
+    except IntegrityError:
+        # A concurrent delivery of the same event or ticket won the race.
+        existing = _event_by_key(idempotency_key)
+        if existing is not None:
+            return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
+        with db.session.begin_nested():
+            return _apply(event, idempotency_key, origin, payload)
+
+
+def _event_by_key(key: str) -> TicketEvent | None:
+    return db.session.scalar(select(TicketEvent).where(TicketEvent.idempotency_key == key))
+
+
+def _apply(event: TicketEventIn, key: str, origin: str, payload: dict[str, Any]) -> EventResult:
+    occurred_at = event.occurred_at or utcnow()
+    source = event.ticket.source
+    ticket = db.session.scalar(
+        select(Ticket).where(
+            Ticket.source == source, Ticket.external_id == event.ticket.external_id
+        )
+    )
+    stale = (
+        ticket is not None
+        and ticket.last_event_at is not None
+        and occurred_at < ticket.last_event_at
+    )
+    if ticket is None:
+        customer = _upsert_customer(source, event.customer, creating_ticket=True)
+        ticket = Ticket(
+            source=source,
+            external_id=event.ticket.external_id,
+            customer=customer,
+            reopen_count=0,
+            contact_count=1,
+        )
+        _update_ticket(ticket, event.ticket, event.event, creating=True)
+        ticket.last_event_at = occurred_at
+        db.session.add(ticket)
+        outcome = Outcome.CREATED
+    elif stale:
+        outcome = Outcome.STALE
+    else:
+        ticket.customer = _upsert_customer(source, event.customer, creating_ticket=False)
+        _update_ticket(ticket, event.ticket, event.event, creating=False)
+        ticket.last_event_at = occurred_at
+        outcome = Outcome.UPDATED
+    record = TicketEvent(
+        ticket=ticket,
+        event=event.event,
+        origin=origin,
+        idempotency_key=key,
+        occurred_at=occurred_at,
+        applied=outcome is not Outcome.STALE,
+        payload=payload,
+    )
+    db.session.add(record)
+    db.session.flush()
+    return EventResult(outcome, ticket.id, record.id)
+
+
+def _upsert_customer(source: str, data: CustomerIn, *, creating_ticket: bool) -> Customer:
+    identity = data.identity()
+    customer = db.session.scalar(
+        select(Customer).where(Customer.source == source, Customer.external_id == identity)
+    )
+    if customer is None:
+        customer = Customer(source=source, external_id=identity, is_new=True)
+        db.session.add(customer)
+    elif creating_ticket:
+        # A customer seen before who opens another ticket is returning.
+        customer.is_new = False
+    # Only what the sender actually sent overwrites what we know.
+    for name in CUSTOMER_FIELDS:
+        value = getattr(data, name)
+        if name in data.model_fields_set and value is not None:
+            setattr(customer, name, value.lower() if name == "email" else value)
+    if data.is_new is not None:
+        customer.is_new = data.is_new
+    return customer
+
+
+def _update_ticket(ticket: Ticket, data: TicketIn, event: EventType, *, creating: bool) -> None:
+    for name in TICKET_FIELDS:
+        if name in data.model_fields_set:
+            setattr(ticket, name, getattr(data, name))
+    if data.contact_count is not None:
+        ticket.contact_count = data.contact_count
+    if event == EventType.CLOSED:
+        ticket.status = TicketStatus.CLOSED
+    elif event == EventType.REOPENED:
+        ticket.status = TicketStatus.REOPENED
+        # A reopened ticket is neither resolved nor closed until it says so again.
+        for name in ("resolved_at", "closed_at"):
+            if name not in data.model_fields_set:
+                setattr(ticket, name, None)
+        if data.reopen_count is None:
+            ticket.reopen_count = (ticket.reopen_count or 0) + 1
+    elif data.status is not None:
+        ticket.status = data.status
+    elif creating:
+        ticket.status = TicketStatus.OPEN
+    if data.reopen_count is not None:
+        ticket.reopen_count = data.reopen_count

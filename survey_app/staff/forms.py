@@ -1,0 +1,52 @@
+"""Staff forms: ticket filters and user administration."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Email, Length, Optional
+
+from ..auth.services import MIN_PASSWORD_LENGTH
+from ..models import Channel, Priority, Role, TicketStatus
+
+ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.MANAGER: _l("Manager"), Role.ANALYST: _l("Analyst")}
+
+
+def _choices(enum_cls: type, blank: object) -> list[tuple[str, object]]:
+    return [("", blank)] + [(m.value, m.value) for m in enum_cls]
+
+
+class TicketFilterForm(FlaskForm):
+    """The GET filter bar above the ticket list (no state change, so no CSRF token)."""
+
+    class Meta:
+        csrf = False
+
+    q = StringField(_l("Ticket or customer"), validators=[Optional(), Length(max=200)])
+    status = SelectField(_l("Status"), choices=_choices(TicketStatus, _l("Any")), default="")
+    priority = SelectField(_l("Priority"), choices=_choices(Priority, _l("Any")), default="")
+    channel = SelectField(_l("Channel"), choices=_choices(Channel, _l("Any")), default="")
+    team = StringField(_l("Team"), validators=[Optional(), Length(max=100)])
+
+
+class UserCreateForm(FlaskForm):
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    password = PasswordField(
+        _l("Initial password"),
+        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+    )
+    submit = SubmitField(_l("Create user"))
+
+
+class UserEditForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    active = BooleanField(_l("Active"))
+    unlock = BooleanField(_l("Clear failed sign-ins and lock-out"))
+    new_password = PasswordField(
+        _l("Set a new password"), validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
+    )
+    submit = SubmitField(_l("Save"))

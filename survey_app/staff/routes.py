@@ -1,0 +1,113 @@
+"""Staff home, ticket list and detail, user administration (thin views)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+from werkzeug.wrappers import Response
+
+from ..auth.access import admin_required, staff_required
+from ..auth.services import AccountError, create_user
+from ..extensions import db
+from ..models import Customer, Role, Ticket, TicketStatus, User
+from .forms import TicketFilterForm, UserCreateForm, UserEditForm
+
+bp = Blueprint("staff", __name__)
+
+
+@bp.get("/")
+@staff_required
+def home() -> str:
+    counts = dict(
+        db.session.execute(select(Ticket.status, func.count()).group_by(Ticket.status)).all()
+    )
+    totals = {status: counts.get(status, 0) for status in TicketStatus}
+    return render_template("staff/home.html", totals=totals, total=sum(totals.values()))
+
+
+@bp.get("/tickets")
+@staff_required
+def tickets() -> str:
+    form = TicketFilterForm(request.args)
+    query = select(Ticket).join(Ticket.customer)
+    if form.validate():
+        if form.q.data:
+            like = f"%{form.q.data}%"
+            query = query.where(
+                or_(Ticket.external_id.ilike(like), Customer.name.ilike(like),
+                    Customer.email.ilike(like), Ticket.subject.ilike(like))
+            )  # fmt: skip
+        for name in ("status", "priority", "channel"):
+            value = getattr(form, name).data
+            if value:
+                query = query.where(getattr(Ticket, name) == value)
+        if form.team.data:
+            query = query.where(Ticket.team == form.team.data)
+    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc())
+    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    return render_template("staff/tickets.html", form=form, page=page)
+
+
+@bp.get("/tickets/<int:ticket_id>")
+@staff_required
+def ticket_detail(ticket_id: int) -> str:
+    ticket = db.get_or_404(Ticket, ticket_id)
+    return render_template("staff/ticket.html", ticket=ticket)
+
+
+@bp.get("/admin/users")
+@admin_required
+def users() -> str:
+    people = db.session.scalars(select(User).order_by(User.role, User.email)).all()
+    return render_template("staff/users.html", users=people)
+
+
+@bp.route("/admin/users/new", methods=["GET", "POST"])
+@admin_required
+def user_create() -> Response | str | tuple[str, int]:
+    form = UserCreateForm()
+    if form.validate_on_submit():
+        try:
+            user = create_user(
+                form.email.data or "",
+                form.password.data or "",
+                form.role.data,
+                form.name.data or "",
+            )
+        except AccountError as exc:
+            db.session.rollback()
+            form.email.errors = [str(exc)]
+        else:
+            db.session.commit()
+            flash(_("User %(email)s created.", email=user.email), "success")
+            return redirect(url_for("staff.users"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("staff/user_form.html", form=form, user=None), status
+
+
+@bp.route("/admin/users/<int:user_id>", methods=["GET", "POST"])
+@admin_required
+def user_edit(user_id: int) -> Response | str | tuple[str, int]:
+    user = db.get_or_404(User, user_id)
+    form = UserEditForm(obj=user)
+    if request.method == "GET":
+        form.role.data = user.role.value
+    if form.validate_on_submit():
+        if user.id == current_user.id and (form.role.data != Role.ADMIN or not form.active.data):
+            form.role.errors = [_("You cannot remove your own admin rights.")]
+            return render_template("staff/user_form.html", form=form, user=user), 400
+        user.name = (form.name.data or "").strip()
+        user.role = Role(form.role.data)
+        user.active = bool(form.active.data)
+        if form.unlock.data:
+            user.failed_logins = 0
+            user.locked_until = None
+        if form.new_password.data:
+            user.set_password(form.new_password.data)
+        db.session.commit()
+        flash(_("User %(email)s saved.", email=user.email), "success")
+        return redirect(url_for("staff.users"))
+    status = 400 if form.is_submitted() else 200
+    return render_template("staff/user_form.html", form=form, user=user), status
