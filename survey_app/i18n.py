@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask, current_app, request, session
+from flask_babel import get_locale
 from flask_login import current_user
 
 from .extensions import babel
@@ -44,4 +45,14 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def inject_languages() -> dict[str, object]:
-        return {"languages": app.config["LANGUAGES"]}
+        locale = str(get_locale() or app.config["BABEL_DEFAULT_LOCALE"])
+        return {
+            "languages": app.config["LANGUAGES"],
+            "current_locale": locale,
+            "html_lang": html_lang(locale),
+        }
+
+
+def html_lang(locale: str) -> str:
+    """The BCP 47 tag for a locale, for ``<html lang>``: ``zh_Hans`` -> ``zh-Hans``."""
+    return locale.replace("_", "-")

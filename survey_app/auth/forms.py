@@ -6,6 +6,7 @@ from flask import current_app
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
 from .services import MIN_PASSWORD_LENGTH
@@ -42,9 +43,9 @@ class AccountForm(FlaskForm):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        self.language.choices = [("", _l("Browser default"))] + list(
-            current_app.config["LANGUAGES"].items()
-        )
+        self.language.choices = [SelectChoice("", _l("Browser default"))] + [
+            SelectChoice(code, name) for code, name in current_app.config["LANGUAGES"].items()
+        ]
 
     def validate_current_password(self, field: PasswordField) -> None:
         if self.new_password.data and not field.data:

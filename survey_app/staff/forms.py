@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from ..auth.services import MIN_PASSWORD_LENGTH
@@ -13,8 +14,12 @@ from ..models import Channel, Priority, Role, TicketStatus
 ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.MANAGER: _l("Manager"), Role.ANALYST: _l("Analyst")}
 
 
-def _choices(enum_cls: type, blank: object) -> list[tuple[str, object]]:
-    return [("", blank)] + [(m.value, m.value) for m in enum_cls]
+def _choices(enum_cls: type, blank: object) -> list[SelectChoice]:
+    return [SelectChoice("", blank)] + [SelectChoice(m.value) for m in enum_cls]
+
+
+def _role_choices() -> list[SelectChoice]:
+    return [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
 
 
 class TicketFilterForm(FlaskForm):
@@ -33,7 +38,7 @@ class TicketFilterForm(FlaskForm):
 class UserCreateForm(FlaskForm):
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
-    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    role = SelectField(_l("Role"), choices=_role_choices())
     password = PasswordField(
         _l("Initial password"),
         validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
@@ -43,7 +48,7 @@ class UserCreateForm(FlaskForm):
 
 class UserEditForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
-    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    role = SelectField(_l("Role"), choices=_role_choices())
     active = BooleanField(_l("Active"))
     unlock = BooleanField(_l("Clear failed sign-ins and lock-out"))
     new_password = PasswordField(

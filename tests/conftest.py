@@ -1,0 +1,268 @@
+"""Shared fixtures: one clean database per test, on SQLite (default) or PostgreSQL.
+
+Set ``CLOSEDLOOP_TEST_DATABASE_URL=postgresql+psycopg://...`` to run the suite on
+PostgreSQL. The schema is built once per session with the real migrations;
+each test then gets a fresh copy (SQLite) or emptied tables (PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, inspect, text
+
+from survey_app import create_app
+from survey_app.extensions import db
+from survey_app.intake.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from survey_app.models import Role, User
+
+TEST_DATABASE_URL = os.environ.get("CLOSEDLOOP_TEST_DATABASE_URL", "")
+WEBHOOK_SECRET = "whsec-test-0123456789"
+PASSWORD = "correct horse battery"
+
+
+def is_postgres() -> bool:
+    return TEST_DATABASE_URL.startswith("postgresql")
+
+
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
+    for name in list(os.environ):
+        if name.startswith("CLOSEDLOOP_"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CLOSEDLOOP_INSTANCE_PATH", str(instance))
+
+
+def _migrate(url: str, instance: Path) -> None:
+    import flask_migrate
+
+    previous = os.environ.get("CLOSEDLOOP_INSTANCE_PATH")
+    os.environ["CLOSEDLOOP_INSTANCE_PATH"] = str(instance)
+    try:
+        app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": url})
+        with app.app_context():
+            flask_migrate.upgrade()
+            db.engine.dispose()
+    finally:
+        if previous is None:
+            del os.environ["CLOSEDLOOP_INSTANCE_PATH"]
+        else:
+            os.environ["CLOSEDLOOP_INSTANCE_PATH"] = previous
+
+
+def reset_postgres_schema(url: str) -> None:
+    """Drop every object in the test database's public schema."""
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Build the schema once with ``db upgrade``; return the template's URL or path."""
+    instance = tmp_path_factory.mktemp("template-instance")
+    if is_postgres():
+        reset_postgres_schema(TEST_DATABASE_URL)
+        _migrate(TEST_DATABASE_URL, instance)
+        return TEST_DATABASE_URL
+    template = instance / "template.sqlite3"
+    _migrate(f"sqlite:///{template}", instance)
+    return str(template)
+
+
+def _truncate_all(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = [t for t in inspect(conn).get_table_names() if t != "alembic_version"]
+        if tables:
+            quoted = ", ".join(f'"{t}"' for t in tables)
+            conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
+    """A clean, migrated database for this test only."""
+    if is_postgres():
+        _truncate_all(migrated_database)
+        yield migrated_database
+        return
+    target = tmp_path / "test.sqlite3"
+    shutil.copyfile(migrated_database, target)
+    yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def make_app(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Flask]]:
+    """Factory: build an app on this test's database with extra config."""
+    instance = tmp_path / "instance"
+    instance.mkdir()
+    _isolated_env(monkeypatch, instance)
+    built: list[Flask] = []
+
+    def factory(**config: Any) -> Flask:
+        settings = {
+            "TESTING": True,
+            "SECRET_KEY": "test-secret",
+            "DATABASE_URL": database_url,
+            "WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "SERVER_NAME": "localhost",
+        }
+        settings.update(config)
+        app = create_app(settings)
+        built.append(app)
+        return app
+
+    yield factory
+    for app in built:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
+    application = make_app()
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def make_user(app: Flask) -> Callable[..., User]:
+    """Factory: a staff user with ``PASSWORD``, committed."""
+    counter = iter(range(1, 10_000))
+
+    def factory(role: Role | str = Role.ANALYST, email: str | None = None, **fields: Any) -> User:
+        role = Role(role)
+        user = User(email=email or f"{role.value}{next(counter)}@example.com", role=role, **fields)
+        user.set_password(PASSWORD)
+        db.session.add(user)
+        db.session.commit()
+        return user
+
+    return factory
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_token(client: FlaskClient) -> str:
+    """Fetch a CSRF token bound to ``client``'s session from any page with a form."""
+    page = client.get("/login").get_data(as_text=True)
+    match = CSRF_RE.search(page)
+    if match is None:  # signed in: /login redirects; the account page has a form
+        page = client.get("/account").get_data(as_text=True)
+        match = CSRF_RE.search(page)
+    assert match, "no CSRF token found"
+    return match.group(1)
+
+
+class Auth:
+    """Sign a test client in and out through the real forms."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def login(self, user_or_email: User | str, password: str = PASSWORD):
+        email = user_or_email if isinstance(user_or_email, str) else user_or_email.email
+        return self.client.post(
+            "/login",
+            data={"email": email, "password": password, "csrf_token": csrf_token(self.client)},
+        )
+
+    def logout(self):
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client)})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> Auth:
+    return Auth(client)
+
+
+def event_payload(**overrides: Any) -> dict[str, Any]:
+    """A valid ``closed`` ticket event; nested keys via ``ticket=``/``customer=`` dicts."""
+    payload: dict[str, Any] = {
+        "event": "closed",
+        "ticket": {
+            "external_id": "T-1001",
+            "subject": "Cannot log in",
+            "channel": "chat",
+            "priority": "P2",
+            "category": "账号登录",
+            "product_line": "云存储",
+            "region": "华东",
+            "team": "Frontline",
+            "agent": "王芳",
+            "created_at": "2026-11-01T09:00:00+08:00",
+            "first_response_at": "2026-11-01T09:10:00+08:00",
+            "resolved_at": "2026-11-01T11:00:00+08:00",
+            "closed_at": "2026-11-01T12:00:00+08:00",
+            "contact_count": 1,
+        },
+        "customer": {
+            "external_id": "C-1",
+            "name": "张三",
+            "email": "zhang.san@example.com",
+            "language": "zh-CN",
+            "tier": "vip",
+        },
+    }
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(payload.get(key), dict):
+            payload[key] = {**payload[key], **value}
+        else:
+            payload[key] = value
+    return payload
+
+
+class Webhook:
+    """Send signed ticket events like a helpdesk would."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+
+    def post(
+        self,
+        payload: dict[str, Any] | bytes,
+        *,
+        secret: str = WEBHOOK_SECRET,
+        timestamp: int | None = None,
+        headers: dict[str, str] | None = None,
+    ):
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        stamp = int(time.time()) if timestamp is None else timestamp
+        sent = {
+            SIGNATURE_HEADER: sign(secret, stamp, body),
+            TIMESTAMP_HEADER: str(stamp),
+            "Content-Type": "application/json",
+        }
+        sent.update(headers or {})
+        return self.client.post("/api/v1/ticket-events", data=body, headers=sent)
+
+
+@pytest.fixture
+def webhook(client: FlaskClient) -> Webhook:
+    return Webhook(client)
