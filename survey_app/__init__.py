@@ -51,7 +51,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _check_secret_key(app)
     _configure_database(app)
 
-    from . import auth, database, errors, i18n, intake, staff
+    from . import auth, database, errors, i18n, intake, labels, staff
     from .extensions import csrf, db, login_manager, migrate
 
     db.init_app(app)
@@ -60,6 +60,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     i18n.init_app(app)
+    labels.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     intake.init_app(app)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, inspect, text
 
@@ -103,6 +103,25 @@ def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
     yield f"sqlite:///{target}"
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, as in production.
+
+    Without this, requests made while a test holds an app context share its
+    ``g`` (Flask-Login's user, Flask-Babel's locale) and its database session.
+    The test's session is committed before the request, so the request sees
+    what the test set up, and the test sees what the request wrote afterwards.
+    """
+
+    def open(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        if has_app_context():
+            db.session.commit()
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        if has_app_context():
+            db.session.expire_all()
+        return response
+
+
 @pytest.fixture
 def make_app(
     database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -123,6 +142,7 @@ def make_app(
         }
         settings.update(config)
         app = create_app(settings)
+        app.test_client_class = IsolatedClient
         built.append(app)
         return app
 

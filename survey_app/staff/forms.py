@@ -9,17 +9,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
 from ..auth.services import MIN_PASSWORD_LENGTH
+from ..labels import LABELS
 from ..models import Channel, Priority, Role, TicketStatus
-
-ROLE_LABELS = {Role.ADMIN: _l("Admin"), Role.MANAGER: _l("Manager"), Role.ANALYST: _l("Analyst")}
 
 
 def _choices(enum_cls: type, blank: object) -> list[SelectChoice]:
-    return [SelectChoice("", blank)] + [SelectChoice(m.value) for m in enum_cls]
+    return [SelectChoice("", blank)] + [SelectChoice(m.value, LABELS[m]) for m in enum_cls]
 
 
 def _role_choices() -> list[SelectChoice]:
-    return [SelectChoice(role.value, label) for role, label in ROLE_LABELS.items()]
+    return [SelectChoice(role.value, LABELS[role]) for role in Role]
 
 
 class TicketFilterForm(FlaskForm):

@@ -1,0 +1,59 @@
+# ClosedLoop: the two commands of the README, and their parts.
+#   make run   install everything, migrate the SQLite default, seed demo data, serve
+#   make test  install the test dependencies and run the whole suite (SQLite and PostgreSQL)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 5000
+# PostgreSQL used by the second half of `make test` (trust auth on this machine).
+PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+PYTEST_ARGS ?=
+
+.PHONY: run install install-test browser lint test test-sqlite test-postgres translations
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-test: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[test]"
+
+## Debian's Chromium for the browser tests (Playwright drives it; it never downloads one).
+browser:
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi
+
+run: install
+	$(BIN)/closedloop init
+	$(BIN)/closedloop db upgrade
+	$(BIN)/closedloop demo
+	$(BIN)/closedloop run --host $(HOST) --port $(PORT)
+
+lint: install-test
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install-test browser lint test-sqlite test-postgres
+
+test-sqlite:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-postgres:
+	@if $(BIN)/python -c "import psycopg,sys; psycopg.connect('$(PG_TEST_URL)'.replace('+psycopg',''), connect_timeout=3).close()" 2>/dev/null; then \
+		echo "== PostgreSQL: $(PG_TEST_URL)"; \
+		CLOSEDLOOP_TEST_DATABASE_URL=$(PG_TEST_URL) $(BIN)/pytest $(PYTEST_ARGS); \
+	elif [ -n "$$CI" ]; then echo "PostgreSQL is not reachable at $(PG_TEST_URL)"; exit 1; \
+	else echo "== PostgreSQL not reachable at $(PG_TEST_URL): PostgreSQL half skipped"; fi
+
+## Re-extract messages and update the catalogs after changing user-facing text.
+translations: install-test
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o survey_app/translations/messages.pot .
+	$(BIN)/pybabel update -i survey_app/translations/messages.pot -d survey_app/translations
+	$(BIN)/pybabel compile -d survey_app/translations

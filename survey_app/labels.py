@@ -1,0 +1,52 @@
+"""Translated display names for the enum values people see on pages."""
+
+from __future__ import annotations
+
+import enum
+
+from flask import Flask
+from flask_babel import LazyString
+from flask_babel import lazy_gettext as _l
+
+from .models import Channel, EventType, Priority, Role, TicketStatus, Tier
+
+LABELS: dict[enum.Enum, LazyString] = {
+    TicketStatus.OPEN: _l("open"),
+    TicketStatus.PENDING: _l("pending"),
+    TicketStatus.RESOLVED: _l("resolved"),
+    TicketStatus.CLOSED: _l("closed"),
+    TicketStatus.REOPENED: _l("reopened"),
+    Channel.PHONE: _l("phone"),
+    Channel.CHAT: _l("chat"),
+    Channel.EMAIL: _l("e-mail"),
+    Channel.APP: _l("app"),
+    Channel.WEB: _l("web form"),
+    Channel.WECHAT: _l("WeChat"),
+    Channel.SMS: _l("SMS"),
+    Channel.SOCIAL: _l("social media"),
+    Channel.IN_PERSON: _l("in person"),
+    Channel.OTHER: _l("other"),
+    Priority.P1: _l("P1 critical"),
+    Priority.P2: _l("P2 high"),
+    Priority.P3: _l("P3 medium"),
+    Priority.P4: _l("P4 low"),
+    Tier.VIP: _l("VIP"),
+    Tier.STANDARD: _l("standard"),
+    Role.ADMIN: _l("Admin"),
+    Role.MANAGER: _l("Manager"),
+    Role.ANALYST: _l("Analyst"),
+    EventType.CLOSED: _l("closed"),
+    EventType.REOPENED: _l("reopened"),
+    EventType.UPDATED: _l("updated"),
+}
+
+
+def label(value: enum.Enum | None) -> str:
+    """The translated name of an enum member ('' for None, the value if unlabelled)."""
+    if value is None:
+        return ""
+    return str(LABELS.get(value, value.value))
+
+
+def init_app(app: Flask) -> None:
+    app.add_template_filter(label, "label")
