@@ -12,14 +12,14 @@ from typing import Any
 
 from flask import Flask
 
-from .config import DEFAULT_SECRET_KEY, DefaultConfig
+from .config import PLACEHOLDER_SECRET_KEYS, DefaultConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_FOLDER = PROJECT_ROOT / "templates"
 
 
 class InsecureConfigError(RuntimeError):
-    """Raised when the app would serve real traffic with the placeholder secret key."""
+    """Raised when the app would serve real traffic with an empty or placeholder secret key."""
 
 
 def instance_path() -> Path:
@@ -34,7 +34,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Configuration is layered: defaults, then ``instance/config.py`` (optional),
     then ``CLOSEDLOOP_*`` environment variables, then ``test_config``.
     Refuses (:class:`InsecureConfigError`) to build a non-debug, non-testing
-    app with the placeholder ``SECRET_KEY``.
+    app with an empty or placeholder ``SECRET_KEY``.
     """
     app = Flask(
         __name__,
@@ -79,9 +79,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _check_secret_key(app: Flask) -> None:
-    if app.config["SECRET_KEY"] == DEFAULT_SECRET_KEY and not (app.debug or app.testing):
+    key = app.config.get("SECRET_KEY")
+    if (not key or key in PLACEHOLDER_SECRET_KEYS) and not (app.debug or app.testing):
         raise InsecureConfigError(
-            "ClosedLoop refuses to start with the placeholder SECRET_KEY. "
+            "ClosedLoop refuses to start with an empty or placeholder SECRET_KEY. "
             "Run `closedloop init` to write instance/config.py with a random key, "
             "or set the environment variable CLOSEDLOOP_SECRET_KEY to a long random "
             "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."

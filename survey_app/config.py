@@ -11,6 +11,8 @@ from __future__ import annotations
 #: The placeholder secret. ``create_app`` refuses to serve with it outside
 #: debug or testing mode.
 DEFAULT_SECRET_KEY = "dev-only-change-me"
+#: Secrets anyone can read: the default and the one in ``instance/config.example.py``.
+PLACEHOLDER_SECRET_KEYS = frozenset({DEFAULT_SECRET_KEY, "replace-with-a-long-random-string"})
 
 
 class DefaultConfig:

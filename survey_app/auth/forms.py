@@ -31,7 +31,8 @@ class LanguageForm(FlaskForm):
 class AccountForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
     language = SelectField(_l("Language"), choices=[])
-    current_password = PasswordField(_l("Current password"), validators=[Optional()])
+    # No Optional(): it would stop the chain before validate_current_password runs.
+    current_password = PasswordField(_l("Current password"))
     new_password = PasswordField(
         _l("New password"), validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
     )

@@ -75,6 +75,8 @@ def authenticate(email: str, password: str) -> User | None:
         return None
     now = utcnow()
     if user.locked_until is not None and user.locked_until > now:
+        # Check anyway: a refusal without the hash's delay would tell that the account exists.
+        user.check_password(password)
         return None
     if not user.check_password(password) or not user.active:
         user.failed_logins += 1

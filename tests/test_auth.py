@@ -1,0 +1,876 @@
+"""Staff accounts: sign-in, lock-out, CSRF, the role matrix, user admin, account, language, CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import func, select
+
+import survey_app.models
+from survey_app.extensions import db
+from survey_app.models import Channel, Customer, Priority, Role, Ticket, TicketStatus, User
+from survey_app.types import utcnow
+from tests.conftest import PASSWORD, Auth, csrf_token
+
+NEW_PASSWORD = "a brand new passphrase"
+GENERIC_FAILURE = "Sign-in failed: wrong e-mail or password."
+
+
+def location(response: Any) -> str:
+    """The redirect target as a site-relative path with its query (fails on other hosts)."""
+    parts = urlsplit(response.headers["Location"])
+    assert parts.netloc in ("", "localhost"), response.headers["Location"]
+    return parts.path + (f"?{parts.query}" if parts.query else "")
+
+
+def is_signed_in(client: FlaskClient) -> bool:
+    return client.get("/account").status_code == 200
+
+
+def user_by_email(email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email == email))
+
+
+def user_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def add_ticket(external_id: str = "T-1") -> Ticket:
+    now = utcnow()
+    customer = Customer(source="helpdesk", external_id=f"C-{external_id}", name="张三")
+    ticket = Ticket(
+        source="helpdesk",
+        external_id=external_id,
+        customer=customer,
+        subject="Cannot sign in",
+        channel=Channel.CHAT,
+        priority=Priority.P2,
+        status=TicketStatus.CLOSED,
+        created_at=now - timedelta(hours=3),
+        closed_at=now - timedelta(hours=1),
+    )
+    db.session.add(ticket)
+    db.session.commit()
+    return ticket
+
+
+# --- sign-in ---------------------------------------------------------------------------------
+
+
+def test_login_redirects_home_and_records_the_sign_in(auth, client, make_user):
+    user = make_user(Role.ANALYST, failed_logins=2)
+
+    response = auth.login(user)
+
+    assert response.status_code == 302
+    assert location(response) == "/"
+    assert client.get("/").status_code == 200
+    db.session.refresh(user)
+    assert user.failed_logins == 0
+    assert user.last_login_at is not None
+
+
+def test_login_page_redirects_when_already_signed_in(auth, client, make_user):
+    auth.login(make_user())
+    response = client.get("/login")
+    assert response.status_code == 302
+    assert location(response) == "/"
+
+
+def test_email_is_matched_case_insensitively(auth, make_user):
+    user = make_user(email="lin.wei@example.com")
+    assert auth.login("  Lin.Wei@Example.COM ").status_code == 302
+    db.session.refresh(user)
+    assert user.last_login_at is not None
+
+
+def test_anonymous_visit_keeps_the_page_to_return_to(client, make_user):
+    response = client.get("/tickets?status=closed")
+    assert response.status_code == 302
+    target = urlsplit(response.headers["Location"])
+    assert target.path == "/login"
+    next_url = parse_qs(target.query)["next"][0]
+    assert next_url == "/tickets?status=closed"
+
+    user = make_user()
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)},
+        query_string={"next": next_url},
+    )
+    assert response.status_code == 302
+    assert location(response) == "/tickets?status=closed"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "http://evil.example/steal",
+        "https://evil.example",
+        "//evil.example/steal",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https:evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "",
+    ],
+)
+def test_login_never_redirects_off_site(client, make_user, next_url):
+    user = make_user()
+    response = client.post(
+        "/login",
+        data={"email": user.email, "password": PASSWORD, "csrf_token": csrf_token(client)},
+        query_string={"next": next_url},
+    )
+    assert response.status_code == 302
+    target = response.headers["Location"]
+    parts = urlsplit(target)
+    assert parts.scheme in ("", "http")
+    assert parts.netloc in ("", "localhost")
+    assert not target.startswith("//")
+    assert "\\" not in target
+    if "\\" not in next_url:
+        assert location(response) == "/"
+
+
+def _normalised_page(response: Any) -> str:
+    # The CSRF token and the echoed e-mail differ between two attempts; nothing else may.
+    return re.sub(r'value="[^"]*"', 'value=""', response.get_data(as_text=True))
+
+
+def test_wrong_password_and_unknown_email_look_the_same(make_user, make_app):
+    user = make_user(email="known@example.com")
+    app = make_app()
+    wrong, unknown = app.test_client(), app.test_client()
+
+    by_password = Auth(wrong).login(user.email, "not the password")
+    by_email = Auth(unknown).login("nobody@example.com", "not the password")
+
+    assert by_password.status_code == by_email.status_code == 401
+    assert GENERIC_FAILURE in by_password.get_data(as_text=True)
+    assert _normalised_page(by_password) == _normalised_page(by_email)
+    assert not is_signed_in(wrong)
+    assert not is_signed_in(unknown)
+
+
+REFUSALS = {
+    "unknown-email": ({}, "nobody@example.com", PASSWORD),
+    "wrong-password": ({}, None, "not the password"),
+    "disabled": ({"active": False}, None, PASSWORD),
+    "locked": ({"locked_until": timedelta(minutes=10)}, None, PASSWORD),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSALS))
+def test_every_refusal_checks_one_password_hash(auth, make_user, monkeypatch, case):
+    """Each refusal costs one hash check, so response times do not reveal which e-mails exist."""
+    fields, email, password = REFUSALS[case]
+    if "locked_until" in fields:
+        fields = {"locked_until": utcnow() + fields["locked_until"]}
+    user = make_user(**fields)
+    real_check = survey_app.models.check_password_hash
+    calls: list[str] = []
+
+    def counting_check(pwhash: str, candidate: str) -> bool:
+        calls.append(candidate)
+        return real_check(pwhash, candidate)
+
+    monkeypatch.setattr(survey_app.models, "check_password_hash", counting_check)
+
+    response = auth.login(email or user.email, password)
+
+    assert response.status_code == 401
+    assert GENERIC_FAILURE in response.get_data(as_text=True)
+    assert calls == [password]
+
+
+def test_lockout_after_too_many_failures(app, auth, client, make_user):
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    user = make_user()
+
+    for _attempt in range(limit - 1):
+        assert auth.login(user, "not the password").status_code == 401
+    db.session.refresh(user)
+    assert user.failed_logins == limit - 1
+    assert user.locked_until is None
+
+    before = utcnow()
+    assert auth.login(user, "not the password").status_code == 401
+    db.session.refresh(user)
+    assert user.locked_until is not None
+    minutes = app.config["LOGIN_LOCKOUT_MINUTES"]
+    assert before + timedelta(minutes=minutes) <= user.locked_until
+    assert user.locked_until <= utcnow() + timedelta(minutes=minutes)
+
+    # The right password is refused while locked, with the same message.
+    response = auth.login(user, PASSWORD)
+    assert response.status_code == 401
+    assert GENERIC_FAILURE in response.get_data(as_text=True)
+    assert not is_signed_in(client)
+
+    # Once the pause is over the account signs in again and the counters reset.
+    user.locked_until = utcnow() - timedelta(seconds=1)
+    db.session.commit()
+    assert auth.login(user, PASSWORD).status_code == 302
+    assert is_signed_in(client)
+    db.session.refresh(user)
+    assert user.failed_logins == 0
+    assert user.locked_until is None
+
+
+def test_lockout_honours_configuration(make_app, make_user):
+    app = make_app(LOGIN_MAX_FAILURES=2, LOGIN_LOCKOUT_MINUTES=1)
+    user = make_user()
+    auth = Auth(app.test_client())
+    auth.login(user, "wrong one")
+    auth.login(user, "wrong two")
+    db.session.refresh(user)
+    assert user.locked_until is not None
+    assert user.locked_until <= utcnow() + timedelta(minutes=1)
+
+
+def test_a_success_before_the_limit_resets_the_count(auth, make_user):
+    user = make_user()
+    auth.login(user, "not the password")
+    auth.login(user, "not the password")
+    assert auth.login(user).status_code == 302
+    db.session.refresh(user)
+    assert user.failed_logins == 0
+
+
+def test_disabled_user_cannot_sign_in(auth, client, make_user):
+    user = make_user(active=False)
+    response = auth.login(user)
+    assert response.status_code == 401
+    assert GENERIC_FAILURE in response.get_data(as_text=True)
+    assert not is_signed_in(client)
+
+
+def test_disabling_a_signed_in_user_ends_their_access(auth, client, make_user):
+    user = make_user(Role.MANAGER)
+    auth.login(user)
+    assert client.get("/tickets").status_code == 200
+
+    user.active = False
+    db.session.commit()
+
+    response = client.get("/tickets")
+    assert response.status_code == 302
+    assert urlsplit(response.headers["Location"]).path == "/login"
+
+
+def test_login_with_missing_fields_is_a_bad_request(client):
+    response = client.post("/login", data={"email": "", "csrf_token": csrf_token(client)})
+    assert response.status_code == 400
+
+
+# --- sign-out --------------------------------------------------------------------------------
+
+
+def test_logout_is_post_only(auth, client, make_user):
+    auth.login(make_user())
+    assert client.get("/logout").status_code == 405
+    assert is_signed_in(client)
+
+    response = auth.logout()
+    assert response.status_code == 302
+    assert location(response) == "/login"
+    assert "You have signed out." in client.get("/login").get_data(as_text=True)
+    assert not is_signed_in(client)
+    assert client.get("/").status_code == 302
+
+
+# --- CSRF ------------------------------------------------------------------------------------
+
+
+def _foreign_token(app: Flask) -> str:
+    """A valid token, but issued to another browser's session."""
+    return csrf_token(app.test_client())
+
+
+BAD_TOKENS = {
+    "missing": lambda app: None,
+    "wrong": lambda app: "not-a-real-token",
+    "other-session": _foreign_token,
+}
+
+
+def _post_with(client: FlaskClient, path: str, data: dict[str, str], token: str | None):
+    if token is not None:
+        data = {**data, "csrf_token": token}
+    return client.post(path, data=data)
+
+
+@pytest.fixture(params=sorted(BAD_TOKENS))
+def bad_token(request: pytest.FixtureRequest, app: Flask) -> str | None:
+    return BAD_TOKENS[request.param](app)
+
+
+def test_login_without_valid_csrf_is_refused(client, make_user, bad_token):
+    user = make_user()
+    csrf_token(client)  # the client has a session (and a token of its own) before posting
+    response = _post_with(client, "/login", {"email": user.email, "password": PASSWORD}, bad_token)
+    assert response.status_code == 400
+    assert "The form expired" in response.get_data(as_text=True)
+    assert not is_signed_in(client)
+    db.session.refresh(user)
+    assert user.last_login_at is None
+
+
+def test_logout_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
+    auth.login(make_user())
+    assert _post_with(client, "/logout", {}, bad_token).status_code == 400
+    assert is_signed_in(client)
+
+
+def test_account_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
+    user = make_user(name="Old name")
+    auth.login(user)
+    data = {"name": "New name", "language": "en"}
+    assert _post_with(client, "/account", data, bad_token).status_code == 400
+    db.session.refresh(user)
+    assert user.name == "Old name"
+    assert user.language is None
+
+
+def test_language_switch_without_valid_csrf_is_refused(client, bad_token):
+    response = _post_with(client, "/language", {"lang": "zh_Hans"}, bad_token)
+    assert response.status_code == 400
+    with client.session_transaction() as session:
+        assert "lang" not in session
+
+
+def test_user_create_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
+    auth.login(make_user(Role.ADMIN))
+    before = user_count()
+    data = {"email": "new@example.com", "role": "analyst", "password": NEW_PASSWORD}
+    assert _post_with(client, "/admin/users/new", data, bad_token).status_code == 400
+    assert user_count() == before
+    assert user_by_email("new@example.com") is None
+
+
+def test_user_edit_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
+    auth.login(make_user(Role.ADMIN))
+    target = make_user(Role.ANALYST, name="Target")
+    data = {"name": "Changed", "role": "admin", "active": "y"}
+    assert _post_with(client, f"/admin/users/{target.id}", data, bad_token).status_code == 400
+    db.session.refresh(target)
+    assert (target.name, target.role) == ("Target", Role.ANALYST)
+
+
+# --- the role matrix -------------------------------------------------------------------------
+
+ROLES = ("anonymous", "analyst", "manager", "admin")
+TO_LOGIN = "login"
+
+
+@dataclasses.dataclass(frozen=True)
+class Route:
+    """One (method, URL rule) and what each role gets: a status or ``TO_LOGIN``."""
+
+    method: str
+    rule: str
+    expected: dict[str, int | str]
+    data: Callable[[dict[str, int]], dict[str, str]] | None = None
+    #: For POSTs: did the request change anything? Checked against the expected status.
+    changed: Callable[[dict[str, int]], bool] | None = None
+
+
+def _expect(anonymous: int | str, analyst: int, manager: int, admin: int) -> dict[str, int | str]:
+    return dict(zip(ROLES, (anonymous, analyst, manager, admin), strict=True))
+
+
+STAFF = _expect(TO_LOGIN, 200, 200, 200)
+ADMIN_ONLY = _expect(TO_LOGIN, 403, 403, 200)
+ADMIN_WRITE = _expect(TO_LOGIN, 403, 403, 302)
+
+
+def _created(ids: dict[str, int]) -> bool:
+    return user_by_email("created-by-matrix@example.com") is not None
+
+
+def _edited(ids: dict[str, int]) -> bool:
+    target = db.session.get(User, ids["user_id"])
+    assert target is not None
+    return target.name == "Edited by matrix"
+
+
+def _renamed_self(ids: dict[str, int]) -> bool:
+    return db.session.scalar(select(func.count()).where(User.name == "Renamed by matrix")) == 1
+
+
+ROUTES = [
+    Route("GET", "/", STAFF),
+    Route("GET", "/tickets", STAFF),
+    Route("GET", "/tickets/<int:ticket_id>", STAFF),
+    Route("GET", "/admin/users", ADMIN_ONLY),
+    Route("GET", "/admin/users/new", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/users/new",
+        ADMIN_WRITE,
+        data=lambda ids: {
+            "email": "created-by-matrix@example.com",
+            "name": "Created",
+            "role": "analyst",
+            "password": NEW_PASSWORD,
+        },
+        changed=_created,
+    ),
+    Route("GET", "/admin/users/<int:user_id>", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/users/<int:user_id>",
+        ADMIN_WRITE,
+        data=lambda ids: {"name": "Edited by matrix", "role": "analyst", "active": "y"},
+        changed=_edited,
+    ),
+    Route("GET", "/account", _expect(TO_LOGIN, 200, 200, 200)),
+    Route(
+        "POST",
+        "/account",
+        _expect(TO_LOGIN, 302, 302, 302),
+        data=lambda ids: {"name": "Renamed by matrix", "language": ""},
+        changed=_renamed_self,
+    ),
+    Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
+]
+
+#: Public on purpose; /api/ rules answer machines and are tested with the intake.
+PUBLIC_RULES = {"/login", "/language"}
+
+
+def _url(rule: str, ids: dict[str, int]) -> str:
+    return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), rule)
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.rule}")
+def test_role_matrix(client, auth, make_user, route: Route, role: str):
+    ids = {"ticket_id": add_ticket().id, "user_id": make_user(Role.ANALYST, name="Target").id}
+    if role != "anonymous":
+        auth.login(make_user(Role(role)))
+    url = _url(route.rule, ids)
+
+    if route.method == "GET":
+        response = client.get(url)
+    else:
+        assert route.data is not None
+        data = {**route.data(ids), "csrf_token": csrf_token(client)}
+        response = client.post(url, data=data)
+
+    expected = route.expected[role]
+    if expected == TO_LOGIN:
+        assert response.status_code == 302
+        assert urlsplit(response.headers["Location"]).path == "/login"
+    else:
+        assert response.status_code == expected, response.get_data(as_text=True)[:500]
+    if route.changed is not None:
+        succeeded = role != "anonymous" and response.status_code == 302
+        assert route.changed(ids) is succeeded
+
+
+def test_role_matrix_covers_every_staff_route(app):
+    """A new staff page must be added to ROUTES (and so get an access test)."""
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.rule in PUBLIC_RULES:
+            continue
+        if rule.rule.startswith("/api/"):
+            continue
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            served.add((method, rule.rule))
+    tested = {(route.method, route.rule) for route in ROUTES}
+    assert served - tested == set(), "add these to ROUTES in tests/test_auth.py"
+    assert tested - served == set(), "ROUTES lists rules the app no longer has"
+
+
+def test_missing_ticket_and_user_are_404(auth, client, make_user):
+    auth.login(make_user(Role.ADMIN))
+    assert client.get("/tickets/999999").status_code == 404
+    assert client.get("/admin/users/999999").status_code == 404
+
+
+def test_only_admins_see_the_users_link(auth, client, make_user):
+    auth.login(make_user(Role.MANAGER))
+    assert 'href="/admin/users"' not in client.get("/").get_data(as_text=True)
+    auth.logout()
+    auth.login(make_user(Role.ADMIN))
+    assert 'href="/admin/users"' in client.get("/").get_data(as_text=True)
+
+
+# --- user administration ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def admin_client(client: FlaskClient, auth: Auth, make_user: Callable[..., User]) -> FlaskClient:
+    admin = make_user(Role.ADMIN, email="boss@example.com")
+    auth.login(admin)
+    return client
+
+
+def _create(client: FlaskClient, **fields: str):
+    data = {"email": "new.person@example.com", "name": "New Person", "role": "manager"}
+    data.update(password=NEW_PASSWORD, csrf_token=csrf_token(client))
+    data.update(fields)
+    return client.post("/admin/users/new", data=data)
+
+
+def _edit(client: FlaskClient, user: User, **fields: str):
+    data = {"name": user.name, "role": user.role.value, "active": "y"}
+    data.update(csrf_token=csrf_token(client))
+    data.update(fields)
+    return client.post(f"/admin/users/{user.id}", data=data)
+
+
+def test_admin_creates_a_user_who_can_sign_in(admin_client, make_app):
+    response = _create(admin_client, email="New.Person@Example.com")
+    assert response.status_code == 302
+    assert location(response) == "/admin/users"
+    listing = admin_client.get("/admin/users").get_data(as_text=True)
+    assert "new.person@example.com" in listing
+    assert "User new.person@example.com created." in listing
+
+    user = user_by_email("new.person@example.com")
+    assert user is not None
+    assert (user.name, user.role, user.active) == ("New Person", Role.MANAGER, True)
+    assert Auth(make_app().test_client()).login(user.email, NEW_PASSWORD).status_code == 302
+
+
+def test_admin_create_refuses_a_taken_email(admin_client, make_user):
+    make_user(email="taken@example.com")
+    before = user_count()
+    response = _create(admin_client, email="Taken@Example.com")
+    assert response.status_code == 400
+    assert "already exists" in response.get_data(as_text=True)
+    assert user_count() == before
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"password": "short"}, "between 10 and 200 characters"),
+        ({"password": ""}, "This field is required."),
+        ({"email": "not-an-email"}, "Invalid email address."),
+        ({"role": "owner"}, "Not a valid choice"),
+    ],
+)
+def test_admin_create_validates_the_form(admin_client, fields, message):
+    before = user_count()
+    response = _create(admin_client, **fields)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    assert user_count() == before
+
+
+def test_admin_edits_role_name_password_and_state(admin_client, make_user, make_app):
+    target = make_user(Role.ANALYST, name="Before")
+    response = _edit(
+        admin_client, target, name=" After ", role="manager", new_password=NEW_PASSWORD
+    )
+    assert response.status_code == 302
+    db.session.refresh(target)
+    assert (target.name, target.role, target.active) == ("After", Role.MANAGER, True)
+    assert target.check_password(NEW_PASSWORD)
+
+    data = {"name": "After", "role": "manager", "csrf_token": csrf_token(admin_client)}
+    assert admin_client.post(f"/admin/users/{target.id}", data=data).status_code == 302
+    db.session.refresh(target)
+    assert target.active is False
+    assert Auth(make_app().test_client()).login(target.email, NEW_PASSWORD).status_code == 401
+
+
+def test_admin_edit_refuses_a_short_new_password(admin_client, make_user):
+    target = make_user()
+    response = _edit(admin_client, target, new_password="short")
+    assert response.status_code == 400
+    db.session.refresh(target)
+    assert target.check_password(PASSWORD)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"role": "manager", "active": "y"},
+        {"role": "analyst", "active": "y"},
+        {"role": "admin"},  # the "active" box left unticked
+    ],
+    ids=["to-manager", "to-analyst", "deactivate"],
+)
+def test_admin_cannot_demote_or_disable_themselves(admin_client, fields):
+    me = user_by_email("boss@example.com")
+    assert me is not None
+    data = {"name": "Boss", "csrf_token": csrf_token(admin_client), **fields}
+    response = admin_client.post(f"/admin/users/{me.id}", data=data)
+    assert response.status_code == 400
+    assert "You cannot remove your own admin rights." in response.get_data(as_text=True)
+    db.session.refresh(me)
+    assert (me.role, me.active, me.name) == (Role.ADMIN, True, "")
+    assert admin_client.get("/admin/users").status_code == 200
+
+
+def test_admin_may_rename_themselves(admin_client):
+    me = user_by_email("boss@example.com")
+    assert me is not None
+    assert _edit(admin_client, me, name="Boss").status_code == 302
+    db.session.refresh(me)
+    assert (me.name, me.role) == ("Boss", Role.ADMIN)
+
+
+def test_unlock_clears_the_lockout(admin_client, make_user, make_app):
+    target = make_user(failed_logins=3, locked_until=utcnow() + timedelta(minutes=10))
+    other = Auth(make_app().test_client())
+    assert other.login(target).status_code == 401
+
+    assert _edit(admin_client, target).status_code == 302
+    db.session.refresh(target)
+    assert target.locked_until is not None, "saving without 'unlock' keeps the lock"
+
+    assert _edit(admin_client, target, unlock="y").status_code == 302
+    db.session.refresh(target)
+    assert (target.failed_logins, target.locked_until) == (0, None)
+    assert other.login(target).status_code == 302
+
+
+# --- the account page ------------------------------------------------------------------------
+
+
+def _account(client: FlaskClient, **fields: str):
+    data = {"name": "", "language": ""}
+    data.update(csrf_token=csrf_token(client))
+    data.update(fields)
+    return client.post("/account", data=data)
+
+
+def test_account_changes_name_and_language(auth, client, make_user):
+    user = make_user(Role.ANALYST)
+    auth.login(user)
+    page = client.get("/account").get_data(as_text=True)
+    assert user.email in page
+
+    response = _account(client, name="  Li Na ", language="zh_Hans")
+    assert response.status_code == 302
+    assert location(response) == "/account"
+    db.session.refresh(user)
+    assert (user.name, user.language) == ("Li Na", "zh_Hans")
+    page = client.get("/account", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="zh-Hans">' in page
+
+    assert _account(client, name="Li Na", language="").status_code == 302
+    db.session.refresh(user)
+    assert user.language is None
+
+
+def test_account_refuses_an_unknown_language(auth, client, make_user):
+    user = make_user()
+    auth.login(user)
+    assert _account(client, language="fr").status_code == 400
+    db.session.refresh(user)
+    assert user.language is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        (
+            {"new_password": NEW_PASSWORD, "confirm_password": NEW_PASSWORD},
+            "Enter your current password to set a new one.",
+        ),
+        (
+            {
+                "current_password": "not my password",
+                "new_password": NEW_PASSWORD,
+                "confirm_password": NEW_PASSWORD,
+            },
+            "The current password is not right.",
+        ),
+        (
+            {
+                "current_password": PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "confirm_password": "something else",
+            },
+            "The passwords do not match.",
+        ),
+        (
+            {"current_password": PASSWORD, "new_password": "short", "confirm_password": "short"},
+            "between 10 and 200 characters",
+        ),
+    ],
+    ids=["no-current", "wrong-current", "mismatch", "too-short"],
+)
+def test_account_password_change_is_refused(auth, client, make_user, fields, message):
+    user = make_user(name="Kept")
+    auth.login(user)
+    response = _account(client, name="Changed", **fields)
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    db.session.refresh(user)
+    assert user.check_password(PASSWORD)
+    assert user.name == "Kept"
+
+
+def test_account_password_change_with_the_current_password(auth, client, make_user, make_app):
+    user = make_user()
+    auth.login(user)
+    response = _account(
+        client,
+        current_password=PASSWORD,
+        new_password=NEW_PASSWORD,
+        confirm_password=NEW_PASSWORD,
+    )
+    assert response.status_code == 302
+    fresh = make_app()
+    assert Auth(fresh.test_client()).login(user.email, PASSWORD).status_code == 401
+    assert Auth(fresh.test_client()).login(user.email, NEW_PASSWORD).status_code == 302
+
+
+# --- language --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("accept", "html_lang", "text"),
+    [
+        ("zh-CN,zh;q=0.9", "zh-Hans", "登录"),
+        ("zh-Hans-CN", "zh-Hans", "登录"),
+        ("zh", "zh-Hans", "登录"),
+        ("fr-FR, zh;q=0.8, en;q=0.5", "zh-Hans", "登录"),
+        ("en", "en", "Sign in"),
+        ("en-GB,zh;q=0.5", "en", "Sign in"),
+        ("de", "en", "Sign in"),
+        (None, "en", "Sign in"),
+    ],
+)
+def test_accept_language_picks_the_page_language(client, accept, html_lang, text):
+    headers = {"Accept-Language": accept} if accept else {}
+    page = client.get("/login", headers=headers).get_data(as_text=True)
+    assert f'<html lang="{html_lang}">' in page
+    assert f"<h1>{text}</h1>" in page
+
+
+def _switch(client: FlaskClient, lang: str, next_url: str = "/login"):
+    return client.post(
+        "/language", data={"lang": lang, "next": next_url, "csrf_token": csrf_token(client)}
+    )
+
+
+def test_language_switcher_sets_the_session_language(client):
+    response = _switch(client, "zh_Hans")
+    assert response.status_code == 302
+    assert location(response) == "/login"
+    with client.session_transaction() as session:
+        assert session["lang"] == "zh_Hans"
+    page = client.get("/login", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="zh-Hans">' in page
+
+    _switch(client, "en")
+    page = client.get("/login", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert '<html lang="en">' in page
+
+
+def test_language_switcher_ignores_unknown_languages_and_foreign_next(client):
+    response = _switch(client, "fr", next_url="https://evil.example/")
+    assert response.status_code == 302
+    assert location(response) == "/"
+    with client.session_transaction() as session:
+        assert "lang" not in session
+
+
+def test_language_switch_is_saved_for_a_signed_in_user(auth, client, make_user):
+    user = make_user()
+    auth.login(user)
+    assert _switch(client, "zh_Hans", next_url="/tickets").status_code == 302
+    db.session.refresh(user)
+    assert user.language == "zh_Hans"
+
+
+def test_saved_language_wins_over_session_and_browser(auth, client, make_user):
+    user = make_user(language="en")
+    _switch(client, "zh_Hans")
+    auth.login(user)
+    page = client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
+    assert '<html lang="en">' in page
+
+    user.language = "zh_Hans"
+    db.session.commit()
+    page = client.get("/", headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="zh-Hans">' in page
+
+
+# --- closedloop users ------------------------------------------------------------------------
+
+
+def test_cli_creates_a_user_from_stdin(runner):
+    result = runner.invoke(
+        args=[
+            "users", "create", "--email", "Ops@Example.com", "--role", "manager",
+            "--name", " Ops ", "--password-stdin",
+        ],
+        input=f"{NEW_PASSWORD}\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "Created manager ops@example.com." in result.output
+    user = user_by_email("ops@example.com")
+    assert user is not None
+    assert (user.role, user.name) == (Role.MANAGER, "Ops")
+    assert user.check_password(NEW_PASSWORD)
+
+
+def test_cli_prompts_for_the_password(runner):
+    result = runner.invoke(
+        args=["users", "create", "--email", "p@example.com", "--role", "admin"],
+        input=f"{NEW_PASSWORD}\n{NEW_PASSWORD}\n",
+    )
+    assert result.exit_code == 0, result.output
+    user = user_by_email("p@example.com")
+    assert user is not None
+    assert user.check_password(NEW_PASSWORD)
+
+
+@pytest.mark.parametrize(
+    ("args", "password", "exit_code", "message"),
+    [
+        (["--role", "owner"], NEW_PASSWORD, 2, "Invalid value for '--role'"),
+        ([], "short", 1, "at least 10 characters"),
+        ([], "", 1, "at least 10 characters"),
+        (["--email", "taken@example.com"], NEW_PASSWORD, 1, "already exists"),
+        (["--email", "TAKEN@example.com"], NEW_PASSWORD, 1, "already exists"),
+        (["--email", "not-an-email"], NEW_PASSWORD, 1, "Invalid e-mail address"),
+    ],
+    ids=["bad-role", "short", "empty", "duplicate", "duplicate-case", "bad-email"],
+)
+def test_cli_create_refuses(runner, make_user, args, password, exit_code, message):
+    make_user(email="taken@example.com")
+    before = user_count()
+    options = {"--email": "fresh@example.com", "--role": "analyst"}
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        options[flag] = value
+    cli_args = ["users", "create", "--password-stdin"]
+    for flag, value in options.items():
+        cli_args += [flag, value]
+    result = runner.invoke(args=cli_args, input=f"{password}\n")
+    assert result.exit_code == exit_code
+    assert message in result.output
+    assert user_count() == before
+
+
+def test_cli_lists_users(runner, make_user):
+    make_user(Role.MANAGER, email="b@example.com")
+    make_user(Role.ADMIN, email="a@example.com")
+    make_user(Role.ANALYST, email="c@example.com", active=False)
+    result = runner.invoke(args=["users", "list"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "a@example.com\tadmin\tactive",
+        "b@example.com\tmanager\tactive",
+        "c@example.com\tanalyst\tdisabled",
+    ]
