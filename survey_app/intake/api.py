@@ -38,8 +38,9 @@ def ticket_event() -> tuple[Response, int] | Response:
     except SignatureError as exc:
         return api_error(401, "bad_signature", str(exc))
     try:
-        payload = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        payload = json.loads(body, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        # ValueError covers undecodable bytes and bad syntax; RecursionError, absurd nesting.
         return api_error(400, "malformed_json", f"The body is not valid JSON: {exc}")
     if not isinstance(payload, dict):
         return api_error(400, "malformed_json", "The body must be a JSON object.")
@@ -62,6 +63,11 @@ def ticket_event() -> tuple[Response, int] | Response:
     return jsonify(
         result=result.outcome.value, ticket_id=result.ticket_id, event_id=result.event_id
     ), status
+
+
+def _refuse_constant(name: str) -> None:
+    # NaN and Infinity are not JSON, and PostgreSQL refuses them in the stored payload.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @bp.get("/openapi.json")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -76,8 +77,10 @@ def import_command(
         ticket_file = TicketFile.open(file, overrides)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    stderr = click.get_text_stream("stderr")
-    with click.progressbar(length=len(ticket_file.rows), label="Importing", file=stderr) as bar:
+    # sys.stderr: click.get_text_stream is deprecated since Click 8.5.
+    with click.progressbar(
+        length=len(ticket_file.rows), label="Importing", file=sys.stderr
+    ) as bar:
         report = import_tickets(
             ticket_file, naive_timezone=zone, source=source, on_row=lambda: bar.update(1)
         )

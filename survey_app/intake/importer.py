@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zipfile import BadZipFile
 
 from pydantic import ValidationError
 
@@ -90,13 +91,17 @@ def resolve_columns(
     known = {
         alias.lower(): field for field, aliases in DEFAULT_COLUMNS.items() for alias in aliases
     }
-    for column, field in (overrides or {}).items():
+    mapped = dict(overrides or {})
+    for field in mapped.values():
         if field not in DEFAULT_COLUMNS:
             raise ImportFileError(
                 f"Unknown field {field!r} in the column mapping; "
                 f"fields are: {', '.join(DEFAULT_COLUMNS)}."
             )
-        known[column.strip().lower()] = field
+    # A mapped field is read from its mapped column, not from a default header
+    # that happens to come earlier in the file.
+    known = {alias: field for alias, field in known.items() if field not in mapped.values()}
+    known.update({column.strip().lower(): field for column, field in mapped.items()})
     positions: dict[int, str] = {}
     for index, name in enumerate(header):
         field = known.get(str(name or "").strip().lower())
@@ -148,7 +153,7 @@ def _read_xlsx(path: Path) -> list[list[Any]]:
 
     try:
         workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
         raise ImportFileError(f"Cannot read {path.name} as an Excel workbook: {exc}") from None
     try:
         return [list(r) for r in workbook.worksheets[0].iter_rows(values_only=True)]

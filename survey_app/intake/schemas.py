@@ -15,12 +15,13 @@ from pydantic import (
     EmailStr,
     Field,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
 
 from ..i18n import normalise_locale
-from ..models import Channel, EventType, Priority, TicketStatus, Tier
+from ..models import Channel, Customer, EventType, Priority, TicketStatus, Tier
 
 #: Timestamp layouts accepted besides ISO 8601 (common in helpdesk exports).
 EXTRA_DATETIME_FORMATS = (
@@ -39,14 +40,20 @@ PRIORITY_ALIASES = {
     "4": "P4", "low": "P4", "低": "P4",
 }  # fmt: skip
 
+#: ``Customer.external_id`` holds :meth:`CustomerIn.identity`, so it must fit.
+CUSTOMER_KEY_LENGTH: int = Customer.__table__.c.external_id.type.length
+
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100)]
 
 
-def parse_timestamp(value: Any, info: ValidationInfo) -> Any:
+def parse_timestamp(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> Any:
     """Accept ISO 8601 and a few export layouts; give naive times the import's zone.
 
-    The webhook passes no zone, so a naive time there is refused.
+    The webhook passes no zone, so a naive time there is refused. The zone is
+    checked after parsing, so a naive ISO 8601 string is caught as well.
     """
     if isinstance(value, str):
         text = value.strip()
@@ -56,6 +63,7 @@ def parse_timestamp(value: Any, info: ValidationInfo) -> Any:
                 break
             except ValueError:
                 continue
+    value = handler(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         zone: tzinfo | None = (info.context or {}).get("naive_timezone")
         if zone is None:
@@ -73,6 +81,14 @@ class _Model(BaseModel):
         coerce_numbers_to_str=True,
         use_enum_values=False,
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("text must not contain NUL characters")
+        return value
 
 
 class CustomerIn(_Model):
@@ -109,6 +125,8 @@ class CustomerIn(_Model):
     def _identified(self) -> Self:
         if not (self.external_id or self.email or self.phone):
             raise ValueError("customer needs at least one of external_id, email or phone")
+        if len(self.identity()) > CUSTOMER_KEY_LENGTH:
+            raise ValueError("e-mail is too long to identify the customer; send external_id")
         return self
 
     def identity(self) -> str:
@@ -144,7 +162,7 @@ class TicketIn(_Model):
     contact_count: Annotated[int, Field(ge=1, le=1000)] | None = None
 
     _timestamps = field_validator(
-        "created_at", "first_response_at", "resolved_at", "closed_at", mode="before"
+        "created_at", "first_response_at", "resolved_at", "closed_at", mode="wrap"
     )(parse_timestamp)
 
     @field_validator("channel", mode="before")
@@ -191,7 +209,7 @@ class TicketEventIn(_Model):
     ticket: TicketIn
     customer: CustomerIn
 
-    _occurred = field_validator("occurred_at", mode="before")(parse_timestamp)
+    _occurred = field_validator("occurred_at", mode="wrap")(parse_timestamp)
 
     @field_validator("event", mode="before")
     @classmethod

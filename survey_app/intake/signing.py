@@ -44,12 +44,15 @@ def verify(
         raise SignatureError(f"missing {SIGNATURE_HEADER} header")
     if not timestamp:
         raise SignatureError(f"missing {TIMESTAMP_HEADER} header")
-    if not timestamp.isdigit():
+    # isdigit() alone admits digits int() refuses (e.g. "²"); the length keeps
+    # int() and the float arithmetic below from overflowing.
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise SignatureError(f"{TIMESTAMP_HEADER} must be Unix seconds")
     current = time.time() if now is None else now
     if abs(current - int(timestamp)) > tolerance:
         raise SignatureError(f"{TIMESTAMP_HEADER} is more than {tolerance} s from the server time")
     if not signature.startswith("sha256="):
         raise SignatureError(f"{SIGNATURE_HEADER} must look like sha256=<hex>")
-    if not hmac.compare_digest(sign(secret, timestamp, body), signature):
+    # Bytes, because compare_digest refuses str with non-ASCII characters.
+    if not hmac.compare_digest(sign(secret, timestamp, body).encode(), signature.encode()):
         raise SignatureError("signature does not match the body")
