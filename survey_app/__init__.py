@@ -80,6 +80,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _check_secret_key(app: Flask) -> None:
     key = app.config.get("SECRET_KEY")
+    if key is not None and not isinstance(key, str | bytes):
+        # CLOSEDLOOP_SECRET_KEY=123456 arrives JSON-parsed as an int.
+        key = app.config["SECRET_KEY"] = str(key)
     if (not key or key in PLACEHOLDER_SECRET_KEYS) and not (app.debug or app.testing):
         raise InsecureConfigError(
             "ClosedLoop refuses to start with an empty or placeholder SECRET_KEY. "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 
 import click
@@ -24,13 +25,16 @@ def init_command(force: bool) -> None:
     if target.exists() and not force:
         click.echo(f"{target} exists; left unchanged.")
         return
-    target.write_text(
+    text = (
         "# Written by `closedloop init`. Keep this file private.\n"
         f"SECRET_KEY = {secrets.token_hex(32)!r}\n"
-        f"WEBHOOK_SECRET = {secrets.token_hex(32)!r}\n",
-        encoding="utf-8",
+        f"WEBHOOK_SECRET = {secrets.token_hex(32)!r}\n"
     )
-    target.chmod(0o600)
+    # Created private from the start: never readable by others, not even briefly.
+    descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
     click.echo(f"Wrote {target}.")
 
 

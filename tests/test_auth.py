@@ -734,6 +734,23 @@ def test_account_password_change_with_the_current_password(auth, client, make_us
     assert Auth(fresh.test_client()).login(user.email, NEW_PASSWORD).status_code == 302
 
 
+def test_a_password_change_ends_the_other_sessions(auth, client, make_user, app):
+    user = make_user()
+    other = app.test_client()
+    Auth(other).login(user)
+    assert is_signed_in(other)
+    auth.login(user)
+    response = _account(
+        client,
+        current_password=PASSWORD,
+        new_password=NEW_PASSWORD,
+        confirm_password=NEW_PASSWORD,
+    )
+    assert response.status_code == 302
+    assert is_signed_in(client), "the session that changed the password continues"
+    assert not is_signed_in(other), "a session opened with the old password ends"
+
+
 # --- language --------------------------------------------------------------------------------
 
 

@@ -20,7 +20,12 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = lazy_gettext("Please sign in to see this page.")
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
+    def load_user(session_id: str) -> User | None:
+        user_id, _sep, _stamp = session_id.partition(":")
         if not user_id.isdigit():
             return None
-        return db.session.get(User, int(user_id))
+        user = db.session.get(User, int(user_id))
+        # A password change invalidates every other session of that user.
+        if user is None or user.get_id() != session_id:
+            return None
+        return user

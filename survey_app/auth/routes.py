@@ -20,7 +20,13 @@ def _safe_next(target: str | None) -> str:
     """Only follow ``next`` to a path on this site."""
     if target:
         parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and target.startswith("/"):
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith("//")
+            and "\\" not in target
+        ):
             return target
     return url_for("staff.home")
 
@@ -84,6 +90,9 @@ def account() -> Response | str | tuple[str, int]:
         if form.new_password.data:
             current_user.set_password(form.new_password.data)
         db.session.commit()
+        if form.new_password.data:
+            # Other sessions end with the old password; this one continues.
+            login_user(current_user._get_current_object())
         flash(_("Your account has been saved."), "success")
         return redirect(url_for("auth.account"))
     status = 400 if form.is_submitted() else 200

@@ -5,14 +5,15 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
 from ..auth.access import admin_required, staff_required
 from ..auth.services import AccountError, create_user
 from ..extensions import db
-from ..models import Customer, Role, Ticket, TicketStatus, User
+from ..models import Role, Ticket, TicketStatus, User
 from .forms import TicketFilterForm, UserCreateForm, UserEditForm
+from .services import ticket_search
 
 bp = Blueprint("staff", __name__)
 
@@ -31,22 +32,12 @@ def home() -> str:
 @staff_required
 def tickets() -> str:
     form = TicketFilterForm(request.args)
-    query = select(Ticket).join(Ticket.customer)
-    if form.validate():
-        if form.q.data:
-            like = f"%{form.q.data}%"
-            query = query.where(
-                or_(Ticket.external_id.ilike(like), Customer.name.ilike(like),
-                    Customer.email.ilike(like), Ticket.subject.ilike(like))
-            )  # fmt: skip
-        for name in ("status", "priority", "channel"):
-            value = getattr(form, name).data
-            if value:
-                query = query.where(getattr(Ticket, name) == value)
-        if form.team.data:
-            query = query.where(Ticket.team == form.team.data)
-    query = query.order_by(Ticket.created_at.desc(), Ticket.id.desc())
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    form.validate()
+    # An invalid filter is shown with its error and ignored; the others still apply.
+    filters = {field.name: field.data for field in form if not field.errors}
+    page = db.paginate(
+        ticket_search(filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
+    )
     return render_template("staff/tickets.html", form=form, page=page)
 
 
