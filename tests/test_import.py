@@ -45,6 +45,14 @@ GOOD_ROWS = [
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
+def summary(rows: int, created: int, updated: int, unchanged: int, stale: int, failed: int) -> str:
+    """The last line `closedloop tickets import` prints."""
+    return (
+        f"{rows} rows: {created} created, {updated} updated, {unchanged} unchanged, "
+        f"{stale} older than stored, {failed} failed."
+    )
+
+
 def count(model: type[db.Model]) -> int:
     return db.session.scalar(db.select(db.func.count()).select_from(model))
 
@@ -106,7 +114,10 @@ def test_csv_rows_become_closed_tickets(
     result = import_file(path)
 
     assert result.exit_code == 0, result.output
-    assert "2 rows: 2 created, 0 updated, 0 unchanged, 0 failed." in result.stdout
+    assert (
+        "2 rows: 2 created, 0 updated, 0 unchanged, 0 older than stored, 0 failed."
+        in result.stdout
+    )
     assert row_counts() == {"customer": 2, "ticket": 2, "ticket_event": 2}
     first = ticket("T-1")
     assert first.subject == "Refund late"
@@ -283,7 +294,10 @@ def test_xlsx_bad_rows_are_reported_with_spreadsheet_row_numbers(
     assert result.exit_code == 1
     assert "row 4: ticket.channel:" in result.stderr
     assert "row 5: ticket: closed_at is before created_at" in result.stderr
-    assert "3 rows: 1 created, 0 updated, 0 unchanged, 2 failed." in result.stdout
+    assert (
+        "3 rows: 1 created, 0 updated, 0 unchanged, 0 older than stored, 2 failed."
+        in result.stdout
+    )
     assert [t.external_id for t in db.session.scalars(db.select(Ticket))] == ["X-1"]
 
 
@@ -347,7 +361,10 @@ def test_bad_rows_are_reported_and_good_rows_imported(
         "row 8: customer: customer needs at least one of external_id, email or phone",
     ]
     assert errors[3].startswith("row 7: customer.email: ")
-    assert "7 rows: 2 created, 0 updated, 0 unchanged, 5 failed." in result.stdout
+    assert (
+        "7 rows: 2 created, 0 updated, 0 unchanged, 0 older than stored, 5 failed."
+        in result.stdout
+    )
     assert {t.external_id for t in db.session.scalars(db.select(Ticket))} == {"T-1", "T-2"}
     assert row_counts() == {"customer": 2, "ticket": 2, "ticket_event": 2}
 
@@ -392,7 +409,10 @@ def test_importing_the_same_file_again_changes_nothing(
     result = import_file(path)
 
     assert result.exit_code == 0, result.output
-    assert "2 rows: 0 created, 0 updated, 2 unchanged, 0 failed." in result.stdout
+    assert (
+        "2 rows: 0 created, 0 updated, 2 unchanged, 0 older than stored, 0 failed."
+        in result.stdout
+    )
     assert row_counts() == before == {"customer": 2, "ticket": 2, "ticket_event": 2}
     assert {t.external_id: t.updated_at for t in db.session.scalars(db.select(Ticket))} == stamps
 
@@ -408,7 +428,10 @@ def test_a_changed_row_updates_its_ticket(
     result = import_file(path)
 
     assert result.exit_code == 0, result.output
-    assert "2 rows: 0 created, 1 updated, 1 unchanged, 0 failed." in result.stdout
+    assert (
+        "2 rows: 0 created, 1 updated, 1 unchanged, 0 older than stored, 0 failed."
+        in result.stdout
+    )
     assert row_counts() == {"customer": 2, "ticket": 2, "ticket_event": 3}
     updated = ticket("T-1")
     assert (updated.priority, updated.team) == (Priority.P4, "Refunds")
@@ -424,7 +447,10 @@ def test_same_ticket_twice_in_one_file(
 
     result = import_file(path)
 
-    assert "2 rows: 1 created, 1 updated, 0 unchanged, 0 failed." in result.stdout
+    assert (
+        "2 rows: 1 created, 1 updated, 0 unchanged, 0 older than stored, 0 failed."
+        in result.stdout
+    )
     assert count(Ticket) == 1
     assert ticket("T-1").team == "Escalations"
     assert ticket("T-1").closed_at == datetime(2026, 11, 5, 10, 0, tzinfo=UTC)
@@ -439,7 +465,11 @@ def test_import_older_than_a_webhook_event_is_not_applied(
     result = import_file(path)
 
     assert result.exit_code == 0, result.output
-    assert "1 rows: 0 created, 0 updated, 1 unchanged, 0 failed." in result.stdout
+    assert (
+        "1 rows: 0 created, 0 updated, 0 unchanged, 1 older than stored, 0 failed."
+        in result.stdout
+    )
+    assert "row 2: older than the ticket's stored state" in result.stderr
     assert ticket("T-1").team == "Frontline"
     assert [e.applied for e in ticket("T-1").events] == [True, False]
 
@@ -559,6 +589,7 @@ def test_unknown_field_in_mapping_lists_the_fields() -> None:
         ("channel", "ticket.channel"),
         ("priority", "ticket.priority"),
         ("created_at", "ticket.created_at"),
+        ("closed_at", "ticket.closed_at"),
     ],
 )
 def test_missing_required_column_is_refused(
@@ -736,8 +767,19 @@ def test_import_tickets_with_no_errors_is_ok(app: Flask, tmp_path: Path) -> None
 
 
 def test_ticket_file_resolves_columns_case_insensitively(tmp_path: Path) -> None:
-    header = ["  TICKET_ID ", "Channel", "PRIORITY", "Created", "unknown", "Email", "email"]
-    path = write_csv(tmp_path / "export.csv", [header, ["T", "chat", "P1", "x", "y", "a", "b"]])
+    header = [
+        "  TICKET_ID ",
+        "Channel",
+        "PRIORITY",
+        "Created",
+        "unknown",
+        "Email",
+        "email",
+        "CLOSED",
+    ]
+    path = write_csv(
+        tmp_path / "export.csv", [header, ["T", "chat", "P1", "x", "y", "a", "b", "z"]]
+    )
 
     ticket_file = TicketFile.open(path)
 
@@ -747,4 +789,5 @@ def test_ticket_file_resolves_columns_case_insensitively(tmp_path: Path) -> None
         2: "ticket.priority",
         3: "ticket.created_at",
         5: "customer.email",  # the first of two columns for a field wins
+        7: "ticket.closed_at",
     }

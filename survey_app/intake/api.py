@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -54,9 +53,7 @@ def ticket_event() -> tuple[Response, int] | Response:
             "; ".join(f"{e['field']}: {e['message']}" for e in errors),
             fields=errors,
         )
-    key = (
-        f"event:{event.event_id}" if event.event_id else "body:" + hashlib.sha256(body).hexdigest()
-    )
+    key = event.idempotency_key(body)
     result = apply_ticket_event(event, idempotency_key=key, origin="webhook", payload=payload)
     db.session.commit()
     status = 201 if result.outcome is Outcome.CREATED else 200

@@ -87,9 +87,16 @@ def import_command(
 
     for error in report.errors:
         click.echo(f"row {error.row}: {error.message}", err=True)
+    for row in report.stale:
+        click.echo(
+            f"row {row}: older than the ticket's stored state (a newer event was applied); "
+            "recorded, not applied",
+            err=True,
+        )
     click.echo(
         f"{report.rows} rows: {report.created} created, {report.updated} updated, "
-        f"{report.unchanged} unchanged, {len(report.errors)} failed."
+        f"{report.unchanged} unchanged, {len(report.stale)} older than stored, "
+        f"{len(report.errors)} failed."
     )
     if not report.ok:
         raise SystemExit(1)

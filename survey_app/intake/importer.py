@@ -52,7 +52,13 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "customer.tier": ("customer_tier", "tier", "客户等级"),
     "customer.is_new": ("customer_is_new", "is_new", "新客户"),
 }
-REQUIRED_FIELDS = ("ticket.external_id", "ticket.channel", "ticket.priority", "ticket.created_at")
+REQUIRED_FIELDS = (
+    "ticket.external_id",
+    "ticket.channel",
+    "ticket.priority",
+    "ticket.created_at",
+    "ticket.closed_at",
+)
 TRUE_WORDS = {"1", "true", "yes", "y", "是", "新"}
 FALSE_WORDS = {"0", "false", "no", "n", "否", "老"}
 
@@ -73,6 +79,8 @@ class ImportReport:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    #: Rows older than what the ticket already reflects: recorded, not applied.
+    stale: list[int] = dataclasses.field(default_factory=list)
     errors: list[RowError] = dataclasses.field(default_factory=list)
 
     @property
@@ -209,9 +217,6 @@ def import_tickets(
             message = "; ".join(f"{e['field']}: {e['message']}" for e in error_list(exc))
             report.errors.append(RowError(number, message))
         else:
-            if event.occurred_at is None:
-                # The export's own timeline orders imports against webhook events.
-                event.occurred_at = event.ticket.closed_at or event.ticket.created_at
             data = event.model_dump(mode="json")
             key = "import:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
             result = apply_ticket_event(event, idempotency_key=key, origin="import", payload=data)
@@ -219,6 +224,8 @@ def import_tickets(
                 report.created += 1
             elif result.outcome is Outcome.UPDATED:
                 report.updated += 1
+            elif result.outcome is Outcome.STALE:
+                report.stale.append(number)
             else:
                 report.unchanged += 1
         if report.rows % batch_size == 0:

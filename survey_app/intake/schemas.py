@@ -6,6 +6,7 @@ the same rules and produce the same errors (named by field path).
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, tzinfo
 from typing import Annotated, Any, Self
 
@@ -215,6 +216,24 @@ class TicketEventIn(_Model):
     @classmethod
     def _event(cls, value: Any) -> Any:
         return value.strip().lower() if isinstance(value, str) else value
+
+    def happened_at(self, now: datetime) -> datetime:
+        """When the change happened at the helpdesk, which orders events per ticket.
+
+        ``occurred_at`` if sent; for ``closed``, the ticket's ``closed_at`` (so a
+        later import of the same export lines up with webhook events); else ``now``.
+        """
+        if self.occurred_at is not None:
+            return self.occurred_at
+        if self.event == EventType.CLOSED and self.ticket.closed_at is not None:
+            return self.ticket.closed_at
+        return now
+
+    def idempotency_key(self, body: bytes) -> str:
+        """``event:<source>:<event_id>`` when an id is sent, else a hash of the exact body."""
+        if self.event_id:
+            return f"event:{self.ticket.source}:{self.event_id}"
+        return "body:" + hashlib.sha256(body).hexdigest()
 
     @field_validator("ticket")
     @classmethod

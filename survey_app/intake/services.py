@@ -69,7 +69,7 @@ def _event_by_key(key: str) -> TicketEvent | None:
 
 
 def _apply(event: TicketEventIn, key: str, origin: str, payload: dict[str, Any]) -> EventResult:
-    occurred_at = event.occurred_at or utcnow()
+    occurred_at = event.happened_at(utcnow())
     source = event.ticket.source
     ticket = db.session.scalar(
         select(Ticket).where(
@@ -146,10 +146,10 @@ def _update_ticket(ticket: Ticket, data: TicketIn, event: EventType, *, creating
         ticket.status = TicketStatus.CLOSED
     elif event == EventType.REOPENED:
         ticket.status = TicketStatus.REOPENED
-        # A reopened ticket is neither resolved nor closed until it says so again.
-        for name in ("resolved_at", "closed_at"):
-            if name not in data.model_fields_set:
-                setattr(ticket, name, None)
+        # A reopened ticket is neither resolved nor closed until a later event says so,
+        # even when the helpdesk repeats the old times in the reopen event.
+        ticket.resolved_at = None
+        ticket.closed_at = None
         if data.reopen_count is None:
             ticket.reopen_count = (ticket.reopen_count or 0) + 1
     elif data.status is not None:
