@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, request, session
+from flask import Flask, current_app, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -26,7 +26,9 @@ def normalise_locale(value: str | None) -> str | None:
 
 
 def select_locale() -> str:
-    """Return the locale for the current request."""
+    """Return the locale for the current request (the default outside one, e.g. the CLI)."""
+    if not has_request_context():
+        return current_app.config["BABEL_DEFAULT_LOCALE"]
     if current_user and current_user.is_authenticated and current_user.language:
         return current_user.language
     chosen = normalise_locale(session.get("lang"))

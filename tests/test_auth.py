@@ -555,6 +555,16 @@ def test_admin_create_refuses_a_taken_email(admin_client, make_user):
     assert user_count() == before
 
 
+def test_admin_create_errors_are_in_the_page_language(admin_client, make_user):
+    make_user(email="taken@example.com")
+    admin_client.post(
+        "/language", data={"lang": "zh_Hans", "csrf_token": csrf_token(admin_client)}
+    )
+    response = _create(admin_client, email="taken@example.com")
+    assert response.status_code == 400
+    assert "邮箱为 taken@example.com 的用户已存在。" in response.get_data(as_text=True)
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [

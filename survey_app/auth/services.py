@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from ..extensions import db
@@ -37,16 +38,17 @@ def create_user(email: str, password: str, role: Role | str, name: str = "") -> 
     try:
         email = validate_email(email, check_deliverability=False).normalized.lower()
     except EmailNotValidError as exc:
-        raise AccountError(f"Invalid e-mail address: {exc}") from None
+        raise AccountError(_("Invalid e-mail address: %(reason)s", reason=str(exc))) from None
     try:
         role = Role(role)
     except ValueError:
+        choices = ", ".join(r.value for r in Role)
         raise AccountError(
-            f"Unknown role {role!r}; choose one of {', '.join(r.value for r in Role)}."
+            _("Unknown role %(role)s; choose one of %(choices)s.", role=role, choices=choices)
         ) from None
     check_password_strength(password)
     if find_user(email) is not None:
-        raise AccountError(f"A user with e-mail {email} already exists.")
+        raise AccountError(_("A user with e-mail %(email)s already exists.", email=email))
     user = User(email=email, role=role, name=name.strip())
     user.set_password(password)
     db.session.add(user)
@@ -57,7 +59,9 @@ def create_user(email: str, password: str, role: Role | str, name: str = "") -> 
 def check_password_strength(password: str) -> None:
     """Refuse passwords shorter than ``MIN_PASSWORD_LENGTH`` characters."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"The password must have at least {MIN_PASSWORD_LENGTH} characters.")
+        raise AccountError(
+            _("The password must have at least %(count)s characters.", count=MIN_PASSWORD_LENGTH)
+        )
 
 
 def authenticate(email: str, password: str) -> User | None:
