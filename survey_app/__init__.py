@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from .config import PLACEHOLDER_SECRET_KEYS, DefaultConfig
+from .config import PLACEHOLDER_SECRET_KEYS, PLACEHOLDER_WEBHOOK_SECRETS, DefaultConfig
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_FOLDER = PROJECT_ROOT / "templates"
@@ -89,6 +89,15 @@ def _check_secret_key(app: Flask) -> None:
             "Run `closedloop init` to write instance/config.py with a random key, "
             "or set the environment variable CLOSEDLOOP_SECRET_KEY to a long random "
             "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
+        )
+    webhook_secret = app.config.get("WEBHOOK_SECRET")
+    if webhook_secret is not None and not isinstance(webhook_secret, str):
+        webhook_secret = app.config["WEBHOOK_SECRET"] = str(webhook_secret)
+    if webhook_secret in PLACEHOLDER_WEBHOOK_SECRETS and not (app.debug or app.testing):
+        raise InsecureConfigError(
+            "ClosedLoop refuses to start with the example WEBHOOK_SECRET: anybody could sign "
+            "ticket events. Set CLOSEDLOOP_WEBHOOK_SECRET (or WEBHOOK_SECRET in "
+            "instance/config.py) to a long random string, or remove it to turn the webhook off."
         )
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 DEFAULT_SECRET_KEY = "dev-only-change-me"
 #: Secrets anyone can read: the default and the one in ``instance/config.example.py``.
 PLACEHOLDER_SECRET_KEYS = frozenset({DEFAULT_SECRET_KEY, "replace-with-a-long-random-string"})
+#: The example webhook secret of ``instance/config.example.py``: refused like the keys above.
+PLACEHOLDER_WEBHOOK_SECRETS = frozenset({"replace-with-another-long-random-string"})
 
 
 class DefaultConfig:

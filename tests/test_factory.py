@@ -156,6 +156,25 @@ def test_refuses_production_with_a_placeholder_secret_key(build, database_url, s
         build(config)
 
 
+def test_refuses_production_with_the_example_webhook_secret(build, database_url):
+    example = runpy.run_path(str(PROJECT_ROOT / "instance" / "config.example.py"))
+    config = {
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": "a-real-random-key-" + "x" * 20,
+        "WEBHOOK_SECRET": example["WEBHOOK_SECRET"],
+    }
+    with pytest.raises(InsecureConfigError, match="CLOSEDLOOP_WEBHOOK_SECRET"):
+        build(config)
+    del config["WEBHOOK_SECRET"]
+    assert build(config).config["WEBHOOK_SECRET"] is None
+
+
+def test_a_numeric_secret_key_from_the_environment_is_a_string(build, database_url, monkeypatch):
+    monkeypatch.setenv("CLOSEDLOOP_SECRET_KEY", "12345678901234567890123")
+    app = build({"DATABASE_URL": database_url})
+    assert app.config["SECRET_KEY"] == "12345678901234567890123"
+
+
 def test_refuses_a_placeholder_from_the_environment(build, database_url, monkeypatch):
     monkeypatch.setenv("CLOSEDLOOP_SECRET_KEY", DEFAULT_SECRET_KEY)
     with pytest.raises(InsecureConfigError):
