@@ -51,8 +51,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _check_secret_key(app)
     _configure_database(app)
 
-    from . import auth, database, errors, i18n, intake, labels, staff
+    from . import auth, database, errors, i18n, intake, labels, staff, surveys
     from .extensions import csrf, db, login_manager, migrate
+    from .tasks import celery_init_app
 
     db.init_app(app)
     database.init_app(app)
@@ -65,6 +66,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     intake.init_app(app)
     staff.init_app(app)
+    surveys.init_app(app)
+    celery_init_app(app)
 
     from analysis import init_app as init_analysis
     from improvement import init_app as init_improvement

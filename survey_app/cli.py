@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
+import time
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup
+from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
+from flask.helpers import get_debug_flag
 
 from . import create_app, instance_path
 
@@ -43,15 +46,66 @@ def init_app(app: Flask) -> None:
     from .auth.cli import users_cli
     from .demo import demo_command
     from .intake.cli import tickets_cli
+    from .surveys.cli import surveys_cli
 
     app.cli.add_command(users_cli)
     app.cli.add_command(tickets_cli)
     app.cli.add_command(demo_command)
+    app.cli.add_command(surveys_cli)
 
 
-@click.group(cls=FlaskGroup, create_app=lambda: create_app(), add_version_option=False)
+DISPATCH_HELP = (
+    "\n\nWithout a Celery broker, a background thread also sends due survey "
+    "invitations every DISPATCH_INTERVAL_SECONDS."
+)
+
+
+@click.command("run", params=run_command.params, help=(run_command.help or "") + DISPATCH_HELP)
+@click.pass_context
+def run_with_dispatcher(ctx: click.Context, **options: object) -> None:
+    info = ctx.ensure_object(ScriptInfo)
+    # With the reloader, only the serving child process dispatches.
+    reloading = options.get("reload")
+    if reloading is None:
+        reloading = get_debug_flag()
+    if not reloading or os.environ.get("WERKZEUG_RUN_MAIN") == "true":
+        start_dispatch_thread(info.load_app())
+    ctx.forward(run_command)
+
+
+def start_dispatch_thread(app: Flask) -> threading.Thread | None:
+    """Dispatch due invitations in-process, for the embedded default with no broker."""
+    interval = float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
+    if app.config.get("CELERY_BROKER_URL") or interval <= 0:
+        return None
+
+    def loop() -> None:
+        from .surveys.invitations import dispatch_due
+
+        while True:
+            time.sleep(interval)
+            with app.app_context():
+                try:
+                    dispatch_due()
+                except Exception:  # keep serving; the next round retries
+                    app.logger.exception("survey dispatch failed")
+
+    thread = threading.Thread(target=loop, name="closedloop-dispatch", daemon=True)
+    thread.start()
+    return thread
+
+
+@click.group(
+    cls=FlaskGroup,
+    create_app=lambda: create_app(),
+    add_version_option=False,
+    add_default_commands=False,
+)
 def main() -> None:
     """ClosedLoop: satisfaction surveys and PDCA improvement for support teams."""
 
 
 main.add_command(init_command)
+main.add_command(run_with_dispatcher)
+main.add_command(shell_command)
+main.add_command(routes_command)

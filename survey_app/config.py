@@ -46,3 +46,28 @@ class DefaultConfig:
 
     #: Rows per page on staff lists.
     PAGE_SIZE = 50
+
+    #: The name customers see on survey pages and e-mails.
+    ORGANISATION_NAME = "ClosedLoop"
+    #: Where customers reach this app: the base of every link in an e-mail.
+    PUBLIC_URL = "http://127.0.0.1:5000"
+
+    # Outgoing mail (Flask-Mail): a real SMTP server.
+    MAIL_SERVER = "localhost"
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "ClosedLoop <feedback@localhost>"
+    #: Flask-Mail would silently drop mail in testing mode; the tests use a real server.
+    MAIL_SUPPRESS_SEND = False
+
+    #: Gateway for SMS / WeChat / in-app invitations (customers without e-mail).
+    SURVEY_WEBHOOK_URL: str | None = None
+    SURVEY_WEBHOOK_SECRET: str | None = None
+
+    #: Celery broker, e.g. "redis://127.0.0.1:6379/0". Unset: tasks run in-process.
+    CELERY_BROKER_URL: str | None = None
+    #: Seconds between dispatch runs (beat, or the thread of ``closedloop run``); 0 = off.
+    DISPATCH_INTERVAL_SECONDS = 60

@@ -125,7 +125,11 @@ def seed_demo(customers: int = 300, tickets: int = 3000) -> dict[str, int]:
     for number, payload in enumerate(demo_events(customers, tickets), start=1):
         event = TicketEventIn.model_validate(payload)
         result = apply_ticket_event(
-            event, idempotency_key=event.idempotency_key(b""), origin="demo", payload=payload
+            event,
+            idempotency_key=event.idempotency_key(b""),
+            origin="demo",
+            payload=payload,
+            invite=False,
         )
         counts[result.outcome.value] += 1
         if number % 500 == 0:

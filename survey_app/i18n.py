@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, current_app, has_request_context, request, session
+from flask import Flask, current_app, g, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -34,6 +34,10 @@ def select_locale() -> str:
     chosen = normalise_locale(session.get("lang"))
     if chosen:
         return chosen
+    # A page may know the reader's language (a survey knows its customer's).
+    hinted = normalise_locale(g.get("locale_hint"))
+    if hinted:
+        return hinted
     for tag, _quality in request.accept_languages:
         locale = normalise_locale(tag)
         if locale:

@@ -332,3 +332,56 @@ def page(browser: Any) -> Iterator[Any]:
     context = browser.new_context(locale="en-US")
     yield context.new_page()
     context.close()
+
+
+class Mailbox:
+    """Messages received by the in-process SMTP server, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[Any] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import email
+        from email import policy
+
+        message = email.message_from_bytes(envelope.content, policy=policy.default)
+        message.envelope_recipients = list(envelope.rcpt_tos)  # type: ignore[attr-defined]
+        self.messages.append(message)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[str, int, Mailbox]]:
+    """A real SMTP server (aiosmtpd) on a free loopback port: ``(host, port, mailbox)``."""
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    mailbox = Mailbox()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield "127.0.0.1", port, mailbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def mail_app(
+    make_app: Callable[..., Flask], smtp_server: tuple[str, int, Mailbox]
+) -> Iterator[Flask]:
+    """An app whose mail goes to ``smtp_server``, with its app context pushed."""
+    host, port, _mailbox = smtp_server
+    application = make_app(
+        MAIL_SERVER=host, MAIL_PORT=port, MAIL_DEFAULT_SENDER="feedback@example.com"
+    )
+    with application.app_context():
+        yield application
+
+
+@pytest.fixture
+def mailbox(smtp_server: tuple[str, int, Mailbox]) -> Mailbox:
+    return smtp_server[2]

@@ -445,8 +445,10 @@ ROUTES = [
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
 ]
 
-#: Public on purpose; /api/ rules answer machines and are tested with the intake.
+#: Public on purpose; /api/ rules answer machines and are tested with the intake;
+#: /s/ rules are the customer's survey pages, guarded by signed links (tests/test_survey_*).
 PUBLIC_RULES = {"/login", "/language"}
+PUBLIC_PREFIXES = ("/api/", "/s/")
 
 
 def _url(rule: str, ids: dict[str, int]) -> str:
@@ -485,7 +487,7 @@ def test_role_matrix_covers_every_staff_route(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule in PUBLIC_RULES:
             continue
-        if rule.rule.startswith("/api/"):
+        if rule.rule.startswith(PUBLIC_PREFIXES):
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((method, rule.rule))

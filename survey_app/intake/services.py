@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent, TicketStatus
+from ..surveys.invitations import cancel_open_invitations, schedule_invitation
 from ..types import utcnow
 from .schemas import CustomerIn, TicketEventIn, TicketIn
 
@@ -39,7 +40,12 @@ CUSTOMER_FIELDS = ("name", "email", "phone", "language", "tier")
 
 
 def apply_ticket_event(
-    event: TicketEventIn, *, idempotency_key: str, origin: str, payload: dict[str, Any]
+    event: TicketEventIn,
+    *,
+    idempotency_key: str,
+    origin: str,
+    payload: dict[str, Any],
+    invite: bool = True,
 ) -> EventResult:
     """Apply one validated ticket event inside a SAVEPOINT and flush.
 
@@ -48,27 +54,33 @@ def apply_ticket_event(
     ``DUPLICATE`` and changes nothing; an event older than the ticket's last
     applied event is stored as ``STALE`` without touching the ticket. The
     caller commits.
+
+    An applied ``closed`` event schedules a survey invitation (unless
+    ``invite`` is false, as for demo history); a ``reopened`` one cancels the
+    ticket's unanswered invitations.
     """
     existing = _event_by_key(idempotency_key)
     if existing is not None:
         return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
     try:
         with db.session.begin_nested():
-            return _apply(event, idempotency_key, origin, payload)
+            return _apply(event, idempotency_key, origin, payload, invite)
     except IntegrityError:
         # A concurrent delivery of the same event or ticket won the race.
         existing = _event_by_key(idempotency_key)
         if existing is not None:
             return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
         with db.session.begin_nested():
-            return _apply(event, idempotency_key, origin, payload)
+            return _apply(event, idempotency_key, origin, payload, invite)
 
 
 def _event_by_key(key: str) -> TicketEvent | None:
     return db.session.scalar(select(TicketEvent).where(TicketEvent.idempotency_key == key))
 
 
-def _apply(event: TicketEventIn, key: str, origin: str, payload: dict[str, Any]) -> EventResult:
+def _apply(
+    event: TicketEventIn, key: str, origin: str, payload: dict[str, Any], invite: bool
+) -> EventResult:
     occurred_at = event.happened_at(utcnow())
     source = event.ticket.source
     ticket = db.session.scalar(
@@ -112,6 +124,11 @@ def _apply(event: TicketEventIn, key: str, origin: str, payload: dict[str, Any])
     )
     db.session.add(record)
     db.session.flush()
+    if outcome is not Outcome.STALE:
+        if event.event == EventType.REOPENED:
+            cancel_open_invitations(ticket)
+        elif event.event == EventType.CLOSED and invite:
+            schedule_invitation(ticket, record)
     return EventResult(outcome, ticket.id, record.id)
 
 

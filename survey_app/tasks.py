@@ -1,0 +1,74 @@
+"""Background work with Celery, as in Flask's own Celery example.
+
+Tasks run inside the app context and take ids. With no broker configured
+(``CELERY_BROKER_URL`` unset) tasks run in-process (``task_always_eager``) and
+``closedloop run`` dispatches due invitations from a thread, so the embedded
+default needs no extra server. With ``CLOSEDLOOP_CELERY_BROKER_URL=redis://...``
+a worker runs them and beat schedules the dispatch::
+
+    celery -A survey_app.worker worker --beat --loglevel INFO
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery, Task, shared_task
+from flask import Flask
+
+#: How often beat runs the dispatch (seconds).
+DISPATCH_INTERVAL_SECONDS = 60.0
+
+
+def celery_init_app(app: Flask) -> Celery:
+    """Create the Celery app bound to ``app`` and store it in ``app.extensions``."""
+
+    class FlaskTask(Task):
+        def __call__(self, *args: Any, **kwargs: Any) -> Any:
+            with app.app_context():
+                return self.run(*args, **kwargs)
+
+    broker = app.config.get("CELERY_BROKER_URL")
+    celery_app = Celery(app.name, task_cls=FlaskTask)
+    celery_app.conf.update(
+        broker_url=broker or "memory://",
+        task_always_eager=not broker,
+        task_eager_propagates=True,
+        task_ignore_result=True,
+        # A task is acknowledged after it ran, so a killed worker's task runs again;
+        # every task here is safe to run twice.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        beat_schedule={
+            "dispatch-surveys": {
+                "task": "survey_app.tasks.dispatch_surveys",
+                "schedule": app.config.get("DISPATCH_INTERVAL_SECONDS", DISPATCH_INTERVAL_SECONDS),
+            }
+        },
+        timezone="UTC",
+    )
+    celery_app.set_default()
+    app.extensions["celery"] = celery_app
+    return celery_app
+
+
+@shared_task(name="survey_app.tasks.dispatch_surveys")
+def dispatch_surveys() -> dict[str, int]:
+    """Send or skip every due invitation and reminder; return the counts."""
+    import dataclasses
+
+    from .surveys.invitations import dispatch_due
+
+    return dataclasses.asdict(dispatch_due())
+
+
+@shared_task(name="survey_app.tasks.send_invitation")
+def send_invitation(invitation_id: int) -> dict[str, int]:
+    """Send one invitation if it is due (a no-op when another process has it)."""
+    import dataclasses
+
+    from .surveys.invitations import send_invitation as send
+
+    return dataclasses.asdict(send(invitation_id))
