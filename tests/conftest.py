@@ -139,6 +139,8 @@ def make_app(
             "DATABASE_URL": database_url,
             "WEBHOOK_SECRET": WEBHOOK_SECRET,
             "SERVER_NAME": "localhost",
+            # Hashing strength is not under test; scrypt would make the suite minutes slower.
+            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
         }
         settings.update(config)
         app = create_app(settings)

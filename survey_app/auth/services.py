@@ -98,13 +98,14 @@ def authenticate(email: str, password: str) -> User | None:
     return user
 
 
-_DUMMY_HASH: str | None = None
+_DUMMY_HASHES: dict[str, str] = {}
 
 
 def _dummy_hash() -> str:
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        from werkzeug.security import generate_password_hash
+    """A hash made with the configured method, so checking it costs what a real check costs."""
+    from werkzeug.security import generate_password_hash
 
-        _DUMMY_HASH = generate_password_hash("not-a-real-password")
-    return _DUMMY_HASH
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not-a-real-password", method=method)
+    return _DUMMY_HASHES[method]
