@@ -9,6 +9,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
 from .models import Channel, EventType, Priority, Role, TicketStatus, Tier
+from .surveys.models import InvitationStatus, SkipReason
 
 LABELS: dict[enum.Enum, LazyString] = {
     TicketStatus.OPEN: _l("open"),
@@ -38,6 +39,20 @@ LABELS: dict[enum.Enum, LazyString] = {
     EventType.CLOSED: _l("closed"),
     EventType.REOPENED: _l("reopened"),
     EventType.UPDATED: _l("updated"),
+    InvitationStatus.PENDING: _l("waiting to be sent"),
+    InvitationStatus.SENDING: _l("being sent"),
+    InvitationStatus.SENT: _l("sent"),
+    InvitationStatus.ANSWERED: _l("answered"),
+    InvitationStatus.SKIPPED: _l("not sent"),
+    InvitationStatus.CANCELLED: _l("cancelled"),
+    InvitationStatus.FAILED: _l("delivery failed"),
+    SkipReason.OPTED_OUT: _l("customer opted out"),
+    SkipReason.NO_CONTACT: _l("no e-mail or phone"),
+    SkipReason.FATIGUE: _l("surveyed recently (fatigue cap)"),
+    SkipReason.SAMPLED_OUT: _l("not in the sample"),
+    SkipReason.NO_TEMPLATE: _l("no published survey fits"),
+    SkipReason.TICKET_REOPENED: _l("ticket reopened"),
+    SkipReason.TOO_OLD: _l("closed too long ago"),
 }
 
 

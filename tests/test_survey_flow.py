@@ -59,3 +59,35 @@ def test_close_mail_answer(mail_app, mailbox):
     again = client.post(link, data=answers)
     assert again.status_code == 409
     assert db.session.scalar(db.select(db.func.count()).select_from(SurveyResponse)) == 1
+
+
+def test_staff_see_the_survey_on_the_ticket_page_with_the_comment_escaped(
+    mail_app, mailbox, make_user
+):
+    from survey_app.models import Role, Ticket
+    from survey_app.surveys.responses import submit_response
+    from tests.conftest import Auth
+
+    client = mail_app.test_client()
+    closed = (utcnow() - timedelta(hours=2)).isoformat()
+    created = (utcnow() - timedelta(hours=5)).isoformat()
+    payload = event_payload(
+        ticket={"created_at": created, "first_response_at": created, "resolved_at": closed,
+                "closed_at": closed},
+    )  # fmt: skip
+    Webhook(client).post(payload)
+    dispatch_due()
+    invitation = db.session.scalar(db.select(Invitation))
+    submit_response(
+        invitation,
+        {"csat_overall": 2, "nps": 3, "comment": "<script>alert(1)</script>"},
+        "zh_Hans",
+    )
+    ticket = db.session.scalar(db.select(Ticket))
+
+    Auth(client).login(make_user(Role.ANALYST))
+    html = client.get(f"/tickets/{ticket.id}").get_data(as_text=True)
+
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)</script>" not in html
+    assert "answered" in html

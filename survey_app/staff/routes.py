@@ -6,12 +6,14 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..auth.access import admin_required, staff_required
 from ..auth.services import AccountError, create_user
 from ..extensions import db
 from ..models import Role, Ticket, TicketStatus, User
+from ..surveys.models import Invitation
 from .forms import TicketFilterForm, UserCreateForm, UserEditForm
 from .services import ticket_search
 
@@ -45,7 +47,13 @@ def tickets() -> str:
 @staff_required
 def ticket_detail(ticket_id: int) -> str:
     ticket = db.get_or_404(Ticket, ticket_id)
-    return render_template("staff/ticket.html", ticket=ticket)
+    invitations = db.session.scalars(
+        select(Invitation)
+        .where(Invitation.ticket_id == ticket.id)
+        .options(selectinload(Invitation.response))
+        .order_by(Invitation.created_at, Invitation.id)
+    ).all()
+    return render_template("staff/ticket.html", ticket=ticket, invitations=invitations)
 
 
 @bp.get("/admin/users")

@@ -58,6 +58,8 @@ def submit_response(
         customer_tier=customer.tier,
         customer_is_new=customer.is_new,
     )
+    # In the session at once: loading the questions below autoflushes.
+    db.session.add(response)
     for question in version.questions:
         value = answers.get(question.key)
         if isinstance(value, str) and not value.strip():
@@ -74,7 +76,6 @@ def submit_response(
             )
     invitation.status = InvitationStatus.ANSWERED
     invitation.answered_at = response.submitted_at
-    db.session.add(response)
     try:
         db.session.commit()
     except IntegrityError:
