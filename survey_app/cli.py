@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
 from flask.helpers import get_debug_flag
 
-from . import create_app, instance_path
+from . import InsecureConfigError, create_app, instance_path
 
 
 @click.command("init")
@@ -95,9 +95,17 @@ def start_dispatch_thread(app: Flask) -> threading.Thread | None:
     return thread
 
 
+def create_app_for_cli() -> Flask:
+    """``create_app`` with configuration errors shown as a message, not a traceback."""
+    try:
+        return create_app()
+    except InsecureConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @click.group(
     cls=FlaskGroup,
-    create_app=lambda: create_app(),
+    create_app=lambda: create_app_for_cli(),
     add_version_option=False,
     add_default_commands=False,
 )

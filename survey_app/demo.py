@@ -14,6 +14,7 @@ from datetime import timedelta
 import click
 
 from .auth.services import create_user, find_user
+from .demo_surveys import seed_demo_surveys
 from .extensions import db
 from .intake.schemas import TicketEventIn
 from .intake.services import Outcome, apply_ticket_event
@@ -47,7 +48,7 @@ def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def demo_events(customers: int = 300, tickets: int = 3000, seed: int = 20261122) -> list[dict]:
+def demo_events(customers: int = 600, tickets: int = 3000, seed: int = 20261122) -> list[dict]:
     """Return webhook-shaped ``closed`` events for a plausible 90 days of support work.
 
     Deterministic for a given seed (except that times count back from now).
@@ -114,7 +115,7 @@ def demo_events(customers: int = 300, tickets: int = 3000, seed: int = 20261122)
     return events
 
 
-def seed_demo(customers: int = 300, tickets: int = 3000) -> dict[str, int]:
+def seed_demo(customers: int = 600, tickets: int = 3000) -> dict[str, int]:
     """Create the demo accounts and tickets that are missing; return counts by outcome."""
     created_users = 0
     for email, role, name in DEMO_USERS:
@@ -136,17 +137,18 @@ def seed_demo(customers: int = 300, tickets: int = 3000) -> dict[str, int]:
             db.session.commit()
     db.session.commit()
     counts["users"] = created_users
+    counts["responses"] = seed_demo_surveys()
     return counts
 
 
 @click.command("demo")
 @click.option("--tickets", default=3000, show_default=True, help="How many closed tickets.")
-@click.option("--customers", default=300, show_default=True, help="How many customers.")
+@click.option("--customers", default=600, show_default=True, help="How many customers.")
 def demo_command(tickets: int, customers: int) -> None:
     """Seed demo accounts and 90 days of closed tickets (safe to run again)."""
     counts = seed_demo(customers=customers, tickets=tickets)
     click.echo(
         f"Demo data: {counts['created']} tickets created, {counts['duplicate']} already there; "
-        f"{counts['users']} accounts created."
+        f"{counts['users']} accounts created; {counts['responses']} survey answers added."
     )
     click.echo(f"Sign in as {DEMO_USERS[0][0]} with password {DEMO_PASSWORD}.")

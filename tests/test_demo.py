@@ -18,6 +18,7 @@ from survey_app.models import (
     Tier,
     User,
 )
+from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import utcnow
 
 TICKETS = 200
@@ -35,6 +36,8 @@ def counts() -> dict[str, int]:
         "customers": count(Customer),
         "users": count(User),
         "events": count(TicketEvent),
+        "invitations": count(Invitation),
+        "responses": count(SurveyResponse),
     }
 
 
@@ -51,8 +54,11 @@ def seeded(runner) -> str:
 
 
 def test_demo_twice_creates_nothing_the_second_time(runner, seeded):
-    assert f"{TICKETS} tickets created, 0 already there; 3 accounts created." in seeded
+    assert f"{TICKETS} tickets created, 0 already there; 3 accounts created;" in seeded
     first = counts()
+    # Every demo ticket has a survey decision; some customers answered.
+    assert first["invitations"] == TICKETS
+    assert 0 < first["responses"] < TICKETS
     assert first["tickets"] == first["events"] == TICKETS
     assert 0 < first["customers"] <= CUSTOMERS
     assert first["users"] == len(DEMO_USERS)
@@ -60,7 +66,10 @@ def test_demo_twice_creates_nothing_the_second_time(runner, seeded):
     again = runner.invoke(args=DEMO_ARGS)
 
     assert again.exit_code == 0, again.output
-    assert f"0 tickets created, {TICKETS} already there; 0 accounts created." in again.output
+    assert (
+        f"0 tickets created, {TICKETS} already there; 0 accounts created; "
+        "0 survey answers added." in again.output
+    )
     assert counts() == first
 
 
@@ -128,3 +137,27 @@ def test_demo_events_are_deterministic():
 
     assert without_times(first) == without_times(second)
     assert len({event["event_id"] for event in first}) == 20
+
+
+def test_demo_scores_follow_the_service(seeded):
+    """Customers whose first response broke the SLA score lower, as in real data."""
+    from survey_app.surveys.models import InvitationStatus, SkipReason
+
+    responses = db.session.scalars(select(SurveyResponse)).all()
+    assert all(1 <= r.csat_overall <= 5 for r in responses)
+    assert all(r.nps is None or 0 <= r.nps <= 10 for r in responses)
+    statuses = set(db.session.scalars(select(Invitation.status).distinct()))
+    assert {InvitationStatus.ANSWERED, InvitationStatus.SENT} <= statuses
+    reasons = set(db.session.scalars(select(Invitation.skip_reason).distinct()))
+    assert reasons <= {None, SkipReason.FATIGUE}
+
+    from survey_app.demo_surveys import FIRST_RESPONSE_SLA
+
+    late, on_time = [], []
+    for response in responses:
+        ticket = db.session.get(Ticket, response.ticket_id)
+        waited = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
+        breached = waited > FIRST_RESPONSE_SLA[ticket.priority.value]
+        (late if breached else on_time).append(response.csat_overall)
+    assert late and on_time
+    assert sum(late) / len(late) < sum(on_time) / len(on_time) - 0.5

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .models import QuestionKind
+
 DEFAULT_TEMPLATE_NAME = "Post-ticket survey"
 
 DEFAULT_INTRO = {
@@ -44,7 +46,7 @@ DEFAULT_QUESTIONS: list[tuple[str, str, bool, str, str]] = [
 def default_question_rows() -> list[dict[str, Any]]:
     """The default questions as ``Question`` keyword arguments, positions from 1."""
     return [
-        {"position": n, "key": key, "kind": kind, "required": required,
+        {"position": n, "key": key, "kind": QuestionKind(kind), "required": required,
          "text": {"en": en, "zh_Hans": zh}}
         for n, (key, kind, required, en, zh) in enumerate(DEFAULT_QUESTIONS, start=1)
     ]  # fmt: skip

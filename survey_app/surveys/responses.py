@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
@@ -25,7 +26,10 @@ class AlreadyAnswered(Exception):
 
 
 def submit_response(
-    invitation: Invitation, answers: Mapping[str, int | str | None], language: str
+    invitation: Invitation,
+    answers: Mapping[str, int | str | None],
+    language: str,
+    submitted_at: datetime | None = None,
 ) -> SurveyResponse:
     """Store the answers to ``invitation``'s questions and mark it answered; commit.
 
@@ -46,7 +50,7 @@ def submit_response(
         ticket_id=ticket.id,
         customer_id=customer.id,
         template_version_id=version.id,
-        submitted_at=utcnow(),
+        submitted_at=submitted_at or utcnow(),
         language=language,
         team=ticket.team,
         agent=ticket.agent,

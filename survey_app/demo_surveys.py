@@ -1,0 +1,139 @@
+"""Survey history for the demo: who was asked, who answered, and what they said.
+
+Scores follow the service the customer got: a first response over its SLA, a
+second contact or a reopen lowers them, as it does in real data. Answers go
+through :func:`submit_response`, the operation behind the survey page.
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from .extensions import db
+from .models import Ticket
+from .surveys.models import (
+    Invitation,
+    InvitationPolicy,
+    InvitationStatus,
+    SkipReason,
+    TemplateVersion,
+)
+from .surveys.policy import current_policy
+from .surveys.responses import submit_response
+from .surveys.versions import ensure_default_template, published_version
+
+#: Seed first-response limits (minutes) per priority, from PRODUCT.md.
+FIRST_RESPONSE_SLA = {"P1": 15, "P2": 30, "P3": 120, "P4": 240}
+PRAISE = {
+    "zh_Hans": ["客服态度很好，问题很快解决了", "响应及时，非常专业", "工程师耐心细致，点赞",
+                "处理效率高，很满意", "一次就解决了，省心"],
+    "en": ["Quick and friendly, thank you", "The engineer really knew the product",
+           "Solved on the first call, great", "Clear explanation and fast fix"],
+}  # fmt: skip
+COMPLAINTS = {
+    "zh_Hans": ["等了很久才有人回复", "问题反复出现，没有彻底解决", "转了好几次人工，太麻烦",
+                "客服不够专业，答非所问", "电话一直排队，体验很差", "解决方案不适用"],
+    "en": ["Waited far too long for a reply", "Had to explain the problem three times",
+           "The fix did not work, the issue came back", "Nobody called me back"],
+}  # fmt: skip
+
+
+def _clamp(value: float, low: int, high: int) -> int:
+    return max(low, min(high, round(value)))
+
+
+def demo_answers(ticket: Ticket, language: str, rng: random.Random) -> dict[str, int | str | None]:
+    """Plausible answers for ``ticket``: worse service, lower scores."""
+    mood = 4.4
+    if ticket.first_response_at is not None:
+        waited = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
+        if waited > FIRST_RESPONSE_SLA[ticket.priority.value]:
+            mood -= 1.3
+    if ticket.contact_count > 1:
+        mood -= 0.6 * (ticket.contact_count - 1)
+    if ticket.reopen_count:
+        mood -= 1.0
+    overall = _clamp(rng.gauss(mood, 0.8), 1, 5)
+    answers: dict[str, int | str | None] = {"csat_overall": overall}
+    for key in ("csat_speed", "csat_professionalism", "csat_attitude", "csat_effectiveness"):
+        answers[key] = _clamp(rng.gauss(overall, 0.7), 1, 5) if rng.random() < 0.85 else None
+    answers["nps"] = (
+        _clamp(rng.gauss(overall * 2.2 - 0.5, 1.3), 0, 10) if rng.random() < 0.9 else None
+    )
+    answers["ces"] = _clamp(rng.gauss(overall * 1.35, 0.9), 1, 7) if rng.random() < 0.8 else None
+    if rng.random() < 0.6:
+        bank = PRAISE if overall >= 4 else COMPLAINTS
+        answers["comment"] = rng.choice(bank.get(language, bank["en"]))
+    return answers
+
+
+def seed_demo_surveys(seed: int = 20261122) -> int:
+    """Give every demo ticket without a survey decision one; return how many were answered."""
+    template = ensure_default_template()
+    version = published_version(template)
+    assert version is not None
+    policy = current_policy()
+    tickets = db.session.scalars(
+        select(Ticket)
+        .options(selectinload(Ticket.events), selectinload(Ticket.customer))
+        .outerjoin(Invitation, Invitation.ticket_id == Ticket.id)
+        .where(Ticket.source == "demo", Invitation.id.is_(None))
+        .order_by(Ticket.closed_at)
+    ).all()
+    # submit_response commits per answer; expiring thousands of loaded tickets each
+    # time would make seeding quadratic.
+    session = db.session()
+    expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        return _seed(tickets, version, policy, seed)
+    finally:
+        session.expire_on_commit = expire_on_commit
+
+
+def _seed(
+    tickets: Sequence[Ticket], version: TemplateVersion, policy: InvitationPolicy, seed: int
+) -> int:
+    answered = 0
+    last_sent: dict[int, datetime] = {}
+    for ticket in tickets:
+        rng = random.Random(f"{seed}:{ticket.external_id}")
+        close_event = ticket.events[-1]
+        send_at = ticket.closed_at + timedelta(minutes=policy.delay_minutes)
+        invitation = Invitation(
+            ticket=ticket,
+            customer=ticket.customer,
+            close_event_id=close_event.id,
+            template_version=version,
+            nonce=secrets.token_urlsafe(32),
+            language=ticket.customer.language,
+            send_after=send_at,
+            status=InvitationStatus.SENT,
+        )
+        previous = last_sent.get(ticket.customer_id)
+        if previous is not None and send_at - previous < timedelta(days=policy.fatigue_days):
+            invitation.status = InvitationStatus.SKIPPED
+            invitation.skip_reason = SkipReason.FATIGUE
+        else:
+            last_sent[ticket.customer_id] = send_at
+            invitation.sent_at = send_at
+            invitation.attempts = 1
+            invitation.expires_at = send_at + timedelta(days=policy.link_valid_days)
+        db.session.add(invitation)
+        db.session.flush()
+        if invitation.status is InvitationStatus.SENT and rng.random() < 0.45:
+            submitted = send_at + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
+            submit_response(
+                invitation,
+                demo_answers(ticket, invitation.language, rng),
+                invitation.language,
+                submitted_at=submitted,
+            )
+            answered += 1
+    db.session.commit()
+    return answered
