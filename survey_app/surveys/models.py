@@ -65,6 +65,14 @@ class SkipReason(enum.StrEnum):
     TOO_OLD = "too_old"
 
 
+class SentimentLabel(enum.StrEnum):
+    POSITIVE = "positive"
+    NEUTRAL = "neutral"
+    NEGATIVE = "negative"
+    #: No text to judge (empty, emoji only): not a guess.
+    NONE = "none"
+
+
 class DeliveryChannel(enum.StrEnum):
     EMAIL = "email"
     WEBHOOK = "webhook"
@@ -237,6 +245,21 @@ class SurveyResponse(db.Model):
     nps: Mapped[int | None] = mapped_column(index=True)
     ces: Mapped[int | None]
     comment: Mapped[str | None] = mapped_column(Text)
+
+    # Text analytics of the comment, filled in the background (see ``analysis``).
+    sentiment_score: Mapped[float | None]
+    sentiment_label: Mapped[SentimentLabel | None] = mapped_column(
+        str_enum(SentimentLabel, "sentiment_label"), index=True
+    )
+    sentiment_language: Mapped[str | None] = mapped_column(String(16))
+    #: Engine and model version that produced the score, e.g. "nb-jieba:2026.11.22-1".
+    sentiment_model: Mapped[str | None] = mapped_column(String(80))
+    keywords: Mapped[list[str] | None] = mapped_column(JSON)
+    problem_type: Mapped[str | None] = mapped_column(String(40), index=True)
+    #: Why score and text disagree (e.g. NPS 10 with an angry comment), or None.
+    contradiction: Mapped[str | None] = mapped_column(String(200))
+    #: When the text was last analysed; None means still to do.
+    analysed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     # The ticket as it was when answered.
     team: Mapped[str | None] = mapped_column(String(100), index=True)
