@@ -9,7 +9,7 @@ from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
 from .models import Channel, EventType, Priority, Role, TicketStatus, Tier
-from .surveys.models import InvitationStatus, SkipReason
+from .surveys.models import InvitationStatus, QuestionKind, SkipReason, VersionStatus
 
 LABELS: dict[enum.Enum, LazyString] = {
     TicketStatus.OPEN: _l("open"),
@@ -53,6 +53,13 @@ LABELS: dict[enum.Enum, LazyString] = {
     SkipReason.NO_TEMPLATE: _l("no published survey fits"),
     SkipReason.TICKET_REOPENED: _l("ticket reopened"),
     SkipReason.TOO_OLD: _l("closed too long ago"),
+    QuestionKind.CSAT: _l("CSAT (1–5)"),
+    QuestionKind.NPS: _l("NPS (0–10)"),
+    QuestionKind.CES: _l("CES (1–7)"),
+    QuestionKind.TEXT: _l("free text"),
+    VersionStatus.DRAFT: _l("draft"),
+    VersionStatus.PUBLISHED: _l("published"),
+    VersionStatus.RETIRED: _l("retired"),
 }
 
 

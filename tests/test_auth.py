@@ -17,6 +17,10 @@ from sqlalchemy import func, select
 import survey_app.models
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Role, Ticket, TicketStatus, User
+from survey_app.surveys.defaults import DEFAULT_QUESTIONS
+from survey_app.surveys.models import Question, SurveyTemplate, TemplateVersion, VersionStatus
+from survey_app.surveys.policy import current_policy
+from survey_app.surveys.versions import create_template
 from survey_app.types import utcnow
 from tests.conftest import PASSWORD, Auth, csrf_token
 
@@ -60,6 +64,18 @@ def add_ticket(external_id: str = "T-1") -> Ticket:
     db.session.add(ticket)
     db.session.commit()
     return ticket
+
+
+def add_survey_draft() -> dict[str, int]:
+    """A template with a draft of the standard questions: its ids, and the last question's."""
+    template = create_template("Matrix survey")
+    draft = template.versions[0]
+    db.session.commit()
+    return {
+        "template_id": template.id,
+        "version_id": draft.id,
+        "question_id": draft.questions[-1].id,
+    }
 
 
 # --- sign-in ---------------------------------------------------------------------------------
@@ -392,6 +408,7 @@ def _expect(anonymous: int | str, analyst: int, manager: int, admin: int) -> dic
 STAFF = _expect(TO_LOGIN, 200, 200, 200)
 ADMIN_ONLY = _expect(TO_LOGIN, 403, 403, 200)
 ADMIN_WRITE = _expect(TO_LOGIN, 403, 403, 302)
+MANAGERS = _expect(TO_LOGIN, 403, 200, 200)
 
 
 def _created(ids: dict[str, int]) -> bool:
@@ -407,6 +424,119 @@ def _edited(ids: dict[str, int]) -> bool:
 def _renamed_self(ids: dict[str, int]) -> bool:
     return db.session.scalar(select(func.count()).where(User.name == "Renamed by matrix")) == 1
 
+
+def _template_named(name: str) -> bool:
+    return db.session.scalar(select(SurveyTemplate).where(SurveyTemplate.name == name)) is not None
+
+
+def _question(ids: dict[str, int]) -> Question | None:
+    return db.session.get(Question, ids["question_id"])
+
+
+def _version_status(ids: dict[str, int]) -> VersionStatus:
+    version = db.session.get(TemplateVersion, ids["version_id"])
+    assert version is not None
+    return version.status
+
+
+SURVEY_ROUTES = [
+    Route("GET", "/admin/surveys/templates", ADMIN_ONLY),
+    Route("GET", "/admin/surveys/templates/new", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/surveys/templates/new",
+        ADMIN_WRITE,
+        data=lambda ids: {"name": "Created by matrix", "priority": "0", "active": "y"},
+        changed=lambda ids: _template_named("Created by matrix"),
+    ),
+    Route("GET", "/admin/surveys/templates/<int:template_id>", ADMIN_ONLY),
+    Route("GET", "/admin/surveys/templates/<int:template_id>/settings", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/surveys/templates/<int:template_id>/settings",
+        ADMIN_WRITE,
+        data=lambda ids: {"name": "Renamed by matrix", "channels": "chat", "priority": "3"},
+        changed=lambda ids: _template_named("Renamed by matrix"),
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/templates/<int:template_id>/draft",
+        ADMIN_WRITE,
+        data=lambda ids: {},
+    ),
+    Route("GET", "/admin/surveys/versions/<int:version_id>/edit", ADMIN_ONLY),
+    Route("GET", "/admin/surveys/versions/<int:version_id>/preview", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/intro",
+        ADMIN_WRITE,
+        data=lambda ids: {"en": "Intro by matrix", "zh_Hans": "矩阵"},
+        changed=lambda ids: (
+            db.session.get(TemplateVersion, ids["version_id"]).intro["en"] == "Intro by matrix"
+        ),
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/questions",
+        ADMIN_WRITE,
+        data=lambda ids: {
+            "new-key": "matrix_q",
+            "new-kind": "csat",
+            "new-en": "Added by matrix",
+            "new-zh_Hans": "矩阵",
+        },
+        changed=lambda ids: (
+            db.session.scalar(select(Question).where(Question.key == "matrix_q")) is not None
+        ),
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/questions/<int:question_id>",
+        ADMIN_WRITE,
+        data=lambda ids: {
+            f"q{ids['question_id']}-en": "Edited by matrix",
+            f"q{ids['question_id']}-zh_Hans": "矩阵",
+        },
+        changed=lambda ids: _question(ids).text["en"] == "Edited by matrix",
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/questions/<int:question_id>/move",
+        ADMIN_WRITE,
+        data=lambda ids: {"direction": "up"},
+        changed=lambda ids: _question(ids).position == len(DEFAULT_QUESTIONS) - 1,
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/questions/<int:question_id>/delete",
+        ADMIN_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _question(ids) is None,
+    ),
+    Route(
+        "POST",
+        "/admin/surveys/versions/<int:version_id>/publish",
+        ADMIN_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _version_status(ids) is VersionStatus.PUBLISHED,
+    ),
+    Route("GET", "/admin/surveys/policy", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/surveys/policy",
+        ADMIN_WRITE,
+        data=lambda ids: {
+            "delay_minutes": "15",
+            "link_valid_days": "14",
+            "reminder_after_days": "3",
+            "fatigue_days": "30",
+            "sampling_percent": "100",
+            "max_attempts": "5",
+        },
+        changed=lambda ids: current_policy().delay_minutes == 15,
+    ),
+    Route("GET", "/admin/surveys/invitations", MANAGERS),
+]
 
 ROUTES = [
     Route("GET", "/", STAFF),
@@ -443,6 +573,7 @@ ROUTES = [
         changed=_renamed_self,
     ),
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
+    *SURVEY_ROUTES,
 ]
 
 #: Public on purpose; /api/ rules answer machines and are tested with the intake;
@@ -458,7 +589,11 @@ def _url(rule: str, ids: dict[str, int]) -> str:
 @pytest.mark.parametrize("role", ROLES)
 @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.rule}")
 def test_role_matrix(client, auth, make_user, route: Route, role: str):
-    ids = {"ticket_id": add_ticket().id, "user_id": make_user(Role.ANALYST, name="Target").id}
+    ids = {
+        "ticket_id": add_ticket().id,
+        "user_id": make_user(Role.ANALYST, name="Target").id,
+        **add_survey_draft(),
+    }
     if role != "anonymous":
         auth.login(make_user(Role(role)))
     url = _url(route.rule, ids)
