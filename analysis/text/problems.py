@@ -1,0 +1,280 @@
+"""What a comment complains about: a problem type, by transparent rules.
+
+Each :class:`ProblemRule` is a named regular expression for one
+:class:`ProblemType`, in Chinese or English. A comment gets the type whose
+rules match most often (each rule counts once); ties go to the type whose
+CSAT sub-score is lowest, then to the first type in :data:`PRIORITY`. When no
+rule matches, a low sub-score alone decides (CSAT speed <= 2 -> slow response,
+attitude <= 2 -> attitude, effectiveness or professionalism <= 2 -> unsuitable
+solution); otherwise the answer is ``other``.
+
+Rules match complaints, not topics: "态度很好" or "very fast" match nothing. A
+rule marked ``negatable`` is ignored when a negation stands just before the
+match ("不慢", "not slow", "wasn't rude").
+
+The rules are the first classifier; a trained model can replace them later by
+implementing :class:`ProblemClassifier` (``classify(text, scores=...)``) and
+being called where :func:`classify_problem` is called now.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from analysis.text.cleaning import clean_text
+
+
+class ProblemType(enum.StrEnum):
+    SLOW_RESPONSE = "slow_response"
+    UNSUITABLE_SOLUTION = "unsuitable_solution"
+    ATTITUDE = "attitude"
+    PROCESS_POLICY = "process_policy"
+    PRODUCT_DEFECT = "product_defect"
+    OTHER = "other"
+
+
+#: Tie-break order when two types match equally often: a broken product or an
+#: unsolved case is the cause the customer came with; the way they were
+#: treated, the wait and the rules come after.
+PRIORITY: tuple[ProblemType, ...] = (
+    ProblemType.PRODUCT_DEFECT,
+    ProblemType.UNSUITABLE_SOLUTION,
+    ProblemType.ATTITUDE,
+    ProblemType.SLOW_RESPONSE,
+    ProblemType.PROCESS_POLICY,
+)
+
+#: Which CSAT sub-score (the ``scores`` mapping's keys, as in SurveyResponse)
+#: speaks for which type.
+SUB_SCORES: dict[str, ProblemType] = {
+    "csat_speed": ProblemType.SLOW_RESPONSE,
+    "csat_attitude": ProblemType.ATTITUDE,
+    "csat_effectiveness": ProblemType.UNSUITABLE_SOLUTION,
+    "csat_professionalism": ProblemType.UNSUITABLE_SOLUTION,
+}
+#: A sub-score at or below this (on the 1-5 CSAT scale) counts as a complaint.
+LOW_SUB_SCORE = 2
+
+_NEGATION_BEFORE = re.compile(
+    r"(?:不|没|没有|并不|毫不|一点也不|一点都不|\bnot|n't|\bnever|\bno|\bhardly)\s*(?:\w+\s+)?$",
+    re.IGNORECASE,
+)
+# How far before a match a negation is looked for.
+_NEGATION_WINDOW = 12
+
+
+@dataclass(frozen=True)
+class ProblemRule:
+    """One named pattern that marks a comment as a problem type."""
+
+    name: str
+    problem: ProblemType
+    pattern: re.Pattern[str]
+    #: Ignore a match preceded by a negation ("不慢", "not slow").
+    negatable: bool = False
+
+    def matches(self, text: str) -> bool:
+        for match in self.pattern.finditer(text):
+            if not self.negatable:
+                return True
+            before = text[max(0, match.start() - _NEGATION_WINDOW) : match.start()]
+            if not _NEGATION_BEFORE.search(before):
+                return True
+        return False
+
+
+def _rule(
+    name: str, problem: ProblemType, pattern: str, *, negatable: bool = False
+) -> ProblemRule:
+    return ProblemRule(name, problem, re.compile(pattern, re.IGNORECASE), negatable)
+
+
+_P = ProblemType
+RULES: tuple[ProblemRule, ...] = (
+    # Slow response: waiting, queues, no answer.
+    _rule("zh-slow", _P.SLOW_RESPONSE, r"慢|太久|很久|好久|半天|迟迟|拖了|拖延", negatable=True),
+    _rule(
+        "zh-wait",
+        _P.SLOW_RESPONSE,
+        r"等了|等待|等很久|等半天|一直等|等到|排队|排了",
+        negatable=True,
+    ),
+    _rule(
+        "zh-no-reply",
+        _P.SLOW_RESPONSE,
+        r"没人(回复|回|理|接|联系)|无人(回复|应答|接听|处理)|不回(复|消息)|石沉大海|打不通|联系不上",
+    ),
+    _rule(
+        "en-slow",
+        _P.SLOW_RESPONSE,
+        r"\b(slow(ly)?|delay(s|ed)?|late|forever|ages)\b|took (too long|days|weeks|hours)",
+        negatable=True,
+    ),
+    _rule(
+        "en-wait", _P.SLOW_RESPONSE, r"\b(wait(s|ed|ing)?|queue[ds]?|on hold)\b", negatable=True
+    ),
+    _rule(
+        "en-no-reply",
+        _P.SLOW_RESPONSE,
+        r"\bno (one|body) (replied|responded|answered|called|got back)"
+        r"|\bnever (heard back|got back|replied|responded|answered|called)"
+        r"|\bno (reply|response|answer|callback)\b",
+    ),
+    # Unsuitable solution: not solved, wrong answer, has to come back.
+    _rule(
+        "zh-not-solved",
+        _P.UNSUITABLE_SOLUTION,
+        r"没(有)?(解决|处理好|修好|搞定)|未(解决|处理)|解决不了|无法解决|没帮(上|到)|还是不(能|行)"
+        r"|问题(依旧|还在|仍然|又)|还是一样|治标不治本|答非所问",
+    ),
+    _rule(
+        "zh-useless",
+        _P.UNSUITABLE_SOLUTION,
+        r"不能用|没用|没有用|不管用|无效|不专业|重复(出现|提交)|又(出现|坏)",
+    ),
+    _rule(
+        "en-not-solved",
+        _P.UNSUITABLE_SOLUTION,
+        r"\b(not|never|wasn't|isn't|hasn't been|wasn't) (resolved|solved|fixed|answered)"
+        r"|\bunresolved\b|\b(didn't|did not|doesn't|does not|don't) (work|help|fix|solve|resolve)"
+        r"|\bstill (broken|not working|happening|the same)",
+    ),
+    _rule(
+        "en-useless",
+        _P.UNSUITABLE_SOLUTION,
+        r"\b(useless|unhelpful|not helpful|wrong (answer|solution|information)"
+        r"|same (problem|issue)|incompetent|clueless)\b",
+    ),
+    _rule(
+        "en-again",
+        _P.UNSUITABLE_SOLUTION,
+        r"\b(again and again|yet again|once again)\b"
+        r"|\b(contact|call|email|writ|ask|explain|report|open|rais|repeat|happen|fail|br[oe]k)\w*"
+        r" (\w+ ){0,2}again\b",
+    ),
+    # Attitude: how the customer was treated.
+    _rule(
+        "zh-attitude",
+        _P.ATTITUDE,
+        r"态度(很|太|非常|特别|极其|也|实在)?(差|恶劣|不好|冷淡|生硬|傲慢|不行|有问题|恶心)"
+        r"|语气(很|太)?(差|冲|生硬|不好)",
+    ),
+    _rule(
+        "zh-rude",
+        _P.ATTITUDE,
+        r"不耐烦|敷衍|冷漠|傲慢|爱答不理|爱理不理|没礼貌|不礼貌|不尊重|嘲讽|骂人|凶|甩脸|怠慢|推卸|不负责",
+        negatable=True,
+    ),
+    _rule(
+        "en-rude",
+        _P.ATTITUDE,
+        r"\b(rude|impolite|unfriendly|arrogant|condescending|dismissive|disrespectful|patronizing"
+        r"|sarcastic|unprofessional|yelled|hung up)\b",
+        negatable=True,
+    ),
+    _rule(
+        "en-attitude",
+        _P.ATTITUDE,
+        r"\b(bad|poor|terrible|awful|horrible|lousy|negative) attitude\b"
+        r"|\battitude (was|is) (bad|poor|terrible|awful|horrible)\b|\bdidn't care\b",
+    ),
+    # Process / policy: rules, hand-offs, paperwork.
+    _rule(
+        "zh-process",
+        _P.PROCESS_POLICY,
+        r"流程|规定|政策|制度|手续|规则|条款|审核|审批|繁琐|转来转去|踢皮球|推来推去|不让|不允许|不给(退|换|办)",
+    ),
+    _rule(
+        "en-process",
+        _P.PROCESS_POLICY,
+        r"\b(polic(y|ies)|process|procedures?|bureaucra\w*|red tape|paperwork|rules?"
+        r"|not allowed|transferred|passed around|bounced (around|between)|verification)\b",
+    ),
+    # Product defect: the product itself fails.
+    _rule(
+        "zh-defect",
+        _P.PRODUCT_DEFECT,
+        r"故障|崩溃|闪退|报错|错误|卡顿|卡死|死机|打不开|登录不了|无法登录|无法使用|坏了|损坏|缺陷|异常|白屏|黑屏|失灵|漏洞"
+        r"|质量(问题|差|不好)",
+    ),
+    _rule(
+        "en-defect",
+        _P.PRODUCT_DEFECT,
+        r"\b(bugs?|buggy|defects?|defective|crash(es|ed|ing)?|broken|errors?|glitch(es|y)?|faulty"
+        r"|malfunction\w*|freez(es|ing)|froze|outage)\b"
+        r"|won't (start|load|open)|doesn't (load|open|start)",
+    ),
+)
+
+
+class ProblemClassifier(Protocol):
+    """Anything that names the problem type of a comment.
+
+    ``scores`` maps CSAT sub-score names (``csat_speed``, ``csat_attitude``,
+    ``csat_effectiveness``, ``csat_professionalism``) to the 1-5 answer or
+    None. A trained model implements this to replace the rules.
+    """
+
+    def classify(
+        self, text: str | None, *, scores: Mapping[str, int | None] | None = None
+    ) -> ProblemType: ...
+
+
+class RuleBasedClassifier:
+    """The :class:`ProblemClassifier` made of :data:`RULES` (see the module doc)."""
+
+    def __init__(self, rules: Sequence[ProblemRule] = RULES) -> None:
+        self.rules = tuple(rules)
+
+    def explain(self, text: str | None) -> dict[ProblemType, list[str]]:
+        """Return, per problem type, the names of the rules that match ``text``."""
+        text = clean_text(text)
+        matched: dict[ProblemType, list[str]] = {}
+        if text:
+            for rule in self.rules:
+                if rule.matches(text):
+                    matched.setdefault(rule.problem, []).append(rule.name)
+        return matched
+
+    def classify(
+        self, text: str | None, *, scores: Mapping[str, int | None] | None = None
+    ) -> ProblemType:
+        """Return the problem type of ``text``; ``OTHER`` when nothing points to one."""
+        lowest = _lowest_sub_score(scores or {})
+        matched = self.explain(text)
+        if not matched:
+            low = [p for p in PRIORITY if lowest.get(p, LOW_SUB_SCORE + 1) <= LOW_SUB_SCORE]
+            return min(low, key=lambda p: lowest[p]) if low else ProblemType.OTHER
+        return min(
+            matched,
+            key=lambda p: (-len(matched[p]), lowest.get(p, 99), PRIORITY.index(p)),
+        )
+
+
+def _lowest_sub_score(scores: Mapping[str, int | None]) -> dict[ProblemType, int]:
+    lowest: dict[ProblemType, int] = {}
+    for name, problem in SUB_SCORES.items():
+        value = scores.get(name)
+        if value is not None:
+            lowest[problem] = min(value, lowest.get(problem, value))
+    return lowest
+
+
+_default = RuleBasedClassifier()
+
+
+def classify_problem(
+    text: str | None, *, scores: Mapping[str, int | None] | None = None
+) -> ProblemType:
+    """Return the :class:`ProblemType` a comment complains about, by the rules.
+
+    ``scores`` optionally holds the response's CSAT sub-scores (see
+    :class:`ProblemClassifier`); they break ties and stand in when the text
+    matches no rule. Empty, emoji-only or ``None`` text without low sub-scores
+    gives ``OTHER``. Never raises for any string.
+    """
+    return _default.classify(text, scores=scores)
