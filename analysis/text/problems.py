@@ -120,7 +120,7 @@ RULES: tuple[ProblemRule, ...] = (
     _rule(
         "en-no-reply",
         _P.SLOW_RESPONSE,
-        r"\bno (one|body) (replied|responded|answered|called|got back)"
+        r"\bno ?(one|body) (replied|responded|answered|called|got back)"
         r"|\bnever (heard back|got back|replied|responded|answered|called)"
         r"|\bno (reply|response|answer|callback)\b",
     ),
