@@ -24,6 +24,7 @@ from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..auth.access import admin_required, manager_required
@@ -123,7 +124,9 @@ def _draft_of(template: SurveyTemplate) -> TemplateVersion | None:
 @admin_required
 def templates() -> str:
     rows = db.session.scalars(
-        select(SurveyTemplate).order_by(SurveyTemplate.priority.desc(), SurveyTemplate.name)
+        select(SurveyTemplate)
+        .options(selectinload(SurveyTemplate.versions))
+        .order_by(SurveyTemplate.priority.desc(), SurveyTemplate.name)
     ).all()
     summaries = [(t, published_version(t), _draft_of(t)) for t in rows]
     return render_template("surveys/admin/templates.html", summaries=summaries)

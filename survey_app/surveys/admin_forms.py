@@ -55,8 +55,12 @@ class TemplateForm(FlaskForm):
     """A template's name and targeting (create and edit)."""
 
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    channels = CheckboxesField(_l("Ticket channels"), choices=_enum_choices(Channel))
-    tiers = CheckboxesField(_l("Customer tiers"), choices=_enum_choices(Tier))
+    channels = CheckboxesField(
+        _l("Ticket channels"), choices=_enum_choices(Channel), render_kw={"class": "checks"}
+    )
+    tiers = CheckboxesField(
+        _l("Customer tiers"), choices=_enum_choices(Tier), render_kw={"class": "checks"}
+    )
     priority = IntegerField(
         _l("Priority"),
         default=0,
