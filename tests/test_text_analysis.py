@@ -17,7 +17,7 @@ from analysis.text.contradictions import (
     LOW_SCORE_POSITIVE_COMMENT,
     is_contradiction,
 )
-from analysis.text.keywords import english_lemma, keywords, stop_words
+from analysis.text.keywords import CANONICAL_FORMS, english_lemma, keywords, stop_words
 from analysis.text.problems import (
     ProblemClassifier,
     ProblemType,
@@ -101,6 +101,22 @@ def test_user_dictionary_keeps_service_terms_whole(comment: str, word: str) -> N
     assert not {word[:1], word[1:]} & set(found)
 
 
+@pytest.mark.parametrize(
+    ("comment", "word"),
+    [
+        ("等了很久才有人回复", "等待"),
+        ("排队太久", "等待"),
+        ("等了半天没人理", "等待"),
+        ("在线客服回复很慢", "慢"),
+        ("售后处理速度太慢", "慢"),
+    ],
+)
+def test_ways_of_saying_slow_fold_into_one_keyword(comment: str, word: str) -> None:
+    found = keywords(comment)
+    assert word in found
+    assert not {"很久", "太久", "等了", "很慢", "太慢"} & set(found)
+
+
 def test_stop_word_file_keeps_service_words() -> None:
     assert not SERVICE_WORDS & stop_words()
 
@@ -110,7 +126,7 @@ def test_keywords_drop_stop_words_and_are_short(comment: str) -> None:
     found = keywords(comment)
     assert 0 < len(found) <= 5
     assert not set(found) & stop_words()
-    assert all(len(word) >= 2 for word in found)
+    assert all(len(word) >= 2 or word in CANONICAL_FORMS.values() for word in found)
 
 
 def test_english_keywords_rank_by_frequency_then_order() -> None:
@@ -273,6 +289,14 @@ def test_clean_text() -> None:
         ("设备故障，屏幕黑屏", ProblemType.PRODUCT_DEFECT),
         ("The app keeps crashing, it's full of bugs", ProblemType.PRODUCT_DEFECT),
         ("The device is defective and won't start", ProblemType.PRODUCT_DEFECT),
+        ("问题反复出现，没有彻底解决", ProblemType.UNSUITABLE_SOLUTION),
+        ("客服不够专业，答非所问", ProblemType.UNSUITABLE_SOLUTION),
+        ("解决方案不适用", ProblemType.UNSUITABLE_SOLUTION),
+        ("Had to explain the problem three times", ProblemType.UNSUITABLE_SOLUTION),
+        ("The fix did not work, the issue came back", ProblemType.UNSUITABLE_SOLUTION),
+        ("转了好几次人工，太麻烦", ProblemType.PROCESS_POLICY),
+        ("电话一直排队，体验很差", ProblemType.SLOW_RESPONSE),
+        ("Nobody called me back", ProblemType.SLOW_RESPONSE),
         ("价格有点贵", ProblemType.OTHER),
         ("The price is a bit high", ProblemType.OTHER),
     ],

@@ -38,6 +38,14 @@ USER_DICT_FILE = _HERE / "userdict.txt"
 #: under 等待.
 _SPLIT_COMPOUNDS = (("服务", "态度"), ("等待", "时间"))
 
+#: Ways of saying the same complaint, folded into one keyword so that a theme
+#: counts them together ("排队太久" and "等了很久" both mention 等待).
+CANONICAL_FORMS = {
+    **dict.fromkeys(("很慢", "太慢", "好慢"), "慢"),
+    **dict.fromkeys(("很久", "太久", "好久", "等了", "等很久", "等太久"), "等待"),
+    **dict.fromkeys(("等好久", "等半天"), "等待"),
+}
+
 #: Longer "words" are pasted identifiers, hashes or keyboard mashing.
 MAX_WORD_CHARS = 30
 
@@ -50,6 +58,8 @@ _ENGLISH_LEMMAS = {
     "responded": "respond",
     "responding": "respond",
     "replied": "reply",
+    "called": "call",
+    "explained": "explain",
     "resolved": "resolve",
     "solved": "solve",
     "fixed": "fix",
@@ -152,6 +162,7 @@ def _normalise_token(token: str) -> str | None:
         if token in stop_words():
             return None
         token = english_lemma(token)
+    token = CANONICAL_FORMS.get(token, token)
     return None if token in stop_words() else token
 
 

@@ -128,13 +128,14 @@ RULES: tuple[ProblemRule, ...] = (
     _rule(
         "zh-not-solved",
         _P.UNSUITABLE_SOLUTION,
-        r"没(有)?(解决|处理好|修好|搞定)|未(解决|处理)|解决不了|无法解决|没帮(上|到)|还是不(能|行)"
-        r"|问题(依旧|还在|仍然|又)|还是一样|治标不治本|答非所问",
+        r"没(有)?(彻底|真正|完全)?(解决|处理好|修好|搞定)|未(解决|处理)|解决不了|无法解决"
+        r"|没帮(上|到)|还是不(能|行)|问题(依旧|还在|仍然|又)|还是一样|治标不治本|答非所问",
     ),
     _rule(
         "zh-useless",
         _P.UNSUITABLE_SOLUTION,
-        r"不能用|没用|没有用|不管用|无效|不专业|重复(出现|提交)|又(出现|坏)",
+        r"不能用|没用|没有用|不管用|无效|不(够|太)?专业|不适用|不合适|不适合|反复(出现|发生)"
+        r"|重复(出现|提交)|又(出现|坏)",
     ),
     _rule(
         "en-not-solved",
@@ -154,7 +155,10 @@ RULES: tuple[ProblemRule, ...] = (
         _P.UNSUITABLE_SOLUTION,
         r"\b(again and again|yet again|once again)\b"
         r"|\b(contact|call|email|writ|ask|explain|report|open|rais|repeat|happen|fail|br[oe]k)\w*"
-        r" (\w+ ){0,2}again\b",
+        r" (\w+ ){0,2}again\b"
+        r"|\b(explain|repeat|describ|tell|told)\w* (\w+ ){0,3}"
+        r"(twice|(three|four|five|several|multiple|many) times|over and over)\b"
+        r"|\b(issue|problem|error|fault) (came|comes|keeps coming) back\b",
     ),
     # Attitude: how the customer was treated.
     _rule(
@@ -186,7 +190,8 @@ RULES: tuple[ProblemRule, ...] = (
     _rule(
         "zh-process",
         _P.PROCESS_POLICY,
-        r"流程|规定|政策|制度|手续|规则|条款|审核|审批|繁琐|转来转去|踢皮球|推来推去|不让|不允许|不给(退|换|办)",
+        r"流程|规定|政策|制度|手续|规则|条款|审核|审批|繁琐|(太|很|好|真)麻烦|转来转去|踢皮球"
+        r"|推来推去|转了?好?几(次|个|遍)|不让|不允许|不给(退|换|办)",
     ),
     _rule(
         "en-process",
