@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import time
 
 import click
 from flask import Flask
@@ -73,17 +72,24 @@ def run_with_dispatcher(ctx: click.Context, **options: object) -> None:
     ctx.forward(run_command)
 
 
-def start_dispatch_thread(app: Flask) -> threading.Thread | None:
-    """Dispatch due invitations in-process, for the embedded default with no broker."""
+def start_dispatch_thread(
+    app: Flask, stop: threading.Event | None = None
+) -> threading.Thread | None:
+    """Dispatch due invitations in-process, for the embedded default with no broker.
+
+    Returns the started daemon thread, or None when a Celery broker is
+    configured (beat does the work) or ``DISPATCH_INTERVAL_SECONDS`` is 0.
+    Setting ``stop`` ends the thread after its current round.
+    """
     interval = float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
     if app.config.get("CELERY_BROKER_URL") or interval <= 0:
         return None
+    stopped = stop or threading.Event()
 
     def loop() -> None:
         from .surveys.invitations import dispatch_due
 
-        while True:
-            time.sleep(interval)
+        while not stopped.wait(interval):
             with app.app_context():
                 try:
                     dispatch_due()

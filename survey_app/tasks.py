@@ -11,17 +11,22 @@ a worker runs them and beat schedules the dispatch::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from celery import Celery, Task, shared_task
 from flask import Flask
 
-#: How often beat runs the dispatch (seconds).
-DISPATCH_INTERVAL_SECONDS = 60.0
-
 
 def celery_init_app(app: Flask) -> Celery:
-    """Create the Celery app bound to ``app`` and store it in ``app.extensions``."""
+    """Create the Celery app bound to ``app``, store it in ``app.extensions`` and return it.
+
+    ``CELERY_BROKER_URL`` chooses the broker; without one, tasks run eagerly
+    in the calling process. Further Celery settings may be given as the
+    ``CELERY`` mapping (``CLOSEDLOOP_CELERY__task_default_queue=...``), as in
+    Flask's Celery example. Beat runs the dispatch every
+    ``DISPATCH_INTERVAL_SECONDS`` (0 turns it off).
+    """
 
     class FlaskTask(Task):
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -29,6 +34,7 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     broker = app.config.get("CELERY_BROKER_URL")
+    interval = float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(
         broker_url=broker or "memory://",
@@ -44,11 +50,16 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule={
             "dispatch-surveys": {
                 "task": "survey_app.tasks.dispatch_surveys",
-                "schedule": app.config.get("DISPATCH_INTERVAL_SECONDS", DISPATCH_INTERVAL_SECONDS),
+                "schedule": interval,
             }
-        },
+        }
+        if interval > 0
+        else {},
+        # Beat's state lives with the rest of the instance, not in the working directory.
+        beat_schedule_filename=str(Path(app.instance_path) / "celerybeat-schedule"),
         timezone="UTC",
     )
+    celery_app.conf.update(app.config.get("CELERY") or {})
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app
@@ -56,7 +67,10 @@ def celery_init_app(app: Flask) -> Celery:
 
 @shared_task(name="survey_app.tasks.dispatch_surveys")
 def dispatch_surveys() -> dict[str, int]:
-    """Send or skip every due invitation and reminder; return the counts."""
+    """Send or skip every due invitation and reminder; return the counts.
+
+    Safe to run twice or from two workers at once (invitations are claimed).
+    """
     import dataclasses
 
     from .surveys.invitations import dispatch_due
@@ -66,7 +80,11 @@ def dispatch_surveys() -> dict[str, int]:
 
 @shared_task(name="survey_app.tasks.send_invitation")
 def send_invitation(invitation_id: int) -> dict[str, int]:
-    """Send one invitation if it is due (a no-op when another process has it)."""
+    """Send one invitation if it is due; return the counts.
+
+    A no-op (all zeros) before its send time, once it was sent or skipped, and
+    while another process has it, so it is safe to enqueue more than once.
+    """
     import dataclasses
 
     from .surveys.invitations import send_invitation as send

@@ -13,6 +13,7 @@ import smtplib
 import time
 import urllib.error
 import urllib.request
+from datetime import datetime
 from typing import Protocol
 
 from flask import current_app, render_template
@@ -51,8 +52,13 @@ class Sender(Protocol):
         """Hand the message over or raise :class:`DeliveryError`."""
 
 
-def compose(invitation: Invitation, kind: str) -> OutgoingMessage:
-    """Render the invitation (or reminder) in the customer's language."""
+def compose(invitation: Invitation, kind: str, now: datetime | None = None) -> OutgoingMessage:
+    """Render the invitation (or reminder) in the customer's language, as of ``now``.
+
+    The first question's scale becomes one link per value (``?csat_overall=4``);
+    following one only pre-selects the answer, the customer still submits.
+    """
+    now = now or utcnow()
     version = invitation.template_version
     assert version is not None, "a sendable invitation has a template version"
     first = version.questions[0]
@@ -77,7 +83,7 @@ def compose(invitation: Invitation, kind: str) -> OutgoingMessage:
             "link": link,
             "unsubscribe_link": unsubscribe_url(invitation),
             "reminder": kind == "reminder",
-            "valid_days": max((invitation.expires_at - utcnow()).days, 1)
+            "valid_days": max((invitation.expires_at - now).days, 1)
             if invitation.expires_at
             else current_policy().link_valid_days,
             "organisation": current_app.config["ORGANISATION_NAME"],
@@ -174,4 +180,5 @@ class WebhookSender:
 
 
 def sender_for(channel: DeliveryChannel) -> Sender:
+    """The sender of a channel: SMTP for e-mail, the webhook gateway for the rest."""
     return EmailSender() if channel is DeliveryChannel.EMAIL else WebhookSender()

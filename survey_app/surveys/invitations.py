@@ -4,8 +4,10 @@ Every decision is recorded on the :class:`Invitation` row (sent, or skipped
 with a reason), so response rates and skip reasons can be reported.
 
 Sending is safe to run twice and from two dispatchers at once: an invitation
-is *claimed* by a conditional UPDATE (pending → sending) before the message
-goes out, so only one process ever mails it.
+is *claimed* by a conditional UPDATE (pending → sending) and decided in the
+same transaction, before the message goes out, so only one process ever mails
+it. ``sending`` therefore means "decided to send": it counts for the fatigue
+cap, so two invitations of one customer due together never both go out.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from datetime import datetime, timedelta
 
 from flask import current_app
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
 from ..models import Customer, Ticket, TicketEvent
@@ -27,6 +30,7 @@ from .models import (
     DeliveryChannel,
     DeliveryLog,
     Invitation,
+    InvitationPolicy,
     InvitationStatus,
     SkipReason,
     SurveyResponse,
@@ -131,23 +135,6 @@ def due_reminder_ids(now: datetime, limit: int = 500) -> list[int]:
     return list(db.session.scalars(query))
 
 
-def _claim(invitation_id: int, now: datetime) -> bool:
-    """Atomically take an invitation for sending; False if another process has it."""
-    stale = now - CLAIM_TIMEOUT
-    result = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation_id,
-            ((Invitation.status == InvitationStatus.PENDING) & (Invitation.send_after <= now))
-            | ((Invitation.status == InvitationStatus.SENDING) & (Invitation.claimed_at <= stale)),
-        )
-        .values(status=InvitationStatus.SENDING, claimed_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    db.session.commit()
-    return result.rowcount == 1
-
-
 def skip_reason_for(invitation: Invitation, now: datetime) -> SkipReason | None:
     """Why this invitation must not be sent now, or None to send it.
 
@@ -172,7 +159,9 @@ def skip_reason_for(invitation: Invitation, now: datetime) -> SkipReason | None:
         .where(
             Invitation.customer_id == customer.id,
             Invitation.id != invitation.id,
-            Invitation.sent_at >= now - timedelta(days=policy.fatigue_days),
+            # One being sent by another dispatcher right now counts as sent.
+            (Invitation.sent_at >= now - timedelta(days=policy.fatigue_days))
+            | (Invitation.status == InvitationStatus.SENDING),
         )
         .limit(1)
     )
@@ -216,20 +205,59 @@ def retry_delay(attempts: int) -> timedelta:
     return min(timedelta(minutes=5 * 2 ** max(attempts - 1, 0)), timedelta(hours=6))
 
 
-def send_invitation(invitation_id: int, now: datetime | None = None) -> DispatchReport:
-    """Decide and, if the rules allow, send one due invitation; commit the outcome.
+def ensure_survey_defaults() -> None:
+    """Create the policy row and the default template if missing; commit.
 
-    Safe to call twice or concurrently: only the caller that claims the row
-    acts. An SMTP or gateway failure puts it back to pending with a back-off
-    (and a retry count); after ``max_attempts`` it is marked failed.
+    Safe when several dispatchers start at once on an empty database: the
+    loser of the race (a unique-constraint error) rolls back and uses the
+    winner's rows.
     """
-    now = now or utcnow()
-    report = DispatchReport()
-    if not _claim(invitation_id, now):
-        return report
-    invitation = db.session.get(Invitation, invitation_id)
+    db.session.commit()
+    # A write comes first so that SQLite takes its write lock now: a concurrent
+    # dispatcher then waits here instead of failing on a stale read snapshot.
+    db.session.execute(
+        update(InvitationPolicy).where(InvitationPolicy.id == 0).values(max_attempts=0)
+    )
+    try:
+        current_policy()
+        ensure_default_template()
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+
+
+def _claim_and_decide(invitation_id: int, now: datetime) -> tuple[Invitation | None, bool]:
+    """Claim a due invitation and record the decision in one transaction.
+
+    Returns ``(None, False)`` when it is not due or another process has it,
+    else ``(invitation, send)``; ``send`` is False when it was skipped (the
+    reason is recorded). The claim's UPDATE is the transaction's first
+    statement, so the invitation's row (SQLite: the database) stays locked
+    while deciding; the customer's row is locked too (PostgreSQL), so two
+    invitations of one customer are decided one after the other and the
+    fatigue cap holds between concurrent dispatchers.
+    """
+    # A fresh transaction: SQLite refuses to turn an older read snapshot into a write.
+    db.session.commit()
+    stale = now - CLAIM_TIMEOUT
+    result = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            ((Invitation.status == InvitationStatus.PENDING) & (Invitation.send_after <= now))
+            | ((Invitation.status == InvitationStatus.SENDING) & (Invitation.claimed_at <= stale)),
+        )
+        .values(status=InvitationStatus.SENDING, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        db.session.rollback()
+        return None, False
+    invitation = db.session.get(Invitation, invitation_id, populate_existing=True)
     assert invitation is not None
-    policy = current_policy()
+    db.session.execute(
+        select(Customer.id).where(Customer.id == invitation.customer_id).with_for_update()
+    )
     if invitation.template_version is None:
         invitation.template_version = version_for_ticket(invitation.ticket)
     reason = skip_reason_for(invitation, now)
@@ -237,40 +265,89 @@ def send_invitation(invitation_id: int, now: datetime | None = None) -> Dispatch
         invitation.status = InvitationStatus.SKIPPED
         invitation.skip_reason = reason
         db.session.commit()
-        report.skipped += 1
-        return report
+        return invitation, False
     channel = channel_for(invitation.customer)
     assert channel is not None
     invitation.channel = channel
-    db.session.flush()
+    db.session.commit()
+    return invitation, True
+
+
+def _finish(invitation_id: int, **values: object) -> bool:
+    """Record the outcome of a send unless the invitation was cancelled meanwhile."""
+    result = db.session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation_id, Invitation.status == InvitationStatus.SENDING)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1
+
+
+def send_invitation(invitation_id: int, now: datetime | None = None) -> DispatchReport:
+    """Decide and, if the rules allow, send one due invitation; commit the outcome.
+
+    Returns what happened (all zeros when it was not due or another process
+    has it). Safe to call twice or concurrently: only the caller that claims
+    the row acts. An SMTP or gateway failure puts it back to pending with a
+    back-off and a retry count; after ``max_attempts`` it is marked failed.
+    """
+    ensure_survey_defaults()
+    return _send_invitation(invitation_id, now or utcnow())
+
+
+def _send_invitation(invitation_id: int, now: datetime) -> DispatchReport:
+    report = DispatchReport()
+    invitation, send = _claim_and_decide(invitation_id, now)
+    if invitation is None:
+        return report
+    if not send:
+        report.skipped += 1
+        return report
+    policy = current_policy()
+    max_attempts, valid_days = policy.max_attempts, policy.link_valid_days
+    reminder_days = policy.reminder_after_days
+    channel = invitation.channel
+    attempts = invitation.attempts + 1
+    message = compose(invitation, "invitation", now)
+    # No transaction stays open while the network is slow.
+    db.session.commit()
     try:
-        message = compose(invitation, "invitation")
         sender_for(channel).send(message)
     except DeliveryError as exc:
-        invitation.attempts += 1
-        invitation.last_error = str(exc)[:500]
-        detail = {"error": str(exc)[:500], "attempt": invitation.attempts}
-        db.session.add(
-            DeliveryLog(invitation_id=invitation.id, kind="invitation", ok=False, detail=detail)
-        )
-        if invitation.attempts >= policy.max_attempts:
-            invitation.status = InvitationStatus.FAILED
+        error = str(exc)[:500]
+        if attempts >= max_attempts:
+            _finish(invitation_id, status=InvitationStatus.FAILED, attempts=attempts,
+                    last_error=error)  # fmt: skip
             report.failed += 1
         else:
-            invitation.status = InvitationStatus.PENDING
-            invitation.send_after = now + retry_delay(invitation.attempts)
+            _finish(invitation_id, status=InvitationStatus.PENDING, attempts=attempts,
+                    last_error=error, send_after=now + retry_delay(attempts))  # fmt: skip
             report.retried += 1
-        log.warning("invitation %s not delivered (attempt %s): %s", invitation.id,
-                    invitation.attempts, exc)  # fmt: skip
+        db.session.add(DeliveryLog(invitation_id=invitation_id, kind="invitation", ok=False,
+                                   detail={"error": error, "attempt": attempts}))  # fmt: skip
         db.session.commit()
+        log.warning("invitation %s not delivered (attempt %s): %s", invitation_id, attempts, exc)
         return report
-    invitation.status = InvitationStatus.SENT
-    invitation.attempts += 1
-    invitation.sent_at = now
-    invitation.expires_at = now + timedelta(days=policy.link_valid_days)
-    if policy.reminder_after_days > 0:
-        invitation.reminder_due_at = now + timedelta(days=policy.reminder_after_days)
-    db.session.add(DeliveryLog(invitation_id=invitation.id, kind="invitation", ok=True,
+    sent = _finish(
+        invitation_id,
+        status=InvitationStatus.SENT,
+        attempts=attempts,
+        last_error=None,
+        sent_at=now,
+        expires_at=now + timedelta(days=valid_days),
+        reminder_due_at=now + timedelta(days=reminder_days) if reminder_days > 0 else None,
+    )
+    if not sent:
+        # Cancelled (the ticket reopened) while the message was on its way. It
+        # reached the customer all the same, so it counts for the fatigue cap.
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id == invitation_id)
+            .values(sent_at=now, attempts=attempts)
+            .execution_options(synchronize_session=False)
+        )
+    db.session.add(DeliveryLog(invitation_id=invitation_id, kind="invitation", ok=True,
                                detail={"channel": channel.value}))  # fmt: skip
     db.session.commit()
     report.sent += 1
@@ -278,9 +355,15 @@ def send_invitation(invitation_id: int, now: datetime | None = None) -> Dispatch
 
 
 def send_reminder(invitation_id: int, now: datetime | None = None) -> DispatchReport:
-    """Send the one reminder of a sent, unanswered invitation (claimed like a send)."""
+    """Send the one reminder of a sent, unanswered, unexpired invitation; commit.
+
+    Claimed like a send (``reminded_at`` is set first), so it goes out at most
+    once. A customer who opted out meanwhile gets none (recorded in the
+    delivery log); a failed send is tried again later while the link is valid.
+    """
     now = now or utcnow()
     report = DispatchReport()
+    db.session.commit()
     result = db.session.execute(
         update(Invitation)
         .where(
@@ -293,37 +376,51 @@ def send_reminder(invitation_id: int, now: datetime | None = None) -> DispatchRe
         .values(reminded_at=now)
         .execution_options(synchronize_session=False)
     )
-    db.session.commit()
     if result.rowcount != 1:
+        db.session.rollback()
         return report
-    invitation = db.session.get(Invitation, invitation_id)
+    db.session.commit()
+    invitation = db.session.get(Invitation, invitation_id, populate_existing=True)
     assert invitation is not None
     if invitation.customer.opted_out_at is not None:
+        db.session.add(DeliveryLog(invitation_id=invitation_id, kind="reminder", ok=False,
+                                   detail={"skipped": SkipReason.OPTED_OUT.value}))  # fmt: skip
+        db.session.commit()
         return report
+    channel = invitation.channel
+    message = compose(invitation, "reminder", now)
+    db.session.commit()
     try:
-        sender_for(invitation.channel).send(compose(invitation, "reminder"))
+        sender_for(channel).send(message)
     except DeliveryError as exc:
-        # Try the reminder again later; it is only worth sending while the link is valid.
-        invitation.reminded_at = None
-        invitation.reminder_due_at = now + retry_delay(1)
-        db.session.add(DeliveryLog(invitation_id=invitation.id, kind="reminder", ok=False,
+        db.session.execute(
+            update(Invitation)
+            .where(Invitation.id == invitation_id)
+            .values(reminded_at=None, reminder_due_at=now + retry_delay(1))
+            .execution_options(synchronize_session=False)
+        )
+        db.session.add(DeliveryLog(invitation_id=invitation_id, kind="reminder", ok=False,
                                    detail={"error": str(exc)[:500]}))  # fmt: skip
         db.session.commit()
         return report
-    db.session.add(DeliveryLog(invitation_id=invitation.id, kind="reminder", ok=True, detail={}))
+    db.session.add(DeliveryLog(invitation_id=invitation_id, kind="reminder", ok=True,
+                               detail={"channel": channel.value}))  # fmt: skip
     db.session.commit()
     report.reminded += 1
     return report
 
 
 def dispatch_due(now: datetime | None = None) -> DispatchReport:
-    """Send (or skip) every due invitation and reminder once; return what happened."""
+    """Send (or skip) every due invitation and reminder once; return what happened.
+
+    Safe to run twice, from cron and a worker at once, or from two workers:
+    every invitation and reminder is claimed before it is sent.
+    """
     now = now or utcnow()
-    ensure_default_template()
-    db.session.commit()
+    ensure_survey_defaults()
     report = DispatchReport()
     for invitation_id in due_invitation_ids(now):
-        report.add(send_invitation(invitation_id, now))
+        report.add(_send_invitation(invitation_id, now))
     for invitation_id in due_reminder_ids(now):
         report.add(send_reminder(invitation_id, now))
     return report
