@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from analysis.text.problems import (
     RuleBasedClassifier,
     classify_problem,
 )
-from analysis.text.themes import ThemeRow, top_themes
+from analysis.text.themes import ThemeRow, top_themes, top_themes_by
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -474,6 +475,22 @@ def test_theme_examples_prefer_negative_and_are_distinct() -> None:
         (1, "客服很好", False),
     ]
     assert len(top_themes(rows, examples=1)[0].examples) == 1
+
+
+def test_themes_per_segment() -> None:
+    pairs = [
+        ("billing", _row(1, "退款 等待", "negative")),
+        ("hardware", _row(2, "故障", "negative")),
+        ("billing", _row(3, "退款", "positive")),
+    ]
+    by_team = top_themes_by(pairs, top_n=1)
+    assert list(by_team) == ["billing", "hardware"]
+    (refund,) = by_team["billing"]
+    assert (refund.keyword, refund.count, refund.negative_share) == ("退款", 2, 0.5)
+    assert asdict(refund)["negative_share"] == 0.5
+    assert top_themes_by([]) == {}
+    with pytest.raises(ValueError):
+        top_themes_by([], examples=-1)
 
 
 def test_themes_of_nothing() -> None:

@@ -8,8 +8,11 @@ API and the Excel report.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+K = TypeVar("K", bound=Hashable)
 
 #: How many example comments a theme carries.
 EXAMPLES_PER_THEME = 3
@@ -41,12 +44,9 @@ class Theme:
     count: int
     #: Of those, responses whose comment is labelled negative.
     negative_count: int
+    #: ``negative_count / count``, 0..1 (a field, so ``dataclasses.asdict`` has it).
+    negative_share: float
     examples: tuple[ThemeExample, ...] = field(default=())
-
-    @property
-    def negative_share(self) -> float:
-        """Share of the theme's responses with a negative comment, 0..1."""
-        return self.negative_count / self.count if self.count else 0.0
 
 
 @dataclass
@@ -95,7 +95,25 @@ def top_themes(
             keyword=keyword,
             count=tally.count,
             negative_count=tally.negative_count,
+            negative_share=tally.negative_count / tally.count,
             examples=tuple((tally.negative_examples + tally.other_examples)[:examples]),
         )
         for keyword, tally in ranked[:top_n]
     ]
+
+
+def top_themes_by(
+    rows: Iterable[tuple[K, ThemeRow]], top_n: int = 10, *, examples: int = EXAMPLES_PER_THEME
+) -> dict[K, list[Theme]]:
+    """Return :func:`top_themes` per segment or period, from ``(key, row)`` pairs.
+
+    The key is whatever the caller groups by (a team, a product line, the first
+    day of a week ...); keys appear in the order first seen. Raises
+    ``ValueError`` for a negative ``top_n`` or ``examples``.
+    """
+    if top_n < 0 or examples < 0:
+        raise ValueError("top_n and examples must not be negative")
+    groups: dict[K, list[ThemeRow]] = {}
+    for key, row in rows:
+        groups.setdefault(key, []).append(row)
+    return {key: top_themes(group, top_n, examples=examples) for key, group in groups.items()}
