@@ -28,8 +28,8 @@ from typing import Any
 
 FEATURE_VERSION = 1
 FORMAT = 1
-ALPHA = 0.1
-"""Additive smoothing: small, because features are plentiful and pruned by count."""
+ALPHA = 1.0
+"""Additive (Laplace) smoothing: tames features seen only a few times."""
 MIN_COUNT = 2
 """A feature seen in fewer documents than this (both classes together) is dropped."""
 BASE_WEIGHTS = (0.0, 0.1, 0.2, 0.35, 0.5, 1.0)
@@ -104,6 +104,19 @@ class FeatureCounts:
             Counter({f: c for f, c in self.positive.items() if f in keep}),
             list(self.documents),
         )
+
+    def without(self, other: FeatureCounts) -> FeatureCounts:
+        """Return these counts minus ``other``'s (which must be a part of them)."""
+        result = FeatureCounts(Counter(self.negative), Counter(self.positive))
+        result.documents = [a - b for a, b in zip(self.documents, other.documents, strict=True)]
+        for mine, theirs in ((result.negative, other.negative), (result.positive, other.positive)):
+            for feature, count in theirs.items():
+                left = mine[feature] - count
+                if left > 0:
+                    mine[feature] = left
+                else:
+                    del mine[feature]
+        return result
 
     def frequent(self, min_count: float) -> set[str]:
         """Return the features seen in at least ``min_count`` documents (both classes)."""
@@ -233,7 +246,7 @@ def log_likelihood_ratios(
         f: log(own_pos.get(f, 0) + base_weight * base_pos.get(f, 0) + ALPHA)
         - log(own_neg.get(f, 0) + base_weight * base_neg.get(f, 0) + ALPHA)
         + shift
-        for f in sorted(vocabulary if only is None else only)
+        for f in (vocabulary if only is None else only)
     }
 
 
@@ -297,7 +310,8 @@ def train(
 ) -> SentimentModel:
     """Train a model from :func:`prepare`'d examples (label 1 positive, 0 negative).
 
-    ``base`` (the shipped corpus's counts) is mixed in at ``base_weight``; when
+    ``base`` (the shipped corpus's counts, already pruned to ``MIN_COUNT``)
+    is mixed in at ``base_weight``; when
     that is ``None`` the weight is picked from ``BASE_WEIGHTS`` by accuracy on
     a held-out fifth of the examples (given at least ``MIN_EXAMPLES_TO_TUNE``),
     which is also where the probabilities are calibrated. Refuses
@@ -307,6 +321,8 @@ def train(
     if min(labels.count(NEGATIVE), labels.count(POSITIVE)) == 0:
         raise ModelError("training needs both positive (1) and negative (0) examples")
     base = base or FeatureCounts()
+    base_vocabulary = base.negative.keys() | base.positive.keys()
+    own_all = counts_of(prepared)
     weights = list(BASE_WEIGHTS) if base_weight is None else [base_weight]
     if not any(base.documents):
         weights = [0.0]
@@ -314,9 +330,9 @@ def train(
     chosen = weights[0] if len(weights) == 1 else DEFAULT_BASE_WEIGHT
     scores: dict[float, float] = {}
     if len(prepared) >= MIN_EXAMPLES_TO_TUNE:
-        fitting, held_out = split(prepared)
-        own = counts_of(fitting)
-        vocabulary = own.frequent(MIN_COUNT) | base.frequent(MIN_COUNT)
+        _, held_out = split(prepared)
+        own = own_all.without(counts_of(held_out))
+        vocabulary = own.frequent(MIN_COUNT) | base_vocabulary
         needed = set().union(*(f for _, f in held_out)) & vocabulary
         held_labels = [label for label, _ in held_out]
         best = -1.0
@@ -335,8 +351,7 @@ def train(
             scores[weight] = hits / len(held_out)
             if scores[weight] > best:
                 best, chosen, slope = scores[weight], weight, fitted
-    own = counts_of(prepared)
-    vocabulary = own.frequent(MIN_COUNT) | base.frequent(MIN_COUNT)
+    vocabulary = own_all.frequent(MIN_COUNT) | base_vocabulary
     if not vocabulary:
         raise ModelError("no feature was seen often enough to learn from")
     meta = {
@@ -346,7 +361,7 @@ def train(
         "base_weight": chosen,
         "held_out_accuracy": {str(w): round(a, 4) for w, a in scores.items()},
     }
-    weights_by_feature = log_likelihood_ratios(own, base, chosen, vocabulary)
+    weights_by_feature = log_likelihood_ratios(own_all, base, chosen, vocabulary)
     return SentimentModel(version, weights_by_feature, slope, meta)
 
 

@@ -29,6 +29,7 @@ _VERSION = re.compile(r"^\d{8}-\d{6}(?:-\d+)?$")
 
 _shipped_lock = threading.Lock()
 _shipped_models: dict[str, SentimentModel] = {}
+_shipped_counts: dict[str, FeatureCounts] = {}
 
 
 @dataclass(frozen=True)
@@ -203,19 +204,27 @@ def shipped_model(cache: Path | None = None) -> SentimentModel:
     with _shipped_lock:
         model = _shipped_models.get(fingerprint)
         if model is None:
-            model = _load_or_build_shipped(fingerprint, cache)[0]
+            model, counts = _load_or_build_shipped(fingerprint, cache)
             _shipped_models[fingerprint] = model
+            if counts is not None:
+                _shipped_counts[fingerprint] = counts
     return model
 
 
 def shipped_counts(cache: Path | None = None) -> FeatureCounts:
-    """Return the shipped corpus's feature counts (for mixing into a trained model)."""
+    """Return the shipped corpus's feature counts (for mixing into a trained model).
+
+    Kept for the rest of the process once loaded: callers must not change them.
+    """
     negative, positive = sentiment_model.shipped_corpus()
     fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
     with _shipped_lock:
-        model, counts = _load_or_build_shipped(fingerprint, cache, need_counts=True)
-        _shipped_models.setdefault(fingerprint, model)
-    assert counts is not None
+        counts = _shipped_counts.get(fingerprint)
+        if counts is None:
+            model, counts = _load_or_build_shipped(fingerprint, cache, need_counts=True)
+            assert counts is not None
+            _shipped_models.setdefault(fingerprint, model)
+            _shipped_counts[fingerprint] = counts
     return counts
 
 

@@ -1,0 +1,155 @@
+"""Sentiment benchmark: snownlp against ClosedLoop's engine, on the same machine and texts.
+
+Run from the project folder:
+
+    .venv/bin/python benchmarks/sentiment_bench.py --data ../shared/data/ChnSentiCorp_htl_all.csv
+
+The labelled file (``label,review`` or ``label,text``; 1 positive, 0
+negative) is split 80/20 with a fixed seed. On the held-out 20 % it measures
+snownlp one text at a time (``SnowNLP(text).sentiments``), the engine with the
+shipped model in one process and through the batch path on every core, then
+the engine after training on the 80 % (with the shipped corpus mixed in, and on
+the organisation's comments alone). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from analysis.sentiment.batch import score_texts  # noqa: E402
+from analysis.sentiment.engine import engine_for  # noqa: E402
+from analysis.sentiment.training import train_model  # noqa: E402
+
+SEED = 20261122
+LOAD_IN_NEW_PROCESS = (
+    "import sys; from analysis.sentiment.engine import SentimentEngine; "
+    "SentimentEngine(sys.argv[1]).load()"
+)
+
+
+def load(path: Path) -> list[tuple[int, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        reader = csv.DictReader(handle)
+        column = "text" if "text" in (reader.fieldnames or []) else "review"
+        rows = [(int(row["label"]), row[column] or "") for row in reader]
+    return [(label, text) for label, text in rows if text.strip()]
+
+
+def accuracy(scores: list[float | None], examples: list[tuple[int, str]]) -> float:
+    hits = sum(
+        1
+        for s, (label, _) in zip(scores, examples, strict=True)
+        if s is not None and (s >= 0.5) == (label == 1)
+    )
+    return hits / len(examples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--held-out", type=float, default=0.2)
+    parser.add_argument("--repeat", type=int, default=10, help="engine speed: texts × N")
+    parser.add_argument("--snownlp-limit", type=int, default=0, help="score only N with snownlp")
+    args = parser.parse_args()
+
+    examples = load(args.data)
+    random.Random(SEED).shuffle(examples)
+    cut = len(examples) - int(len(examples) * args.held_out)
+    training, held_out = examples[:cut], examples[cut:]
+    texts = [text for _, text in held_out]
+    # The engine is timed on the held-out texts several times over: one pass is too short
+    # to time a process pool fairly. Accuracy is always that of one pass.
+    speed_texts = texts * args.repeat
+    rows: list[tuple[str, float, float, str]] = []
+    print(f"{len(examples)} texts: {len(training)} to train on, {len(held_out)} held out")
+    print(f"engine speed measured on the held-out texts {args.repeat} times over")
+
+    started = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from snownlp import SnowNLP
+    snownlp_import = time.perf_counter() - started
+    sample = held_out[: args.snownlp_limit] if args.snownlp_limit else held_out
+    started = time.perf_counter()
+    snow_scores = [SnowNLP(text).sentiments for _, text in sample]
+    snow_rate = len(sample) / (time.perf_counter() - started)
+    rows.append(
+        (
+            "snownlp `SnowNLP(t).sentiments`, one at a time",
+            accuracy(snow_scores, sample),
+            snow_rate,
+            "",
+        )
+    )
+    print(f"snownlp done ({snownlp_import:.1f} s to import)", flush=True)
+
+    with tempfile.TemporaryDirectory() as instance:
+        started = time.perf_counter()
+        engine_for(instance).load()
+        first_load = time.perf_counter() - started
+        started = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-c", LOAD_IN_NEW_PROCESS, instance],
+            check=True,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        cached_load = time.perf_counter() - started
+
+        def measure(label: str, note: str) -> None:
+            engine = engine_for(instance)
+            single = [r.score for r in engine.score_many(texts)]
+            started = time.perf_counter()
+            engine.score_many(speed_texts)
+            single_rate = len(speed_texts) / (time.perf_counter() - started)
+            rows.append((f"{label}, one process", accuracy(single, held_out), single_rate, note))
+            started = time.perf_counter()
+            batch = score_texts(speed_texts, instance_path=instance, neutral_band=(0.4, 0.6))
+            batch_rate = len(speed_texts) / (time.perf_counter() - started)
+            scores = [r.score for r in batch[: len(texts)]]
+            cores = f"batch on {os.cpu_count()} cores"
+            rows.append((f"{label}, {cores}", accuracy(scores, held_out), batch_rate, note))
+            print(f"{label} done", flush=True)
+
+        measure("ClosedLoop, shipped model", "before training")
+        started = time.perf_counter()
+        model = train_model(training, instance_path=instance, source=args.data.name)
+        train_time = time.perf_counter() - started
+        measure(
+            "ClosedLoop, trained",
+            f"trained on {len(training)} in {train_time:.0f} s, "
+            f"shipped weight {model.meta['base_weight']}",
+        )
+        train_model(training, instance_path=instance, source=args.data.name, base_weight=0)
+        measure("ClosedLoop, trained on own comments only", "shipped weight 0")
+
+    print()
+    print(
+        f"Held-out texts: {len(held_out)} ({args.held_out:.0%} of {args.data.name}, seed {SEED}); "
+        f"machine: {os.cpu_count()} cores."
+    )
+    print()
+    print("| scorer | accuracy | texts/s | × snownlp | note |")
+    print("|---|---|---|---|---|")
+    for name, acc, rate, note in rows:
+        print(f"| {name} | {acc:.1%} | {rate:,.0f} | {rate / snow_rate:.1f}× | {note} |")
+    print()
+    print(
+        f"Load: snownlp import {snownlp_import:.1f} s; engine first use {first_load:.1f} s "
+        "(builds and caches the shipped model); a new process, from the cache and with "
+        f"Python's start-up, {cached_load:.1f} s."
+    )
+
+
+if __name__ == "__main__":
+    main()
