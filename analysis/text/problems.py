@@ -59,8 +59,12 @@ SUB_SCORES: dict[str, ProblemType] = {
 #: A sub-score at or below this (on the 1-5 CSAT scale) counts as a complaint.
 LOW_SUB_SCORE = 2
 
+# A negation right before the cue: Chinese 不/没(有)/无, optionally with 用/需/任何 ...
+# ("不用排队", "没有任何故障"); English not/n't/never/no/without, optionally one word
+# between ("not very slow").
 _NEGATION_BEFORE = re.compile(
-    r"(?:不|没|没有|并不|毫不|一点也不|一点都不|\bnot|n't|\bnever|\bno|\bhardly)\s*(?:\w+\s+)?$",
+    r"(?:(?:不|没|没有|并不|毫不|无|一点也不|一点都不)(?:用|需|需要|必|任何|什么|再|怎么)?"
+    r"|(?:\bnot|n't|\bnever|\bno|\bhardly|\bwithout)\s+(?:\w+\s+)?)$",
     re.IGNORECASE,
 )
 # How far before a match a negation is looked for.
@@ -96,17 +100,25 @@ def _rule(
 _P = ProblemType
 RULES: tuple[ProblemRule, ...] = (
     # Slow response: waiting, queues, no answer.
-    _rule("zh-slow", _P.SLOW_RESPONSE, r"慢|太久|很久|好久|半天|迟迟|拖了|拖延", negatable=True),
+    _rule(
+        "zh-slow",
+        _P.SLOW_RESPONSE,
+        r"慢|太久|很久|好久|半天|迟迟|拖了|拖延|(下周|下个月|下星期|几天后|明天)才"
+        r"|(两|三|四|五|六|七|几|好几|十几|\d+) ?(天|周|个月|个星期|个?小时)(了|才|都|还)",
+        negatable=True,
+    ),
     _rule(
         "zh-wait",
         _P.SLOW_RESPONSE,
-        r"等了|等待|等很久|等半天|一直等|等到|排队|排了",
+        r"等了|等待|等很久|等半天|一直等|等到(现在|今天)|排队|排了",
         negatable=True,
     ),
     _rule(
         "zh-no-reply",
         _P.SLOW_RESPONSE,
-        r"没人(回复|回|理|接|联系)|无人(回复|应答|接听|处理)|不回(复|消息)|石沉大海|打不通|联系不上",
+        r"没人(回复|回|理|接|联系|处理)|无人(回复|应答|接听|处理)|不回(复|消息)|石沉大海|打不通"
+        r"|联系不上|(一直|始终|还|都|也)没(有)?人?(回|回复|回电|联系|消息|动静|处理)"
+        r"|没(有)?(等到|收到)(回复|答复|回电|电话|消息)",
     ),
     _rule(
         "en-slow",
@@ -142,7 +154,9 @@ RULES: tuple[ProblemRule, ...] = (
         _P.UNSUITABLE_SOLUTION,
         r"\b(not|never|wasn't|isn't|hasn't been|wasn't) (resolved|solved|fixed|answered)"
         r"|\bunresolved\b|\b(didn't|did not|doesn't|does not|don't) (work|help|fix|solve|resolve)"
-        r"|\bstill (broken|not working|happening|the same)",
+        r"|\bstill (broken|not working|happening|the same)"
+        r"|\bwithout (fixing|solving|resolving|helping|answering|checking)"
+        r"|\bclosed (my|the|our) (ticket|case|request) (without|before)",
     ),
     _rule(
         "en-useless",
@@ -165,12 +179,13 @@ RULES: tuple[ProblemRule, ...] = (
         "zh-attitude",
         _P.ATTITUDE,
         r"态度(很|太|非常|特别|极其|也|实在)?(差|恶劣|不好|冷淡|生硬|傲慢|不行|有问题|恶心)"
-        r"|语气(很|太)?(差|冲|生硬|不好)",
+        r"|(语气|说话)(很|太|比较)?(差|冲|生硬|不好|难听)|一点(都|也)不客气",
     ),
     _rule(
         "zh-rude",
         _P.ATTITUDE,
-        r"不耐烦|敷衍|冷漠|傲慢|爱答不理|爱理不理|没礼貌|不礼貌|不尊重|嘲讽|骂人|凶|甩脸|怠慢|推卸|不负责",
+        r"不耐烦|敷衍|冷漠|傲慢|爱答不理|爱理不理|没礼貌|不礼貌|不尊重|嘲讽|骂人|凶|甩脸|怠慢|推卸"
+        r"|不负责|挂(了)?(我|我的)?电话|挂断",
         negatable=True,
     ),
     _rule(
@@ -186,32 +201,42 @@ RULES: tuple[ProblemRule, ...] = (
         r"\b(bad|poor|terrible|awful|horrible|lousy|negative) attitude\b"
         r"|\battitude (was|is) (bad|poor|terrible|awful|horrible)\b|\bdidn't care\b",
     ),
-    # Process / policy: rules, hand-offs, paperwork.
+    # Process / policy: rules, hand-offs, paperwork. "流程" or "process" alone is
+    # a topic, not a complaint ("流程很清晰"), so it needs a verdict next to it.
     _rule(
         "zh-process",
         _P.PROCESS_POLICY,
-        r"流程|规定|政策|制度|手续|规则|条款|审核|审批|繁琐|(太|很|好|真)麻烦|转来转去|踢皮球"
-        r"|推来推去|转了?好?几(次|个|遍)|不让|不允许|不给(退|换|办)",
+        r"(流程|手续|审批|审核|步骤)[^，。！？,.!?]{0,4}"
+        r"(复杂|繁琐|麻烦|太长|太多|慢|太久|不合理|不清楚|混乱|乱|僵化|死板)"
+        r"|规定|政策|制度|条款|规则|繁琐|(太|很|好|真)麻烦|转来转去|踢皮球|推来推去"
+        r"|转了?好?几(次|个|遍)|不让|不允许|不给(退|换|办)|(必须|还要|需要|要求)(提供|上传|填写|找)",
     ),
     _rule(
         "en-process",
         _P.PROCESS_POLICY,
-        r"\b(polic(y|ies)|process|procedures?|bureaucra\w*|red tape|paperwork|rules?"
-        r"|not allowed|transferred|passed around|bounced (around|between)|verification)\b",
+        r"\b(polic(y|ies)|bureaucra\w*|red tape|paperwork|rules?|not allowed|transferred"
+        r"|passed around|bounced (around|between))\b"
+        r"|\b(complicated|confusing|long|lengthy|slow|tedious|cumbersome|ridiculous|painful"
+        r"|frustrating|bureaucratic|annoying) (process|procedure)"
+        r"|\b(process|procedure)s? (\w+ ){0,3}(complicated|confusing|too long|lengthy|tedious"
+        r"|cumbersome|ridiculous|painful|frustrating|a nightmare|a mess)",
     ),
     # Product defect: the product itself fails.
     _rule(
         "zh-defect",
         _P.PRODUCT_DEFECT,
-        r"故障|崩溃|闪退|报错|错误|卡顿|卡死|死机|打不开|登录不了|无法登录|无法使用|坏了|损坏|缺陷|异常|白屏|黑屏|失灵|漏洞"
+        r"故障|崩溃|闪退|报错|错误|卡顿|卡死|死机|打不开|登录不了|无法登录|无法使用|坏了|损坏|缺陷"
+        r"|异常|白屏|黑屏|失灵|漏洞|丢失|出错|失效|用不了(?!多)|(无法|不能)正常|不正常"
         r"|质量(问题|差|不好)",
+        negatable=True,
     ),
     _rule(
         "en-defect",
         _P.PRODUCT_DEFECT,
         r"\b(bugs?|buggy|defects?|defective|crash(es|ed|ing)?|broken|errors?|glitch(es|y)?|faulty"
-        r"|malfunction\w*|freez(es|ing)|froze|outage)\b"
+        r"|malfunction\w*|freez(es|ing)|froze|outage|data loss|lost (my|all|the) data)\b"
         r"|won't (start|load|open)|doesn't (load|open|start)",
+        negatable=True,
     ),
 )
 
