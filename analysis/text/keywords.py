@@ -6,6 +6,8 @@ is tokenised with a regular expression, reduced to a simple singular form and
 ranked by frequency. Both drop the words in ``stopwords.txt`` beside this
 module: a Chinese + English list that deliberately keeps service words
 (响应, 态度, 解决, 等待, 客服, wait, refund ...), since those are the themes.
+jieba's TextRank is not used: it ranks by co-occurrence and returns nothing for
+most comments of one or two short sentences.
 
 jieba is loaded lazily, once per process, the first time Chinese text comes in
 (about a second and 70 MB): importing this module costs nothing. The tokenizer
