@@ -231,14 +231,26 @@ def _claim_and_decide(invitation_id: int, now: datetime) -> tuple[Invitation | N
 
     Returns ``(None, False)`` when it is not due or another process has it,
     else ``(invitation, send)``; ``send`` is False when it was skipped (the
-    reason is recorded). The claim's UPDATE is the transaction's first
-    statement, so the invitation's row (SQLite: the database) stays locked
-    while deciding; the customer's row is locked too (PostgreSQL), so two
-    invitations of one customer are decided one after the other and the
-    fatigue cap holds between concurrent dispatchers.
+    reason is recorded). The customer's row is locked first (SQLite: the
+    database), so two invitations of one customer are decided one after the
+    other and the fatigue cap holds between concurrent dispatchers.
     """
-    # A fresh transaction: SQLite refuses to turn an older read snapshot into a write.
+    customer_id = db.session.scalar(
+        select(Invitation.customer_id).where(Invitation.id == invitation_id)
+    )
+    # A fresh transaction that starts with a write: SQLite refuses to turn an older
+    # read snapshot into a write, and takes its write lock only on a write.
     db.session.commit()
+    if customer_id is None:
+        return None, False
+    # Customer before invitation, the order ticket intake writes them in (a reopen
+    # may update the customer, then cancels its invitations): they cannot deadlock.
+    db.session.execute(
+        update(Customer)
+        .where(Customer.id == customer_id)
+        .values(updated_at=Customer.updated_at)
+        .execution_options(synchronize_session=False)
+    )
     stale = now - CLAIM_TIMEOUT
     result = db.session.execute(
         update(Invitation)
@@ -255,9 +267,6 @@ def _claim_and_decide(invitation_id: int, now: datetime) -> tuple[Invitation | N
         return None, False
     invitation = db.session.get(Invitation, invitation_id, populate_existing=True)
     assert invitation is not None
-    db.session.execute(
-        select(Customer.id).where(Customer.id == invitation.customer_id).with_for_update()
-    )
     if invitation.template_version is None:
         invitation.template_version = version_for_ticket(invitation.ticket)
     reason = skip_reason_for(invitation, now)
