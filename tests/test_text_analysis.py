@@ -210,7 +210,9 @@ def test_jieba_loads_lazily_and_quietly() -> None:
     script = (
         "import sys\n"
         "from analysis.text.keywords import keywords\n"
+        "import analysis.text.contradictions, analysis.text.problems, analysis.text.themes\n"
         "assert 'jieba' not in sys.modules, 'jieba imported at import time'\n"
+        "assert 'survey_app' not in sys.modules, 'text analysis must not need the app'\n"
         "assert keywords('the agent was slow') == ['agent', 'slow']\n"
         "assert 'jieba' not in sys.modules, 'jieba loaded for English'\n"
         "print(keywords('客服响应慢'))\n"
