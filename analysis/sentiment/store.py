@@ -178,6 +178,8 @@ class ModelStore:
             self.activate(None)
             return None
         if version is not None:
+            if not self.path_of(version).exists():
+                raise ModelError(f"no such version: {version}")
             self.load(version)
             self.activate(version)
             return version
