@@ -704,3 +704,20 @@ def test_the_dispatch_thread_sends_due_invitations(
         thread.join(timeout=10)
     assert not thread.is_alive()
     assert len(mailbox.messages) == 1
+
+
+def test_a_silent_smtp_server_fails_the_attempt_instead_of_hanging(
+    make_app: Callable[..., Flask],
+) -> None:
+    # Accepts the connection (the kernel does, from the backlog) and never greets.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=silent.getsockname()[1],
+                       MAIL_TIMEOUT=0.5)  # fmt: skip
+        with app.app_context():
+            invitation = close_ticket(app.test_client())
+            assert dispatch_due(now=due(invitation)).retried == 1
+            queued = refreshed(invitation)
+            assert (queued.status, queued.attempts) == (InvitationStatus.PENDING, 1)
+            assert "timed out" in queued.last_error

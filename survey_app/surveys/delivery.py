@@ -19,14 +19,16 @@ from typing import Protocol
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_mail import Message
+from flask_mail import Connection, Message
 
-from ..extensions import mail
 from ..intake.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from ..types import utcnow
 from .links import survey_url, unsubscribe_url
 from .models import DeliveryChannel, Invitation
 from .policy import current_policy
+
+#: Seconds to wait for the SMTP server at each step, unless ``MAIL_TIMEOUT`` says otherwise.
+DEFAULT_SMTP_TIMEOUT = 30.0
 
 
 class DeliveryError(RuntimeError):
@@ -132,9 +134,30 @@ class EmailSender:
             },
         )
         try:
-            mail.send(mail_message)
+            with TimedConnection(current_app.extensions["mail"]) as connection:
+                connection.send(mail_message)
         except (smtplib.SMTPException, OSError) as exc:
             raise DeliveryError(f"SMTP: {exc}") from exc
+
+
+class TimedConnection(Connection):
+    """Flask-Mail's SMTP connection with a socket timeout (``MAIL_TIMEOUT`` seconds).
+
+    Flask-Mail waits forever for a server that accepts the connection and then
+    says nothing; the dispatcher would hang, and after ``CLAIM_TIMEOUT`` another
+    one would take the invitation over and mail it a second time.
+    """
+
+    def configure_host(self) -> smtplib.SMTP:
+        timeout = float(current_app.config.get("MAIL_TIMEOUT") or DEFAULT_SMTP_TIMEOUT)
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
+        host.set_debuglevel(int(self.mail.debug))
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
 
 
 class WebhookSender:
