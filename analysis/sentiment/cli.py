@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -53,8 +54,7 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
         raise click.ClickException(str(error)) from None
     texts = [row["text"] for row in table.rows]
     started = time.perf_counter()
-    stderr = click.get_text_stream("stderr")
-    with click.progressbar(length=len(texts), label="Scoring", file=stderr) as bar:
+    with click.progressbar(length=len(texts), label="Scoring", file=sys.stderr) as bar:
         results = score_texts(
             texts,
             instance_path=_instance(),
