@@ -76,7 +76,9 @@ def test_staff_see_the_survey_on_the_ticket_page_with_the_comment_escaped(
                 "closed_at": closed},
     )  # fmt: skip
     Webhook(client).post(payload)
-    dispatch_due()
+    # make_user pushed the plain ``app``'s context over mail_app's: send from mail_app.
+    with mail_app.app_context():
+        assert dispatch_due().sent == 1
     invitation = db.session.scalar(db.select(Invitation))
     submit_response(
         invitation,

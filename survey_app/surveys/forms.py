@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from werkzeug.datastructures import MultiDict
 from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from .models import QuestionKind, TemplateVersion
 from .responses import MAX_COMMENT_LENGTH
@@ -16,31 +19,73 @@ class SurveyFormBase(FlaskForm):
     """Every field is added per question; keys are the question keys."""
 
 
+class ScaleField(RadioField):
+    """A rating scale: a whole number, checked against the scale by ``NumberRange``.
+
+    Anything that is not a whole number leaves the field empty, so the
+    question's own message ("choose a number from 1 to 5") is the one shown,
+    not WTForms' generic coercion error.
+    """
+
+    def process_formdata(self, valuelist: list[str]) -> None:
+        if not valuelist:
+            return
+        try:
+            self.data = int(valuelist[0].strip())
+        except ValueError:
+            self.data = None
+
+
+def written_text(value: str | None) -> str | None:
+    """The text as the customer typed it: browsers send line breaks as CR LF, count them as one.
+
+    NUL characters cannot be typed and PostgreSQL cannot store them; they go.
+    """
+    if value is None:
+        return None
+    return value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+
+
+def scale_ends(kind: QuestionKind) -> tuple[str, str]:
+    """What the lowest and the highest point of a rating scale mean, in the current language."""
+    if kind is QuestionKind.CSAT:
+        return str(_l("Very dissatisfied")), str(_l("Very satisfied"))
+    if kind is QuestionKind.NPS:
+        return str(_l("Not at all likely")), str(_l("Extremely likely"))
+    return str(_l("Very difficult")), str(_l("Very easy"))
+
+
 def survey_form_class(version: TemplateVersion, locale: str) -> type[SurveyFormBase]:
     """A form class with one field per question of ``version``, labelled in ``locale``.
 
-    Rating questions accept only their scale (CSAT 1–5, NPS 0–10, CES 1–7);
-    optional questions may be left out and are then stored as skipped.
+    Rating questions accept only a whole number on their scale (CSAT 1–5,
+    NPS 0–10, CES 1–7); optional questions may be left out and are then stored
+    as skipped. Free text is at most ``MAX_COMMENT_LENGTH`` characters.
     """
     fields: dict[str, object] = {}
     for question in version.questions:
         label = question.text_for(locale)
         if question.kind is QuestionKind.TEXT:
-            required = [InputRequired(_l("Please answer this question."))]
+            presence = (
+                DataRequired(_l("Please answer this question."))
+                if question.required
+                else Optional()
+            )
             fields[question.key] = TextAreaField(
                 label,
+                filters=[written_text],
                 validators=[
-                    *(required if question.required else [Optional()]),
+                    presence,
                     Length(
                         max=MAX_COMMENT_LENGTH,
-                        message=_l("Please keep it under %(max)s characters.",
-                                   max=MAX_COMMENT_LENGTH),
+                        message=_l("Please shorten your text to %(max)d characters "
+                                   "or fewer (it has %(length)d)."),
                     ),
                 ],
             )  # fmt: skip
             continue
         low, high = question.kind.scale or (0, 0)
-        fields[question.key] = RadioField(
+        fields[question.key] = ScaleField(
             label,
             choices=[SelectChoice(value, str(value)) for value in range(low, high + 1)],
             coerce=int,
@@ -56,3 +101,24 @@ def survey_form_class(version: TemplateVersion, locale: str) -> type[SurveyFormB
             ],
         )  # fmt: skip
     return type("SurveyForm", (SurveyFormBase,), fields)
+
+
+def preselected_answers(version: TemplateVersion, args: Mapping[str, str]) -> MultiDict:
+    """The rating answers a link pre-selects (``?csat_overall=4``), for a GET.
+
+    Only rating questions can be pre-selected, and only with a value on their
+    scale; anything else in the query string is ignored.
+    """
+    chosen: MultiDict = MultiDict()
+    for question in version.questions:
+        scale = question.kind.scale
+        raw = args.get(question.key)
+        if scale is None or raw is None:
+            continue
+        try:
+            value = int(raw)
+        except ValueError:
+            continue
+        if scale[0] <= value <= scale[1]:
+            chosen[question.key] = str(value)
+    return chosen

@@ -7,10 +7,12 @@ purpose is not valid for another (different salts).
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
-from flask import abort, current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from flask import current_app
+from itsdangerous import BadData, URLSafeSerializer
+from werkzeug.exceptions import Gone, NotFound
 
 from ..extensions import db
 from ..types import utcnow
@@ -18,6 +20,32 @@ from .models import Invitation, InvitationStatus
 
 SURVEY_SALT = "closedloop.survey-link"
 UNSUBSCRIBE_SALT = "closedloop.unsubscribe-link"
+
+#: Never sent, so no customer can hold a real link to them.
+UNSENT_STATUSES = (
+    InvitationStatus.PENDING,
+    InvitationStatus.SENDING,
+    InvitationStatus.SKIPPED,
+    InvitationStatus.FAILED,
+)
+
+
+class LinkNotFound(NotFound):
+    """A tampered, unknown or never-sent link (404)."""
+
+
+class LinkClosed(Gone):
+    """A real link that can no longer be answered (410).
+
+    ``reason`` is ``"expired"``, ``"cancelled"`` (the ticket reopened) or
+    ``"opted_out"`` (the customer unsubscribed since); ``invitation`` says whose
+    link it is, so the page speaks the customer's language.
+    """
+
+    def __init__(self, reason: str, invitation: Invitation) -> None:
+        super().__init__()
+        self.reason = reason
+        self.invitation = invitation
 
 
 def _serializer(salt: str) -> URLSafeSerializer:
@@ -50,26 +78,49 @@ def unsubscribe_url(invitation: Invitation) -> str:
 
 
 def invitation_from_token(token: str, salt: str = SURVEY_SALT) -> Invitation:
-    """Return the invitation a link points at, or abort.
+    """Return the sent invitation a link of purpose ``salt`` points at.
 
-    404 for a tampered, unknown or never-sent link; 410 for a cancelled or
-    expired one. An answered invitation is returned: the page says so.
+    Raises :class:`LinkNotFound` for a tampered, unknown or never-sent link,
+    or a link made for another purpose.
     """
     try:
         invitation_id, nonce = _serializer(salt).loads(token)
-    except (BadSignature, ValueError, TypeError):
-        abort(404)
-    if not isinstance(invitation_id, int):
-        abort(404)
+    except (BadData, ValueError, TypeError):
+        raise LinkNotFound from None
+    if type(invitation_id) is not int or not isinstance(nonce, str):
+        raise LinkNotFound
     invitation = db.session.get(Invitation, invitation_id)
-    if invitation is None or invitation.nonce != nonce:
-        abort(404)
-    if invitation.status in (InvitationStatus.PENDING, InvitationStatus.SENDING,
-                             InvitationStatus.SKIPPED, InvitationStatus.FAILED):  # fmt: skip
-        abort(404)
-    if salt == SURVEY_SALT and invitation.status is not InvitationStatus.ANSWERED:
-        if invitation.status is InvitationStatus.CANCELLED:
-            abort(410)
-        if invitation.expires_at is not None and invitation.expires_at <= utcnow():
-            abort(410)
+    if (
+        invitation is None
+        or not hmac.compare_digest(invitation.nonce.encode(), nonce.encode())
+        or invitation.status in UNSENT_STATUSES
+    ):
+        raise LinkNotFound
     return invitation
+
+
+def answerable_invitation(token: str) -> Invitation:
+    """Return the invitation of a survey link that may be shown (or was answered).
+
+    An answered invitation is returned: its page says so. Raises
+    :class:`LinkNotFound` (404) for a bad link, :class:`LinkClosed` (410) for
+    a cancelled or expired one, or one whose customer has opted out since.
+    """
+    invitation = invitation_from_token(token, SURVEY_SALT)
+    if invitation.status is InvitationStatus.ANSWERED:
+        return invitation
+    reason = closed_reason(invitation)
+    if reason is not None:
+        raise LinkClosed(reason, invitation)
+    return invitation
+
+
+def closed_reason(invitation: Invitation) -> str | None:
+    """Why an unanswered, sent invitation can no longer be answered, or None."""
+    if invitation.status is InvitationStatus.CANCELLED:
+        return "cancelled"
+    if invitation.expires_at is not None and invitation.expires_at <= utcnow():
+        return "expired"
+    if invitation.customer.opted_out_at is not None:
+        return "opted_out"
+    return None

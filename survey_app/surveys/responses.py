@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from ..extensions import db
@@ -25,6 +26,10 @@ class AlreadyAnswered(Exception):
     """The invitation has a response already; nothing was written."""
 
 
+class SurveyClosed(Exception):
+    """The invitation can no longer be answered (cancelled or expired); nothing was written."""
+
+
 def submit_response(
     invitation: Invitation,
     answers: Mapping[str, int | str | None],
@@ -34,23 +39,67 @@ def submit_response(
     """Store the answers to ``invitation``'s questions and mark it answered; commit.
 
     ``answers`` maps question keys to values already validated against each
-    question's scale; a missing or None value is stored as a skip, never as a
-    zero. Two concurrent submits for one invitation produce one response: the
-    unique constraint on ``invitation_id`` refuses the second, which raises
-    :class:`AlreadyAnswered` after rolling back.
+    question's scale; a missing or None value (or blank text) is stored as a
+    skip, never as a zero. The ticket's team, agent, channel, priority ... are
+    copied as they are now.
+
+    Refuses with :class:`AlreadyAnswered` when the invitation has a response
+    and with :class:`SurveyClosed` when it is cancelled or expired; either way
+    nothing is written. Two concurrent submits produce one response: each
+    first claims the invitation with a conditional UPDATE (sent → answered),
+    which the database serialises; and should anything get past the claim,
+    the unique constraint on ``survey_response.invitation_id`` refuses the
+    second row.
     """
-    if invitation.status is InvitationStatus.ANSWERED or invitation.response is not None:
-        raise AlreadyAnswered
+    now = submitted_at or utcnow()
+    invitation_id = invitation.id
+    # A fresh transaction whose first statement is the write: SQLite then takes
+    # its write lock at once instead of failing on an older read snapshot.
+    db.session.commit()
+    claimed = db.session.execute(
+        update(Invitation)
+        .where(
+            Invitation.id == invitation_id,
+            Invitation.status == InvitationStatus.SENT,
+            Invitation.expires_at.is_(None) | (Invitation.expires_at > now),
+        )
+        .values(status=InvitationStatus.ANSWERED, answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        db.session.refresh(invitation)
+        if invitation.status is InvitationStatus.ANSWERED:
+            raise AlreadyAnswered
+        raise SurveyClosed
+    db.session.refresh(invitation)
+    try:
+        response = _record(invitation, answers, language, now)
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AlreadyAnswered from None
+    return response
+
+
+def _record(
+    invitation: Invitation,
+    answers: Mapping[str, int | str | None],
+    language: str,
+    now: datetime,
+) -> SurveyResponse:
+    """Add the response and its answers to the session (flushing as questions load)."""
     version = invitation.template_version
     assert version is not None
     ticket = invitation.ticket
     customer = invitation.customer
     response = SurveyResponse(
-        invitation=invitation,
+        # By id: through the relationship, a second response would detach the first.
+        invitation_id=invitation.id,
         ticket_id=ticket.id,
         customer_id=customer.id,
         template_version_id=version.id,
-        submitted_at=submitted_at or utcnow(),
+        submitted_at=now,
         language=language,
         team=ticket.team,
         agent=ticket.agent,
@@ -78,11 +127,4 @@ def submit_response(
             setattr(
                 response, question.key, answer.text if answer.text is not None else answer.value
             )
-    invitation.status = InvitationStatus.ANSWERED
-    invitation.answered_at = response.submitted_at
-    try:
-        db.session.commit()
-    except IntegrityError:
-        db.session.rollback()
-        raise AlreadyAnswered from None
     return response

@@ -1,69 +1,145 @@
-"""The customer's survey pages (public, no account): answer, thanks, unsubscribe."""
+"""The customer's survey pages (public, no account): answer, thanks, unsubscribe.
+
+Every page speaks the customer's language (unless they switch it), and every
+problem with a link gets its own page here rather than the staff error page:
+404 for a link that is not ours, 410 for one that has closed.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, g, redirect, render_template, request, url_for
-from flask_babel import get_locale
+from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
+from flask_babel import get_locale, refresh
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from ..extensions import csrf, db
 from ..types import utcnow
-from .forms import survey_form_class
-from .links import UNSUBSCRIBE_SALT, invitation_from_token
+from .forms import preselected_answers, survey_form_class
+from .links import (
+    UNSUBSCRIBE_SALT,
+    LinkClosed,
+    LinkNotFound,
+    answerable_invitation,
+    closed_reason,
+    invitation_from_token,
+)
 from .models import Invitation, InvitationStatus
-from .responses import AlreadyAnswered, submit_response
+from .responses import AlreadyAnswered, SurveyClosed, submit_response
 
 bp = Blueprint("survey", __name__, url_prefix="/s")
 
+Page = Response | str | tuple[str, int]
 
-def _use_invitation_language(invitation: Invitation) -> None:
+
+def _speak_customer_language(invitation: Invitation) -> None:
     # The customer's language unless they switched it on the page (session choice).
     g.locale_hint = invitation.language
+    refresh()
+
+
+@bp.after_request
+def _private(response: Response) -> Response:
+    # The pages carry the customer's link and a form token: no shared caches, and
+    # the Back button after a submit asks the server (which says "already answered").
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@bp.errorhandler(LinkNotFound)
+def _link_not_found(_error: LinkNotFound) -> tuple[str, int]:
+    return render_template("surveys/link_error.html", reason="not_found"), 404
+
+
+@bp.errorhandler(LinkClosed)
+def _link_closed(error: LinkClosed) -> tuple[str, int]:
+    _speak_customer_language(error.invitation)
+    return render_template("surveys/link_error.html", reason=error.reason), 410
+
+
+@bp.errorhandler(HTTPException)
+def _other_problem(error: HTTPException) -> tuple[str, int]:
+    """Too large a form, a wrong method ...: a customer page, not the staff one."""
+    code = error.code or 500
+    return render_template("surveys/link_error.html", reason="other", code=code), code
+
+
+@bp.errorhandler(InternalServerError)
+def _server_error(_error: InternalServerError) -> tuple[str, int]:
+    db.session.rollback()
+    return render_template("surveys/link_error.html", reason="other", code=500), 500
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
-def answer(token: str) -> Response | str | tuple[str, int]:
-    invitation = invitation_from_token(token)
-    _use_invitation_language(invitation)
+@csrf.exempt  # checked below, after the link: a stale form keeps the customer's answers
+def answer(token: str) -> Page:
+    """The survey. A GET may pre-select rating answers (the e-mail's one-click
+    links) but never stores anything: mail scanners follow links. Only a valid
+    POST stores the one response; a second one gets the already-answered page (409).
+    """
+    invitation = answerable_invitation(token)
+    _speak_customer_language(invitation)
     if invitation.status is InvitationStatus.ANSWERED:
         status = 409 if request.method == "POST" else 200
         return render_template("surveys/already_answered.html"), status
     locale = str(get_locale())
     version = invitation.template_version
-    assert version is not None
+    assert version is not None, "a sent invitation has a template version"
     form_class = survey_form_class(version, locale)
-    # A GET may pre-select answers (the one-click links of the e-mail); only a submit saves.
-    form = form_class(request.args) if request.method == "GET" else form_class()
-    if request.method == "POST" and form.validate_on_submit():
-        answers = {q.key: form[q.key].data for q in version.questions}
+    if request.method == "GET":
+        form = form_class(formdata=preselected_answers(version, request.args))
+        return _answer_page(form, invitation, token)
+    form = form_class()
+    if current_app.config["WTF_CSRF_ENABLED"]:
         try:
-            submit_response(invitation, answers, language=locale)
-        except AlreadyAnswered:
-            return render_template("surveys/already_answered.html"), 409
-        return redirect(url_for("survey.thanks", token=token))
-    status = 400 if request.method == "POST" else 200
+            csrf.protect()
+        except CSRFError:
+            return _answer_page(form, invitation, token, form_expired=True), 400
+    if not form.validate():
+        return _answer_page(form, invitation, token), 400
+    answers = {question.key: form[question.key].data for question in version.questions}
+    try:
+        submit_response(invitation, answers, language=locale)
+    except AlreadyAnswered:
+        return render_template("surveys/already_answered.html"), 409
+    except SurveyClosed:
+        # Cancelled or expired while the page was open: say which.
+        raise LinkClosed(closed_reason(invitation) or "expired", invitation) from None
+    return redirect(url_for(".thanks", token=token))
+
+
+def _answer_page(form, invitation: Invitation, token: str, form_expired: bool = False) -> str:
     return render_template(
-        "surveys/answer.html", form=form, version=version, invitation=invitation, token=token
-    ), status
+        "surveys/answer.html",
+        form=form,
+        version=invitation.template_version,
+        invitation=invitation,
+        token=token,
+        form_expired=form_expired,
+    )
 
 
 @bp.get("/<token>/thanks")
-def thanks(token: str) -> str:
+def thanks(token: str) -> Page:
     invitation = invitation_from_token(token)
-    _use_invitation_language(invitation)
+    _speak_customer_language(invitation)
+    if invitation.status is not InvitationStatus.ANSWERED:
+        return redirect(url_for(".answer", token=token))
     return render_template("surveys/thanks.html", invitation=invitation)
 
 
 @bp.route("/<token>/unsubscribe", methods=["GET", "POST"])
 @csrf.exempt
-def unsubscribe(token: str) -> str | tuple[str, int]:
+def unsubscribe(token: str) -> Page:
     """GET asks for confirmation (mail scanners prefetch links); POST opts out.
 
     The POST is exempt from CSRF: the signed token is the proof, and mail
-    providers send the RFC 8058 one-click POST without a form token.
+    providers send the RFC 8058 one-click POST (``List-Unsubscribe=One-Click``)
+    without a form token. A survey link is not an unsubscribe link (404).
     """
     invitation = invitation_from_token(token, salt=UNSUBSCRIBE_SALT)
-    _use_invitation_language(invitation)
+    _speak_customer_language(invitation)
     customer = invitation.customer
     if request.method == "POST":
         if customer.opted_out_at is None:
@@ -73,3 +149,10 @@ def unsubscribe(token: str) -> str | tuple[str, int]:
     return render_template(
         "surveys/unsubscribe.html", token=token, already=customer.opted_out_at is not None
     )
+
+
+@bp.route("/<token>/<path:rest>", methods=["GET", "POST"])
+@csrf.exempt
+def mangled_link(token: str, rest: str) -> Page:
+    """A link with something stuck to its end (mail clients do that): not ours."""
+    raise LinkNotFound
