@@ -206,10 +206,9 @@ def shipped_model(cache: Path | None = None) -> SentimentModel:
     with _shipped_lock:
         model = _shipped_models.get(fingerprint)
         if model is None:
-            model, counts = _load_or_build_shipped(fingerprint, cache)
+            # The counts (hundreds of MB) are dropped: only training needs them.
+            model = _load_or_build_shipped(fingerprint, cache)[0]
             _shipped_models[fingerprint] = model
-            if counts is not None:
-                _shipped_counts[fingerprint] = counts
     return model
 
 
