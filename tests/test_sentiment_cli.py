@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from analysis.sentiment.evaluation import read_labelled_csv
 from analysis.sentiment.store import ModelStore
 from tests.test_sentiment import support_comments
 
@@ -78,7 +79,7 @@ def test_score_handles_bom_and_reports_invalid_utf8_rows(
     target = tmp_path / "out.csv"
     result = runner.invoke(args=["sentiment", "score", "--in", str(source), "--out", str(target)])
     assert result.exit_code == 1
-    assert "row 3: not valid UTF-8" in result.output
+    assert "line 3: not valid UTF-8" in result.output
     rows = read_rows(target)
     assert target.read_bytes().startswith(b"\xef\xbb\xbf")
     assert [(r["id"], r["label"]) for r in rows] == [
@@ -123,7 +124,7 @@ def test_train_evaluate_models_rollback(
         args=["sentiment", "train", "--csv", str(training), "--base-weight", "0"]
     )
     assert result.exit_code == 0, result.output
-    assert "row 402: label '7' is not 1 or 0; skipped" in result.output
+    assert "line 402: label '7' is not 1 or 0; skipped" in result.output
     assert "on 400 comments" in result.output
     store = ModelStore.for_instance(app.instance_path)
     version = store.current_version()
@@ -164,6 +165,14 @@ def test_train_needs_both_classes_and_the_columns(runner: FlaskCliRunner, tmp_pa
     result = runner.invoke(args=["sentiment", "train", "--csv", str(reviews)])
     assert result.exit_code == 1
     assert "no 'text' column" in result.output
+
+
+def test_labelled_rows_are_reported_by_line(tmp_path: Path) -> None:
+    path = tmp_path / "labelled.csv"
+    path.write_text('label,text\n1,"很好\n真的很好"\nyes,不错\n0,很差\n', encoding="utf-8")
+    examples, problems = read_labelled_csv(path)
+    assert examples == [(1, "很好\n真的很好"), (0, "很差")]
+    assert problems == ["line 4: label 'yes' is not 1 or 0; skipped"]
 
 
 def test_models_lists_a_damaged_version(runner: FlaskCliRunner, app: Flask) -> None:

@@ -31,10 +31,15 @@ class CsvFileError(ValueError):
 
 @dataclass
 class CsvTable:
-    """A decoded CSV file: header, rows as dicts, per-row problems (row number → reason)."""
+    """A decoded CSV file: header, rows as dicts, and per row its line and any problem.
+
+    ``problems`` maps a row's index in ``rows`` to the reason it is unusable;
+    ``lines`` holds the line each row starts on (the header is line 1).
+    """
 
     fieldnames: list[str]
     rows: list[dict[str, str]]
+    lines: list[int] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)
     had_bom: bool = False
 
@@ -44,7 +49,7 @@ def read_csv(path: Path, required: Sequence[str]) -> CsvTable:
 
     Header names are compared without surrounding spaces. A row with bytes
     that are not UTF-8 is kept with those bytes shown as U+FFFD and reported
-    in ``problems`` under its row number (the header is row 1). Refuses
+    in ``problems``. Refuses
     (:class:`CsvFileError`) an unreadable file or missing columns.
     """
     try:
@@ -68,14 +73,16 @@ def read_csv(path: Path, required: Sequence[str]) -> CsvTable:
                 f"{path} has no {', '.join(repr(m) for m in missing)} column "
                 f"(its columns: {', '.join(fieldnames) or 'none'})"
             )
-        table = CsvTable(fieldnames, [], {}, had_bom)
+        table = CsvTable(fieldnames, [], had_bom=had_bom)
+        start = reader.line_num + 1
         for values in reader:
-            row_number = reader.line_num
             fixed = [_fix(v) for v in values]
             if fixed != values:
                 table.problems[len(table.rows)] = (
-                    f"row {row_number}: not valid UTF-8 (undecodable bytes shown as \ufffd)"
+                    f"line {start}: not valid UTF-8 (undecodable bytes shown as \ufffd)"
                 )
+            table.lines.append(start)
+            start = reader.line_num + 1
             padded = fixed + [""] * (len(fieldnames) - len(fixed))
             table.rows.append(dict(zip(fieldnames, padded, strict=False)))
     except csv.Error as error:

@@ -26,19 +26,15 @@ def _instance() -> str:
     return current_app.instance_path
 
 
-def _workers_option(function):
-    return click.option(
-        "--workers",
-        type=click.IntRange(min=1),
-        default=None,
-        help="Processes to score with (default: one per core).",
-    )(function)
-
-
 @sentiment_cli.command("score")
 @click.option("--in", "source", type=_in_file, required=True, help="CSV with a 'text' column.")
 @click.option("--out", "target", type=click.Path(dir_okay=False, path_type=Path), required=True)
-@_workers_option
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes to score with (default: one per core).",
+)
 def score_command(source: Path, target: Path, workers: int | None) -> None:
     """Score the 'text' column of a CSV file on every core.
 
@@ -68,7 +64,7 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
             row.update(score="", label=ERROR, language="")
             continue
         if result.label == ERROR:
-            failures[index] = f"row {index + 2}: {result.engine}"
+            failures[index] = f"line {table.lines[index]}: {result.engine}"
         row.update(
             score="" if result.score is None else f"{result.score:.4f}",
             label=result.label,
@@ -138,8 +134,14 @@ def train_command(
 @sentiment_cli.command("evaluate")
 @click.option("--csv", "source", type=_in_file, required=True, help="CSV with label,text columns.")
 @click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
-@_workers_option
-def evaluate_command(source: Path, text_column: str, workers: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Processes to score with (texts per second are then those of the batch).",
+)
+def evaluate_command(source: Path, text_column: str, workers: int) -> None:
     """Print accuracy, per-class precision / recall / F1 and texts per second.
 
     Scores with the model in use (see `closedloop sentiment models`).
@@ -159,9 +161,7 @@ def evaluate_command(source: Path, text_column: str, workers: int | None) -> Non
     band = configured_band()
 
     def score_all(texts):
-        results = score_texts(
-            texts, instance_path=_instance(), neutral_band=band, workers=workers or 1
-        )
+        results = score_texts(texts, instance_path=_instance(), neutral_band=band, workers=workers)
         return [(r.score, r.label) for r in results]
 
     click.echo(f"model: {engine.chinese_model().version}")

@@ -121,7 +121,8 @@ def read_labelled_csv(
             continue
         label = LABELS.get(row["label"].strip().lower())
         if label is None:
-            problems.append(f"row {index + 2}: label {row['label'][:20]!r} is not 1 or 0; skipped")
+            line = table.lines[index]
+            problems.append(f"line {line}: label {row['label'][:20]!r} is not 1 or 0; skipped")
             continue
         examples.append((label, row[text_column]))
     return examples, problems
