@@ -10,6 +10,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
 
+from analysis.sentiment.engine import SentimentEngine
 from analysis.sentiment.evaluation import read_labelled_csv
 from analysis.sentiment.store import ModelStore
 from tests.test_sentiment import support_comments
@@ -183,3 +184,25 @@ def test_models_lists_a_damaged_version(runner: FlaskCliRunner, app: Flask) -> N
     assert result.exit_code == 0
     assert "* shipped" in result.output
     assert "20260101-000000   unusable" in result.output
+
+
+def test_one_failing_row_does_not_stop_the_batch(
+    runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = SentimentEngine.score
+
+    def fragile(self, text, neutral_band=None):
+        if text == "boom":
+            raise RuntimeError("engine exploded")
+        return original(self, text, neutral_band)
+
+    monkeypatch.setattr(SentimentEngine, "score", fragile)
+    source = tmp_path / "in.csv"
+    source.write_text("text\n服务很差\nboom\n非常满意\n", encoding="utf-8")
+    target = tmp_path / "out.csv"
+    result = runner.invoke(
+        args=["sentiment", "score", "--in", str(source), "--out", str(target), "--workers", "1"]
+    )
+    assert result.exit_code == 1
+    assert "line 3: RuntimeError: engine exploded" in result.output
+    assert [r["label"] for r in read_rows(target)] == ["negative", "error", "positive"]
