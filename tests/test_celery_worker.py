@@ -238,3 +238,15 @@ def test_without_a_broker_tasks_run_in_process_and_respect_the_delay(
         send_invitation.delay(invitation_id)
         dispatch_surveys.delay()
         assert len(mailbox.messages) == 1
+
+
+def test_beat_schedules_the_dispatch_unless_the_interval_is_0(
+    make_app: Callable[..., Flask],
+) -> None:
+    every_minute = make_app().extensions["celery"].conf
+    assert every_minute.beat_schedule["dispatch-surveys"] == {
+        "task": "survey_app.tasks.dispatch_surveys",
+        "schedule": 60.0,
+    }
+    assert every_minute.beat_schedule_filename.endswith("celerybeat-schedule")
+    assert make_app(DISPATCH_INTERVAL_SECONDS=0).extensions["celery"].conf.beat_schedule == {}
