@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -49,14 +50,18 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
     except CsvFileError as error:
         raise click.ClickException(str(error)) from None
     texts = [row["text"] for row in table.rows]
+    band = configured_band()
+    engine_for(_instance()).load()  # before the clock starts: texts/s is the scoring speed
     started = time.perf_counter()
-    with click.progressbar(length=len(texts), label="Scoring", file=sys.stderr) as bar:
+    # Only a terminal gets a bar: in a log, click would leave a bare "Scoring" behind.
+    bar = click.progressbar(length=len(texts), label="Scoring", file=sys.stderr)
+    with bar if sys.stderr.isatty() else contextlib.nullcontext(bar):
         results = score_texts(
             texts,
             instance_path=_instance(),
-            neutral_band=configured_band(),
+            neutral_band=band,
             workers=workers,
-            progress=bar.update,
+            progress=bar.update if sys.stderr.isatty() else None,
         )
     failures = dict(table.problems)
     for index, (row, result) in enumerate(zip(table.rows, results, strict=True)):
