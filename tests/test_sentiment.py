@@ -342,3 +342,12 @@ def test_importing_the_app_loads_no_model() -> None:
         [sys.executable, "-c", code], cwd=PROJECT, capture_output=True, text=True, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_training_reads_text_as_scoring_does(tmp_path: Path) -> None:
+    comments = support_comments(300)
+    odd = [(1, None), (0, "<p>😀</p>"), (1, "<b>工程师</b>很耐心&nbsp;回复及时")]
+    model = train_model(comments + odd, instance_path=tmp_path, base_weight=0)  # type: ignore[arg-type]
+    assert model.meta["examples"] == 301
+    assert "工程" in model.weights
+    assert not any(feature.startswith("w:nbsp") for feature in model.weights)

@@ -21,7 +21,7 @@ import math
 import random
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -282,7 +282,7 @@ def split(examples: Sequence[Any], held_out: float = 0.2, seed: int = 13) -> tup
 
 
 def prepare(
-    examples: Iterable[tuple[int, str]], normalise: Any = None
+    examples: Iterable[tuple[int, str]], normalise: Callable[[Any], str] | None = None
 ) -> list[tuple[int, set[str]]]:
     """Return ``(label, features)`` per example; refuses (:class:`ModelError`) labels not 0/1."""
     prepared: list[tuple[int, set[str]]] = []

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from .engine import engine_for
+from .language import clean_text
 from .model import SentimentModel, prepare, train
 from .store import ModelStore, normalise_for_model, shipped_counts
 
@@ -31,7 +32,7 @@ def train_model(
     without both classes or with labels other than 0 and 1.
     """
     store = ModelStore.for_instance(instance_path)
-    prepared = [(label, found) for label, found in prepare(examples, normalise_for_model) if found]
+    prepared = [(label, found) for label, found in prepare(examples, _as_scored) if found]
     base = None if base_weight == 0 else shipped_counts(store.root)
     model = train(prepared, version=store.new_version(), base=base, base_weight=base_weight)
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -39,6 +40,11 @@ def train_model(
     store.save(model, activate=activate)
     engine_for(instance_path).reload()
     return model
+
+
+def _as_scored(text: object) -> str:
+    """Prepare a training text exactly as :meth:`SentimentEngine.score` prepares one."""
+    return normalise_for_model(clean_text(text))
 
 
 def rollback_model(instance_path: Path | str, version: str | None = None) -> str | None:
