@@ -110,6 +110,15 @@ def test_score_refuses_a_file_without_a_text_column(
     assert not target.exists()
 
 
+def test_score_reports_an_unwritable_output(runner: FlaskCliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "in.csv"
+    source.write_text("text\n很好\n", encoding="utf-8")
+    target = tmp_path / "missing-folder" / "out.csv"
+    result = runner.invoke(args=["sentiment", "score", "--in", str(source), "--out", str(target)])
+    assert result.exit_code == 1
+    assert "Cannot write" in result.output
+
+
 def test_train_evaluate_models_rollback(
     runner: FlaskCliRunner, app: Flask, tmp_path: Path
 ) -> None:

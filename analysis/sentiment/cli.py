@@ -77,7 +77,10 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
         )
     added = [c for c in ("score", "label", "language") if c not in table.fieldnames]
     fieldnames = table.fieldnames + added
-    write_csv(target, fieldnames, table.rows, table.had_bom)
+    try:
+        write_csv(target, fieldnames, table.rows, table.had_bom)
+    except OSError as error:
+        raise click.ClickException(f"Cannot write {target}: {error.strerror or error}") from None
     rate = texts_per_second(len(texts), started)
     click.echo(
         f"Scored {len(texts) - len(failures)} of {len(texts)} rows into {target} "
