@@ -369,8 +369,10 @@ def write_json_gz(path: Path, data: Any) -> None:
     """Write ``data`` as gzipped JSON atomically (a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
-    with gzip.open(partial, "wt", encoding="utf-8", compresslevel=6) as handle:
-        json.dump(data, handle, ensure_ascii=False, separators=(",", ":"))
+    # One dumps() call: json.dump() to a file writes piece by piece, ten times slower.
+    encoded = json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    with gzip.open(partial, "wb", compresslevel=6) as handle:
+        handle.write(encoded)
     partial.replace(path)
 
 
