@@ -36,6 +36,10 @@ class SurveySite:
 
     def mail_survey(self, language: str = "zh-CN") -> str:
         """Close a ticket for a new customer, run the dispatcher, return the mailed link."""
+        return self.mail(language)[0]
+
+    def mail(self, language: str = "zh-CN") -> tuple[str, Any]:
+        """Like :meth:`mail_survey`; also return the message."""
         n = next(self._customers)
         closed = (utcnow() - timedelta(hours=2)).isoformat()
         created = (utcnow() - timedelta(hours=5)).isoformat()
@@ -52,7 +56,7 @@ class SurveySite:
         text = message.get_body(preferencelist=("plain",)).get_content()
         match = re.search(rf"({re.escape(self.url)}/s/[A-Za-z0-9_.\-]+)\s", text)
         assert match, text
-        return match.group(1)
+        return match.group(1), message
 
 
 @pytest.fixture
@@ -182,9 +186,9 @@ def test_a_mistake_on_a_phone_keeps_the_answers_and_says_what_to_fix(site, brows
         summary = page.get_by_role("alert")
         assert question("csat_overall", "zh_Hans") in summary.inner_text()
         # Focus moves to the summary, whose link leads to the question.
-        assert page.evaluate("document.activeElement.id") == "form-errors"
+        expect(page.locator("#form-errors")).to_be_focused()
         summary.get_by_role("link").click()
-        assert page.evaluate("document.activeElement.name") == "csat_overall"
+        expect(page.locator("#csat_overall-0")).to_be_focused()
         page.screenshot(path="/tmp/survey-phone-zh-error.png", full_page=True)
         no_horizontal_overflow(page)
         comment = page.get_by_label(re.compile(re.escape(question("comment", "zh_Hans"))))
@@ -268,5 +272,26 @@ def test_without_javascript_and_switching_language(site, browser):
         expect_thanks(page, link)
         response = stored()
         assert (response.csat_overall, response.language) == (3, "en")
+    finally:
+        context.close()
+
+
+def test_the_email_fits_a_phone_and_its_one_click_link_only_preselects(site, browser):
+    link, message = site.mail("en")
+    html = message.get_body(preferencelist=("html",)).get_content()
+    context = browser.new_context(locale="en-US", **PHONE)
+    try:
+        page = context.new_page()
+        page.set_content(html)
+        no_horizontal_overflow(page)
+        page.get_by_role("link", name="2", exact=True).tap()
+        expect(page).to_have_url(f"{link}?csat_overall=2")
+        overall = page.get_by_role("group", name=question("csat_overall", "en"))
+        assert overall.get_by_label("2", exact=True).is_checked()
+        db.session.commit()
+        assert db.session.scalar(db.select(db.func.count()).select_from(SurveyResponse)) == 0
+        page.get_by_role("button", name="Send my answers").tap()
+        expect_thanks(page, link)
+        assert stored().csat_overall == 2
     finally:
         context.close()

@@ -659,3 +659,11 @@ def test_answered_state_is_not_leaked_to_other_customers(client, send_survey):
     assert client.post(first.link, data=answers(client, first.link)).status_code == 302
     assert client.get(second.link).status_code == 200
     assert db.session.scalar(db.select(db.func.count()).select_from(Answer)) == 8
+
+
+def test_unsubscribe_still_works_once_the_survey_link_expired(client, sent):
+    sent.invitation().expires_at = utcnow() - timedelta(days=1)
+    db.session.commit()
+    assert client.get(sent.link).status_code == 410
+    assert client.post(sent.unsubscribe).status_code == 200
+    assert db.session.scalar(db.select(Customer.opted_out_at)) is not None

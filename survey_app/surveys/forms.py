@@ -46,15 +46,6 @@ def written_text(value: str | None) -> str | None:
     return value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
-def scale_ends(kind: QuestionKind) -> tuple[str, str]:
-    """What the lowest and the highest point of a rating scale mean, in the current language."""
-    if kind is QuestionKind.CSAT:
-        return str(_l("Very dissatisfied")), str(_l("Very satisfied"))
-    if kind is QuestionKind.NPS:
-        return str(_l("Not at all likely")), str(_l("Extremely likely"))
-    return str(_l("Very difficult")), str(_l("Very easy"))
-
-
 def survey_form_class(version: TemplateVersion, locale: str) -> type[SurveyFormBase]:
     """A form class with one field per question of ``version``, labelled in ``locale``.
 
