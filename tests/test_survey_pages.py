@@ -541,6 +541,18 @@ def test_a_missing_or_wrong_csrf_token_is_refused_and_keeps_the_answers(client, 
     assert retry.status_code == 302
 
 
+def test_files_posted_for_answers_are_refused_not_crashed_on(client, sent):
+    import io
+
+    data = answers(client, sent.link)
+    data["csat_overall"] = (io.BytesIO(b"5"), "five.txt")
+    data["comment"] = (io.BytesIO(b"hello"), "comment.txt")
+    response = client.post(sent.link, data=data, content_type="multipart/form-data")
+    assert response.status_code == 400
+    assert "Choose a number from 1 to 5." in response.get_data(as_text=True)
+    assert response_count() == 0
+
+
 def test_a_form_too_large_gets_a_customer_page(client, sent):
     data = answers(client, sent.link, comment="x" * (3 * 1024 * 1024))
     response = client.post(sent.link, data=data)

@@ -32,16 +32,16 @@ class ScaleField(RadioField):
             return
         try:
             self.data = int(valuelist[0].strip())
-        except ValueError:
+        except (ValueError, AttributeError):  # AttributeError: a file, not text
             self.data = None
 
 
-def written_text(value: str | None) -> str | None:
+def written_text(value: object) -> str | None:
     """The text as the customer typed it: browsers send line breaks as CR LF, count them as one.
 
     NUL characters cannot be typed and PostgreSQL cannot store them; they go.
     """
-    if value is None:
+    if not isinstance(value, str):  # None, or a file posted in its place
         return None
     return value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
