@@ -33,5 +33,42 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
     cursor.close()
 
 
+#: Request methods whose transactions start with SQLite's write lock.
+_WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _sqlite_on_begin(conn: Engine | Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock(conn) else "BEGIN")
+
+
+def _takes_write_lock(conn: Engine | Any) -> bool:
+    """Whether this transaction should take the write lock when it begins.
+
+    A deferred transaction that read first and writes later fails at once with
+    "database is locked" (the busy timeout does not apply: its snapshot is
+    stale) when another process, such as the Celery worker or the dispatcher
+    thread, committed in between. So a request that changes things (POST ...)
+    begins IMMEDIATE and waits its turn behind the busy timeout, as do
+    transactions opened with :func:`write_transaction`. Reads stay deferred:
+    in WAL mode they never wait, and one held open never blocks a writer.
+    """
+    from flask import has_request_context, request
+
+    if conn.get_execution_options().get("sqlite_immediate"):
+        return True
+    return has_request_context() and request.method in _WRITING_METHODS
+
+
+def write_transaction() -> None:
+    """Start the session's next transaction as a writing one (SQLite: ``BEGIN IMMEDIATE``).
+
+    Ends a transaction the session holds that has nothing to write (a read
+    snapshot that SQLite could not turn into a write), so call it before the
+    reads a write depends on. A no-op on PostgreSQL beyond that.
+    """
+    session = db.session()
+    if session.in_transaction():
+        if session.new or session.dirty or session.deleted:
+            return
+        session.commit()
+    session.connection(execution_options={"sqlite_immediate": True})
