@@ -9,4 +9,7 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the improvement blueprints (none yet: root causes and PDCA come later)."""
+    """Register the improvement features: root-cause cases (PDCA cycles come later)."""
+    from . import root_causes
+
+    root_causes.init_app(app)

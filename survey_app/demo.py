@@ -12,6 +12,8 @@ import random
 from datetime import timedelta
 
 import click
+from blinker import Namespace
+from flask import current_app
 
 from .auth.services import create_user, find_user
 from .demo_surveys import seed_demo_surveys
@@ -20,6 +22,12 @@ from .intake.schemas import TicketEventIn
 from .intake.services import Outcome, apply_ticket_event
 from .models import Role
 from .types import utcnow
+
+_signals = Namespace()
+#: Sent by ``closedloop demo`` once the shell's demo data is committed; ``sender`` is the
+#: app. ``analysis`` and ``improvement`` add their part of the demo by subscribing (the
+#: shell imports neither); a receiver returns one line for the summary, or None.
+demo_seeded = _signals.signal("demo-seeded")
 
 DEMO_PASSWORD = "closedloop-demo"
 DEMO_USERS = (
@@ -151,4 +159,7 @@ def demo_command(tickets: int, customers: int) -> None:
         f"Demo data: {counts['created']} tickets created, {counts['duplicate']} already there; "
         f"{counts['users']} accounts created; {counts['responses']} survey answers added."
     )
+    for _receiver, line in demo_seeded.send(current_app._get_current_object()):
+        if line:
+            click.echo(line)
     click.echo(f"Sign in as {DEMO_USERS[0][0]} with password {DEMO_PASSWORD}.")

@@ -23,6 +23,7 @@ from survey_app.surveys.policy import current_policy
 from survey_app.surveys.versions import create_template
 from survey_app.types import utcnow
 from tests.conftest import PASSWORD, Auth, csrf_token
+from tests.root_cause_factories import matrix_ids
 
 NEW_PASSWORD = "a brand new passphrase"
 GENERIC_FAILURE = "Sign-in failed: wrong e-mail or password."
@@ -538,6 +539,143 @@ SURVEY_ROUTES = [
     Route("GET", "/admin/surveys/invitations", MANAGERS),
 ]
 
+STAFF_WRITE = _expect(TO_LOGIN, 302, 302, 302)
+
+
+def _case(ids: dict[str, int]) -> Any:
+    from improvement.root_causes.models import FeedbackCase
+
+    return db.session.get(FeedbackCase, ids["case_id"])
+
+
+def _root_cause_titled(title: str) -> bool:
+    from improvement.root_causes.models import RootCause
+
+    return db.session.scalar(select(RootCause).where(RootCause.title == title)) is not None
+
+
+def _why(ids: dict[str, int]) -> Any:
+    from improvement.root_causes.models import WhyStep
+
+    return db.session.get(WhyStep, ids["why_id"])
+
+
+def _cases_of(column: str, value: int) -> int:
+    from improvement.root_causes.models import FeedbackCase
+
+    query = select(func.count()).where(getattr(FeedbackCase, column) == value)
+    return db.session.scalar(query) or 0
+
+
+def _now_in_shanghai() -> str:
+    return (utcnow() + timedelta(hours=8)).strftime("%Y-%m-%dT%H:%M")
+
+
+ROOT_CAUSE_ROUTES = [
+    Route("GET", "/cases", STAFF),
+    Route("GET", "/cases/<int:case_id>", STAFF),
+    Route(
+        "POST",
+        "/cases/<int:case_id>",
+        STAFF_WRITE,
+        data=lambda ids: {
+            "problem_type": "attitude",
+            "urgency": "3",
+            "reach": "2",
+            "touchpoint": "chat",
+            "process_step": "",
+            "responsible_party": "",
+            "status": "in_progress",
+        },
+        changed=lambda ids: _case(ids).severity == 6,
+    ),
+    Route(
+        "POST",
+        "/cases/<int:case_id>/call-backs",
+        STAFF_WRITE,
+        data=lambda ids: {"called_at": _now_in_shanghai(), "outcome": "reached_satisfied"},
+        changed=lambda ids: _case(ids).called_back_at is not None,
+    ),
+    Route(
+        "POST",
+        "/cases/<int:case_id>/root-cause",
+        STAFF_WRITE,
+        data=lambda ids: {"root_cause_id": str(ids["root_cause_id"])},
+        changed=lambda ids: _case(ids).root_cause_id == ids["root_cause_id"],
+    ),
+    Route(
+        "POST",
+        "/cases/<int:case_id>/root-cause/new",
+        STAFF_WRITE,
+        data=lambda ids: {"title": "Made by matrix"},
+        changed=lambda ids: _root_cause_titled("Made by matrix"),
+    ),
+    Route(
+        "POST",
+        "/responses/<int:response_id>/case",
+        STAFF_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _cases_of("response_id", ids["response_id"]) == 1,
+    ),
+    Route(
+        "POST",
+        "/tickets/<int:ticket_id>/case",
+        STAFF_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _cases_of("ticket_id", ids["ticket_id"]) == 1,
+    ),
+    Route("GET", "/root-causes", STAFF),
+    Route(
+        "POST",
+        "/root-causes",
+        STAFF_WRITE,
+        data=lambda ids: {"title": "Created by matrix"},
+        changed=lambda ids: _root_cause_titled("Created by matrix"),
+    ),
+    Route("GET", "/root-causes/pareto", STAFF),
+    Route("GET", "/root-causes/fishbone", STAFF),
+    Route("GET", "/root-causes/<int:root_cause_id>", STAFF),
+    Route(
+        "POST",
+        "/root-causes/<int:root_cause_id>",
+        STAFF_WRITE,
+        data=lambda ids: {"title": "Renamed by matrix", "status": "confirmed"},
+        changed=lambda ids: _root_cause_titled("Renamed by matrix"),
+    ),
+    Route(
+        "POST",
+        "/root-causes/<int:root_cause_id>/whys",
+        STAFF_WRITE,
+        data=lambda ids: {"statement": "Why by matrix", "category": "process"},
+        changed=lambda ids: len(_why(ids).root_cause.whys) == 3,
+    ),
+    Route(
+        "POST",
+        "/root-causes/<int:root_cause_id>/whys/<int:why_id>",
+        STAFF_WRITE,
+        data=lambda ids: {
+            f"why{ids['why_id']}-statement": "Edited by matrix",
+            f"why{ids['why_id']}-category": "people",
+        },
+        changed=lambda ids: _why(ids).statement == "Edited by matrix",
+    ),
+    Route(
+        "POST",
+        "/root-causes/<int:root_cause_id>/whys/<int:why_id>/move",
+        STAFF_WRITE,
+        data=lambda ids: {"direction": "down"},
+        changed=lambda ids: _why(ids).position == 2,
+    ),
+    Route(
+        "POST",
+        "/root-causes/<int:root_cause_id>/whys/<int:why_id>/delete",
+        STAFF_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _why(ids) is None,
+    ),
+]
+
+
 ROUTES = [
     Route("GET", "/", STAFF),
     Route("GET", "/tickets", STAFF),
@@ -574,6 +712,7 @@ ROUTES = [
     ),
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
     *SURVEY_ROUTES,
+    *ROOT_CAUSE_ROUTES,
 ]
 
 #: Public on purpose; /api/ rules answer machines and are tested with the intake;
@@ -593,6 +732,7 @@ def test_role_matrix(client, auth, make_user, route: Route, role: str):
         "ticket_id": add_ticket().id,
         "user_id": make_user(Role.ANALYST, name="Target").id,
         **add_survey_draft(),
+        **matrix_ids(),
     }
     if role != "anonymous":
         auth.login(make_user(Role(role)))

@@ -1,0 +1,189 @@
+"""Geometry of the fishbone and Pareto charts, drawn as inline SVG by templates.
+
+The functions here only place things; the templates (``root_causes/_fishbone.svg.html``
+and ``_pareto.svg.html``) draw them, so every label goes through Jinja's
+escaping. No JavaScript and nothing from a CDN.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .pareto import VITAL_FEW_SHARE, ParetoRow
+
+#: Longest label drawn; the full text is in the element's <title> (a tooltip).
+FISHBONE_LABEL_CHARS = 30
+FISHBONE_ITEMS_PER_BONE = 6
+PARETO_LABEL_CHARS = 18
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass(frozen=True)
+class BoneItem:
+    x: float
+    y: float
+    text: str
+    full: str
+
+
+@dataclass(frozen=True)
+class Bone:
+    category: str
+    label: str
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    label_y: float
+    items: tuple[BoneItem, ...]
+    more: int
+
+
+@dataclass(frozen=True)
+class Fishbone:
+    width: int
+    height: int
+    spine_y: float
+    spine_x1: float
+    spine_x2: float
+    head_x: float
+    head_lines: tuple[str, ...]
+    bones: tuple[Bone, ...] = field(default=())
+
+
+def fishbone_figure(
+    effect: str, groups: Sequence[tuple[str, str, Sequence[str]]], width: int = 960
+) -> Fishbone:
+    """Place a fishbone: the ``effect`` at the head, one bone per ``(category, label, items)``.
+
+    Categories alternate above and below the spine in the given order; each
+    bone lists up to ``FISHBONE_ITEMS_PER_BONE`` items (the rest are counted in
+    ``more``).
+    """
+    height = 480
+    spine_y = height / 2
+    head_x = width - 190
+    x_start = 30.0
+    columns = max(1, math.ceil(len(groups) / 2))
+    step = (head_x - 40 - x_start) / columns
+    rise, slant = 190.0, 110.0
+    bones = []
+    for index, (category, label, items) in enumerate(groups):
+        column, below = divmod(index, 2)
+        joint_x = x_start + (column + 1) * step
+        end_x = joint_x - slant
+        end_y = spine_y + rise if below else spine_y - rise
+        shown = list(items)[:FISHBONE_ITEMS_PER_BONE]
+        placed = []
+        for number, item in enumerate(shown, start=1):
+            t = number / (len(shown) + 1)
+            placed.append(
+                BoneItem(
+                    x=end_x + t * (joint_x - end_x) + 6,
+                    y=end_y + t * (spine_y - end_y) + 4,
+                    text=shorten(item, FISHBONE_LABEL_CHARS),
+                    full=item,
+                )
+            )
+        bones.append(
+            Bone(
+                category=category,
+                label=label,
+                x1=end_x,
+                y1=end_y,
+                x2=joint_x,
+                y2=spine_y,
+                label_y=end_y + 18 if below else end_y - 8,
+                items=tuple(placed),
+                more=max(0, len(items) - len(shown)),
+            )
+        )
+    words = shorten(effect, 90)
+    head_lines = tuple(words[i : i + 15] for i in range(0, len(words), 15))[:5]
+    return Fishbone(
+        width=width,
+        height=height,
+        spine_y=spine_y,
+        spine_x1=x_start,
+        spine_x2=head_x,
+        head_x=head_x,
+        head_lines=head_lines,
+        bones=tuple(bones),
+    )
+
+
+@dataclass(frozen=True)
+class ParetoBar:
+    x: float
+    y: float
+    width: float
+    height: float
+    centre: float
+    line_y: float
+    label: str
+    row: ParetoRow
+
+
+@dataclass(frozen=True)
+class ParetoChart:
+    width: int
+    height: int
+    left: float
+    right: float
+    top: float
+    bottom: float
+    bars: tuple[ParetoBar, ...]
+    #: (y, weight) ticks of the left axis and (y, percent) of the right one.
+    weight_ticks: tuple[tuple[float, int], ...]
+    share_ticks: tuple[tuple[float, int], ...]
+    vital_y: float
+    points: str
+
+
+def pareto_figure(rows: Sequence[ParetoRow], width: int = 960) -> ParetoChart:
+    """Place the Pareto chart: a bar per root cause (weight) and the cumulative-percent line."""
+    height = 380
+    left, right, top, bottom = 56.0, width - 56.0, 20.0, height - 110.0
+    plot_w, plot_h = right - left, bottom - top
+    top_weight = max((row.weight for row in rows), default=1)
+    tick = max(1, math.ceil(top_weight / 5))
+    scale_max = tick * math.ceil(top_weight / tick)
+    slot = plot_w / max(1, len(rows))
+    bars = []
+    for index, row in enumerate(rows):
+        bar_h = plot_h * row.weight / scale_max
+        x = left + index * slot + slot * 0.15
+        bars.append(
+            ParetoBar(
+                x=x,
+                y=bottom - bar_h,
+                width=slot * 0.7,
+                height=bar_h,
+                centre=x + slot * 0.35,
+                line_y=bottom - plot_h * row.cumulative / 100,
+                label=shorten(row.title, PARETO_LABEL_CHARS),
+                row=row,
+            )
+        )
+    return ParetoChart(
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        bars=tuple(bars),
+        weight_ticks=tuple(
+            (bottom - plot_h * value / scale_max, value) for value in range(0, scale_max + 1, tick)
+        ),
+        share_ticks=tuple((bottom - plot_h * p / 100, p) for p in range(0, 101, 20)),
+        vital_y=bottom - plot_h * VITAL_FEW_SHARE / 100,
+        points=" ".join(f"{bar.centre:.1f},{bar.line_y:.1f}" for bar in bars),
+    )
