@@ -77,7 +77,9 @@ def root_cause_pareto(
     if until is not None:
         query = query.where(FeedbackCase.opened_at < until)
     rows = []
-    for rc_id, title, status, count, total_weight, running, total in db.session.execute(query):
+    for rc_id, title, status, count, *sums in db.session.execute(query):
+        # PostgreSQL sums integers as NUMERIC (Decimal); the weights are whole numbers.
+        total_weight, running, total = (int(value) for value in sums)
         before = 100.0 * (running - total_weight) / total
         rows.append(
             ParetoRow(
@@ -85,7 +87,7 @@ def root_cause_pareto(
                 title=title,
                 status=status,
                 feedback=count,
-                weight=int(total_weight),
+                weight=total_weight,
                 share=100.0 * total_weight / total,
                 cumulative=100.0 * running / total,
                 vital=before < VITAL_FEW_SHARE,
