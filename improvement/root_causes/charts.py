@@ -8,6 +8,7 @@ escaping. No JavaScript and nothing from a CDN.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,43 @@ from .pareto import VITAL_FEW_SHARE, ParetoRow
 FISHBONE_LABEL_CHARS = 30
 FISHBONE_ITEMS_PER_BONE = 6
 PARETO_LABEL_CHARS = 18
+#: The fishbone's head: at most this many lines of this many narrow-character widths.
+HEAD_WIDTH = 22
+HEAD_LINES = 5
+_TOKENS = re.compile(
+    r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+"
+)
+
+
+def _width(text: str) -> int:
+    """Display width: a CJK character is two narrow ones."""
+    return sum(2 if "\u2e80" <= ch <= "\uffef" else 1 for ch in text)
+
+
+def wrap(text: str, width: int) -> list[str]:
+    """Lines of at most ``width`` narrow characters: Latin text breaks between words (a
+    word longer than a line is cut), Chinese between any two characters."""
+    lines: list[str] = []
+    line = ""
+    for token in _TOKENS.findall(" ".join(text.split())):
+        if token.isspace():
+            if line:
+                line += " "
+            continue
+        while _width(token) > width:  # a word longer than a line
+            room = width - _width(line)
+            if room <= 0:
+                lines.append(line.rstrip())
+                line, room = "", width
+            lines.append(line + token[:room])
+            token, line = token[room:], ""
+        if _width(line + token) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += token
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
 
 
 def shorten(text: str, limit: int) -> str:
@@ -105,8 +143,7 @@ def fishbone_figure(
                 more=max(0, len(items) - len(shown)),
             )
         )
-    words = shorten(effect, 90)
-    head_lines = tuple(words[i : i + 15] for i in range(0, len(words), 15))[:5]
+    head_lines = tuple(wrap(shorten(effect, 120), HEAD_WIDTH))[:HEAD_LINES]
     return Fishbone(
         width=width,
         height=height,
