@@ -15,6 +15,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 
 import survey_app.models
+from analysis.sla.models import SlaClock, SlaPolicy
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Role, Ticket, TicketStatus, User
 from survey_app.surveys.defaults import DEFAULT_QUESTIONS
@@ -676,6 +677,55 @@ ROOT_CAUSE_ROUTES = [
 ]
 
 
+def add_sla_override() -> dict[str, int]:
+    """A VIP override of the P1 SLA rule: its id."""
+    rule = SlaPolicy(
+        priority="P1",
+        customer_tier="vip",
+        first_response_minutes=5,
+        resolution_minutes=60,
+        clock=SlaClock.ALWAYS,
+    )
+    db.session.add(rule)
+    db.session.commit()
+    return {"policy_id": rule.id}
+
+
+def _sla_rule(priority: str, tier: str) -> SlaPolicy | None:
+    return db.session.scalar(
+        select(SlaPolicy).where(SlaPolicy.priority == priority, SlaPolicy.customer_tier == tier)
+    )
+
+
+SLA_ROUTES = [
+    Route("GET", "/admin/sla", ADMIN_ONLY),
+    Route(
+        "POST",
+        "/admin/sla",
+        ADMIN_WRITE,
+        data=lambda ids: {
+            "priority": "P3",
+            "customer_tier": "vip",
+            "first_response_minutes": "60",
+            "resolution_minutes": "240",
+            "clock": "working_hours",
+        },
+        changed=lambda ids: _sla_rule("P3", "vip") is not None,
+    ),
+    Route(
+        "POST",
+        "/admin/sla/<int:policy_id>/delete",
+        ADMIN_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _sla_rule("P1", "vip") is None,
+    ),
+]
+
+#: JSON endpoints for staff: anonymous callers get 401, not the sign-in page.
+STAFF_API_ROUTES = [
+    Route("GET", "/api/v1/metrics", _expect(401, 200, 200, 200)),
+]
+
 ROUTES = [
     Route("GET", "/", STAFF),
     Route("GET", "/tickets", STAFF),
@@ -712,6 +762,8 @@ ROUTES = [
     ),
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
     *SURVEY_ROUTES,
+    *SLA_ROUTES,
+    *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,
 ]
 
@@ -719,6 +771,8 @@ ROUTES = [
 #: /s/ rules are the customer's survey pages, guarded by signed links (tests/test_survey_*).
 PUBLIC_RULES = {"/login", "/language"}
 PUBLIC_PREFIXES = ("/api/", "/s/")
+#: ... except the JSON endpoints for staff, which are in the matrix.
+STAFF_API_RULES = {route.rule for route in STAFF_API_ROUTES}
 
 
 def _url(rule: str, ids: dict[str, int]) -> str:
@@ -732,6 +786,7 @@ def test_role_matrix(client, auth, make_user, route: Route, role: str):
         "ticket_id": add_ticket().id,
         "user_id": make_user(Role.ANALYST, name="Target").id,
         **add_survey_draft(),
+        **add_sla_override(),
         **matrix_ids(),
     }
     if role != "anonymous":
@@ -762,7 +817,7 @@ def test_role_matrix_covers_every_staff_route(app):
     for rule in app.url_map.iter_rules():
         if rule.endpoint == "static" or rule.rule in PUBLIC_RULES:
             continue
-        if rule.rule.startswith(PUBLIC_PREFIXES):
+        if rule.rule.startswith(PUBLIC_PREFIXES) and rule.rule not in STAFF_API_RULES:
             continue
         for method in rule.methods - {"HEAD", "OPTIONS"}:
             served.add((method, rule.rule))

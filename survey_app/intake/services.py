@@ -6,6 +6,7 @@ import dataclasses
 import enum
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +15,7 @@ from ..models import Customer, EventType, Ticket, TicketEvent, TicketStatus
 from ..surveys.invitations import cancel_open_invitations, schedule_invitation
 from ..types import utcnow
 from .schemas import CustomerIn, TicketEventIn, TicketIn
+from .signals import ticket_changed
 
 
 class Outcome(enum.StrEnum):
@@ -125,6 +127,7 @@ def _apply(
     db.session.add(record)
     db.session.flush()
     if outcome is not Outcome.STALE:
+        ticket_changed.send(current_app._get_current_object(), ticket=ticket)
         if event.event == EventType.REOPENED:
             cancel_open_invitations(ticket)
         elif event.event == EventType.CLOSED and invite:

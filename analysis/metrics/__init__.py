@@ -1,0 +1,73 @@
+"""KPIs: exact, in SQL, with their n, low-confidence flag and confidence intervals.
+
+The public API other code builds on (dashboards, alerts, reports, PDCA checks)::
+
+    from analysis.metrics import Scope, compute, parse_metrics_args
+
+    scope = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30), team=("Frontline",))
+    result = compute(scope, group_by="channel", grain="week")
+    result.overall["nps"].value, result.overall["nps"].ci, result.to_json()
+
+Formulas: :mod:`analysis.metrics.definitions` (and the README's Metrics section).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from .definitions import ALL_KPIS, DEFINITIONS_VERSION, OVERVIEW_KPIS, Kpi
+from .engine import GroupResult, MetricsResult, compute
+from .scope import DIMENSIONS, GRAINS, MetricsQuery, Scope, ScopeError, parse_metrics_args
+
+__all__ = [
+    "ALL_KPIS",
+    "DEFINITIONS_VERSION",
+    "DIMENSIONS",
+    "GRAINS",
+    "OVERVIEW_KPIS",
+    "GroupResult",
+    "Kpi",
+    "MetricsQuery",
+    "MetricsResult",
+    "Scope",
+    "ScopeError",
+    "compute",
+    "compute_for_args",
+    "metrics_timezone",
+    "parse_metrics_args",
+]
+
+#: Settings of the metrics, with their defaults.
+METRICS_DEFAULTS: dict[str, Any] = {
+    #: Below this n a KPI is marked low-confidence.
+    "METRICS_MIN_SAMPLE": 30,
+    #: Time zone of periods and day/week/month buckets; None = ``BABEL_DEFAULT_TIMEZONE``.
+    "METRICS_TIMEZONE": None,
+}
+
+
+def metrics_timezone(config: Any) -> str:
+    """The time zone periods are read in: ``METRICS_TIMEZONE``, else ``BABEL_DEFAULT_TIMEZONE``."""
+    return str(config.get("METRICS_TIMEZONE") or config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
+
+
+def compute_for_args(args: Any) -> MetricsResult:
+    """Parse request arguments / CLI options and compute: the one operation behind the API
+    and ``closedloop metrics``. Refuses bad arguments with :class:`ScopeError`."""
+    from flask import current_app
+
+    query = parse_metrics_args(args, timezone=metrics_timezone(current_app.config))
+    return compute(query.scope, query.group_by, query.grain)
+
+
+def init_app(app: Flask) -> None:
+    """Set the metrics defaults; register ``GET /api/v1/metrics`` and ``closedloop metrics``."""
+    from .api import bp
+    from .cli import metrics_command
+
+    for key, value in METRICS_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.register_blueprint(bp)
+    app.cli.add_command(metrics_command)

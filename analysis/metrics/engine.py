@@ -1,0 +1,509 @@
+"""Runs the KPI queries: one aggregate query per population, grouped in SQL, finished in Python.
+
+Populations and their period column: survey responses (``submitted_at``),
+closed tickets (``closed_at``, with their SLA facts), invitations sent
+(``sent_at``) and invitations skipped (``created_at``). Every filter and group
+of a :class:`~analysis.metrics.scope.Scope` maps to a column of each
+population (the ticket's values for tickets and invitations, the values kept on
+the response for responses). Time buckets are local days / weeks / months
+computed in Python as UTC instants and joined as a small derived table, so the
+same rows fall in the same bucket on SQLite and PostgreSQL, whatever the time
+zone and its daylight-saving rules.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import (
+    FromClause,
+    String,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from survey_app.extensions import db
+from survey_app.models import Customer, Ticket
+from survey_app.surveys.models import Invitation, SurveyResponse
+from survey_app.types import UTCDateTime
+
+from ..sla.models import TicketSla
+from .definitions import (
+    ALL_KPIS,
+    CSAT_DIMENSIONS,
+    DEFINITIONS_VERSION,
+    DURATIONS,
+    INVITATION_KPIS,
+    PERCENTILES,
+    RESPONSE_KPIS,
+    TICKET_KPIS,
+    Kpi,
+    duration_kpis,
+    rank_sql,
+    response_aggregates,
+    response_kpis,
+    response_rate,
+    ticket_aggregates,
+    ticket_kpis,
+)
+from .scope import DIMENSIONS, Grain, Scope, time_buckets
+
+#: A group's key: (value of the group_by dimension or None, period label or None).
+GroupKey = tuple[Any, str | None]
+
+
+@dataclasses.dataclass(frozen=True)
+class GroupResult:
+    """The KPIs of one group: ``key`` names its dimension value and/or its period."""
+
+    key: dict[str, Any]
+    kpis: dict[str, Kpi]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"key": self.key, "kpis": {name: kpi.to_json() for name, kpi in self.kpis.items()}}
+
+
+@dataclasses.dataclass(frozen=True)
+class MetricsResult:
+    """What :func:`compute` returns: the KPIs over the whole scope, and per group if asked."""
+
+    scope: Scope
+    group_by: str | None
+    grain: Grain | None
+    min_sample: int
+    overall: dict[str, Kpi]
+    groups: list[GroupResult]
+    definitions_version: str = DEFINITIONS_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented JSON answer of the API and ``closedloop metrics --json``."""
+        return {
+            "definitions_version": self.definitions_version,
+            "scope": self.scope.to_json(),
+            "group_by": self.group_by,
+            "grain": self.grain,
+            "min_sample": self.min_sample,
+            "overall": {name: kpi.to_json() for name, kpi in self.overall.items()},
+            "groups": [group.to_json() for group in self.groups],
+        }
+
+
+def compute(
+    scope: Scope,
+    group_by: str | None = None,
+    grain: Grain | None = None,
+    *,
+    metrics: Iterable[str] | None = None,
+    min_sample: int | None = None,
+) -> MetricsResult:
+    """Compute KPIs over ``scope``: overall, and per ``group_by`` value and/or ``grain`` bucket.
+
+    ``metrics`` restricts the answer (and the queries run) to those KPI names
+    (default: every KPI of :data:`~analysis.metrics.definitions.ALL_KPIS`);
+    ``min_sample`` defaults to the ``METRICS_MIN_SAMPLE`` setting. With a
+    ``grain`` every bucket of the period is listed, empty ones with n = 0.
+    Refuses (ValueError) an unknown dimension, grain or KPI name.
+    """
+    names = _requested(metrics)
+    if group_by is not None and group_by not in DIMENSIONS:
+        raise ValueError(f"unknown group_by {group_by!r}")
+    if grain is not None and grain not in ("day", "week", "month"):
+        raise ValueError(f"unknown grain {grain!r}")
+    if min_sample is None:
+        min_sample = int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
+    overall = _kpis_by_group(scope, None, None, names, min_sample)[(None, None)]
+    groups: list[GroupResult] = []
+    if group_by is not None or grain is not None:
+        found = _kpis_by_group(scope, group_by, grain, names, min_sample)
+        keys = set(found)
+        if grain is not None:
+            values = {value for value, _period in keys} or ({None} if group_by is None else set())
+            keys = {(v, label) for v in values for label, _b, _e in time_buckets(scope, grain)}
+        for key in sorted(keys, key=_sort_key):
+            kpis = found.get(key) or _empty(names, min_sample)
+            groups.append(GroupResult(_key_json(key, group_by, grain), kpis))
+    return MetricsResult(scope, group_by, grain, min_sample, overall, groups)
+
+
+def _requested(metrics: Iterable[str] | None) -> list[str]:
+    if metrics is None:
+        return list(ALL_KPIS)
+    wanted = set(metrics)
+    unknown = wanted - set(ALL_KPIS)
+    if unknown:
+        raise ValueError(f"unknown KPI {sorted(unknown)[0]!r}")
+    return [name for name in ALL_KPIS if name in wanted]
+
+
+def _sort_key(key: GroupKey) -> tuple[bool, str, str]:
+    value, period = key
+    return (value is None, str(getattr(value, "value", value)), period or "")
+
+
+def _key_json(key: GroupKey, group_by: str | None, grain: Grain | None) -> dict[str, Any]:
+    value, period = key
+    body: dict[str, Any] = {}
+    if group_by is not None:
+        body[group_by] = getattr(value, "value", value)
+    if grain is not None:
+        body["period"] = period
+    return body
+
+
+def _empty(names: Sequence[str], min_sample: int) -> dict[str, Kpi]:
+    return _finish(names, {}, {}, {}, {}, {}, min_sample)
+
+
+# --- populations -------------------------------------------------------------------------------
+
+
+def _ticket_versions() -> FromClause:
+    """Each (ticket, template version) it was invited with: template versions of a ticket."""
+    return (
+        select(Invitation.ticket_id, Invitation.template_version_id)
+        .where(Invitation.template_version_id.is_not(None))
+        .distinct()
+        .subquery("ticket_versions")
+    )
+
+
+class _Population:
+    """The FROM clause, period column and dimension columns of one kind of row."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.joins: list[tuple[FromClause, ColumnElement[bool]]] = []
+        self._joined: set[str] = set()
+        self.versions: FromClause | None = None
+        if kind == "responses":
+            self.base: FromClause = SurveyResponse.__table__
+            self.time = SurveyResponse.submitted_at
+        elif kind == "tickets":
+            self.base = Ticket.__table__.outerjoin(
+                TicketSla.__table__, TicketSla.ticket_id == Ticket.id
+            )
+            self.time = Ticket.closed_at
+        elif kind == "durations":
+            self.base = TicketSla.__table__
+            self.time = TicketSla.closed_at
+        else:  # sent / skipped invitations
+            self.base = Invitation.__table__
+            self.time = Invitation.sent_at if kind == "sent" else Invitation.created_at
+
+    def _join(self, name: str) -> None:
+        if name in self._joined:
+            return
+        self._joined.add(name)
+        invitations = self.kind in ("sent", "skipped")
+        if name == "ticket":
+            if self.kind == "tickets":
+                return
+            ticket_id = Invitation.ticket_id if invitations else TicketSla.ticket_id
+            self.joins.append((Ticket.__table__, Ticket.id == ticket_id))
+        elif name == "customer":
+            if invitations:
+                self.joins.append((Customer.__table__, Customer.id == Invitation.customer_id))
+            else:
+                self._join("ticket")
+                self.joins.append((Customer.__table__, Customer.id == Ticket.customer_id))
+        elif name == "versions":
+            self._join("ticket")
+            self.versions = _ticket_versions()
+            self.joins.append((self.versions, self.versions.c.ticket_id == Ticket.id))
+
+    def column(self, dimension: str) -> ColumnElement[Any]:
+        """The column holding ``dimension`` for this population (adding the joins it needs)."""
+        if self.kind == "responses":
+            if dimension == "template_version":
+                return SurveyResponse.template_version_id
+            return getattr(SurveyResponse, dimension)
+        invitations = self.kind in ("sent", "skipped")
+        if dimension == "template_version":
+            if invitations:
+                return Invitation.template_version_id
+            self._join("versions")
+            assert self.versions is not None
+            return self.versions.c.template_version_id
+        if dimension in ("customer_tier", "customer_is_new"):
+            self._join("customer")
+            return Customer.tier if dimension == "customer_tier" else Customer.is_new
+        if self.kind != "tickets":
+            self._join("ticket")
+        return getattr(Ticket, dimension)
+
+    def from_clause(self) -> FromClause:
+        clause = self.base
+        for target, condition in self.joins:
+            clause = clause.join(target, condition)
+        return clause
+
+
+def _buckets(scope: Scope, grain: Grain) -> FromClause:
+    rows = [
+        select(
+            literal(label, String()).label("label"),
+            literal(begin, UTCDateTime()).label("begins"),
+            literal(end, UTCDateTime()).label("ends"),
+        )
+        for label, begin, end in time_buckets(scope, grain)
+    ]
+    return union_all(*rows).subquery("buckets") if len(rows) > 1 else rows[0].subquery("buckets")
+
+
+def _grouped(
+    kind: str,
+    scope: Scope,
+    group_by: str | None,
+    grain: Grain | None,
+    columns: Any,
+    *,
+    extra_keys: Sequence[ColumnElement[Any]] = (),
+    where: Sequence[ColumnElement[bool]] = (),
+) -> list[dict[str, Any]]:
+    """Run ``columns(population)`` over ``kind`` rows in ``scope``, grouped; rows as dicts.
+
+    Each row also carries ``_group`` and ``_period`` (None when not grouped).
+    ``extra_keys`` are further (labelled) group-by columns of the population's base table.
+    """
+    population = _Population(kind)
+    begin, end = scope.bounds
+    conditions = [population.time >= begin, population.time < end, *where]
+    for name, values in scope.filters().items():
+        column = population.column(name)
+        if name == "customer_is_new":
+            conditions.append(column == values[0])
+        else:
+            conditions.append(column.in_(values))
+    keys: list[ColumnElement[Any]] = []
+    if group_by is not None:
+        keys.append(population.column(group_by).label("_group"))
+    extra = list(extra_keys)
+    aggregates = columns(population)
+    clause = population.from_clause()
+    if grain is not None:
+        buckets = _buckets(scope, grain)
+        clause = clause.join(
+            buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
+        )
+        keys.append(buckets.c.label.label("_period"))
+    group_columns = [*keys, *extra]
+    statement = select(*group_columns, *aggregates).select_from(clause).where(*conditions)
+    if group_columns:
+        statement = statement.group_by(*group_columns)
+    rows = []
+    for row in db.session.execute(statement).mappings():
+        item = dict(row)
+        item.setdefault("_group", None)
+        item.setdefault("_period", None)
+        rows.append(item)
+    return rows
+
+
+def _percentile_rows(
+    duration: str, scope: Scope, group_by: str | None, grain: Grain | None
+) -> list[dict[str, Any]]:
+    """n, Σ and the values at the interpolation ranks of each percentile, per group."""
+    value_column = {
+        "first_response_time": TicketSla.first_response_seconds,
+        "resolution_time": TicketSla.resolution_seconds,
+    }[duration]
+
+    def columns(population: _Population) -> list[ColumnElement[Any]]:
+        return [value_column.label("x")]
+
+    inner_keys: list[str] = []
+
+    def ranked(population_keys: list[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+        return [
+            func.row_number()
+            .over(partition_by=population_keys or None, order_by=value_column)
+            .label("rn"),
+            func.count().over(partition_by=population_keys or None).label("cnt"),
+        ]
+
+    population = _Population("durations")
+    begin, end = scope.bounds
+    conditions = [
+        population.time >= begin,
+        population.time < end,
+        value_column.is_not(None),
+    ]
+    for name, values in scope.filters().items():
+        column = population.column(name)
+        conditions.append(column == values[0] if name == "customer_is_new" else column.in_(values))
+    keys: list[ColumnElement[Any]] = []
+    if group_by is not None:
+        keys.append(population.column(group_by))
+        inner_keys.append("_group")
+    clause = population.from_clause()
+    if grain is not None:
+        buckets = _buckets(scope, grain)
+        clause = clause.join(
+            buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
+        )
+        keys.append(buckets.c.label)
+        inner_keys.append("_period")
+    labelled = [key.label(name) for key, name in zip(keys, inner_keys, strict=True)]
+    inner = (
+        select(*labelled, *columns(population), *ranked(keys))
+        .select_from(clause)
+        .where(*conditions)
+        .subquery("ranked")
+    )
+    outer_keys = [inner.c[name] for name in inner_keys]
+    aggregates: list[ColumnElement[Any]] = [
+        func.count().label("n"),
+        func.coalesce(func.sum(inner.c.x), 0).label("total"),
+    ]
+    for name, numerator, denominator in PERCENTILES:
+        rank = rank_sql(inner.c.cnt, numerator, denominator)
+        aggregates += [
+            func.max(case((inner.c.rn == rank, inner.c.x))).label(f"{name}_low"),
+            func.max(case((inner.c.rn == rank + 1, inner.c.x))).label(f"{name}_high"),
+        ]
+    statement = select(*outer_keys, *aggregates)
+    if outer_keys:
+        statement = statement.group_by(*outer_keys)
+    rows = []
+    for row in db.session.execute(statement).mappings():
+        item = dict(row)
+        item.setdefault("_group", None)
+        item.setdefault("_period", None)
+        rows.append(item)
+    return rows
+
+
+# --- putting it together -----------------------------------------------------------------------
+
+
+def _key(row: Mapping[str, Any]) -> GroupKey:
+    value = row["_group"]
+    return (getattr(value, "value", value), row["_period"])
+
+
+def _kpis_by_group(
+    scope: Scope, group_by: str | None, grain: Grain | None, names: Sequence[str], min_sample: int
+) -> dict[GroupKey, dict[str, Kpi]]:
+    wanted = set(names)
+    responses: dict[GroupKey, Mapping[str, Any]] = {}
+    sent: dict[GroupKey, Mapping[str, Any]] = {}
+    skipped: dict[GroupKey, dict[str, int]] = {}
+    tickets: dict[GroupKey, dict[str, Mapping[str, Any]]] = {}
+    durations: dict[GroupKey, dict[str, Mapping[str, Any]]] = {}
+
+    if wanted & set(RESPONSE_KPIS):
+
+        def response_columns(population: _Population) -> list[ColumnElement[Any]]:
+            columns = {f"csat_{d}": getattr(SurveyResponse, f"csat_{d}") for d in CSAT_DIMENSIONS}
+            columns.update(nps=SurveyResponse.nps, ces=SurveyResponse.ces)
+            return response_aggregates(columns)
+
+        for row in _grouped("responses", scope, group_by, grain, response_columns):
+            responses[_key(row)] = row
+
+    if wanted & set(INVITATION_KPIS):
+        for row in _grouped(
+            "sent",
+            scope,
+            group_by,
+            grain,
+            lambda p: [
+                func.count().label("sent"),
+                func.count(Invitation.answered_at).label("answered"),
+            ],
+        ):
+            sent[_key(row)] = row
+        for row in _grouped(
+            "skipped",
+            scope,
+            group_by,
+            grain,
+            lambda p: [func.count().label("count")],
+            extra_keys=[Invitation.skip_reason.label("reason")],
+            where=[Invitation.skip_reason.is_not(None)],
+        ):
+            reason = getattr(row["reason"], "value", row["reason"])
+            skipped.setdefault(_key(row), {})[reason] = int(row["count"])
+
+    if wanted & set(TICKET_KPIS):
+        for row in _grouped(
+            "tickets",
+            scope,
+            group_by,
+            grain,
+            lambda p: ticket_aggregates(
+                Ticket.contact_count, Ticket.reopen_count, TicketSla.breached
+            ),
+            extra_keys=[Ticket.priority.label("priority")],
+        ):
+            priority = getattr(row["priority"], "value", row["priority"])
+            tickets.setdefault(_key(row), {})[priority] = row
+
+    for duration in DURATIONS:
+        if any(name.startswith(duration) for name in wanted):
+            for row in _percentile_rows(duration, scope, group_by, grain):
+                durations.setdefault(_key(row), {})[duration] = row
+
+    keys: set[GroupKey] = set(responses) | set(sent) | set(skipped) | set(tickets) | set(durations)
+    if group_by is None and grain is None:
+        keys = {(None, None)}
+    return {
+        key: _finish(
+            names,
+            responses.get(key, {}),
+            sent.get(key, {}),
+            skipped.get(key, {}),
+            tickets.get(key, {}),
+            durations.get(key, {}),
+            min_sample,
+        )
+        for key in keys
+    }
+
+
+def _finish(
+    names: Sequence[str],
+    responses: Mapping[str, Any],
+    sent: Mapping[str, Any],
+    skipped: Mapping[str, int],
+    tickets: Mapping[str, Mapping[str, Any]],
+    durations: Mapping[str, Mapping[str, Any]],
+    min_sample: int,
+) -> dict[str, Kpi]:
+    wanted = set(names)
+    kpis: dict[str, Kpi] = {}
+    if wanted & set(RESPONSE_KPIS):
+        kpis.update(response_kpis(_ZeroDefault(responses), min_sample))
+    if wanted & set(INVITATION_KPIS):
+        kpis.update(
+            response_rate(
+                int(sent.get("answered") or 0), int(sent.get("sent") or 0), skipped, min_sample
+            )
+        )
+    if wanted & set(TICKET_KPIS):
+        kpis.update(ticket_kpis(tickets, min_sample))
+    for duration in DURATIONS:
+        row = durations.get(duration)
+        if row is None:
+            kpis.update(duration_kpis(duration, 0, 0, {}, min_sample))
+            continue
+        ranks = {
+            name: (row[f"{name}_low"], row[f"{name}_high"]) for name, _num, _den in PERCENTILES
+        }
+        kpis.update(duration_kpis(duration, int(row["n"]), int(row["total"]), ranks, min_sample))
+    return {name: kpis[name] for name in names}
+
+
+class _ZeroDefault(dict):  # type: ignore[type-arg]
+    """A row where a missing aggregate (no rows in this group) reads as 0."""
+
+    def __missing__(self, key: str) -> int:
+        return 0

@@ -1,0 +1,44 @@
+"""SLA policy, and each ticket's SLA facts: elapsed times on its clock and breaches.
+
+Facts are computed in Python (working hours cannot sensibly be counted in SQL)
+whenever intake changes a ticket, stored in ``ticket_sla``, and aggregated in
+SQL by ``analysis.metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+#: Settings read by the SLA calendar, with their defaults (overridable like every setting).
+SLA_DEFAULTS: dict[str, Any] = {
+    #: ``"CN"``: the official Chinese calendar; ``"weekdays"``: Monday–Friday.
+    "SLA_CALENDAR": "CN",
+    #: Daily working hours, local time.
+    "SLA_WORKING_HOURS": "09:00-18:00",
+    #: Time zone of the working hours; None = ``BABEL_DEFAULT_TIMEZONE``.
+    "SLA_TIMEZONE": None,
+    #: Extra days off / extra working days (ISO dates), applied over the calendar.
+    "SLA_HOLIDAYS": [],
+    "SLA_EXTRA_WORKDAYS": [],
+}
+
+
+def init_app(app: Flask) -> None:
+    """Set SLA defaults, register the admin page, the task, and the intake hook."""
+    from survey_app.intake.signals import ticket_changed
+
+    from . import models, tasks  # noqa: F401  (tables for migrations; the Celery task)
+    from .routes import bp
+
+    for key, value in SLA_DEFAULTS.items():
+        app.config.setdefault(key, value)
+    app.register_blueprint(bp)
+    ticket_changed.connect(_measure_changed_ticket)
+
+
+def _measure_changed_ticket(sender: Flask, *, ticket: Any, **_extra: Any) -> None:
+    from .services import refresh_ticket_sla
+
+    refresh_ticket_sla(ticket)

@@ -1,0 +1,275 @@
+"""SLA operations: the policy (seeded with PRODUCT.md's defaults), and each ticket's SLA facts.
+
+A ticket's first-response and resolution times are measured from ``created_at``
+to ``first_response_at`` and ``resolved_at``. A ticket closed without a first
+response counts its resolution (or, failing that, its close) as the first
+response; one closed without ``resolved_at`` counts its close as the resolution.
+Elapsed time is counted on the policy's clock: 24×7, or working hours on
+working days (:class:`analysis.sla.calendar.WorkingCalendar`). A target is
+breached when the elapsed time is *greater* than the target (exactly on time
+is met).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import datetime
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
+
+from survey_app.extensions import db
+from survey_app.models import Priority, Ticket, Tier
+from survey_app.types import utcnow
+
+from .calendar import WorkingCalendar, elapsed_seconds
+from .models import SlaClock, SlaPolicy, TicketSla
+
+#: PRODUCT.md's seed table: (first response, resolution) in minutes, and the clock.
+DEFAULT_POLICY: dict[Priority, tuple[int, int, SlaClock]] = {
+    Priority.P1: (15, 2 * 60, SlaClock.ALWAYS),
+    Priority.P2: (30, 4 * 60, SlaClock.ALWAYS),
+    Priority.P3: (2 * 60, 8 * 60, SlaClock.WORKING_HOURS),
+    Priority.P4: (4 * 60, 24 * 60, SlaClock.WORKING_HOURS),
+}
+#: Largest target accepted, minutes (90 days).
+MAX_TARGET_MINUTES = 90 * 24 * 60
+#: Tickets per batch when recomputing every ticket.
+RECOMPUTE_BATCH = 1000
+
+
+class SlaPolicyError(ValueError):
+    """A policy change that cannot be made; the message says why."""
+
+
+def sla_policies() -> list[SlaPolicy]:
+    """Every policy row, base rows first by priority; creates missing base rows with defaults.
+
+    Flushes when it created a row (the caller commits).
+    """
+    rows = list(db.session.scalars(select(SlaPolicy)))
+    present = {row.priority for row in rows if row.customer_tier is None}
+    for priority, (response, resolution, clock) in DEFAULT_POLICY.items():
+        if priority not in present:
+            row = SlaPolicy(
+                priority=priority,
+                customer_tier=None,
+                first_response_minutes=response,
+                resolution_minutes=resolution,
+                clock=clock,
+            )
+            db.session.add(row)
+            rows.append(row)
+    if len(present) < len(DEFAULT_POLICY):
+        db.session.flush()
+    order = list(Priority)
+    return sorted(
+        rows,
+        key=lambda r: (
+            order.index(r.priority),
+            r.customer_tier is not None,
+            r.customer_tier or "",
+        ),
+    )
+
+
+def _check_targets(first_response_minutes: int, resolution_minutes: int) -> None:
+    for value in (first_response_minutes, resolution_minutes):
+        if not 1 <= value <= MAX_TARGET_MINUTES:
+            raise SlaPolicyError(
+                _("Targets must be from 1 to %(most)s minutes.", most=MAX_TARGET_MINUTES)
+            )
+
+
+def save_sla_policy(
+    priority: Priority,
+    customer_tier: Tier | None,
+    *,
+    first_response_minutes: int,
+    resolution_minutes: int,
+    clock: SlaClock,
+) -> SlaPolicy:
+    """Create or update the row for ``priority`` (and ``customer_tier``, None = every tier).
+
+    Refuses (:class:`SlaPolicyError`) targets outside 1 minute .. 90 days. Flushes;
+    existing tickets keep their facts until :func:`recompute_all` runs.
+    """
+    _check_targets(first_response_minutes, resolution_minutes)
+    sla_policies()
+    row = db.session.scalar(
+        select(SlaPolicy).where(
+            SlaPolicy.priority == priority,
+            SlaPolicy.customer_tier.is_(None)
+            if customer_tier is None
+            else SlaPolicy.customer_tier == customer_tier,
+        )
+    )
+    if row is None:
+        row = SlaPolicy(priority=priority, customer_tier=customer_tier)
+        db.session.add(row)
+    row.first_response_minutes = first_response_minutes
+    row.resolution_minutes = resolution_minutes
+    row.clock = clock
+    db.session.flush()
+    return row
+
+
+def delete_sla_override(policy_id: int) -> None:
+    """Delete a per-tier override; refuses (:class:`SlaPolicyError`) a priority's base row."""
+    row = db.session.get(SlaPolicy, policy_id)
+    if row is None:
+        raise SlaPolicyError(_("No such SLA rule."))
+    if row.customer_tier is None:
+        raise SlaPolicyError(_("The base rule of a priority cannot be deleted."))
+    db.session.delete(row)
+    db.session.flush()
+
+
+@dataclasses.dataclass(frozen=True)
+class SlaFacts:
+    """What :func:`measure` found for one ticket."""
+
+    clock: SlaClock
+    first_response_target_minutes: int
+    resolution_target_minutes: int
+    first_response_seconds: int | None
+    resolution_seconds: int | None
+    response_breached: bool | None
+    resolution_breached: bool | None
+    breached: bool | None
+
+
+def choose_policy(
+    policies: Iterable[SlaPolicy], priority: Priority, tier: Tier | None
+) -> SlaPolicy | None:
+    """The tier's override for ``priority`` if there is one, else the priority's base row."""
+    base = None
+    for row in policies:
+        if row.priority != priority:
+            continue
+        if row.customer_tier is not None and row.customer_tier == tier:
+            return row
+        if row.customer_tier is None:
+            base = row
+    return base
+
+
+def measure(
+    *,
+    created_at: datetime,
+    first_response_at: datetime | None,
+    resolved_at: datetime | None,
+    closed_at: datetime | None,
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+) -> SlaFacts:
+    """Measure one ticket against ``policy`` on its clock (see the module docstring)."""
+
+    def on_clock(end: datetime | None) -> int | None:
+        if end is None:
+            return None
+        if policy.clock is SlaClock.WORKING_HOURS:
+            return calendar.working_seconds(created_at, end)
+        return elapsed_seconds(created_at, end)
+
+    responded = first_response_at or resolved_at or closed_at
+    resolved = resolved_at or closed_at
+    response = on_clock(responded)
+    resolution = on_clock(resolved)
+    response_breached = None if response is None else response > policy.first_response_minutes * 60
+    resolution_breached = (
+        None if resolution is None else resolution > policy.resolution_minutes * 60
+    )
+    if response_breached or resolution_breached:
+        breached: bool | None = True
+    elif response_breached is None or resolution_breached is None:
+        breached = None
+    else:
+        breached = False
+    return SlaFacts(
+        clock=policy.clock,
+        first_response_target_minutes=policy.first_response_minutes,
+        resolution_target_minutes=policy.resolution_minutes,
+        first_response_seconds=response,
+        resolution_seconds=resolution,
+        response_breached=response_breached,
+        resolution_breached=resolution_breached,
+        breached=breached,
+    )
+
+
+def working_calendar() -> WorkingCalendar:
+    """The calendar configured for the current app (``SLA_*`` settings)."""
+    return WorkingCalendar.from_config(current_app.config)
+
+
+def refresh_ticket_sla(
+    ticket: Ticket,
+    *,
+    policies: list[SlaPolicy] | None = None,
+    calendar: WorkingCalendar | None = None,
+    flush: bool = True,
+) -> TicketSla:
+    """Measure ``ticket`` and store its :class:`TicketSla` row (insert or update).
+
+    Flushes unless ``flush`` is false (batch callers flush once).
+    """
+    policies = sla_policies() if policies is None else policies
+    calendar = working_calendar() if calendar is None else calendar
+    tier = ticket.customer.tier if ticket.customer is not None else None
+    policy = choose_policy(policies, ticket.priority, tier)
+    assert policy is not None, "sla_policies() always has a base row per priority"
+    facts = measure(
+        created_at=ticket.created_at,
+        first_response_at=ticket.first_response_at,
+        resolved_at=ticket.resolved_at,
+        closed_at=ticket.closed_at,
+        policy=policy,
+        calendar=calendar,
+    )
+    row = db.session.get(TicketSla, ticket.id)
+    if row is None:
+        row = TicketSla(ticket_id=ticket.id)
+        db.session.add(row)
+    row.closed_at = ticket.closed_at
+    for name, value in dataclasses.asdict(facts).items():
+        setattr(row, name, value)
+    row.computed_at = utcnow()
+    if flush:
+        db.session.flush()
+    return row
+
+
+def recompute_all() -> int:
+    """Re-measure every ticket against the current policy; return how many. Commits per batch.
+
+    Safe to run twice or while tickets arrive (each row is simply rewritten).
+    """
+    policies = sla_policies()
+    db.session.commit()
+    calendar = working_calendar()
+    done = 0
+    last_id = 0
+    while True:
+        batch = db.session.scalars(
+            select(Ticket)
+            .options(joinedload(Ticket.customer))
+            .where(Ticket.id > last_id)
+            .order_by(Ticket.id)
+            .limit(RECOMPUTE_BATCH)
+        ).all()
+        if not batch:
+            break
+        # Load the batch's existing rows once, so each refresh finds its row in the session.
+        db.session.scalars(
+            select(TicketSla).where(TicketSla.ticket_id.in_([t.id for t in batch]))
+        ).all()
+        for ticket in batch:
+            refresh_ticket_sla(ticket, policies=policies, calendar=calendar, flush=False)
+        last_id = batch[-1].id
+        done += len(batch)
+        db.session.commit()
+    return done

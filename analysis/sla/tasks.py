@@ -1,0 +1,13 @@
+"""Background task: measure every ticket again after an SLA policy change."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="analysis.sla.recompute")
+def recompute_sla() -> int:
+    """Re-measure every ticket against the current policy; return how many. Safe to run twice."""
+    from .services import recompute_all
+
+    return recompute_all()
