@@ -56,7 +56,7 @@ def test_analyst_triages_a_case_and_records_a_five_why_chain(live_server, page, 
     bone = fishbone.locator('g[data-category="management"]')
     assert bone.locator("text.bone-item").first.text_content().startswith("2. Rosters follow")
     head = fishbone.locator("text.head-text").all_text_contents()
-    assert head == ["Peak-hour rosters too", "thin"]
+    assert head == ["Peak-hour rosters", "too thin"]
 
     db.session.commit()  # end the test's snapshot: see what the server wrote
     root_cause = db.session.scalar(select(RootCause))

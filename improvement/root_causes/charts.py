@@ -19,7 +19,7 @@ FISHBONE_LABEL_CHARS = 30
 FISHBONE_ITEMS_PER_BONE = 6
 PARETO_LABEL_CHARS = 18
 #: The fishbone's head: at most this many lines of this many narrow-character widths.
-HEAD_WIDTH = 22
+HEAD_WIDTH = 20
 HEAD_LINES = 5
 _TOKENS = re.compile(
     r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]|[^\s\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]+|\s+"
