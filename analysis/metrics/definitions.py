@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import case, func
@@ -51,6 +51,27 @@ CES_EASY_MIN = 5
 #: The percentiles reported for durations, as (name, numerator, denominator).
 PERCENTILES = (("median", 1, 2), ("p90", 9, 10))
 DURATIONS = ("first_response_time", "resolution_time")
+
+#: Every KPI name, grouped by the query that computes it.
+RESPONSE_KPIS = tuple(
+    f"csat_{dim}_{kind}" for dim in CSAT_DIMENSIONS for kind in ("average", "percent")
+) + ("nps", "ces_average", "ces_percent_easy")
+INVITATION_KPIS = ("response_rate",)
+TICKET_KPIS = ("fcr", "reopen_rate", "contacts_per_ticket")
+SLA_KPIS = ("sla_breach_rate",)
+DURATION_KPIS = tuple(
+    f"{duration}_{name}" for duration in DURATIONS for name in ("mean", "median", "p90")
+)
+ALL_KPIS = RESPONSE_KPIS + INVITATION_KPIS + TICKET_KPIS + SLA_KPIS + DURATION_KPIS
+#: The overview dashboard's cards.
+OVERVIEW_KPIS = (
+    "csat_overall_percent",
+    "nps",
+    "ces_average",
+    "first_response_time_p90",
+    "sla_breach_rate",
+    "response_rate",
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,25 +205,37 @@ def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def response_aggregates(columns: Mapping[str, ColumnElement[Any]]) -> list[ColumnElement[Any]]:
-    """SQL aggregates over survey responses; ``columns`` maps csat_<dimension>, nps, ces."""
+def response_aggregates(
+    columns: Mapping[str, ColumnElement[Any]], names: Iterable[str] = RESPONSE_KPIS
+) -> list[ColumnElement[Any]]:
+    """SQL aggregates over survey responses for the KPIs ``names``; ``columns`` maps
+    csat_<dimension>, nps and ces to their columns. Only the columns those KPIs read
+    appear, so a covering index can answer the overview without reading the table."""
+    wanted = set(names)
     aggregates: list[ColumnElement[Any]] = [func.count().label("responses")]
     for dim in CSAT_DIMENSIONS:
+        if not wanted & {f"csat_{dim}_average", f"csat_{dim}_percent"}:
+            continue
         col = columns[f"csat_{dim}"]
         aggregates += [
             func.count(col).label(f"csat_{dim}_n"),
             func.coalesce(func.sum(col), 0).label(f"csat_{dim}_sum"),
             _count_if(col >= CSAT_SATISFIED_MIN).label(f"csat_{dim}_satisfied"),
         ]
-    nps, ces = columns["nps"], columns["ces"]
-    aggregates += [
-        func.count(nps).label("nps_n"),
-        _count_if(nps >= NPS_PROMOTER_MIN).label("nps_promoters"),
-        _count_if(nps <= NPS_DETRACTOR_MAX).label("nps_detractors"),
-        func.count(ces).label("ces_n"),
-        func.coalesce(func.sum(ces), 0).label("ces_sum"),
-        _count_if(ces >= CES_EASY_MIN).label("ces_easy"),
-    ]
+    if "nps" in wanted:
+        nps = columns["nps"]
+        aggregates += [
+            func.count(nps).label("nps_n"),
+            _count_if(nps >= NPS_PROMOTER_MIN).label("nps_promoters"),
+            _count_if(nps <= NPS_DETRACTOR_MAX).label("nps_detractors"),
+        ]
+    if wanted & {"ces_average", "ces_percent_easy"}:
+        ces = columns["ces"]
+        aggregates += [
+            func.count(ces).label("ces_n"),
+            func.coalesce(func.sum(ces), 0).label("ces_sum"),
+            _count_if(ces >= CES_EASY_MIN).label("ces_easy"),
+        ]
     return aggregates
 
 
@@ -271,22 +304,25 @@ def ces_percent_easy(builder: _Builder, easy: int, answered: int) -> Kpi:
 
 
 def response_kpis(row: Mapping[str, Any], min_sample: int) -> dict[str, Kpi]:
-    """Every survey KPI from one row of :func:`response_aggregates`."""
+    """Every survey KPI from one row of :func:`response_aggregates` (an aggregate it lacks
+    reads as 0)."""
     builder = _Builder(min_sample)
+
+    def count(key: str) -> int:
+        return int(row.get(key) or 0)
+
     kpis: dict[str, Kpi] = {}
     for dim in CSAT_DIMENSIONS:
-        answered = int(row[f"csat_{dim}_n"])
+        answered = count(f"csat_{dim}_n")
         kpis[f"csat_{dim}_average"] = csat_average(
-            builder, dim, int(row[f"csat_{dim}_sum"]), answered
+            builder, dim, count(f"csat_{dim}_sum"), answered
         )
         kpis[f"csat_{dim}_percent"] = csat_percent(
-            builder, dim, int(row[f"csat_{dim}_satisfied"]), answered
+            builder, dim, count(f"csat_{dim}_satisfied"), answered
         )
-    kpis["nps"] = nps(
-        builder, int(row["nps_promoters"]), int(row["nps_detractors"]), int(row["nps_n"])
-    )
-    kpis["ces_average"] = ces_average(builder, int(row["ces_sum"]), int(row["ces_n"]))
-    kpis["ces_percent_easy"] = ces_percent_easy(builder, int(row["ces_easy"]), int(row["ces_n"]))
+    kpis["nps"] = nps(builder, count("nps_promoters"), count("nps_detractors"), count("nps_n"))
+    kpis["ces_average"] = ces_average(builder, count("ces_sum"), count("ces_n"))
+    kpis["ces_percent_easy"] = ces_percent_easy(builder, count("ces_easy"), count("ces_n"))
     return kpis
 
 
@@ -309,18 +345,22 @@ def response_rate(
 
 
 def ticket_aggregates(
-    contact_count: ColumnElement[int],
-    reopen_count: ColumnElement[int],
-    sla_breached: ColumnElement[bool],
+    contact_count: ColumnElement[int], reopen_count: ColumnElement[int]
 ) -> list[ColumnElement[Any]]:
-    """SQL aggregates over closed tickets (to be grouped by priority as well)."""
+    """SQL aggregates over closed tickets."""
     return [
         func.count().label("closed"),
         _count_if(contact_count == 1).label("one_contact"),
         _count_if(reopen_count > 0).label("reopened"),
         func.coalesce(func.sum(contact_count), 0).label("contacts"),
-        func.count(sla_breached).label("sla_measured"),
-        _count_if(sla_breached.is_(True)).label("sla_breached"),
+    ]
+
+
+def sla_aggregates(breached: ColumnElement[bool]) -> list[ColumnElement[Any]]:
+    """SQL aggregates over the SLA facts of closed tickets (grouped by priority as well)."""
+    return [
+        func.count(breached).label("sla_measured"),
+        _count_if(breached.is_(True)).label("sla_breached"),
     ]
 
 
@@ -348,28 +388,33 @@ def contacts_per_ticket(builder: _Builder, contacts: int, closed: int) -> Kpi:
     return builder.mean("contacts_per_ticket", contacts, closed, "contacts")
 
 
-def ticket_kpis(
-    rows_by_priority: Mapping[str, Mapping[str, Any]], min_sample: int
-) -> dict[str, Kpi]:
-    """Every ticket KPI from :func:`ticket_aggregates` rows, one per priority."""
+def ticket_kpis(tickets: Mapping[str, Any], min_sample: int) -> dict[str, Kpi]:
+    """FCR, reopen rate and contacts per ticket from one :func:`ticket_aggregates` row."""
     builder = _Builder(min_sample)
-    totals = dict.fromkeys(("closed", "one_contact", "reopened", "contacts"), 0)
-    totals.update(sla_measured=0, sla_breached=0)
+    closed = int(tickets.get("closed") or 0)
+
+    def total(key: str) -> int:
+        return int(tickets.get(key) or 0)
+
+    return {
+        "fcr": fcr(builder, total("one_contact"), closed),
+        "reopen_rate": reopen_rate(builder, total("reopened"), closed),
+        "contacts_per_ticket": contacts_per_ticket(builder, total("contacts"), closed),
+    }
+
+
+def sla_kpis(rows_by_priority: Mapping[str, Mapping[str, Any]], min_sample: int) -> dict[str, Kpi]:
+    """The SLA breach rate, overall and per priority, from :func:`sla_aggregates` rows."""
+    builder = _Builder(min_sample)
+    measured = breached = 0
     by_priority: dict[str, Kpi] = {}
     for priority, row in sorted(rows_by_priority.items()):
-        for key in totals:
-            totals[key] += int(row[key])
+        measured += int(row["sla_measured"])
+        breached += int(row["sla_breached"])
         by_priority[priority] = builder.share(
             f"sla_breach_rate_{priority}", int(row["sla_breached"]), int(row["sla_measured"])
         )
-    return {
-        "fcr": fcr(builder, totals["one_contact"], totals["closed"]),
-        "sla_breach_rate": sla_breach_rate(
-            builder, totals["sla_breached"], totals["sla_measured"], by_priority
-        ),
-        "reopen_rate": reopen_rate(builder, totals["reopened"], totals["closed"]),
-        "contacts_per_ticket": contacts_per_ticket(builder, totals["contacts"], totals["closed"]),
-    }
+    return {"sla_breach_rate": sla_breach_rate(builder, breached, measured, by_priority)}
 
 
 def duration_kpis(
@@ -390,24 +435,3 @@ def duration_kpis(
         value = percentile_from_ranks(low, high, count, numerator, denominator)
         kpis[f"{duration}_{name}"] = builder.make(f"{duration}_{name}", value, count, "seconds")
     return kpis
-
-
-#: Every KPI name, grouped by the query that computes it.
-RESPONSE_KPIS = tuple(
-    f"csat_{dim}_{kind}" for dim in CSAT_DIMENSIONS for kind in ("average", "percent")
-) + ("nps", "ces_average", "ces_percent_easy")
-INVITATION_KPIS = ("response_rate",)
-TICKET_KPIS = ("fcr", "sla_breach_rate", "reopen_rate", "contacts_per_ticket")
-DURATION_KPIS = tuple(
-    f"{duration}_{name}" for duration in DURATIONS for name in ("mean", "median", "p90")
-)
-ALL_KPIS = RESPONSE_KPIS + INVITATION_KPIS + TICKET_KPIS + DURATION_KPIS
-#: The overview dashboard's cards.
-OVERVIEW_KPIS = (
-    "csat_overall_percent",
-    "nps",
-    "ces_average",
-    "first_response_time_p90",
-    "sla_breach_rate",
-    "response_rate",
-)

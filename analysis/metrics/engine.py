@@ -14,6 +14,7 @@ zone and its daylight-saving rules.
 from __future__ import annotations
 
 import dataclasses
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import UTCDateTime
 
 from ..sla.models import TicketSla
+from . import indexes  # noqa: F401  (the covering indexes these queries rely on)
 from .definitions import (
     ALL_KPIS,
     CSAT_DIMENSIONS,
@@ -44,13 +46,17 @@ from .definitions import (
     INVITATION_KPIS,
     PERCENTILES,
     RESPONSE_KPIS,
+    SLA_KPIS,
     TICKET_KPIS,
     Kpi,
     duration_kpis,
+    percentile_ranks,
     rank_sql,
     response_aggregates,
     response_kpis,
     response_rate,
+    sla_aggregates,
+    sla_kpis,
     ticket_aggregates,
     ticket_kpis,
 )
@@ -159,14 +165,14 @@ def _key_json(key: GroupKey, group_by: str | None, grain: Grain | None) -> dict[
 
 
 def _empty(names: Sequence[str], min_sample: int) -> dict[str, Kpi]:
-    return _finish(names, {}, {}, {}, {}, {}, min_sample)
+    return _finish(names, {}, min_sample)
 
 
 # --- populations -------------------------------------------------------------------------------
 
 
 def _ticket_versions() -> FromClause:
-    """Each (ticket, template version) it was invited with: template versions of a ticket."""
+    """Each (ticket, template version) it was invited with."""
     return (
         select(Invitation.ticket_id, Invitation.template_version_id)
         .where(Invitation.template_version_id.is_not(None))
@@ -187,11 +193,9 @@ class _Population:
             self.base: FromClause = SurveyResponse.__table__
             self.time = SurveyResponse.submitted_at
         elif kind == "tickets":
-            self.base = Ticket.__table__.outerjoin(
-                TicketSla.__table__, TicketSla.ticket_id == Ticket.id
-            )
+            self.base = Ticket.__table__
             self.time = Ticket.closed_at
-        elif kind == "durations":
+        elif kind == "sla":  # SLA facts: breaches and durations
             self.base = TicketSla.__table__
             self.time = TicketSla.closed_at
         else:  # sent / skipped invitations
@@ -232,6 +236,8 @@ class _Population:
             self._join("versions")
             assert self.versions is not None
             return self.versions.c.template_version_id
+        if dimension == "priority" and self.kind == "sla":
+            return TicketSla.priority
         if dimension in ("customer_tier", "customer_is_new"):
             self._join("customer")
             return Customer.tier if dimension == "customer_tier" else Customer.is_new
@@ -298,40 +304,19 @@ def _grouped(
     statement = select(*group_columns, *aggregates).select_from(clause).where(*conditions)
     if group_columns:
         statement = statement.group_by(*group_columns)
-    rows = []
-    for row in db.session.execute(statement).mappings():
-        item = dict(row)
-        item.setdefault("_group", None)
-        item.setdefault("_period", None)
-        rows.append(item)
-    return rows
+    return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
 
 
-def _percentile_rows(
-    duration: str, scope: Scope, group_by: str | None, grain: Grain | None
-) -> list[dict[str, Any]]:
-    """n, Σ and the values at the interpolation ranks of each percentile, per group."""
-    value_column = {
-        "first_response_time": TicketSla.first_response_seconds,
-        "resolution_time": TicketSla.resolution_seconds,
-    }[duration]
+_DURATION_COLUMNS = {
+    "first_response_time": TicketSla.first_response_seconds,
+    "resolution_time": TicketSla.resolution_seconds,
+}
 
-    def columns(population: _Population) -> list[ColumnElement[Any]]:
-        return [value_column.label("x")]
 
-    inner_keys: list[str] = []
-
-    def ranked(population_keys: list[ColumnElement[Any]]) -> list[ColumnElement[Any]]:
-        return [
-            func.row_number()
-            .over(partition_by=population_keys or None, order_by=value_column)
-            .label("rn"),
-            func.count().over(partition_by=population_keys or None).label("cnt"),
-        ]
-
-    population = _Population("durations")
+def _filtered_sla(scope: Scope, value_column: ColumnElement[Any]) -> tuple[_Population, list[Any]]:
+    population = _Population("sla")
     begin, end = scope.bounds
-    conditions = [
+    conditions: list[Any] = [
         population.time >= begin,
         population.time < end,
         value_column.is_not(None),
@@ -339,26 +324,46 @@ def _percentile_rows(
     for name, values in scope.filters().items():
         column = population.column(name)
         conditions.append(column == values[0] if name == "customer_is_new" else column.in_(values))
+    return population, conditions
+
+
+def _percentile_rows(
+    duration: str, scope: Scope, group_by: str | None, grain: Grain | None
+) -> list[dict[str, Any]]:
+    """n, Σ and the values at the interpolation ranks of each percentile, per group.
+
+    Grouped: one query numbering the values per group (``row_number()`` and
+    ``count()`` windows). Ungrouped (the overview cards): n and Σ from the
+    covering index, then each percentile's two values by ``ORDER BY … LIMIT 2
+    OFFSET k``, which sorts far less than numbering every row.
+    """
+    if group_by is None and grain is None:
+        return [_percentile_row(duration, scope)]
+    value_column = _DURATION_COLUMNS[duration]
+    population, conditions = _filtered_sla(scope, value_column)
     keys: list[ColumnElement[Any]] = []
     if group_by is not None:
-        keys.append(population.column(group_by))
-        inner_keys.append("_group")
+        keys.append(population.column(group_by).label("_group"))
     clause = population.from_clause()
     if grain is not None:
         buckets = _buckets(scope, grain)
         clause = clause.join(
             buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
         )
-        keys.append(buckets.c.label)
-        inner_keys.append("_period")
-    labelled = [key.label(name) for key, name in zip(keys, inner_keys, strict=True)]
+        keys.append(buckets.c.label.label("_period"))
+    partition = [key.element for key in keys]
     inner = (
-        select(*labelled, *columns(population), *ranked(keys))
+        select(
+            *keys,
+            value_column.label("x"),
+            func.row_number().over(partition_by=partition, order_by=value_column).label("rn"),
+            func.count().over(partition_by=partition).label("cnt"),
+        )
         .select_from(clause)
         .where(*conditions)
         .subquery("ranked")
     )
-    outer_keys = [inner.c[name] for name in inner_keys]
+    outer_keys = [inner.c[key.name] for key in keys]
     aggregates: list[ColumnElement[Any]] = [
         func.count().label("n"),
         func.coalesce(func.sum(inner.c.x), 0).label("total"),
@@ -369,16 +374,50 @@ def _percentile_rows(
             func.max(case((inner.c.rn == rank, inner.c.x))).label(f"{name}_low"),
             func.max(case((inner.c.rn == rank + 1, inner.c.x))).label(f"{name}_high"),
         ]
-    statement = select(*outer_keys, *aggregates)
-    if outer_keys:
-        statement = statement.group_by(*outer_keys)
-    rows = []
-    for row in db.session.execute(statement).mappings():
-        item = dict(row)
-        item.setdefault("_group", None)
-        item.setdefault("_period", None)
-        rows.append(item)
-    return rows
+    statement = select(*outer_keys, *aggregates).group_by(*outer_keys)
+    return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
+
+
+def _percentile_row(duration: str, scope: Scope) -> dict[str, Any]:
+    value_column = _DURATION_COLUMNS[duration]
+    population, conditions = _filtered_sla(scope, value_column)
+    clause = population.from_clause()
+    count, total = db.session.execute(
+        select(func.count(), func.coalesce(func.sum(value_column), 0))
+        .select_from(clause)
+        .where(*conditions)
+    ).one()
+    row: dict[str, Any] = {"n": count, "total": total, "_group": None, "_period": None}
+    for name, numerator, denominator in PERCENTILES:
+        low = high = None
+        if count:
+            rank, _fraction = percentile_ranks(count, numerator, denominator)
+            last = min(rank + 1, count)
+            # Sort from the nearer end, so the database keeps fewer rows while sorting.
+            if rank > count // 2:
+                order, offset = value_column.desc(), count - last
+            else:
+                order, offset = value_column.asc(), rank - 1
+            values = db.session.scalars(
+                select(value_column)
+                .select_from(clause)
+                .where(*conditions)
+                .order_by(order)
+                .limit(last - rank + 1)
+                .offset(offset)
+            ).all()
+            if rank > count // 2:
+                values = list(reversed(values))
+            low = values[0]
+            high = values[1] if len(values) > 1 else None
+        row[f"{name}_low"], row[f"{name}_high"] = low, high
+    return row
+
+
+def _with_keys(row: dict[str, Any]) -> dict[str, Any]:
+    row.setdefault("_group", None)
+    row.setdefault("_period", None)
+    return row
 
 
 # --- putting it together -----------------------------------------------------------------------
@@ -393,105 +432,80 @@ def _kpis_by_group(
     scope: Scope, group_by: str | None, grain: Grain | None, names: Sequence[str], min_sample: int
 ) -> dict[GroupKey, dict[str, Kpi]]:
     wanted = set(names)
-    responses: dict[GroupKey, Mapping[str, Any]] = {}
-    sent: dict[GroupKey, Mapping[str, Any]] = {}
-    skipped: dict[GroupKey, dict[str, int]] = {}
-    tickets: dict[GroupKey, dict[str, Mapping[str, Any]]] = {}
-    durations: dict[GroupKey, dict[str, Mapping[str, Any]]] = {}
+    found: dict[str, dict[GroupKey, Any]] = defaultdict(dict)
+
+    def run(kind: str, columns: Any, **options: Any) -> list[dict[str, Any]]:
+        return _grouped(kind, scope, group_by, grain, columns, **options)
 
     if wanted & set(RESPONSE_KPIS):
-
-        def response_columns(population: _Population) -> list[ColumnElement[Any]]:
-            columns = {f"csat_{d}": getattr(SurveyResponse, f"csat_{d}") for d in CSAT_DIMENSIONS}
-            columns.update(nps=SurveyResponse.nps, ces=SurveyResponse.ces)
-            return response_aggregates(columns)
-
-        for row in _grouped("responses", scope, group_by, grain, response_columns):
-            responses[_key(row)] = row
-
+        survey_columns = {
+            **{f"csat_{d}": getattr(SurveyResponse, f"csat_{d}") for d in CSAT_DIMENSIONS},
+            "nps": SurveyResponse.nps,
+            "ces": SurveyResponse.ces,
+        }
+        for row in run("responses", lambda p: response_aggregates(survey_columns, names)):
+            found["responses"][_key(row)] = row
     if wanted & set(INVITATION_KPIS):
-        for row in _grouped(
-            "sent",
-            scope,
-            group_by,
-            grain,
-            lambda p: [
-                func.count().label("sent"),
-                func.count(Invitation.answered_at).label("answered"),
-            ],
-        ):
-            sent[_key(row)] = row
-        for row in _grouped(
+        sent = [func.count().label("sent"), func.count(Invitation.answered_at).label("answered")]
+        for row in run("sent", lambda p: sent):
+            found["sent"][_key(row)] = row
+        for row in run(
             "skipped",
-            scope,
-            group_by,
-            grain,
             lambda p: [func.count().label("count")],
             extra_keys=[Invitation.skip_reason.label("reason")],
             where=[Invitation.skip_reason.is_not(None)],
         ):
-            reason = getattr(row["reason"], "value", row["reason"])
-            skipped.setdefault(_key(row), {})[reason] = int(row["count"])
-
+            reasons = found["skipped"].setdefault(_key(row), {})
+            reasons[getattr(row["reason"], "value", row["reason"])] = int(row["count"])
     if wanted & set(TICKET_KPIS):
-        for row in _grouped(
-            "tickets",
-            scope,
-            group_by,
-            grain,
-            lambda p: ticket_aggregates(
-                Ticket.contact_count, Ticket.reopen_count, TicketSla.breached
-            ),
-            extra_keys=[Ticket.priority.label("priority")],
+        columns = ticket_aggregates(Ticket.contact_count, Ticket.reopen_count)
+        for row in run("tickets", lambda p: columns):
+            found["tickets"][_key(row)] = row
+    if wanted & set(SLA_KPIS):
+        for row in run(
+            "sla",
+            lambda p: sla_aggregates(TicketSla.breached),
+            extra_keys=[TicketSla.priority.label("priority")],
         ):
             priority = getattr(row["priority"], "value", row["priority"])
-            tickets.setdefault(_key(row), {})[priority] = row
-
+            found["sla"].setdefault(_key(row), {})[priority] = row
     for duration in DURATIONS:
         if any(name.startswith(duration) for name in wanted):
             for row in _percentile_rows(duration, scope, group_by, grain):
-                durations.setdefault(_key(row), {})[duration] = row
+                found[duration][_key(row)] = row
 
-    keys: set[GroupKey] = set(responses) | set(sent) | set(skipped) | set(tickets) | set(durations)
     if group_by is None and grain is None:
-        keys = {(None, None)}
+        keys: set[GroupKey] = {(None, None)}
+    else:
+        keys = set().union(*(rows.keys() for rows in found.values()))
     return {
-        key: _finish(
-            names,
-            responses.get(key, {}),
-            sent.get(key, {}),
-            skipped.get(key, {}),
-            tickets.get(key, {}),
-            durations.get(key, {}),
-            min_sample,
-        )
+        key: _finish(names, {kind: rows.get(key) for kind, rows in found.items()}, min_sample)
         for key in keys
     }
 
 
-def _finish(
-    names: Sequence[str],
-    responses: Mapping[str, Any],
-    sent: Mapping[str, Any],
-    skipped: Mapping[str, int],
-    tickets: Mapping[str, Mapping[str, Any]],
-    durations: Mapping[str, Mapping[str, Any]],
-    min_sample: int,
-) -> dict[str, Kpi]:
+def _finish(names: Sequence[str], rows: Mapping[str, Any], min_sample: int) -> dict[str, Kpi]:
+    """The KPIs ``names`` of one group from its aggregate rows (missing rows: no data)."""
     wanted = set(names)
     kpis: dict[str, Kpi] = {}
     if wanted & set(RESPONSE_KPIS):
-        kpis.update(response_kpis(_ZeroDefault(responses), min_sample))
+        kpis.update(response_kpis(rows.get("responses") or {}, min_sample))
     if wanted & set(INVITATION_KPIS):
+        sent = rows.get("sent") or {}
         kpis.update(
             response_rate(
-                int(sent.get("answered") or 0), int(sent.get("sent") or 0), skipped, min_sample
+                int(sent.get("answered") or 0),
+                int(sent.get("sent") or 0),
+                rows.get("skipped") or {},
+                min_sample,
             )
         )
     if wanted & set(TICKET_KPIS):
-        kpis.update(ticket_kpis(tickets, min_sample))
+        kpis.update(ticket_kpis(rows.get("tickets") or {}, min_sample))
+    if wanted & set(SLA_KPIS):
+        kpis.update(sla_kpis(rows.get("sla") or {}, min_sample))
     for duration in DURATIONS:
-        row = durations.get(duration)
+        row = rows.get(duration)
         if row is None:
             kpis.update(duration_kpis(duration, 0, 0, {}, min_sample))
             continue
@@ -500,10 +514,3 @@ def _finish(
         }
         kpis.update(duration_kpis(duration, int(row["n"]), int(row["total"]), ranks, min_sample))
     return {name: kpis[name] for name in names}
-
-
-class _ZeroDefault(dict):  # type: ignore[type-arg]
-    """A row where a missing aggregate (no rows in this group) reads as 0."""
-
-    def __missing__(self, key: str) -> int:
-        return 0

@@ -56,13 +56,16 @@ class TicketSla(db.Model):
     __table_args__ = (
         Index("ix_ticket_sla_closed_frt", "closed_at", "first_response_seconds"),
         Index("ix_ticket_sla_closed_resolution", "closed_at", "resolution_seconds"),
+        Index("ix_ticket_sla_closed_priority_breached", "closed_at", "priority", "breached"),
     )
 
     ticket_id: Mapped[int] = mapped_column(
         ForeignKey("ticket.id", ondelete="CASCADE"), primary_key=True
     )
-    #: Copied from the ticket so the percentile queries need no join without filters.
+    #: Copied from the ticket, so the SLA and duration KPIs need no join without filters.
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: The priority the ticket was measured as (the ticket's, copied like ``closed_at``).
+    priority: Mapped[Priority] = mapped_column(str_enum(Priority, "priority"))
     clock: Mapped[SlaClock] = mapped_column(str_enum(SlaClock, "sla_clock"))
     first_response_target_minutes: Mapped[int]
     resolution_target_minutes: Mapped[int]

@@ -235,6 +235,7 @@ def refresh_ticket_sla(
         row = TicketSla(ticket_id=ticket.id)
         db.session.add(row)
     row.closed_at = ticket.closed_at
+    row.priority = ticket.priority
     for name, value in dataclasses.asdict(facts).items():
         setattr(row, name, value)
     row.computed_at = utcnow()

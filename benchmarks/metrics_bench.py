@@ -1,0 +1,341 @@
+"""KPI benchmark: the overview dashboard's queries over a million survey responses.
+
+Run from the project folder:
+
+    .venv/bin/python benchmarks/metrics_bench.py   # SQLite, then PostgreSQL if reachable
+    .venv/bin/python benchmarks/metrics_bench.py --rows 200000 --no-postgres
+
+Builds the schema with the real migrations, then loads ``--rows`` closed tickets
+(with customers, close events and SLA facts), as many answered invitations and
+survey responses, and a quarter as many unanswered or skipped invitations,
+spread over ``--days`` days, with SQLAlchemy Core ``executemany`` in batches.
+A database left by an earlier run with the same row count is reused.
+
+It then times "the overview dashboard": CSAT %, NPS, CES, FRT P90, SLA breach
+rate and response rate for the last 30 days *and* the 30 days before (two
+``compute(scope, metrics=OVERVIEW_KPIS)`` calls, 10 queries), best and median of
+5 runs after one warm-up, plus a few heavier shapes for reference. Prints a
+markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+SEED = 20261130
+BATCH = 50_000
+PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/closedloop_bench"
+TEAMS = ("Frontline", "Backline", "VIP desk", "Billing", "Night shift")
+REGIONS = ("华东", "华南", "华北", "西部")
+PRODUCTS = ("云存储", "邮件", "视频会议", "CRM")
+CHANNELS = ("chat", "phone", "email", "app", "wechat")
+TARGETS = {"P1": (15, 120, "24x7"), "P2": (30, 240, "24x7"), "P3": (120, 480, "working_hours"),
+           "P4": (240, 1440, "working_hours")}  # fmt: skip
+
+
+def _app(url: str) -> Any:
+    os.environ.setdefault("CLOSEDLOOP_INSTANCE_PATH", str(Path("/tmp/closedloop-bench-instance")))
+    from survey_app import create_app
+
+    return create_app({"TESTING": True, "SECRET_KEY": "bench", "DATABASE_URL": url})
+
+
+def _row_count(app: Any) -> int:
+    from sqlalchemy import func, inspect, select
+
+    from survey_app.extensions import db
+    from survey_app.surveys.models import SurveyResponse
+
+    with app.app_context():
+        if "survey_response" not in inspect(db.engine).get_table_names():
+            return -1
+        return db.session.scalar(select(func.count()).select_from(SurveyResponse)) or 0
+
+
+def _reset(url: str) -> None:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    if url.startswith("sqlite"):
+        path = Path(make_url(url).database or "")
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        return
+    target = make_url(url)
+    admin = create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{target.database}"'))
+        conn.execute(text(f'CREATE DATABASE "{target.database}"'))
+    admin.dispose()
+
+
+def _load(url: str, rows: int, days: int) -> float:
+    """Migrate and fill the database; return the seconds it took."""
+    import flask_migrate
+    from sqlalchemy import text
+
+    from analysis.sla.models import TicketSla
+    from survey_app.extensions import db
+    from survey_app.models import Customer, Ticket, TicketEvent
+    from survey_app.surveys.models import (
+        Invitation,
+        SurveyResponse,
+        SurveyTemplate,
+        TemplateVersion,
+    )
+
+    started = time.perf_counter()
+    _reset(url)
+    app = _app(url)
+    with app.app_context():
+        flask_migrate.upgrade()
+        engine = db.engine
+        rng = random.Random(SEED)
+        end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+        begin = end - timedelta(days=days)
+        span = int((end - begin).total_seconds())
+        customers = max(1, rows // 5)
+        extra_invitations = rows // 4
+        with engine.begin() as conn:
+            conn.execute(
+                SurveyTemplate.__table__.insert(),
+                [{"id": 1, "name": "Bench", "channels": [], "tiers": [], "priority": 0,
+                  "active": True, "created_at": begin}],
+            )  # fmt: skip
+            conn.execute(
+                TemplateVersion.__table__.insert(),
+                [{"id": 1, "template_id": 1, "number": 1, "status": "published", "intro": {},
+                  "created_at": begin}],
+            )  # fmt: skip
+            for first in range(1, customers + 1, BATCH):
+                conn.execute(
+                    Customer.__table__.insert(),
+                    [
+                        {"id": i, "source": "bench", "external_id": f"C{i}", "language": "zh_Hans",
+                         "tier": "vip" if i % 10 == 0 else "standard", "is_new": i % 3 == 0,
+                         "created_at": begin, "updated_at": begin}
+                        for i in range(first, min(first + BATCH, customers + 1))
+                    ],
+                )  # fmt: skip
+            total_invitations = rows + extra_invitations  # a multiple of 5 for rows % 4 == 0
+            for first in range(1, total_invitations + 1, BATCH):
+                tickets, events, facts, invitations, responses = [], [], [], [], []
+                for i in range(first, min(first + BATCH, total_invitations + 1)):
+                    # Ids grow with time, as in a real helpdesk (and indexes fill in order).
+                    created = begin + timedelta(
+                        seconds=span * (i - 1) // total_invitations + rng.randrange(3600)
+                    )
+                    priority = rng.choices(("P1", "P2", "P3", "P4"), (1, 3, 4, 2))[0]
+                    frt = int(rng.lognormvariate(7, 1))
+                    resolution = frt + int(rng.lognormvariate(9, 1))
+                    closed = created + timedelta(seconds=resolution + 600)
+                    team = rng.choice(TEAMS)
+                    channel = rng.choice(CHANNELS)
+                    customer_id = rng.randrange(1, customers + 1)
+                    tickets.append(
+                        {"id": i, "source": "bench", "external_id": f"T{i}",
+                         "customer_id": customer_id, "channel": channel, "priority": priority,
+                         "product_line": rng.choice(PRODUCTS), "region": rng.choice(REGIONS),
+                         "team": team, "agent": f"{team}-{rng.randrange(12)}", "status": "closed",
+                         "created_at": created,
+                         "first_response_at": created + timedelta(seconds=frt),
+                         "resolved_at": created + timedelta(seconds=resolution),
+                         "closed_at": closed, "reopen_count": int(rng.random() < 0.05),
+                         "contact_count": 1 if rng.random() < 0.76 else rng.randint(2, 4),
+                         "last_event_at": closed, "recorded_at": closed, "updated_at": closed}
+                    )  # fmt: skip
+                    response_target, resolution_target, clock = TARGETS[priority]
+                    facts.append(
+                        {"ticket_id": i, "closed_at": closed, "clock": clock, "priority": priority,
+                         "first_response_target_minutes": response_target,
+                         "resolution_target_minutes": resolution_target,
+                         "first_response_seconds": frt, "resolution_seconds": resolution,
+                         "response_breached": frt > response_target * 60,
+                         "resolution_breached": resolution > resolution_target * 60,
+                         "breached": frt > response_target * 60
+                         or resolution > resolution_target * 60,
+                         "computed_at": closed}
+                    )  # fmt: skip
+                    events.append(
+                        {"id": i, "ticket_id": i, "event": "closed", "origin": "bench",
+                         "idempotency_key": f"bench-{i}", "occurred_at": closed,
+                         "received_at": closed, "applied": True, "payload": {}}
+                    )  # fmt: skip
+                    sent_at = closed + timedelta(hours=1)
+                    answered = i % 5 != 0  # four in five: --rows responses in all
+                    skipped = not answered and rng.random() < 0.5
+                    invitations.append(
+                        {"id": i, "ticket_id": i, "customer_id": customer_id,
+                         "close_event_id": i, "template_version_id": None if skipped else 1,
+                         "channel": "email",
+                         "status": "answered" if answered else "skipped" if skipped else "sent",
+                         "skip_reason": rng.choice(("fatigue", "sampled_out", "opted_out"))
+                         if skipped else None,
+                         "nonce": f"n{i}", "language": "zh_Hans", "created_at": closed,
+                         "send_after": sent_at, "sent_at": None if skipped else sent_at,
+                         "answered_at": sent_at + timedelta(hours=3) if answered else None,
+                         "attempts": 0 if skipped else 1}
+                    )  # fmt: skip
+                    if answered:
+                        scores = {
+                            f"csat_{d}": rng.choice((None, 2, 3, 4, 4, 5, 5, 5))
+                            for d in ("overall", "speed", "professionalism", "attitude",
+                                      "effectiveness")
+                        }  # fmt: skip
+                        responses.append(
+                            {"id": i, "invitation_id": i, "ticket_id": i,
+                             "customer_id": customer_id, "template_version_id": 1,
+                             "submitted_at": sent_at + timedelta(hours=3), "language": "zh_Hans",
+                             "nps": rng.choice((None, *range(11), 9, 10, 10)),
+                             "ces": rng.choice((None, *range(1, 8), 6, 7)),
+                             "team": team, "agent": tickets[-1]["agent"], "channel": channel,
+                             "priority": priority, "product_line": tickets[-1]["product_line"],
+                             "region": tickets[-1]["region"],
+                             "customer_tier": "vip" if customer_id % 10 == 0 else "standard",
+                             "customer_is_new": customer_id % 3 == 0, **scores}
+                        )  # fmt: skip
+                conn.execute(Ticket.__table__.insert(), tickets)
+                conn.execute(TicketEvent.__table__.insert(), events)
+                conn.execute(TicketSla.__table__.insert(), facts)
+                conn.execute(Invitation.__table__.insert(), invitations)
+                if responses:
+                    conn.execute(SurveyResponse.__table__.insert(), responses)
+                print(
+                    f"  loaded {min(first + BATCH - 1, total_invitations):,} tickets", flush=True
+                )
+            if engine.dialect.name == "postgresql":
+                for table in (
+                    "customer",
+                    "ticket",
+                    "ticket_event",
+                    "invitation",
+                    "survey_response",
+                    "survey_template",
+                    "template_version",
+                ):
+                    conn.execute(text(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                        f"(SELECT max(id) FROM {table}))"
+                    ))  # fmt: skip
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        engine.dispose()
+    return time.perf_counter() - started
+
+
+def _time(label: str, call: Any, repeats: int = 5) -> dict[str, Any]:
+    call()  # warm-up: page cache and statement cache, as on a dashboard in use
+    runs = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        runs.append(time.perf_counter() - started)
+    return {"label": label, "best": min(runs), "median": statistics.median(runs)}
+
+
+def _measure(url: str) -> list[dict[str, Any]]:
+    from analysis.metrics import OVERVIEW_KPIS, Scope, compute
+    from survey_app.extensions import db
+
+    app = _app(url)
+    results = []
+    with app.app_context():
+        today = date.today()
+        last30 = Scope(start=today - timedelta(days=29), end=today)
+        last90 = Scope(start=today - timedelta(days=89), end=today)
+        year = Scope(start=today - timedelta(days=364), end=today)
+
+        def overview(scope: Scope) -> Any:
+            def run() -> None:
+                compute(scope, metrics=OVERVIEW_KPIS, min_sample=30)
+                compute(scope.previous(), metrics=OVERVIEW_KPIS, min_sample=30)
+                db.session.rollback()
+
+            return run
+
+        results.append(
+            _time("overview, last 30 days + previous 30 (10 queries)", overview(last30))
+        )
+        results.append(_time("overview, last 90 days + previous 90", overview(last90)))
+        results.append(_time("overview, last 365 days + previous 365", overview(year)))
+        team = Scope(start=last30.start, end=last30.end, team=("Frontline",))
+        results.append(_time("overview, last 30 days, team=Frontline", overview(team)))
+        results.append(
+            _time(
+                "every KPI, last 30 days, by team and by week",
+                lambda: compute(last30, group_by="team", grain="week"),
+                repeats=3,
+            )
+        )
+        n = compute(last30, metrics=["nps"]).overall["nps"].n
+        db.engine.dispose()
+    for result in results:
+        result["n30"] = n
+    return results
+
+
+def _postgres_reachable(url: str) -> bool:
+    try:
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        target = make_url(url).set(database="postgres", drivername="postgresql")
+        psycopg.connect(target.render_as_string(hide_password=False), connect_timeout=3).close()
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        return False
+    return True
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000, help="survey responses (tickets)")
+    parser.add_argument("--days", type=int, default=365, help="days the data is spread over")
+    parser.add_argument("--sqlite", default="/tmp/closedloop-bench.sqlite3")
+    parser.add_argument("--postgres", default=PG_DEFAULT)
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--reload", action="store_true", help="rebuild even if the data exists")
+    args = parser.parse_args()
+
+    targets = [("SQLite", f"sqlite:///{args.sqlite}")]
+    if not args.no_postgres:
+        if _postgres_reachable(args.postgres):
+            targets.append(("PostgreSQL", args.postgres))
+        else:
+            print(f"PostgreSQL not reachable at {args.postgres}: skipped")
+    table = ["| database | query set | best | median |", "|---|---|---:|---:|"]
+    for name, url in targets:
+        existing = -1 if args.reload else _row_count(_app(url)) if _exists(url) else -1
+        if existing != args.rows:
+            print(f"{name}: loading {args.rows:,} responses ...", flush=True)
+            print(f"{name}: loaded in {_load(url, args.rows, args.days):.0f} s", flush=True)
+        for result in _measure(url):
+            table.append(
+                f"| {name} | {result['label']} | {result['best'] * 1000:.0f} ms "
+                f"| {result['median'] * 1000:.0f} ms |"
+            )
+        print(f"{name}: {result['n30']:,} NPS answers in the last 30 days")
+    print("\n".join(table))
+
+
+def _exists(url: str) -> bool:
+    if url.startswith("sqlite"):
+        return Path(url.removeprefix("sqlite:///")).exists()
+    try:
+        _row_count(_app(url))
+    except Exception:  # noqa: BLE001 - no database yet
+        return False
+    return True
+
+
+if __name__ == "__main__":
+    main()
