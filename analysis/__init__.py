@@ -10,14 +10,22 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the analysis commands (``closedloop sentiment``, ``closedloop metrics``), the
-    metrics API, the SLA policy page and the SLA hook on ticket intake.
+    """Register the analysis commands (``closedloop sentiment``, ``closedloop metrics``),
+    tasks, the background analysis of new responses, the metrics API, the SLA
+    policy page and the SLA hook on ticket intake.
 
-    Importing the commands loads no model: those load on first use.
+    Importing these loads no model: models load on first use, in the process
+    that analyses (a worker, the background thread or a CLI command).
     """
-    from . import metrics, sla
+    from survey_app.background import register_job
+    from survey_app.surveys.signals import response_submitted
+
+    from . import metrics, sla, tasks
+    from .pipeline import analyse_pending, on_response_submitted
     from .sentiment.cli import sentiment_cli
 
     app.cli.add_command(sentiment_cli)
     metrics.init_app(app)
     sla.init_app(app)
+    response_submitted.connect(on_response_submitted)
+    register_job(app, "analyse-responses", tasks.analyse_pending_task.name, analyse_pending)

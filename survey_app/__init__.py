@@ -66,8 +66,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     intake.init_app(app)
     staff.init_app(app)
-    surveys.init_app(app)
     celery_init_app(app)
+    surveys.init_app(app)
 
     from analysis import init_app as init_analysis
     from improvement import init_app as init_improvement

@@ -7,11 +7,12 @@ import secrets
 import threading
 
 import click
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
 from flask.helpers import get_debug_flag
 
 from . import InsecureConfigError, create_app, instance_path
+from .background import run_jobs_once, start_background_thread
 
 
 @click.command("init")
@@ -51,11 +52,35 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(tickets_cli)
     app.cli.add_command(demo_command)
     app.cli.add_command(surveys_cli)
+    app.cli.add_command(jobs_cli)
+
+
+@click.group("jobs")
+def jobs_cli() -> None:
+    """Periodic background work (sending invitations, analysing responses ...)."""
+
+
+@jobs_cli.command("run")
+def jobs_run_command() -> None:
+    """Run every periodic job once, for cron when no Celery worker runs.
+
+    Safe next to a worker or a second cron: every job claims its work.
+    Exits with status 1 when a job failed (the others still ran).
+    """
+    failed = False
+    for name, result in run_jobs_once(current_app._get_current_object()).items():
+        if isinstance(result, Exception):
+            failed = True
+            click.echo(f"{name}: failed: {result}", err=True)
+        else:
+            click.echo(f"{name}: {result}")
+    if failed:
+        raise SystemExit(1)
 
 
 DISPATCH_HELP = (
     "\n\nWithout a Celery broker, a background thread also sends due survey "
-    "invitations every DISPATCH_INTERVAL_SECONDS."
+    "invitations and analyses new responses every DISPATCH_INTERVAL_SECONDS."
 )
 
 
@@ -75,30 +100,8 @@ def run_with_dispatcher(ctx: click.Context, **options: object) -> None:
 def start_dispatch_thread(
     app: Flask, stop: threading.Event | None = None
 ) -> threading.Thread | None:
-    """Dispatch due invitations in-process, for the embedded default with no broker.
-
-    Returns the started daemon thread, or None when a Celery broker is
-    configured (beat does the work) or ``DISPATCH_INTERVAL_SECONDS`` is 0.
-    Setting ``stop`` ends the thread after its current round.
-    """
-    interval = float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
-    if app.config.get("CELERY_BROKER_URL") or interval <= 0:
-        return None
-    stopped = stop or threading.Event()
-
-    def loop() -> None:
-        from .surveys.invitations import dispatch_due
-
-        while not stopped.wait(interval):
-            with app.app_context():
-                try:
-                    dispatch_due()
-                except Exception:  # keep serving; the next round retries
-                    app.logger.exception("survey dispatch failed")
-
-    thread = threading.Thread(target=loop, name="closedloop-dispatch", daemon=True)
-    thread.start()
-    return thread
+    """Run the periodic jobs in a thread (see :func:`.background.start_background_thread`)."""
+    return start_background_thread(app, stop)
 
 
 def create_app_for_cli() -> Flask:

@@ -73,3 +73,15 @@ class DefaultConfig:
     CELERY_BROKER_URL: str | None = None
     #: Seconds between dispatch runs (beat, or the thread of ``closedloop run``); 0 = off.
     DISPATCH_INTERVAL_SECONDS = 60
+
+    #: Sentiment scores inside this band (low, high) are labelled neutral.
+    SENTIMENT_NEUTRAL_BAND = (0.4, 0.6)
+    #: Labels ``closedloop sentiment train --from-responses`` reads off the scores:
+    #: positive when NPS >= positive_nps or overall CSAT >= positive_csat; negative
+    #: when NPS <= negative_nps or overall CSAT <= negative_csat.
+    SENTIMENT_TRAINING_LABELS = {
+        "positive_nps": 9,
+        "negative_nps": 4,
+        "positive_csat": 5,
+        "negative_csat": 2,
+    }

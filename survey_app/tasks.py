@@ -24,8 +24,8 @@ def celery_init_app(app: Flask) -> Celery:
     ``CELERY_BROKER_URL`` chooses the broker; without one, tasks run eagerly
     in the calling process. Further Celery settings may be given as the
     ``CELERY`` mapping (``CLOSEDLOOP_CELERY__task_default_queue=...``), as in
-    Flask's Celery example. Beat runs the dispatch every
-    ``DISPATCH_INTERVAL_SECONDS`` (0 turns it off).
+    Flask's Celery example. Beat runs every registered periodic job (see
+    :mod:`.background`) every ``DISPATCH_INTERVAL_SECONDS`` (0 turns it off).
     """
 
     class FlaskTask(Task):
@@ -34,7 +34,6 @@ def celery_init_app(app: Flask) -> Celery:
                 return self.run(*args, **kwargs)
 
     broker = app.config.get("CELERY_BROKER_URL")
-    interval = float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(
         broker_url=broker or "memory://",
@@ -47,14 +46,8 @@ def celery_init_app(app: Flask) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        beat_schedule={
-            "dispatch-surveys": {
-                "task": "survey_app.tasks.dispatch_surveys",
-                "schedule": interval,
-            }
-        }
-        if interval > 0
-        else {},
+        # Filled by background.register_job: every periodic job, every interval.
+        beat_schedule={},
         # Beat's state lives with the rest of the instance, not in the working directory.
         beat_schedule_filename=str(Path(app.instance_path) / "celerybeat-schedule"),
         timezone="UTC",

@@ -250,3 +250,25 @@ def test_beat_schedules_the_dispatch_unless_the_interval_is_0(
     }
     assert every_minute.beat_schedule_filename.endswith("celerybeat-schedule")
     assert make_app(DISPATCH_INTERVAL_SECONDS=0).extensions["celery"].conf.beat_schedule == {}
+
+
+def test_a_real_worker_analyses_a_new_response(broker_app: Flask, start_worker) -> None:
+    from survey_app.surveys.models import SentimentLabel, SurveyResponse
+    from tests.test_analysis_pipeline import NEGATIVE_ZH, respond
+
+    log = start_worker()
+    response_id = respond(broker_app.test_client(), {"nps": 1, "comment": NEGATIVE_ZH})
+
+    def analysed() -> bool:
+        db.session.commit()
+        db.session.expire_all()
+        return db.session.get(SurveyResponse, response_id).analysed_at is not None
+
+    # The worker loads the sentiment model on its first task: allow for building it.
+    deadline = time.monotonic() + 120
+    while not analysed() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert analysed(), log_text(log)
+    response = db.session.get(SurveyResponse, response_id)
+    assert response.sentiment_label is SentimentLabel.NEGATIVE
+    assert "Traceback" not in log_text(log)

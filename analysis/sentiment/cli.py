@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import click
@@ -25,6 +26,19 @@ _in_file = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 def _instance() -> str:
     return current_app.instance_path
+
+
+@contextlib.contextmanager
+def _progress(length: int, label: str) -> Iterator[Callable[[int], None] | None]:
+    """Yield the ``progress`` callback of a progress bar on stderr, or None.
+
+    Only a terminal gets a bar: in a log, click would leave a bare label behind.
+    """
+    if not sys.stderr.isatty():
+        yield None
+        return
+    with click.progressbar(length=length, label=label, file=sys.stderr) as bar:
+        yield bar.update
 
 
 @sentiment_cli.command("score")
@@ -53,15 +67,13 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
     band = configured_band()
     engine_for(_instance()).load()  # before the clock starts: texts/s is the scoring speed
     started = time.perf_counter()
-    # Only a terminal gets a bar: in a log, click would leave a bare "Scoring" behind.
-    bar = click.progressbar(length=len(texts), label="Scoring", file=sys.stderr)
-    with bar if sys.stderr.isatty() else contextlib.nullcontext(bar):
+    with _progress(len(texts), "Scoring") as advance:
         results = score_texts(
             texts,
             instance_path=_instance(),
             neutral_band=band,
             workers=workers,
-            progress=bar.update if sys.stderr.isatty() else None,
+            progress=advance,
         )
     failures = dict(table.problems)
     for index, (row, result) in enumerate(zip(table.rows, results, strict=True)):
@@ -93,8 +105,33 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
 
 
 @sentiment_cli.command("train")
-@click.option("--csv", "source", type=_in_file, required=True, help="CSV with label,text columns.")
+@click.option("--csv", "source", type=_in_file, help="CSV with label,text columns.")
+@click.option(
+    "--from-responses",
+    is_flag=True,
+    help="Learn from this organisation's own responses, labelled by their scores.",
+)
 @click.option("--text-column", default="text", show_default=True, help="Column holding the text.")
+@click.option(
+    "--positive-nps",
+    type=click.IntRange(0, 10),
+    help="--from-responses: NPS >= this is positive (default 9).",
+)
+@click.option(
+    "--negative-nps",
+    type=click.IntRange(0, 10),
+    help="--from-responses: NPS <= this is negative (default 4).",
+)
+@click.option(
+    "--positive-csat",
+    type=click.IntRange(1, 5),
+    help="--from-responses: CSAT >= this is positive (default 5).",
+)
+@click.option(
+    "--negative-csat",
+    type=click.IntRange(1, 5),
+    help="--from-responses: CSAT <= this is negative (default 2).",
+)
 @click.option(
     "--base-weight",
     type=click.FloatRange(min=0),
@@ -103,25 +140,62 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
 )
 @click.option("--activate/--no-activate", default=True, show_default=True)
 def train_command(
-    source: Path, text_column: str, base_weight: float | None, activate: bool
+    source: Path | None,
+    from_responses: bool,
+    text_column: str,
+    positive_nps: int | None,
+    negative_nps: int | None,
+    positive_csat: int | None,
+    negative_csat: int | None,
+    base_weight: float | None,
+    activate: bool,
 ) -> None:
     """Train a new Chinese model version from labelled comments (1 positive, 0 negative).
 
-    The version is saved under the instance folder and, unless --no-activate,
-    used from then on; `closedloop sentiment rollback` undoes it. Rows with
-    another label are skipped and reported.
+    From a file (--csv) or from the comments your customers wrote, each
+    labelled by the scores they gave (--from-responses: positive when NPS
+    9-10 or CSAT 5, negative when NPS 0-4 or CSAT 1-2, by default; see
+    SENTIMENT_TRAINING_LABELS). The version is saved under the instance folder
+    and, unless --no-activate, used from then on; `closedloop sentiment
+    rollback` undoes it. Run `closedloop sentiment rescore` afterwards to
+    re-analyse stored responses with it.
     """
-    try:
-        examples, problems = read_labelled_csv(source, text_column)
-    except CsvFileError as error:
-        raise click.ClickException(str(error)) from None
-    for problem in problems:
-        click.echo(f"  {problem}", err=True)
+    if (source is None) == (not from_responses):
+        raise click.UsageError("Give either --csv FILE or --from-responses.")
+    if from_responses:
+        from ..pipeline import TrainingLabels, training_examples
+
+        try:
+            labels = TrainingLabels.from_config(
+                current_app.config,
+                positive_nps=positive_nps,
+                negative_nps=negative_nps,
+                positive_csat=positive_csat,
+                negative_csat=negative_csat,
+            )
+        except (TypeError, ValueError) as error:
+            raise click.UsageError(f"Training labels: {error}") from None
+        found = training_examples(labels)
+        examples, origin = found.examples, "responses"
+        click.echo(
+            f"{len(examples)} commented responses labelled by their scores "
+            f"({found.skipped} left out: neither clearly positive nor negative, "
+            "or the comment contradicts the score)."
+        )
+    else:
+        assert source is not None
+        try:
+            examples, problems = read_labelled_csv(source, text_column)
+        except CsvFileError as error:
+            raise click.ClickException(str(error)) from None
+        for problem in problems:
+            click.echo(f"  {problem}", err=True)
+        origin = source.name
     try:
         model = train_model(
             examples,
             instance_path=_instance(),
-            source=source.name,
+            source=origin,
             base_weight=base_weight,
             activate=activate,
         )
@@ -211,3 +285,30 @@ def rollback_command(version: str | None) -> None:
     except ModelError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Now using {current or SHIPPED}.")
+
+
+@sentiment_cli.command("rescore")
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Processes to score with (default: every core).",
+)
+def rescore_command(workers: int | None) -> None:
+    """Re-analyse every stored response with the current model.
+
+    Sentiment, problem type and contradiction flags are recomputed in batches;
+    a response whose label changes is handed to the improvement loop again.
+    """
+    from ..pipeline import rescore_all, response_count
+
+    total = response_count()
+    started = time.perf_counter()
+    with _progress(total, "Rescoring") as advance:
+        report = rescore_all(workers=workers, progress=advance)
+    rate = texts_per_second(report.responses, started)
+    click.echo(
+        f"Rescored {report.responses} responses with model "
+        f"{engine_for(_instance()).chinese_model().version} ({rate:.0f}/s); "
+        f"{report.changed_labels} changed label, {report.errors} errors."
+    )

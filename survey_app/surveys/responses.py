@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
+from flask import current_app
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +19,7 @@ from .models import (
     QuestionKind,
     SurveyResponse,
 )
+from .signals import response_submitted
 
 MAX_COMMENT_LENGTH = 2000
 
@@ -49,7 +51,7 @@ def submit_response(
     first claims the invitation with a conditional UPDATE (sent → answered),
     which the database serialises; and should anything get past the claim,
     the unique constraint on ``survey_response.invitation_id`` refuses the
-    second row.
+    second row. Sends :data:`.signals.response_submitted` once committed.
     """
     now = submitted_at or utcnow()
     invitation_id = invitation.id
@@ -79,6 +81,7 @@ def submit_response(
     except IntegrityError:
         db.session.rollback()
         raise AlreadyAnswered from None
+    response_submitted.send(current_app._get_current_object(), response_id=response.id)
     return response
 
 
