@@ -18,10 +18,11 @@ def init_app(app: Flask) -> None:
     that analyses (a worker, the background thread or a CLI command).
     """
     from survey_app.background import register_job
+    from survey_app.demo import demo_seeded
     from survey_app.surveys.signals import response_submitted
 
     from . import metrics, sla, tasks
-    from .pipeline import analyse_pending, on_response_submitted
+    from .pipeline import analyse_demo_responses, analyse_pending, on_response_submitted
     from .sentiment.cli import sentiment_cli
 
     app.cli.add_command(sentiment_cli)
@@ -29,3 +30,4 @@ def init_app(app: Flask) -> None:
     sla.init_app(app)
     response_submitted.connect(on_response_submitted)
     register_job(app, "analyse-responses", tasks.analyse_pending_task.name, analyse_pending)
+    demo_seeded.connect(analyse_demo_responses, sender=app)
