@@ -12,7 +12,7 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the analysis commands (``closedloop sentiment``, ``closedloop metrics``),
     tasks, the background analysis of new responses, the metrics API, the SLA
-    policy page and the SLA hook on ticket intake.
+    policy page, the SLA hook on ticket intake and the quality dashboards.
 
     Importing these loads no model: models load on first use, in the process
     that analyses (a worker, the background thread or a CLI command).
@@ -21,13 +21,19 @@ def init_app(app: Flask) -> None:
     from survey_app.demo import demo_seeded
     from survey_app.surveys.signals import response_submitted
 
-    from . import metrics, sla, tasks
+    from . import dashboards, metrics, sla, tasks
     from .pipeline import analyse_demo_responses, analyse_pending, on_response_submitted
     from .sentiment.cli import sentiment_cli
+    from .text import models  # noqa: F401  (response_keyword, so Alembic sees it)
 
     app.cli.add_command(sentiment_cli)
     metrics.init_app(app)
     sla.init_app(app)
+    dashboards.init_app(app)
     response_submitted.connect(on_response_submitted)
     register_job(app, "analyse-responses", tasks.analyse_pending_task.name, analyse_pending)
     demo_seeded.connect(analyse_demo_responses, sender=app)
+
+    from . import targets
+
+    targets.init_app(app)

@@ -10,7 +10,9 @@ customer's request:
   response not analysed yet, so nothing is lost when the broker was down.
 
 A response is analysed once (``analysed_at`` is set by a conditional UPDATE,
-so two processes racing on one response store it once and signal once);
+so two processes racing on one response store it once and signal once); its
+keywords are also written as rows of ``response_keyword`` (replaced on every
+analysis) for the dashboards' themes;
 ``closedloop sentiment rescore`` re-analyses everything with the current model.
 After each analysis :data:`analysis.signals.response_analysed` is sent.
 """
@@ -32,6 +34,7 @@ from survey_app.types import utcnow
 
 from .sentiment.engine import SentimentResult, configured_band
 from .signals import response_analysed
+from .text.models import replace_response_keywords
 
 log = logging.getLogger(__name__)
 
@@ -133,9 +136,11 @@ def analyse_response(response_id: int, *, force: bool = False) -> bool:
             synchronize_session=False
         )
     )
-    db.session.commit()
     if stored.rowcount != 1:
+        db.session.commit()
         return False
+    replace_response_keywords({response_id: values["keywords"]})
+    db.session.commit()
     response_analysed.send(current_app._get_current_object(), response_id=response_id)
     return True
 
@@ -225,6 +230,7 @@ def rescore_all(
             updates.append({"id": row.id, **values, "analysed_at": now})
         if updates:
             db.session.execute(update(SurveyResponse), updates)
+            replace_response_keywords({row["id"]: row["keywords"] for row in updates})
         db.session.commit()
         report.responses += len(updates)
         report.changed_labels += len(changed)

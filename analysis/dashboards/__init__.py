@@ -1,0 +1,18 @@
+"""The quality dashboards: KPI cards, trends, distributions, sentiment, themes, breakdowns,
+the first-response heatmap, driver analysis and the detractor p-chart.
+
+Figures are built server-side with plotly's Python API and sent as JSON; the
+browser draws them with the plotly.js shipped inside the installed ``plotly``
+package, served by this blueprint (never a CDN).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard pages."""
+    from .routes import bp
+
+    app.register_blueprint(bp)

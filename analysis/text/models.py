@@ -1,0 +1,62 @@
+"""The keywords of each response as rows, so themes are one SQL ``GROUP BY keyword``.
+
+``survey_response.keywords`` keeps the ordered list for display; this table
+repeats it normalised: one row per (response, keyword), indexed by keyword.
+:mod:`analysis.pipeline` replaces a response's rows whenever it analyses or
+rescores the response; the migration that created the table filled it from
+the responses already analysed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import ForeignKey, Index, String, delete, insert
+from sqlalchemy.orm import Mapped, mapped_column
+
+from survey_app.extensions import db
+
+#: Longest keyword stored (keywords are at most 30 characters; longer are cut).
+KEYWORD_CHARS = 60
+
+
+class ResponseKeyword(db.Model):
+    """One keyword of one response's comment (each keyword once per response)."""
+
+    __tablename__ = "response_keyword"
+    __table_args__ = (Index("ix_response_keyword_keyword", "keyword", "response_id"),)
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_response.id", ondelete="CASCADE"), primary_key=True
+    )
+    keyword: Mapped[str] = mapped_column(String(KEYWORD_CHARS), primary_key=True)
+
+
+def keyword_rows(response_id: int, keywords: Iterable[str] | None) -> list[dict[str, object]]:
+    """The rows of one response: each distinct, non-blank keyword once, cut to
+    :data:`KEYWORD_CHARS`, in the order given."""
+    kept = dict.fromkeys(
+        word.strip()[:KEYWORD_CHARS] for word in (keywords or ()) if word and word.strip()
+    )
+    return [{"response_id": response_id, "keyword": word} for word in kept]
+
+
+def replace_response_keywords(keywords_by_response: Mapping[int, Iterable[str] | None]) -> None:
+    """Replace the keyword rows of the given responses (in the caller's transaction).
+
+    Deletes every row of those responses, then inserts their current keywords;
+    a response mapped to None or an empty list ends with no rows.
+    """
+    if not keywords_by_response:
+        return
+    ids = list(keywords_by_response)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        db.session.execute(delete(ResponseKeyword).where(ResponseKeyword.response_id.in_(chunk)))
+    rows = [
+        row
+        for response_id, words in keywords_by_response.items()
+        for row in keyword_rows(response_id, words)
+    ]
+    if rows:
+        db.session.execute(insert(ResponseKeyword), rows)
