@@ -721,6 +721,63 @@ SLA_ROUTES = [
     ),
 ]
 
+
+def add_kpi_target() -> dict[str, int]:
+    """An organisation-wide NPS target: its id."""
+    from analysis.targets.models import KpiTarget
+
+    target = KpiTarget(kpi="nps", filters={}, target=30, yellow=0, orange=10, red=20)
+    db.session.add(target)
+    db.session.commit()
+    return {"target_id": target.id}
+
+
+def _target_value(ids: dict[str, int]) -> float | None:
+    from analysis.targets.models import KpiTarget
+
+    target = db.session.get(KpiTarget, ids["target_id"])
+    return None if target is None else target.target
+
+
+def _target_form(value: str) -> dict[str, str]:
+    return {"kpi": "nps", "target": value, "yellow": "0", "orange": "5", "red": "10",
+            "window_days": "7", "webhook_format": "generic", "team": "Matrix"}  # fmt: skip
+
+
+def _nps_targets() -> int:
+    from analysis.targets.models import KpiTarget
+
+    return db.session.scalar(select(func.count()).where(KpiTarget.kpi == "nps")) or 0
+
+
+TARGET_ROUTES = [
+    Route("GET", "/alerts", STAFF),
+    Route("GET", "/targets", MANAGERS),
+    Route("GET", "/targets/new", MANAGERS),
+    Route(
+        "POST",
+        "/targets/new",
+        _expect(TO_LOGIN, 403, 302, 302),
+        data=lambda ids: _target_form("45"),
+        changed=lambda ids: _nps_targets() == 2,
+    ),
+    Route("GET", "/targets/<int:target_id>", MANAGERS),
+    Route(
+        "POST",
+        "/targets/<int:target_id>",
+        _expect(TO_LOGIN, 403, 302, 302),
+        data=lambda ids: _target_form("55"),
+        changed=lambda ids: _target_value(ids) == 55,
+    ),
+    Route(
+        "POST",
+        "/targets/<int:target_id>/delete",
+        _expect(TO_LOGIN, 403, 302, 302),
+        data=lambda ids: {},
+        changed=lambda ids: _target_value(ids) is None,
+    ),
+]
+
 #: JSON endpoints for staff: anonymous callers get 401, not the sign-in page.
 STAFF_API_ROUTES = [
     Route("GET", "/api/v1/metrics", _expect(401, 200, 200, 200)),
@@ -763,6 +820,7 @@ ROUTES = [
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
     *SURVEY_ROUTES,
     *SLA_ROUTES,
+    *TARGET_ROUTES,
     *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,
 ]
@@ -787,6 +845,7 @@ def test_role_matrix(client, auth, make_user, route: Route, role: str):
         "user_id": make_user(Role.ANALYST, name="Target").id,
         **add_survey_draft(),
         **add_sla_override(),
+        **add_kpi_target(),
         **matrix_ids(),
     }
     if role != "anonymous":
