@@ -778,6 +778,14 @@ TARGET_ROUTES = [
     ),
 ]
 
+DASHBOARD_ROUTES = [
+    Route("GET", "/dashboards", STAFF),
+    Route("GET", "/dashboards/responses", STAFF),
+    # Without ?table= the CSV download is a bad request, after the role check.
+    Route("GET", "/dashboards/export", _expect(TO_LOGIN, 400, 400, 400)),
+    Route("GET", "/dashboards/plotly.min.js", STAFF),
+]
+
 #: JSON endpoints for staff: anonymous callers get 401, not the sign-in page.
 STAFF_API_ROUTES = [
     Route("GET", "/api/v1/metrics", _expect(401, 200, 200, 200)),
@@ -820,6 +828,7 @@ ROUTES = [
     Route("POST", "/logout", _expect(TO_LOGIN, 302, 302, 302), data=lambda ids: {}),
     *SURVEY_ROUTES,
     *SLA_ROUTES,
+    *DASHBOARD_ROUTES,
     *TARGET_ROUTES,
     *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,

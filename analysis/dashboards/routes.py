@@ -1,3 +1,315 @@
-from flask import Blueprint
+"""Dashboard pages (thin views over :mod:`.services`), the CSV download and plotly.js.
+
+Every page reads its filters from the URL with the names of ``GET
+/api/v1/metrics`` (``from``, ``to``, ``team``, ``channel`` ..., ``group_by``,
+``grain``), parsed by :func:`analysis.metrics.parse_metrics_args`, so a link
+is the view it shows. Bad filters give the page with the errors and a 400.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import MultiDict
+
+from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_timezone
+from analysis.metrics.scope import ScopeError, parse_metrics_args
+from survey_app.auth.access import staff_required
+from survey_app.extensions import db
+from survey_app.labels import label
+from survey_app.models import Channel, Priority, Tier
+
+from . import figures, queries, services
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
+
+#: Arguments of the dashboard pages that are not metrics filters.
+PAGE_ARGS = ("page", "keyword", "sentiment", "table")
+#: Filters whose choices are the values seen on responses.
+TEXT_FILTERS = ("team", "agent", "product_line", "region")
+DIMENSION_LABELS = {
+    "team": _l("Team"),
+    "agent": _l("Agent"),
+    "channel": _l("Channel"),
+    "priority": _l("Priority"),
+    "product_line": _l("Product line"),
+    "region": _l("Region"),
+    "customer_tier": _l("Customer tier"),
+    "customer_is_new": _l("New or returning"),
+    "template_version": _l("Survey version"),
+}
+KPI_LABELS = {
+    "csat_overall_percent": _l("CSAT %"),
+    "nps": _l("NPS"),
+    "ces_average": _l("CES (1–7)"),
+    "first_response_time_p90": _l("First response P90"),
+    "sla_breach_rate": _l("SLA breach rate"),
+    "response_rate": _l("Response rate"),
+}
+DRIVER_LABELS = {
+    "speed": _l("Response speed"),
+    "professionalism": _l("Professionalism"),
+    "attitude": _l("Attitude"),
+    "effectiveness": _l("Effectiveness"),
+}
+BREAKDOWN_DIMENSIONS = (
+    "team",
+    "agent",
+    "channel",
+    "priority",
+    "product_line",
+    "region",
+    "customer_tier",
+)
+PLOTLY_JS = "plotly.min.js"
+
+
+def _metrics_args() -> MultiDict[str, str]:
+    return MultiDict(
+        (key, value) for key, value in request.args.items(multi=True) if key not in PAGE_ARGS
+    )
+
+
+def _parse() -> MetricsQuery:
+    return parse_metrics_args(_metrics_args(), timezone=metrics_timezone(current_app.config))
+
+
+def dashboard_url(endpoint: str, **changes: Any) -> str:
+    """The current page's filters with ``changes`` applied (None removes an argument)."""
+    args = MultiDict(request.args.items(multi=True))
+    for key, value in changes.items():
+        args.poplist(key)
+        if value is not None:
+            args[key] = value
+    return url_for(endpoint, **args.to_dict(flat=False))
+
+
+def drill_value(dimension: str, value: Any) -> Any:
+    """A group's value as the URL filter that selects it (None: cannot be selected)."""
+    if value is None:
+        return None
+    if dimension == "customer_is_new":
+        return "new" if value else "returning"
+    return getattr(value, "value", value)
+
+
+def _filter_context(query: MetricsQuery | None) -> dict[str, Any]:
+    options: dict[str, list[tuple[str, str]]] = {
+        name: [(value, value) for value in values]
+        for name, values in queries.filter_options(TEXT_FILTERS).items()
+    }
+    for name, enum_cls in (("channel", Channel), ("priority", Priority), ("customer_tier", Tier)):
+        options[name] = [(member.value, label(member)) for member in enum_cls]
+    selected = {name: request.args.getlist(name) for name in DIMENSIONS}
+    for name in TEXT_FILTERS:  # a filter from a shared link, with no responses here yet
+        known = {value for value, _text in options[name]}
+        options[name] += [(value, value) for value in selected[name] if value not in known]
+    return {
+        "options": options,
+        "selected": selected,
+        "dimension_labels": DIMENSION_LABELS,
+        "breakdown_dimensions": BREAKDOWN_DIMENSIONS,
+        "query": query,
+        "dashboard_url": dashboard_url,
+    }
+
+
+def _error_page(template: str, exc: ScopeError) -> tuple[str, int]:
+    context = _filter_context(None)
+    return render_template(template, errors=exc.errors, **context), 400
+
+
+@bp.get("")
+@staff_required
+def overview() -> tuple[str, int] | str:
+    """The quality dashboard of one scope: cards, trends, distributions, sentiment, themes,
+    breakdown, heatmap, drivers and the p-chart."""
+    try:
+        query = _parse()
+    except ScopeError as exc:
+        return _error_page("dashboards/overview.html", exc)
+    scope = query.scope
+    grain = query.grain or services.default_grain(scope)
+    group_by = query.group_by or "team"
+    total = queries.response_count(scope)
+    cards = services.overview_cards(scope)
+    breakdown = services.breakdown(scope, group_by)
+    heatmap = queries.frt_heatmap(scope)
+    context: dict[str, Any] = {
+        "scope": scope,
+        "grain": grain,
+        "group_by": group_by,
+        "total": total,
+        "cards": cards,
+        "kpi_labels": KPI_LABELS,
+        "breakdown": breakdown,
+        "breakdown_kpis": OVERVIEW_KPIS,
+        "drill_value": drill_value,
+        "heatmap_n": sum(cell.n for row in heatmap for cell in row),
+        "figures": {},
+        "themes": [],
+    }
+    figs: dict[str, Any] = context["figures"]
+    figs["heatmap"] = figures.heatmap_figure(heatmap) if context["heatmap_n"] else None
+    if total:
+        trend = services.kpi_trend(scope, grain)
+        figs["nps_trend"] = figures.kpi_trend_figure(
+            _("NPS trend"),
+            [(g.key["period"], g.kpis["nps"]) for g in trend.groups],
+            axis=(-100, 100),
+        )
+        figs["csat_trend"] = figures.kpi_trend_figure(
+            _("CSAT % trend"),
+            [(g.key["period"], g.kpis["csat_overall_percent"]) for g in trend.groups],
+            axis=(0, 100),
+        )
+        distributions = queries.score_distributions(scope)
+        figs["nps_distribution"] = figures.distribution_figure(
+            _("NPS answers (0–10)"), distributions["nps"], "nps"
+        )
+        figs["csat_distribution"] = figures.distribution_figure(
+            _("CSAT answers (1–5)"), distributions["csat_overall"], "csat"
+        )
+        figs["ces_distribution"] = figures.distribution_figure(
+            _("CES answers (1–7)"), distributions["ces"], "ces"
+        )
+        sentiment = queries.sentiment_distribution(scope)
+        context["sentiment_total"] = sum(sentiment.values())
+        if context["sentiment_total"]:
+            figs["sentiment"] = figures.sentiment_distribution_figure(sentiment)
+            figs["sentiment_trend"] = figures.sentiment_trend_figure(
+                queries.sentiment_trend(scope, grain)
+            )
+        context["themes"] = queries.top_negative_themes(scope)
+        if context["themes"]:
+            figs["themes"] = figures.themes_figure(context["themes"])
+        context["drivers"] = services.drivers(scope)
+        context["driver_labels"] = DRIVER_LABELS
+        if any(c.r is not None for c in context["drivers"].values()):
+            figs["drivers"] = figures.driver_figure(context["drivers"], DRIVER_LABELS)
+        context["pchart"] = services.detractor_pchart(scope)
+        if any(p.percent is not None for p in context["pchart"]):
+            figs["pchart"] = figures.pchart_figure(context["pchart"])
+    db.session.commit()
+    return render_template("dashboards/overview.html", **context, **_filter_context(query))
+
+
+@bp.get("/responses")
+@staff_required
+def responses() -> tuple[str, int] | str:
+    """The responses behind a number: the same filters, plus ``keyword`` and ``sentiment``;
+    50 a page, newest first."""
+    try:
+        query = _parse()
+        keyword, sentiment, page = _list_args()
+    except ScopeError as exc:
+        return _error_page("dashboards/responses.html", exc)
+    result = queries.responses_page(query.scope, page, keyword=keyword, sentiment=sentiment)
+    db.session.commit()
+    return render_template(
+        "dashboards/responses.html",
+        result=result,
+        keyword=keyword,
+        sentiment=sentiment,
+        scope=query.scope,
+        sentiment_labels=figures.sentiment_labels(),
+        **_filter_context(query),
+    )
+
+
+def _list_args() -> tuple[str | None, str | None, int]:
+    errors: list[dict[str, str]] = []
+    keyword = (request.args.get("keyword") or "").strip() or None
+    if keyword is not None and len(keyword) > 60:
+        errors.append({"field": "keyword", "message": _("longer than 60 characters")})
+    sentiment = request.args.get("sentiment") or None
+    if sentiment is not None and sentiment not in queries.SENTIMENTS:
+        errors.append({"field": "sentiment", "message": _("unknown sentiment")})
+    raw_page = request.args.get("page", "1")
+    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= 100_000 else 0
+    if not page:
+        errors.append({"field": "page", "message": _("must be a page number")})
+    if errors:
+        raise ScopeError(errors)
+    return keyword, sentiment, page
+
+
+@bp.get("/export")
+@staff_required
+def export() -> Response | tuple[str, int]:
+    """One dashboard table as CSV (``table=`` one of :data:`.services.TABLES`), same filters."""
+    table = request.args.get("table", "")
+    try:
+        query = _parse()
+        keyword, sentiment, _page = _list_args()
+        if table not in services.TABLES:
+            raise ScopeError(
+                [
+                    {
+                        "field": "table",
+                        "message": _(
+                            "must be one of %(tables)s", tables=", ".join(services.TABLES)
+                        ),
+                    }
+                ]
+            )
+    except ScopeError as exc:
+        return _error_page("dashboards/overview.html", exc)
+    header, rows = services.table_rows(
+        table,
+        query.scope,
+        group_by=query.group_by or "team",
+        grain=query.grain or services.default_grain(query.scope),
+        keyword=keyword,
+        sentiment=sentiment,
+    )
+    name = f"closedloop-{table}-{query.scope.start}-{query.scope.end}.csv"
+    return Response(
+        stream_with_context(services.csv_lines(header, rows)),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@bp.get("/plotly.min.js")
+@staff_required
+def plotly_js() -> Response:
+    """plotly.js from the installed plotly package (never a CDN), cacheable for a year:
+    pages link it with the package version in the query string. Read once per process
+    (about 5 MB) and answered from memory, with an ETag for revalidation."""
+    body, tag = _plotly_bundle()
+    response = Response(body, mimetype="text/javascript")
+    response.set_etag(tag)
+    response.cache_control.max_age = 365 * 24 * 3600
+    response.cache_control.private = True
+    return response.make_conditional(request)
+
+
+@cache
+def _plotly_bundle() -> tuple[bytes, str]:
+    import plotly
+
+    body = (Path(plotly.__file__).parent / "package_data" / PLOTLY_JS).read_bytes()
+    return body, hashlib.sha256(body).hexdigest()[:32]
+
+
+@bp.app_template_global()
+def plotly_js_url() -> str:
+    """The URL of plotly.js, versioned so a plotly upgrade is fetched anew."""
+    from importlib.metadata import version
+
+    return url_for("dashboards.plotly_js", v=version("plotly"))

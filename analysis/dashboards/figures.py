@@ -1,0 +1,314 @@
+"""Plotly figures of the dashboards, built server-side and returned as JSON-ready dicts.
+
+Each builder takes the numbers the queries returned (never rows) and returns
+``{"data": [...], "layout": {...}}`` for ``Plotly.newPlot``. Text that came
+from users (team names, keywords) is HTML-escaped, because plotly.js reads a
+few HTML tags in labels. plotly is imported on first use, not at app import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from html import escape
+from typing import Any
+
+from flask_babel import gettext as _
+
+from analysis.metrics import Kpi
+from analysis.text.themes import Theme
+
+from .queries import HeatmapCell
+from .stats import Correlation, PChartPoint
+
+#: Colours: promoters / satisfied, passives / neutral, detractors / negative, no text, pending.
+GREEN, GREY, RED, LIGHT, BLUE = "#1a7f37", "#8c959f", "#cf222e", "#d0d7de", "#0969da"
+SENTIMENT_COLOURS = {
+    "positive": GREEN,
+    "neutral": GREY,
+    "negative": RED,
+    "none": LIGHT,
+    "pending": "#eaeef2",
+}
+
+
+def _layout(title: str, **extra: Any) -> dict[str, Any]:
+    layout: dict[str, Any] = {
+        "title": {"text": escape(title), "x": 0, "font": {"size": 15}},
+        "margin": {"l": 50, "r": 20, "t": 40, "b": 40},
+        "height": 320,
+        "hovermode": "closest",
+        "showlegend": False,
+    }
+    layout.update(extra)
+    return layout
+
+
+def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
+    """Validate with plotly's Python API and return the figure's JSON as plain data."""
+    import plotly.graph_objects as go
+
+    return json.loads(go.Figure(data=data, layout=layout).to_json())
+
+
+def kpi_trend_figure(
+    title: str, points: Sequence[tuple[str, Kpi]], *, axis: tuple[float, float]
+) -> dict[str, Any]:
+    """One KPI per time bucket: a line with its 95 % CI as error bars; a bucket below the
+    minimum sample is drawn hollow, an empty bucket leaves a gap."""
+    import plotly.graph_objects as go
+
+    periods = [period for period, _kpi in points]
+    values = [kpi.value for _period, kpi in points]
+    plus = [_ci_part(kpi, 1) for _period, kpi in points]
+    minus = [_ci_part(kpi, 0) for _period, kpi in points]
+    trace = go.Scatter(
+        x=periods,
+        y=values,
+        mode="lines+markers",
+        line={"color": BLUE},
+        marker={
+            "size": 8,
+            "symbol": [
+                "circle-open" if kpi.low_confidence else "circle" for _period, kpi in points
+            ],
+        },
+        error_y={"type": "data", "array": plus, "arrayminus": minus, "visible": True},
+        customdata=[kpi.n for _period, kpi in points],
+        hovertemplate="%{x}: %{y:.1f}<br>n = %{customdata}<extra></extra>",
+        connectgaps=False,
+    )
+    layout = _layout(title, yaxis={"range": list(axis)}, xaxis={"type": "category"})
+    return _figure([trace], layout)
+
+
+def _ci_part(kpi: Kpi, side: int) -> float | None:
+    """The error bar above (side 1) or below (side 0) the value, from its CI."""
+    if kpi.ci is None or kpi.value is None:
+        return None
+    return kpi.ci[1] - kpi.value if side else kpi.value - kpi.ci[0]
+
+
+def distribution_figure(title: str, counts: Mapping[int, int], kind: str) -> dict[str, Any]:
+    """Answers per score value; NPS bars coloured as detractors / passives / promoters,
+    CSAT and CES bars by their dissatisfied / neutral / satisfied bands."""
+    import plotly.graph_objects as go
+
+    def colour(value: int) -> str:
+        if kind == "nps":
+            return RED if value <= 6 else GREY if value <= 8 else GREEN
+        if kind == "ces":
+            return RED if value <= 3 else GREY if value == 4 else GREEN
+        return RED if value <= 2 else GREY if value == 3 else GREEN
+
+    values = list(counts)
+    trace = go.Bar(
+        x=[str(v) for v in values],
+        y=[counts[v] for v in values],
+        marker={"color": [colour(v) for v in values]},
+        hovertemplate="%{x}: %{y}<extra></extra>",
+    )
+    return _figure([trace], _layout(title, xaxis={"type": "category"}, height=260))
+
+
+def sentiment_labels() -> dict[str, str]:
+    return {
+        "positive": _("Positive"),
+        "neutral": _("Neutral"),
+        "negative": _("Negative"),
+        "none": _("No text to judge"),
+        "pending": _("Not analysed yet"),
+    }
+
+
+def sentiment_distribution_figure(counts: Mapping[str, int]) -> dict[str, Any]:
+    """Commented responses per sentiment label."""
+    import plotly.graph_objects as go
+
+    names = sentiment_labels()
+    shown = [label for label, count in counts.items() if count]
+    trace = go.Bar(
+        x=[names[label] for label in shown],
+        y=[counts[label] for label in shown],
+        marker={"color": [SENTIMENT_COLOURS[label] for label in shown]},
+        hovertemplate="%{x}: %{y}<extra></extra>",
+    )
+    return _figure([trace], _layout(_("Sentiment of comments"), height=260))
+
+
+def sentiment_trend_figure(trend: Sequence[tuple[str, Mapping[str, int]]]) -> dict[str, Any]:
+    """Share of each sentiment label among commented responses per bucket (stacked, %)."""
+    import plotly.graph_objects as go
+
+    names = sentiment_labels()
+    periods = [period for period, _counts in trend]
+    totals = [sum(counts.values()) for _period, counts in trend]
+    traces = []
+    for label in ("negative", "neutral", "positive", "none", "pending"):
+        counts = [counts[label] for _period, counts in trend]
+        if not any(counts):
+            continue
+        traces.append(
+            go.Bar(
+                name=names[label],
+                x=periods,
+                y=[c / t * 100 if t else None for c, t in zip(counts, totals, strict=True)],
+                customdata=counts,
+                marker={"color": SENTIMENT_COLOURS[label]},
+                hovertemplate="%{x}: %{y:.1f}% (%{customdata})<extra>" + names[label] + "</extra>",
+            )
+        )
+    layout = _layout(
+        _("Sentiment trend (% of commented responses)"),
+        barmode="stack",
+        showlegend=True,
+        yaxis={"range": [0, 100]},
+        xaxis={"type": "category"},
+    )
+    return _figure(traces, layout)
+
+
+def themes_figure(themes: Sequence[Theme]) -> dict[str, Any]:
+    """Top negative themes: negative and other mentions per keyword, most negative on top."""
+    import plotly.graph_objects as go
+
+    ordered = list(reversed(themes))
+    keywords = [escape(theme.keyword) for theme in ordered]
+    traces = [
+        go.Bar(
+            name=_("Negative"),
+            y=keywords,
+            x=[theme.negative_count for theme in ordered],
+            orientation="h",
+            marker={"color": RED},
+            hovertemplate="%{y}: %{x}<extra>" + _("Negative") + "</extra>",
+        ),
+        go.Bar(
+            name=_("Other"),
+            y=keywords,
+            x=[theme.count - theme.negative_count for theme in ordered],
+            orientation="h",
+            marker={"color": LIGHT},
+            hovertemplate="%{y}: %{x}<extra>" + _("Other") + "</extra>",
+        ),
+    ]
+    layout = _layout(
+        _("Top negative themes (responses mentioning each)"),
+        barmode="stack",
+        showlegend=True,
+        yaxis={"type": "category", "automargin": True},
+        height=max(260, 40 + 26 * len(themes)),
+    )
+    return _figure(traces, layout)
+
+
+def weekday_names() -> list[str]:
+    return [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+
+
+def heatmap_figure(grid: Sequence[Sequence[HeatmapCell]]) -> dict[str, Any]:
+    """Mean first-response time in minutes, weekday (rows, Monday on top) × hour of creation."""
+    import plotly.graph_objects as go
+
+    z = [
+        [None if cell.mean_seconds is None else round(cell.mean_seconds / 60, 1) for cell in row]
+        for row in grid
+    ]
+    trace = go.Heatmap(
+        z=z,
+        x=[f"{hour:02d}" for hour in range(24)],
+        y=weekday_names(),
+        customdata=[[cell.n for cell in row] for row in grid],
+        colorscale="YlOrRd",
+        hoverongaps=False,
+        colorbar={"title": {"text": _("min")}},
+        hovertemplate="%{y} %{x}:00 · %{z} min · n = %{customdata}<extra></extra>",
+    )
+    layout = _layout(
+        _("Mean first-response time by weekday and hour of ticket creation"),
+        yaxis={"autorange": "reversed", "type": "category"},
+        xaxis={"type": "category"},
+    )
+    return _figure([trace], layout)
+
+
+def driver_figure(drivers: Mapping[str, Correlation], labels: Mapping[str, str]) -> dict[str, Any]:
+    """Pearson's r of each CSAT dimension with NPS, strongest on top, CI as error bars."""
+    import plotly.graph_objects as go
+
+    known = [(dim, c) for dim, c in drivers.items() if c.r is not None]
+    ordered = sorted(known, key=lambda item: item[1].r or 0)
+    trace = go.Bar(
+        y=[str(labels[dim]) for dim, _c in ordered],
+        x=[c.r for _d, c in ordered],
+        orientation="h",
+        marker={"color": [GREY if c.low_confidence else BLUE for _d, c in ordered]},
+        error_x={
+            "type": "data",
+            "array": [(c.ci[1] - (c.r or 0)) if c.ci else None for _d, c in ordered],
+            "arrayminus": [((c.r or 0) - c.ci[0]) if c.ci else None for _d, c in ordered],
+            "visible": True,
+        },
+        customdata=[c.n for _d, c in ordered],
+        hovertemplate="%{y}: r = %{x:.2f}, n = %{customdata}<extra></extra>",
+    )
+    layout = _layout(
+        _("Which CSAT dimension moves NPS most (correlation with NPS)"),
+        xaxis={"range": [-1, 1]},
+        yaxis={"automargin": True},
+        height=260,
+    )
+    return _figure([trace], layout)
+
+
+def pchart_figure(points: Sequence[PChartPoint]) -> dict[str, Any]:
+    """% detractors per week with the centre line and each week's 3-sigma limits (steps);
+    points outside the limits in red."""
+    import plotly.graph_objects as go
+
+    shown = [p for p in points if p.percent is not None]
+    weeks = [p.period for p in shown]
+    line = {"shape": "hvh", "dash": "dot", "color": GREY}
+    traces = [
+        go.Scatter(
+            name=_("Upper control limit"),
+            x=weeks,
+            y=[p.upper for p in shown],
+            mode="lines",
+            line=line,
+        ),
+        go.Scatter(
+            name=_("Lower control limit"),
+            x=weeks,
+            y=[p.lower for p in shown],
+            mode="lines",
+            line=line,
+        ),
+        go.Scatter(
+            name=_("Centre line"),
+            x=weeks,
+            y=[p.centre for p in shown],
+            mode="lines",
+            line={"color": GREEN},
+        ),
+        go.Scatter(
+            name=_("% detractors"),
+            x=weeks,
+            y=[p.percent for p in shown],
+            mode="lines+markers",
+            line={"color": BLUE},
+            marker={
+                "size": [11 if p.out_of_control else 7 for p in shown],
+                "color": [RED if p.out_of_control else BLUE for p in shown],
+            },
+            customdata=[[p.defects, p.n] for p in shown],
+            hovertemplate="%{x}: %{y:.1f}% (%{customdata[0]} / %{customdata[1]})<extra></extra>",
+        ),
+    ]
+    layout = _layout(
+        _("p-chart: % detractors per week, 3-sigma limits"),
+        showlegend=True,
+        xaxis={"type": "category"},
+        yaxis={"rangemode": "tozero"},
+    )
+    return _figure(traces, layout)

@@ -1,0 +1,511 @@
+"""The dashboards' SQL: every chart is an aggregate over the rows of a :class:`Scope`.
+
+KPIs (cards, trends, breakdowns, the p-chart's counts) come from
+:func:`analysis.metrics.compute`; this module adds what is not a KPI: score
+and sentiment distributions, themes, the sums behind the driver correlations,
+the first-response heatmap and the responses behind a number. Nothing here
+loads all rows into Python: each function returns at most a few hundred
+aggregate rows (or one page of responses).
+
+Responses are filtered on the values copied onto them (team, agent, channel
+... as they were when the customer answered) and counted in the period by
+``submitted_at``, as the survey KPIs are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    FromClause,
+    Integer,
+    String,
+    and_,
+    case,
+    exists,
+    func,
+    literal,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from analysis.metrics import Scope
+from analysis.metrics.definitions import CSAT_DIMENSIONS
+from analysis.metrics.scope import Grain, time_buckets
+from analysis.sla.models import TicketSla
+from analysis.text.models import ResponseKeyword
+from analysis.text.themes import EXAMPLES_PER_THEME, Theme, ThemeExample
+from survey_app.extensions import db
+from survey_app.models import Customer, Ticket
+from survey_app.surveys.models import Invitation, SentimentLabel, SurveyResponse
+from survey_app.types import UTCDateTime
+
+#: The scales of the score distributions.
+SCALES = {"nps": range(0, 11), "csat_overall": range(1, 6), "ces": range(1, 8)}
+#: Sentiment labels in display order; ``pending`` = not analysed yet.
+SENTIMENTS = ("positive", "neutral", "negative", "none", "pending")
+#: The CSAT dimensions whose correlation with NPS the driver analysis reports.
+DRIVER_DIMENSIONS = tuple(d for d in CSAT_DIMENSIONS if d != "overall")
+#: Responses per page of the drill-down list.
+RESPONSES_PER_PAGE = 50
+
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+def response_conditions(scope: Scope) -> list[ColumnElement[bool]]:
+    """WHERE conditions selecting the responses of ``scope``: submitted in its period,
+    matching every filter on the values kept on the response."""
+    begin, end = scope.bounds
+    conditions: list[ColumnElement[bool]] = [
+        SurveyResponse.submitted_at >= begin,
+        SurveyResponse.submitted_at < end,
+    ]
+    for name, values in scope.filters().items():
+        if name == "customer_is_new":
+            conditions.append(SurveyResponse.customer_is_new.is_(values[0]))
+        elif name == "template_version":
+            conditions.append(SurveyResponse.template_version_id.in_(values))
+        else:
+            conditions.append(getattr(SurveyResponse, name).in_(values))
+    return conditions
+
+
+def response_count(scope: Scope) -> int:
+    """How many responses the scope holds."""
+    return int(
+        db.session.scalar(
+            select(func.count()).select_from(SurveyResponse).where(*response_conditions(scope))
+        )
+        or 0
+    )
+
+
+def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _buckets(scope: Scope, grain: Grain) -> FromClause:
+    """The period's local days / weeks / months as a derived table (label, begins, ends)."""
+    rows = [
+        select(
+            literal(label, String()).label("label"),
+            literal(begin, UTCDateTime()).label("begins"),
+            literal(end, UTCDateTime()).label("ends"),
+        )
+        for label, begin, end in time_buckets(scope, grain)
+    ]
+    return union_all(*rows).subquery("buckets") if len(rows) > 1 else rows[0].subquery("buckets")
+
+
+# --- distributions -------------------------------------------------------------------------------
+
+
+def score_distributions(scope: Scope) -> dict[str, dict[int, int]]:
+    """Answers per score value for NPS (0–10), overall CSAT (1–5) and CES (1–7).
+
+    One grouped query per question; every value of the scale is present
+    (0 when nobody gave it); skipped answers are not counted.
+    """
+    conditions = response_conditions(scope)
+    result: dict[str, dict[int, int]] = {}
+    for name, scale in SCALES.items():
+        column = getattr(SurveyResponse, name)
+        counts = dict.fromkeys(scale, 0)
+        rows = db.session.execute(
+            select(column, func.count()).where(*conditions, column.is_not(None)).group_by(column)
+        )
+        for value, count in rows:
+            if value in counts:
+                counts[value] = int(count)
+        result[name] = counts
+    return result
+
+
+def _label_key(label: Any) -> str:
+    value = getattr(label, "value", label)
+    return "pending" if value is None else str(value)
+
+
+def sentiment_distribution(scope: Scope, *, commented_only: bool = True) -> dict[str, int]:
+    """Responses per sentiment label (``pending``: not analysed yet), in :data:`SENTIMENTS` order.
+
+    With ``commented_only`` (the default) responses without a comment are left
+    out: they have nothing to judge.
+    """
+    conditions = response_conditions(scope)
+    if commented_only:
+        conditions += [SurveyResponse.comment.is_not(None), SurveyResponse.comment != ""]
+    counts = dict.fromkeys(SENTIMENTS, 0)
+    rows = db.session.execute(
+        select(SurveyResponse.sentiment_label, func.count())
+        .where(*conditions)
+        .group_by(SurveyResponse.sentiment_label)
+    )
+    for label, count in rows:
+        counts[_label_key(label)] += int(count)
+    return counts
+
+
+def sentiment_trend(scope: Scope, grain: Grain) -> list[tuple[str, dict[str, int]]]:
+    """Commented responses per sentiment label per local day / week / month, every bucket
+    listed (empty ones with zeros)."""
+    buckets = _buckets(scope, grain)
+    conditions = [
+        *response_conditions(scope),
+        SurveyResponse.comment.is_not(None),
+        SurveyResponse.comment != "",
+    ]
+    clause = SurveyResponse.__table__.join(
+        buckets,
+        and_(
+            SurveyResponse.submitted_at >= buckets.c.begins,
+            SurveyResponse.submitted_at < buckets.c.ends,
+        ),
+    )
+    found: dict[str, dict[str, int]] = {
+        label: dict.fromkeys(SENTIMENTS, 0) for label, _b, _e in time_buckets(scope, grain)
+    }
+    rows = db.session.execute(
+        select(buckets.c.label, SurveyResponse.sentiment_label, func.count())
+        .select_from(clause)
+        .where(*conditions)
+        .group_by(buckets.c.label, SurveyResponse.sentiment_label)
+    )
+    for period, label, count in rows:
+        found[period][_label_key(label)] += int(count)
+    return list(found.items())
+
+
+# --- themes --------------------------------------------------------------------------------------
+
+
+def top_negative_themes(
+    scope: Scope, limit: int = 10, *, examples: int = EXAMPLES_PER_THEME
+) -> list[Theme]:
+    """The keywords most often found in negative comments of ``scope``, with example comments.
+
+    One ``GROUP BY keyword`` over ``response_keyword`` joined to the scope's
+    responses: count = responses mentioning the keyword, negative_count = of
+    those, responses labelled negative; negative_share = negative_count ÷ count.
+    Themes with at least one negative mention, ordered by negative count, then
+    count (both descending), then keyword. Then one windowed query picks up to
+    ``examples`` comments per theme: negative ones first, newest first.
+    """
+    conditions = response_conditions(scope)
+    negative = SurveyResponse.sentiment_label == SentimentLabel.NEGATIVE
+    negative_count = _count_if(negative)
+    rows = db.session.execute(
+        select(ResponseKeyword.keyword, func.count().label("count"), negative_count.label("neg"))
+        .join(SurveyResponse, SurveyResponse.id == ResponseKeyword.response_id)
+        .where(*conditions)
+        .group_by(ResponseKeyword.keyword)
+        .having(negative_count > 0)
+        .order_by(negative_count.desc(), func.count().desc(), ResponseKeyword.keyword)
+        .limit(limit)
+    ).all()
+    if not rows:
+        return []
+    keywords = [row.keyword for row in rows]
+    by_keyword: dict[str, list[ThemeExample]] = {keyword: [] for keyword in keywords}
+    if examples > 0:
+        is_negative = case((negative, 1), else_=0)
+        ranked = (
+            select(
+                ResponseKeyword.keyword,
+                SurveyResponse.id.label("response_id"),
+                SurveyResponse.comment,
+                is_negative.label("negative"),
+                func.row_number()
+                .over(
+                    partition_by=ResponseKeyword.keyword,
+                    order_by=(
+                        is_negative.desc(),
+                        SurveyResponse.submitted_at.desc(),
+                        SurveyResponse.id.desc(),
+                    ),
+                )
+                .label("rn"),
+            )
+            .join(SurveyResponse, SurveyResponse.id == ResponseKeyword.response_id)
+            .where(
+                *conditions,
+                ResponseKeyword.keyword.in_(keywords),
+                SurveyResponse.comment.is_not(None),
+                SurveyResponse.comment != "",
+            )
+            .subquery("ranked")
+        )
+        for row in db.session.execute(
+            select(ranked).where(ranked.c.rn <= examples).order_by(ranked.c.keyword, ranked.c.rn)
+        ):
+            by_keyword[row.keyword].append(
+                ThemeExample(row.response_id, row.comment, bool(row.negative))
+            )
+    return [
+        Theme(
+            keyword=row.keyword,
+            count=int(row.count),
+            negative_count=int(row.neg),
+            negative_share=int(row.neg) / int(row.count),
+            examples=tuple(by_keyword[row.keyword]),
+        )
+        for row in rows
+    ]
+
+
+# --- driver analysis -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairSums:
+    """n, Σx, Σy, Σxy, Σx², Σy² over the responses answering both x (a CSAT dimension)
+    and y (NPS)."""
+
+    n: int
+    sum_x: int
+    sum_y: int
+    sum_xy: int
+    sum_x2: int
+    sum_y2: int
+
+
+def driver_sums(scope: Scope) -> dict[str, PairSums]:
+    """For each CSAT dimension of :data:`DRIVER_DIMENSIONS`, the sums of it against NPS over
+    the scope's responses answering both: one query, six conditional sums per dimension."""
+    nps = SurveyResponse.nps
+    columns: list[ColumnElement[Any]] = []
+    for dim in DRIVER_DIMENSIONS:
+        x = getattr(SurveyResponse, f"csat_{dim}")
+        both = and_(x.is_not(None), nps.is_not(None))
+
+        def total(expression: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+            return func.coalesce(func.sum(case((both, expression), else_=0)), 0).label(name)  # noqa: B023
+
+        columns += [
+            _count_if(both).label(f"{dim}_n"),
+            total(x, f"{dim}_x"),
+            total(nps, f"{dim}_y"),
+            total(x * nps, f"{dim}_xy"),
+            total(x * x, f"{dim}_x2"),
+            total(nps * nps, f"{dim}_y2"),
+        ]
+    row = db.session.execute(select(*columns).where(*response_conditions(scope))).mappings().one()
+    return {
+        dim: PairSums(
+            *(int(row[f"{dim}_{part}"] or 0) for part in ("n", "x", "y", "xy", "x2", "y2"))
+        )
+        for dim in DRIVER_DIMENSIONS
+    }
+
+
+# --- first-response heatmap ----------------------------------------------------------------------
+
+
+class epoch_seconds(FunctionElement[int]):  # noqa: N801  (a SQL function's name)
+    """Whole seconds since 1970-01-01 UTC of a UTC timestamp column, portably."""
+
+    type = BigInteger()
+    inherit_cache = True
+
+
+@compiles(epoch_seconds, "sqlite")
+def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    # Stored as naive UTC text; STRFTIME('%s') reads it as UTC and truncates.
+    return f"CAST(STRFTIME('%s', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
+
+
+@compiles(epoch_seconds)
+def _epoch_default(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"CAST(FLOOR(EXTRACT(EPOCH FROM {column})) AS BIGINT)"
+
+
+def utc_offset_segments(scope: Scope) -> list[tuple[datetime, int]]:
+    """The scope's period cut where its time zone's UTC offset changes (daylight saving).
+
+    Returns ``(starts, offset_seconds)`` pairs in order, the first starting at
+    the period's beginning; each offset holds until the next pair starts. A
+    change is found by stepping an hour at a time and then bisecting to the
+    second, so it is exact for every zone.
+    """
+    begin, end = scope.bounds
+    zone = scope.zone
+
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    segments = [(begin, offset(begin))]
+    moment = begin
+    while moment < end:
+        following = min(moment + timedelta(hours=1), end)
+        if offset(following) != segments[-1][1]:
+            low, high = moment, following  # offset(low) is the old one, offset(high) the new
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if offset(middle) == segments[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            segments.append((high, offset(high)))
+        moment = following
+    return segments
+
+
+def _ticket_conditions(scope: Scope) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    for name, values in scope.filters().items():
+        if name == "customer_tier":
+            conditions.append(Customer.tier.in_(values))
+        elif name == "customer_is_new":
+            conditions.append(Customer.is_new.is_(values[0]))
+        elif name == "template_version":
+            conditions.append(
+                exists().where(
+                    Invitation.ticket_id == Ticket.id,
+                    Invitation.template_version_id.in_(values),
+                )
+            )
+        else:
+            conditions.append(getattr(Ticket, name).in_(values))
+    return conditions
+
+
+@dataclass(frozen=True)
+class HeatmapCell:
+    """Tickets created in one local weekday (0 = Monday) and hour, with their first-response
+    times (seconds on each ticket's SLA clock)."""
+
+    weekday: int
+    hour: int
+    n: int
+    total_seconds: int
+
+    @property
+    def mean_seconds(self) -> float | None:
+        return self.total_seconds / self.n if self.n else None
+
+
+def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
+    """Mean first-response time by local weekday × hour of ticket creation: 7 rows × 24 cells.
+
+    Population: tickets *created* in the scope's period (local days) that have
+    a first-response time (``ticket_sla.first_response_seconds``, on the
+    ticket's SLA clock), filtered like the ticket KPIs.
+
+    Local weekday and hour, portably: the period is cut where the zone's
+    UTC offset changes (:func:`utc_offset_segments`); in SQL each ticket's
+    offset is a ``CASE`` on ``created_at`` over those few segments, its
+    local hour number is h = ⌊(epoch seconds + offset) / 3600⌋ (epoch
+    seconds: SQLite ``STRFTIME('%s')``, PostgreSQL ``EXTRACT(EPOCH)``), and
+    since 1970-01-01 was a Thursday the hour of the week counted from
+    Monday 00:00 is (h + 72) mod 168. One ``GROUP BY`` of that number.
+    """
+    begin, end = scope.bounds
+    segments = utc_offset_segments(scope)
+    offset: ColumnElement[Any] = literal(segments[-1][1], Integer())
+    if len(segments) > 1:
+        offset = case(
+            *(
+                (Ticket.created_at < starts, literal(previous, Integer()))
+                for (starts, _o), (_s, previous) in zip(segments[1:], segments, strict=False)
+            ),
+            else_=literal(segments[-1][1], Integer()),
+        )
+    hour_number = (epoch_seconds(Ticket.created_at) + offset) // 3600
+    hour_of_week = ((hour_number + 72) % 168).label("how")
+    clause = Ticket.__table__.join(TicketSla.__table__, TicketSla.ticket_id == Ticket.id)
+    if "customer_tier" in scope.filters() or "customer_is_new" in scope.filters():
+        clause = clause.join(Customer.__table__, Customer.id == Ticket.customer_id)
+    inner = (
+        select(hour_of_week, TicketSla.first_response_seconds.label("seconds"))
+        .select_from(clause)
+        .where(
+            Ticket.created_at >= begin,
+            Ticket.created_at < end,
+            TicketSla.first_response_seconds.is_not(None),
+            *_ticket_conditions(scope),
+        )
+        .subquery("created")
+    )
+    found: dict[int, tuple[int, int]] = {}
+    for how, n, total in db.session.execute(
+        select(inner.c.how, func.count(), func.coalesce(func.sum(inner.c.seconds), 0)).group_by(
+            inner.c.how
+        )
+    ):
+        found[int(how)] = (int(n), int(total))
+    return [
+        [HeatmapCell(day, hour, *found.get(day * 24 + hour, (0, 0))) for hour in range(24)]
+        for day in range(7)
+    ]
+
+
+# --- the responses behind a number ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ResponsePage:
+    rows: list[SurveyResponse]
+    page: int
+    pages: int
+    total: int
+
+
+def responses_query(
+    scope: Scope, *, keyword: str | None = None, sentiment: str | None = None
+) -> Any:
+    """SELECT of the scope's responses (newest first), optionally only those mentioning
+    ``keyword`` or with sentiment label ``sentiment`` (``pending``: not analysed)."""
+    statement = select(SurveyResponse).where(*response_conditions(scope))
+    if keyword:
+        statement = statement.where(
+            exists().where(
+                ResponseKeyword.response_id == SurveyResponse.id,
+                ResponseKeyword.keyword == keyword,
+            )
+        )
+    if sentiment == "pending":
+        statement = statement.where(SurveyResponse.sentiment_label.is_(None))
+    elif sentiment:
+        statement = statement.where(SurveyResponse.sentiment_label == SentimentLabel(sentiment))
+    return statement.order_by(SurveyResponse.submitted_at.desc(), SurveyResponse.id.desc())
+
+
+def responses_page(
+    scope: Scope,
+    page: int = 1,
+    *,
+    keyword: str | None = None,
+    sentiment: str | None = None,
+    per_page: int = RESPONSES_PER_PAGE,
+) -> ResponsePage:
+    """One page of :func:`responses_query` (a page past the end is empty, not an error)."""
+    statement = responses_query(scope, keyword=keyword, sentiment=sentiment)
+    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    rows = list(db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)))
+    pages = max(1, -(-total // per_page))
+    return ResponsePage(rows, page, pages, int(total))
+
+
+def filter_options(names: Sequence[str]) -> dict[str, list[str]]:
+    """The values seen on responses for each free-text filter (team, agent, region ...),
+    sorted, for the filter form's choices (one ``SELECT DISTINCT`` per name, on its index)."""
+    options: dict[str, list[str]] = {}
+    for name in names:
+        column = getattr(SurveyResponse, name)
+        options[name] = sorted(
+            value
+            for value in db.session.scalars(select(column).where(column.is_not(None)).distinct())
+            if value
+        )
+    return options

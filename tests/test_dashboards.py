@@ -1,0 +1,359 @@
+"""Quality dashboards: the figures' numbers against hand-computed fixtures (themes, driver
+correlation, p-chart limits, heatmap), the keyword rows the pipeline writes, role access,
+URL filters, drill-down, CSV escaping and the empty period."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from analysis.dashboards import queries, services
+from analysis.dashboards.stats import p_chart, pearson
+from analysis.metrics import Scope
+from analysis.pipeline import analyse_response
+from analysis.text.models import ResponseKeyword, replace_response_keywords
+from survey_app.extensions import db
+from survey_app.models import Role
+from survey_app.surveys.models import SentimentLabel
+from tests.kpi_data import MID_SEPTEMBER, KpiData
+
+SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30), timezone="Asia/Shanghai")
+PERIOD = "from=2025-09-01&to=2025-09-30"
+
+
+@pytest.fixture
+def data(app) -> KpiData:
+    return KpiData()
+
+
+def _commented(data: KpiData, comment: str, label: str, keywords: list[str], **kwargs):
+    response = data.response(comment=comment, **kwargs)
+    response.sentiment_label = SentimentLabel(label)
+    replace_response_keywords({response.id: keywords})
+    return response
+
+
+# --- themes --------------------------------------------------------------------------------------
+
+
+def test_top_negative_themes_by_hand(data):
+    day = MID_SEPTEMBER
+    first = _commented(data, "等了很久，态度差", "negative", ["等待", "态度"], submitted_at=day)
+    second = _commented(
+        data, "还在等待回复", "negative", ["等待"], submitted_at=day + timedelta(hours=1)
+    )
+    _commented(data, "等待不久", "positive", ["等待"], submitted_at=day + timedelta(hours=2))
+    _commented(data, "态度一般", "neutral", ["态度"], submitted_at=day)
+    _commented(data, "退款太慢", "negative", ["退款"], submitted_at=day)
+    _commented(data, "很好", "positive", ["好评"], submitted_at=day)
+    # Outside the period, and in another team: not counted.
+    _commented(data, "等待", "negative", ["等待"], submitted_at=datetime(2025, 10, 5, tzinfo=UTC))
+    other_team = data.ticket(team="Backline")
+    _commented(data, "等待太久", "negative", ["等待"], ticket=other_team, submitted_at=day)
+    db.session.commit()
+
+    scope = Scope(start=SEPTEMBER.start, end=SEPTEMBER.end, team=("Frontline",))
+    themes = queries.top_negative_themes(scope)
+
+    assert [(t.keyword, t.count, t.negative_count) for t in themes] == [
+        ("等待", 3, 2),
+        ("态度", 2, 1),
+        ("退款", 1, 1),
+    ]
+    assert themes[0].negative_share == pytest.approx(2 / 3)
+    # Negative examples first, newest first, then the others; at most three.
+    assert [e.response_id for e in themes[0].examples][:2] == [second.id, first.id]
+    assert [e.negative for e in themes[0].examples] == [True, True, False]
+    assert len(queries.top_negative_themes(scope, limit=1)) == 1
+    assert all(not t.examples for t in queries.top_negative_themes(scope, examples=0))
+
+
+def test_replace_response_keywords_replaces_and_dedups(data):
+    response = data.response(comment="x")
+    replace_response_keywords({response.id: ["等待", "等待", " 态度 ", ""]})
+    replace_response_keywords({response.id: ["退款", "等待"]})
+    rows = db.session.scalars(
+        select(ResponseKeyword.keyword).where(ResponseKeyword.response_id == response.id)
+    ).all()
+    assert sorted(rows) == ["等待", "退款"]
+    replace_response_keywords({response.id: None})
+    assert db.session.scalars(select(ResponseKeyword)).all() == []
+
+
+def test_the_pipeline_writes_the_keyword_rows(data):
+    response = data.response(comment="The refund took weeks and the refund form is broken", nps=2)
+    db.session.commit()
+    assert analyse_response(response.id)
+    db.session.refresh(response)
+    stored = set(
+        db.session.scalars(
+            select(ResponseKeyword.keyword).where(ResponseKeyword.response_id == response.id)
+        )
+    )
+    assert response.keywords and stored == set(response.keywords)
+    assert "refund" in stored
+
+
+# --- driver analysis -----------------------------------------------------------------------------
+
+
+def test_driver_correlation_by_hand(data):
+    for speed, nps in [(1, 0), (2, 3), (3, 5), (4, 9), (5, 10)]:
+        data.response(csat_speed=speed, csat_attitude=4, nps=nps)
+    data.response(csat_speed=None, csat_attitude=4, nps=10)  # speed skipped: not in the pairs
+    data.response(csat_speed=5, nps=None)  # NPS skipped: not in the pairs
+    db.session.commit()
+
+    sums = queries.driver_sums(SEPTEMBER)
+    assert sums["speed"] == queries.PairSums(
+        n=5, sum_x=15, sum_y=27, sum_xy=107, sum_x2=55, sum_y2=215
+    )
+    drivers = services.drivers(SEPTEMBER)
+    # x̄ = 3, ȳ = 5.4: Σdxdy = 26, Σdx² = 10, Σdy² = 69.2 → r = 26 / √692.
+    assert drivers["speed"].r == pytest.approx(26 / math.sqrt(692))
+    assert drivers["speed"].n == 5
+    assert drivers["speed"].low_confidence
+    assert drivers["attitude"].r is None  # a constant column has no correlation
+    assert drivers["attitude"].n == 6
+    assert drivers["professionalism"].n == 0
+
+
+def test_pearson_edge_cases():
+    assert pearson(0, 0, 0, 0, 0, 0).r is None
+    assert pearson(1, 3, 5, 15, 9, 25).r is None
+    perfect = pearson(3, 6, 6, 14, 14, 14)  # x = y = 1, 2, 3
+    assert perfect.r == pytest.approx(1.0)
+    assert perfect.ci is None  # Fisher's z is undefined at |r| = 1
+    ci = pearson(5, 15, 27, 107, 55, 215).ci
+    assert ci is not None
+    z, se = math.atanh(26 / math.sqrt(692)), 1 / math.sqrt(2)
+    assert ci == pytest.approx(
+        (math.tanh(z - 1.959963984540054 * se), math.tanh(z + 1.96 * se)), abs=1e-3
+    )
+
+
+# --- p-chart -------------------------------------------------------------------------------------
+
+
+def test_p_chart_limits_by_hand():
+    points = p_chart([("w1", 100, 10), ("w2", 100, 40), ("w3", 50, 10), ("w4", 0, 0)])
+    # p̄ = 60 / 250 = 24 %; limits 24 ± 3·√(0.24·0.76/n).
+    assert [p.centre for p in points[:3]] == pytest.approx([24.0] * 3)
+    assert points[0].lower == pytest.approx(11.187506, abs=1e-5)
+    assert points[0].upper == pytest.approx(36.812494, abs=1e-5)
+    assert points[2].lower == pytest.approx(5.880397, abs=1e-5)
+    assert points[2].upper == pytest.approx(42.119603, abs=1e-5)
+    assert [p.out_of_control for p in points] == [True, True, False, False]
+    assert points[3].percent is None and points[3].upper is None
+
+
+def test_detractor_p_chart_per_week(data):
+    weeks = [datetime(2025, 9, 2, 4, tzinfo=UTC), datetime(2025, 9, 9, 4, tzinfo=UTC)]
+    for score in (0, 3, 9, 10):
+        data.response(nps=score, submitted_at=weeks[0])
+    for score in (9, 10, 10, 6):
+        data.response(nps=score, submitted_at=weeks[1])
+    db.session.commit()
+    points = services.detractor_pchart(SEPTEMBER)
+    assert [(p.period, p.n, p.defects) for p in points] == [
+        ("2025-09-01", 4, 2),
+        ("2025-09-08", 4, 1),
+        ("2025-09-15", 0, 0),
+        ("2025-09-22", 0, 0),
+        ("2025-09-29", 0, 0),
+    ]
+    assert points[0].centre == pytest.approx(3 / 8 * 100)
+    assert points[0].percent == pytest.approx(50.0)
+
+
+# --- heatmap -------------------------------------------------------------------------------------
+
+
+def _cells(grid):
+    return {(c.weekday, c.hour): (c.n, c.mean_seconds) for row in grid for c in row if c.n}
+
+
+def test_heatmap_by_local_weekday_and_hour(data):
+    monday_noon = datetime(2025, 9, 15, 4, 0, tzinfo=UTC)  # 12:00 in Shanghai
+    data.ticket(created_at=monday_noon, first_response_after=timedelta(minutes=10))
+    data.ticket(
+        created_at=monday_noon + timedelta(minutes=59), first_response_after=timedelta(minutes=30)
+    )
+    data.ticket(created_at=datetime(2025, 9, 14, 17, 30, tzinfo=UTC))  # Mon 01:30 local
+    data.ticket(created_at=datetime(2025, 9, 14, 15, 59, tzinfo=UTC))  # Sun 23:59 local
+    data.ticket(created_at=datetime(2025, 8, 31, 15, 59, tzinfo=UTC))  # 31 Aug: outside
+    data.ticket(created_at=monday_noon, first_response_after=None, resolved_after=None)
+    data.ticket(created_at=monday_noon, team="Backline")
+    db.session.commit()
+
+    scope = Scope(start=SEPTEMBER.start, end=SEPTEMBER.end, team=("Frontline",))
+    grid = queries.frt_heatmap(scope)
+    assert len(grid) == 7 and all(len(row) == 24 for row in grid)
+    cells = _cells(grid)
+    # The ticket without first response or resolution counts its close (on its clock).
+    assert cells.pop((0, 12)) == (3, (600 + 1800 + 7200) / 3)
+    assert cells == {(0, 1): (1, 600.0), (6, 23): (1, 600.0)}
+
+
+def test_heatmap_across_a_daylight_saving_change(app, data):
+    # Berlin leaves summer time on 26 October 2025 at 01:00 UTC.
+    data.ticket(created_at=datetime(2025, 10, 20, 10, 0, tzinfo=UTC))  # Mon 12:00 CEST
+    data.ticket(created_at=datetime(2025, 10, 27, 11, 0, tzinfo=UTC))  # Mon 12:00 CET
+    data.ticket(created_at=datetime(2025, 10, 26, 0, 30, tzinfo=UTC))  # Sun 02:30 CEST
+    data.ticket(created_at=datetime(2025, 10, 26, 1, 30, tzinfo=UTC))  # Sun 02:30 CET
+    db.session.commit()
+    scope = Scope(start=date(2025, 10, 1), end=date(2025, 10, 31), timezone="Europe/Berlin")
+    assert [offset for _start, offset in queries.utc_offset_segments(scope)] == [7200, 3600]
+    assert _cells(queries.frt_heatmap(scope)) == {(0, 12): (2, 600.0), (6, 2): (2, 600.0)}
+
+
+# --- distributions and sentiment -----------------------------------------------------------------
+
+
+def test_score_and_sentiment_distributions(data):
+    data.response(nps=10, csat_overall=5, ces=7, comment="great")
+    data.response(nps=10, csat_overall=4, ces=None, comment="")
+    data.response(nps=0, csat_overall=None, ces=1, comment="bad")
+    db.session.commit()
+    found = queries.score_distributions(SEPTEMBER)
+    assert found["nps"] == {**dict.fromkeys(range(11), 0), 10: 2, 0: 1}
+    assert found["csat_overall"] == {1: 0, 2: 0, 3: 0, 4: 1, 5: 1}
+    assert found["ces"][7] == 1 and found["ces"][1] == 1 and sum(found["ces"].values()) == 2
+    # Comments not analysed yet are "pending"; an empty comment is not counted.
+    assert queries.sentiment_distribution(SEPTEMBER)["pending"] == 2
+
+
+def test_sentiment_trend_lists_every_bucket(data):
+    _commented(data, "bad", "negative", [], submitted_at=MID_SEPTEMBER)
+    _commented(data, "ok", "positive", [], submitted_at=MID_SEPTEMBER + timedelta(days=1))
+    db.session.commit()
+    trend = dict(queries.sentiment_trend(SEPTEMBER, "week"))
+    assert list(trend) == ["2025-09-01", "2025-09-08", "2025-09-15", "2025-09-22", "2025-09-29"]
+    assert trend["2025-09-15"]["negative"] == 1 and trend["2025-09-15"]["positive"] == 1
+    assert sum(trend["2025-09-01"].values()) == 0
+
+
+# --- pages ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def analyst(auth, make_user):
+    auth.login(make_user(Role.ANALYST))
+
+
+@pytest.mark.parametrize(
+    ("role", "status"),
+    [(None, 302), (Role.ANALYST, 200), (Role.MANAGER, 200), (Role.ADMIN, 200)],
+)
+def test_roles_that_see_dashboards(client, auth, make_user, role, status):
+    if role is not None:
+        auth.login(make_user(role))
+    for url in ("/dashboards", "/dashboards/responses", "/dashboards/export?table=cards"):
+        assert client.get(url).status_code == status
+
+
+def test_dashboard_page_with_url_filters_and_drill_down(client, analyst, data):
+    data.response(nps=10, csat_overall=5, csat_speed=5, comment="fast")
+    data.response(nps=2, csat_overall=1, csat_speed=1, comment="slow")
+    other = data.ticket(team="Backline", agent="李雷")
+    data.response(other, nps=0, csat_overall=1, comment="<b>bad</b>")
+    db.session.commit()
+
+    page = client.get(f"/dashboards?{PERIOD}&team=Frontline&group_by=agent&grain=week")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-figure="figure-nps_trend"' in html
+    assert 'data-figure="figure-pchart"' in html
+    assert 'data-kpi="nps"' in html
+    # NPS over Frontline only: one promoter, one detractor of two → 0.0.
+    assert "2 responses in this period" in html
+    # The breakdown by agent drills down to that agent's responses with the same filters.
+    assert "/dashboards/responses?" in html and "agent=%E7%8E%8B%E8%8A%B3" in html
+    assert "plotly.min.js?v=" in html and "cdn" not in html.lower()
+
+    listing = client.get(f"/dashboards/responses?{PERIOD}&team=Backline")
+    body = listing.get_data(as_text=True)
+    assert listing.status_code == 200
+    assert "&lt;b&gt;bad&lt;/b&gt;" in body and "<b>bad</b>" not in body
+    assert "fast" not in body
+
+
+def test_bad_filters_are_a_clear_400(client, analyst):
+    for url in (
+        "/dashboards?from=2025-13-01",
+        "/dashboards?colour=red",
+        "/dashboards?channel=pigeon",
+        "/dashboards/responses?page=0",
+        "/dashboards/responses?sentiment=angry",
+        "/dashboards/export?table=secrets",
+    ):
+        response = client.get(url)
+        assert response.status_code == 400, url
+        assert "These filters cannot be used" in response.get_data(as_text=True)
+
+
+def test_empty_period(client, analyst):
+    html = client.get("/dashboards?from=2020-01-01&to=2020-01-31").get_data(as_text=True)
+    assert "No responses in this period" in html
+    assert "figure-nps_trend" not in html
+    listing = client.get("/dashboards/responses?from=2020-01-01&to=2020-01-31")
+    assert "No responses in this period" in listing.get_data(as_text=True)
+
+
+def test_csv_cells_are_neutralised(client, analyst, data):
+    ticket = data.ticket(team="=cmd|' /C calc'!A0", agent="@SUM(1+1)")
+    data.response(ticket, nps=3, comment="-2+3")
+    data.response(ticket, nps=9, comment="\tTabbed")
+    db.session.commit()
+    assert services.neutralise("+1") == "'+1"
+    assert services.neutralise("\rx") == "'\rx"
+    assert services.neutralise(-5) == -5
+    assert services.neutralise("safe") == "safe"
+
+    response = client.get(f"/dashboards/export?table=responses&{PERIOD}")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert {row["comment"] for row in rows} == {"'-2+3", "'\tTabbed"}
+    assert {row["team"] for row in rows} == {"'=cmd|' /C calc'!A0"}
+    assert {row["agent"] for row in rows} == {"'@SUM(1+1)"}
+
+    breakdown = client.get(f"/dashboards/export?table=breakdown&group_by=team&{PERIOD}")
+    lines = breakdown.get_data(as_text=True).lstrip("\ufeff").splitlines()
+    assert lines[0].startswith("team,csat_overall_percent,")
+    assert lines[1].startswith("'=cmd")
+
+
+@pytest.mark.parametrize("table", services.TABLES)
+def test_every_table_downloads(client, analyst, data, table):
+    data.response(nps=9, csat_overall=4, csat_speed=4, comment="ok")
+    db.session.commit()
+    response = client.get(f"/dashboards/export?table={table}&{PERIOD}")
+    assert response.status_code == 200
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert response.get_data(as_text=True).startswith("\ufeff")
+
+
+def test_plotly_js_is_served_from_the_package(client, analyst):
+    response = client.get("/dashboards/plotly.min.js?v=1")
+    assert response.status_code == 200
+    assert response.mimetype == "text/javascript"
+    assert response.cache_control.max_age == 365 * 24 * 3600
+    assert len(response.get_data()) > 1_000_000
+    etag = response.get_etag()[0]
+    again = client.get("/dashboards/plotly.min.js?v=1", headers={"If-None-Match": f'"{etag}"'})
+    assert again.status_code == 304
+
+
+def test_card_status_hook(app, data):
+    app.extensions[services.KPI_STATUS_HOOK] = lambda name, kpi, scope: f"{name}:{kpi.n}"
+    data.response(nps=10)
+    db.session.commit()
+    cards = {card.name: card for card in services.overview_cards(SEPTEMBER)}
+    assert cards["nps"].status == "nps:1"
+    assert cards["nps"].change is None  # nothing in August
