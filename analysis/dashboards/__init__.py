@@ -12,7 +12,11 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the dashboard pages."""
+    """Register the dashboard pages; the cards' status colours come from ``analysis.targets``."""
+    from analysis.targets import status_for
+
     from .routes import bp
+    from .services import KPI_STATUS_HOOK
 
     app.register_blueprint(bp)
+    app.extensions.setdefault(KPI_STATUS_HOOK, status_for)

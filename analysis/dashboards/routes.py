@@ -28,6 +28,7 @@ from werkzeug.datastructures import MultiDict
 
 from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_timezone
 from analysis.metrics.scope import ScopeError, parse_metrics_args
+from analysis.targets.labels import LEVEL_LABELS
 from survey_app.auth.access import staff_required
 from survey_app.extensions import db
 from survey_app.labels import label
@@ -156,6 +157,7 @@ def overview() -> tuple[str, int] | str:
         "total": total,
         "cards": cards,
         "kpi_labels": KPI_LABELS,
+        "level_labels": LEVEL_LABELS,
         "breakdown": breakdown,
         "breakdown_kpis": OVERVIEW_KPIS,
         "drill_value": drill_value,
