@@ -9,7 +9,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the improvement features: root-cause cases (PDCA cycles come later)."""
-    from . import root_causes
+    """Register the improvement features: root-cause cases, then PDCA cycles."""
+    from . import pdca, root_causes
 
     root_causes.init_app(app)
+    pdca.init_app(app)

@@ -24,6 +24,7 @@ from survey_app.surveys.policy import current_policy
 from survey_app.surveys.versions import create_template
 from survey_app.types import utcnow
 from tests.conftest import PASSWORD, Auth, csrf_token
+from tests.pdca_factories import matrix_form, pdca_matrix_ids
 from tests.root_cause_factories import matrix_ids
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -677,6 +678,88 @@ ROOT_CAUSE_ROUTES = [
 ]
 
 
+def _cycle(ids: dict[str, int]) -> Any:
+    from improvement.pdca.models import PdcaCycle
+
+    return db.session.get(PdcaCycle, ids["cycle_id"])
+
+
+def _cycle_titled(title: str) -> bool:
+    from improvement.pdca.models import PdcaCycle
+
+    return db.session.scalar(select(PdcaCycle).where(PdcaCycle.title == title)) is not None
+
+
+def _action(ids: dict[str, int]) -> Any:
+    from improvement.pdca.models import ActionItem
+
+    return db.session.get(ActionItem, ids["action_id"])
+
+
+#: Managers (and admins) only; analysts get 403 from the operation. The matrix cycle is at
+#: Plan and owned by someone else, so a manager's stage move, measure or Act is refused by
+#: its gate (400), not by the role.
+MANAGER_WRITE = _expect(TO_LOGIN, 403, 302, 302)
+MANAGER_GATED = _expect(TO_LOGIN, 403, 400, 400)
+
+PDCA_ROUTES = [
+    Route("GET", "/pdca", STAFF),
+    Route("GET", "/pdca/new", STAFF),
+    Route(
+        "POST",
+        "/pdca/new",
+        STAFF_WRITE,
+        data=lambda ids: matrix_form(ids["cycle_owner_id"], "Made by matrix"),
+        changed=lambda ids: _cycle_titled("Made by matrix"),
+    ),
+    Route("GET", "/pdca/<int:cycle_id>", STAFF),
+    Route(
+        "POST",
+        "/pdca/<int:cycle_id>",
+        STAFF_WRITE,
+        data=lambda ids: matrix_form(ids["cycle_owner_id"], "Renamed by matrix"),
+        changed=lambda ids: _cycle_titled("Renamed by matrix"),
+    ),
+    Route(
+        "POST",
+        "/pdca/<int:cycle_id>/actions",
+        STAFF_WRITE,
+        data=lambda ids: {
+            "title": "Action by matrix",
+            "owner_id": str(ids["cycle_owner_id"]),
+            "deadline": "2099-01-01",
+        },
+        changed=lambda ids: len(_cycle(ids).actions) == 2,
+    ),
+    Route(
+        "POST",
+        "/pdca/actions/<int:action_id>",
+        MANAGER_WRITE,
+        data=lambda ids: {
+            f"a{ids['action_id']}-status": "done",
+            f"a{ids['action_id']}-evidence": "",
+        },
+        changed=lambda ids: _action(ids).status.value == "done",
+    ),
+    Route(
+        "POST",
+        "/pdca/<int:cycle_id>/approve",
+        MANAGER_WRITE,
+        data=lambda ids: {},
+        changed=lambda ids: _cycle(ids).approved_at is not None,
+    ),
+    Route("POST", "/pdca/<int:cycle_id>/stage", MANAGER_GATED, data=lambda ids: {"to": "do"}),
+    Route("POST", "/pdca/<int:cycle_id>/measure", MANAGER_GATED, data=lambda ids: {}),
+    Route(
+        "POST",
+        "/pdca/<int:cycle_id>/act",
+        MANAGER_GATED,
+        data=lambda ids: {"decision": "standardise"},
+    ),
+    Route("GET", "/my-actions", STAFF),
+]
+
+
 def add_sla_override() -> dict[str, int]:
     """A VIP override of the P1 SLA rule: its id."""
     rule = SlaPolicy(
@@ -832,6 +915,7 @@ ROUTES = [
     *TARGET_ROUTES,
     *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,
+    *PDCA_ROUTES,
 ]
 
 #: Public on purpose; /api/ rules answer machines and are tested with the intake;
@@ -856,6 +940,7 @@ def test_role_matrix(client, auth, make_user, route: Route, role: str):
         **add_sla_override(),
         **add_kpi_target(),
         **matrix_ids(),
+        **pdca_matrix_ids(),
     }
     if role != "anonymous":
         auth.login(make_user(Role(role)))

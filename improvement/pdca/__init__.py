@@ -1,0 +1,55 @@
+"""PDCA cycles: a KPI target with a computed baseline, action items, gated stages and an
+automatic Check (after vs before, pilot vs control, with a significance test).
+
+Settings: ``ACTION_DUE_SOON_DAYS`` (3): days before an action's deadline its
+owner gets the due-soon reminder.
+
+Hooks for other parts of the app (which may not import this package):
+``app.extensions["closedloop.timeline_markers"]`` is a list of callables
+``(scope: analysis.metrics.Scope) -> list[tuple[date, str]]``; this package
+appends :func:`.services.action_dates`, and a trend chart draws every marker
+the callables return.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+#: The extension key of the timeline marker providers (see the module docstring).
+TIMELINE_MARKERS = "closedloop.timeline_markers"
+
+
+def init_app(app: Flask) -> None:
+    """Register the models, pages, commands, periodic jobs, marker hook and demo part."""
+    from survey_app.background import register_job
+    from survey_app.demo import demo_seeded
+
+    from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
+    from .checks import run_due_rechecks
+    from .cli import actions_cli, pdca_cli
+    from .demo import seed_demo_cycles
+    from .reminders import DEFAULT_DUE_SOON_DAYS, send_action_reminders
+    from .routes import bp
+    from .services import action_dates
+
+    app.config.setdefault("ACTION_DUE_SOON_DAYS", DEFAULT_DUE_SOON_DAYS)
+    labels.init_app()
+    app.register_blueprint(bp)
+    app.cli.add_command(actions_cli)
+    app.cli.add_command(pdca_cli)
+    app.extensions.setdefault(TIMELINE_MARKERS, []).append(action_dates)
+    register_job(
+        app, "action-reminders", tasks.send_action_reminders_task.name, send_action_reminders
+    )
+    register_job(app, "pdca-rechecks", tasks.run_due_rechecks_task.name, run_due_rechecks)
+    demo_seeded.connect(seed_demo_cycles, sender=app)
+
+
+def timeline_markers(app: Flask, scope: Any) -> list[tuple[Any, str]]:
+    """Every marker the registered providers give for ``scope``, by date."""
+    found: list[tuple[Any, str]] = []
+    for provider in app.extensions.get(TIMELINE_MARKERS, []):
+        found += provider(scope)
+    return sorted(found)
