@@ -725,9 +725,9 @@ PDCA_ROUTES = [
         "/pdca/<int:cycle_id>/actions",
         STAFF_WRITE,
         data=lambda ids: {
-            "title": "Action by matrix",
-            "owner_id": str(ids["cycle_owner_id"]),
-            "deadline": "2099-01-01",
+            "action-title": "Action by matrix",
+            "action-owner_id": str(ids["cycle_owner_id"]),
+            "action-deadline": "2099-01-01",
         },
         changed=lambda ids: len(_cycle(ids).actions) == 2,
     ),

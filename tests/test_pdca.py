@@ -276,7 +276,7 @@ def test_action_updates_by_owner_cycle_owner_or_manager(app, data, people):
 # --- the automatic Check -----------------------------------------------------------------------
 
 
-def test_check_met_and_the_loop_closes(app, data, people):
+def test_check_met_and_the_loop_closes(app, client, auth, data, people):
     baseline_data(data)
     # After: 17 of 20 satisfied (85 %), 40 → 85 pp vs 50 %: z-test p ≈ 0.02, target 70 reached.
     add_responses(data, days_ago(10), csat_overall=[5] * 17 + [1] * 3)
@@ -306,6 +306,10 @@ def test_check_met_and_the_loop_closes(app, data, people):
     assert "1 linked feedback cases closed" in cycle.stage_log[-1].note
     assert following is not None and following.previous_id == cycle.id
     assert following.stage is Stage.PLAN and following.root_causes == [root_cause]
+    auth.login(people["manager"])
+    page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
+    assert 'data-verdict="met"' in page and "two-proportion z-test" in page
+    assert client.get("/pdca").status_code == 200
 
 
 def test_check_not_met_and_not_enough_data(app, data, people):
@@ -492,8 +496,8 @@ def test_pages_create_and_refuse(app, client, auth, data, people):
     response = client.post(
         f"/pdca/{cycle.id}/actions",
         data={
-            "title": "x",
-            "owner_id": str(people["analyst"].id),
+            "action-title": "x",
+            "action-owner_id": str(people["analyst"].id),
             "csrf_token": csrf_token(client),
         },
     )

@@ -131,7 +131,7 @@ def new_cycle() -> Response | tuple[str, int]:
 
 def _cycle_page(cycle: PdcaCycle, status: int = 200, **forms: Any) -> tuple[str, int]:
     action_form = forms.get("action") or ActionForm(
-        formdata=None, data={"owner_id": current_user.id}
+        formdata=None, prefix="action", data={"owner_id": current_user.id}
     )
     _fill_choices(action_form)
     plan_form = forms.get("plan")
@@ -206,7 +206,7 @@ def cycle_edit(cycle_id: int) -> Response | tuple[str, int]:
 @staff_required
 def action_add(cycle_id: int) -> Response | tuple[str, int]:
     cycle = _load(cycle_id)
-    form = ActionForm()
+    form = ActionForm(prefix="action")
     _fill_choices(form)
     if form.validate_on_submit():
         try:
