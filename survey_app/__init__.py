@@ -51,10 +51,27 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     _check_secret_key(app)
     _configure_database(app)
 
-    from . import auth, database, errors, i18n, intake, labels, staff, surveys
+    from . import (
+        auth,
+        database,
+        errors,
+        health,
+        i18n,
+        intake,
+        labels,
+        logs,
+        ratelimit,
+        security,
+        staff,
+        surveys,
+    )
     from .extensions import csrf, db, login_manager, migrate
     from .tasks import celery_init_app
 
+    # First, so its request id and timer wrap every other hook (the rate limiter's too).
+    logs.init_app(app)
+    security.init_app(app)
+    ratelimit.init_app(app)
     db.init_app(app)
     database.init_app(app)
     migrate.init_app(app, db, directory=str(Path(__file__).parent / "migrations"))
@@ -63,6 +80,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     labels.init_app(app)
     errors.init_app(app)
+    health.init_app(app)
     auth.init_app(app)
     intake.init_app(app)
     staff.init_app(app)
@@ -113,4 +131,6 @@ def _configure_database(app: Flask) -> None:
     options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
     if url.startswith("postgresql"):
         options.setdefault("pool_pre_ping", True)
+        # An unreachable server fails /readyz and requests in seconds, not a TCP timeout.
+        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

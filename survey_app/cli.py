@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import threading
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -53,6 +54,46 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(demo_command)
     app.cli.add_command(surveys_cli)
     app.cli.add_command(jobs_cli)
+    # Flask-Migrate's `db` group is shared by every app; adding the same command again is a no-op.
+    from flask_migrate.cli import db as db_cli
+
+    db_cli.add_command(db_backup_command)
+
+
+@click.command("backup")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: instance/backups/closedloop-<UTC time>.sqlite3).",
+)
+def db_backup_command(out: Path | None) -> None:
+    """Back up the SQLite database while the app runs (SQLite's online backup API).
+
+    The copy is consistent (one committed state) and checked before it is kept.
+    Refuses to overwrite a file. On PostgreSQL it backs up nothing and prints the
+    pg_dump recipe instead (exit status 1).
+    """
+    from .backup import (
+        PG_DUMP_RECIPE,
+        BackupError,
+        backup_sqlite,
+        default_backup_path,
+        sqlite_path,
+    )
+
+    app = current_app._get_current_object()
+    source = sqlite_path(app.config["SQLALCHEMY_DATABASE_URI"])
+    if source is None:
+        click.echo(PG_DUMP_RECIPE, err=True)
+        raise click.ClickException("closedloop db backup copies SQLite only; use pg_dump.")
+    target = out or default_backup_path(Path(app.instance_path) / "backups")
+    try:
+        backup_sqlite(source, target)
+    except BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Backed up {source} to {target}.")
 
 
 @click.group("jobs")

@@ -44,6 +44,27 @@ class DefaultConfig:
 
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    #: ``None``: Secure when served over https (PREFERRED_URL_SCHEME or PUBLIC_URL).
+    SESSION_COOKIE_SECURE: bool | None = None
+
+    # Serving in production (see survey_app.security, .logs, .health, .ratelimit).
+    #: Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are trusted.
+    TRUSTED_PROXIES = 0
+    #: Strict-Transport-Security max-age, sent on https requests only; 0 = never.
+    HSTS_SECONDS = 365 * 24 * 3600
+    #: Directives overriding survey_app.security.CONTENT_SECURITY_POLICY ("" drops one).
+    CSP: dict[str, str] = {}
+    #: Cache lifetime of a static file asked for without its version, seconds.
+    STATIC_MAX_AGE = 3600
+    #: "text" or "json" (one object a line, with the request id); and the root level.
+    LOG_FORMAT = "text"
+    LOG_LEVEL = "INFO"
+    #: How long /readyz waits for the database or the broker, seconds.
+    READINESS_TIMEOUT_SECONDS = 2.0
+    #: Flask-Limiter: storage (unset: the Redis broker, else memory) and the limits.
+    RATELIMIT_STORAGE_URI: str | None = None
+    RATELIMIT_SURVEY = "600 per minute"
+    RATELIMIT_WEBHOOK = "1200 per minute"
     WTF_CSRF_TIME_LIMIT = None
 
     #: Rows per page on staff lists.

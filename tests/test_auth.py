@@ -869,6 +869,12 @@ DASHBOARD_ROUTES = [
     Route("GET", "/dashboards/plotly.min.js", STAFF),
 ]
 
+#: The Excel improvement report: managers and admins only (the download defaults to 30 days).
+REPORT_ROUTES = [
+    Route("GET", "/reports", MANAGERS),
+    Route("GET", "/reports/excel", MANAGERS),
+]
+
 #: JSON endpoints for staff: anonymous callers get 401, not the sign-in page.
 STAFF_API_ROUTES = [
     Route("GET", "/api/v1/metrics", _expect(401, 200, 200, 200)),
@@ -916,11 +922,13 @@ ROUTES = [
     *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,
     *PDCA_ROUTES,
+    *REPORT_ROUTES,
 ]
 
 #: Public on purpose; /api/ rules answer machines and are tested with the intake;
-#: /s/ rules are the customer's survey pages, guarded by signed links (tests/test_survey_*).
-PUBLIC_RULES = {"/login", "/language"}
+#: /s/ rules are the customer's survey pages, guarded by signed links (tests/test_survey_*);
+#: /healthz and /readyz answer load balancers and reveal no data (tests/test_production.py).
+PUBLIC_RULES = {"/login", "/language", "/healthz", "/readyz"}
 PUBLIC_PREFIXES = ("/api/", "/s/")
 #: ... except the JSON endpoints for staff, which are in the matrix.
 STAFF_API_RULES = {route.rule for route in STAFF_API_ROUTES}

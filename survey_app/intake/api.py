@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from ..errors import api_error
 from ..extensions import csrf, db
+from ..ratelimit import limiter, webhook_limit
 from .openapi import openapi_document
 from .schemas import TicketEventIn, error_list
 from .services import Outcome, apply_ticket_event
@@ -19,6 +20,7 @@ csrf.exempt(bp)
 
 
 @bp.post("/ticket-events")
+@limiter.limit(webhook_limit)
 def ticket_event() -> tuple[Response, int] | Response:
     secret = current_app.config.get("WEBHOOK_SECRET")
     if not secret:

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from ..extensions import csrf, db
+from ..ratelimit import limiter, survey_limit
 from ..types import utcnow
 from .forms import preselected_answers, survey_form_class
 from .links import (
@@ -28,6 +29,8 @@ from .models import Invitation, InvitationStatus
 from .responses import AlreadyAnswered, SurveyClosed, submit_response
 
 bp = Blueprint("survey", __name__, url_prefix="/s")
+# One budget per client address for all the survey pages (see survey_app.ratelimit).
+limiter.shared_limit(survey_limit, scope="survey-pages")(bp)
 
 Page = Response | str | tuple[str, int]
 
