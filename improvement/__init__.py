@@ -9,8 +9,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Register the improvement features: root-cause cases, then PDCA cycles."""
-    from . import pdca, root_causes
+    """Register the improvement features: root-cause cases, PDCA cycles, the Excel report."""
+    from . import pdca, report, root_causes
 
     root_causes.init_app(app)
     pdca.init_app(app)
+    report.init_app(app)

@@ -869,6 +869,12 @@ DASHBOARD_ROUTES = [
     Route("GET", "/dashboards/plotly.min.js", STAFF),
 ]
 
+#: The Excel improvement report: managers and admins only (the download defaults to 30 days).
+REPORT_ROUTES = [
+    Route("GET", "/reports", MANAGERS),
+    Route("GET", "/reports/excel", MANAGERS),
+]
+
 #: JSON endpoints for staff: anonymous callers get 401, not the sign-in page.
 STAFF_API_ROUTES = [
     Route("GET", "/api/v1/metrics", _expect(401, 200, 200, 200)),
@@ -916,6 +922,7 @@ ROUTES = [
     *STAFF_API_ROUTES,
     *ROOT_CAUSE_ROUTES,
     *PDCA_ROUTES,
+    *REPORT_ROUTES,
 ]
 
 #: Public on purpose; /api/ rules answer machines and are tested with the intake;
