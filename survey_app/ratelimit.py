@@ -11,8 +11,10 @@ limited here (sign-in has its own lockout).
 Counters live in ``RATELIMIT_STORAGE_URI`` (``CLOSEDLOOP_RATELIMIT_STORAGE_URI``);
 left unset, in Redis when the Celery broker is Redis, else in process memory (per
 instance and per worker: fine for one machine, use Redis behind a load balancer).
-When the storage fails, requests pass (``RATELIMIT_SWALLOW_ERRORS``): an outage of
-Redis must not stop customers from answering.
+When Redis fails, each instance counts in its own memory until Redis is back
+(``RATELIMIT_IN_MEMORY_FALLBACK_ENABLED``), and any other storage error lets the
+request through (``RATELIMIT_SWALLOW_ERRORS``): an outage of Redis must not stop
+customers from answering.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ def init_app(app: Flask) -> None:
     """Bind the limiter and put the survey and webhook limits on their views."""
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
 

@@ -407,3 +407,10 @@ def test_proxyfix_gives_the_app_the_clients_address_scheme_and_host(make_app):
         "url": "https://cl.example.com/proxy-probe",
         "secure": True,
     }
+
+
+def test_limits_fall_back_to_memory_when_redis_is_down(make_app):
+    app = make_app(RATELIMIT_STORAGE_URI="redis://127.0.0.1:1/0", RATELIMIT_SURVEY="2 per minute")
+    client = app.test_client()
+    # Customers get through (no 500), and the limit still holds, counted in memory.
+    assert [client.get("/s/not-a-token").status_code for _ in range(3)] == [404, 404, 429]
