@@ -57,24 +57,57 @@ def clean_text(text: str) -> str:
     return _ILLEGAL.sub("", text)[:MAX_CELL_CHARS]
 
 
-def _text_cell(ref: str, style: str, value: Any) -> str:
-    body = escape(clean_text(str(value)))
-    return f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{body}</t></is></c>'
+#: Distinct values each text column remembers the XML of (team and agent names repeat).
+CACHE_LIMIT = 20_000
+_INLINE_HEAD = ' t="inlineStr"><is><t xml:space="preserve">'
+_INLINE_TAIL = "</t></is></c>"
 
 
-def _number_cell(ref: str, style: str, value: Any) -> str:
-    return f'<c r="{ref}"{style}><v>{float(value)!r}</v></c>'
+def _style(style_id: int) -> str:
+    return f' s="{style_id}"' if style_id else ""
 
 
-def _date_cell(ref: str, style: str, value: Any) -> str:
-    return f'<c r="{ref}"{style}><v>{excel_serial(value)!r}</v></c>'
+def _text_encoder(style_id: int) -> Callable[[Any], str]:
+    """value → the end of its cell element (after ``<c r="A1"``), remembered per value."""
+    head = _style(style_id) + _INLINE_HEAD
+    cache: dict[Any, str] = {}
+
+    def encode(value: Any) -> str:
+        found = cache.get(value)
+        if found is None:
+            found = head + escape(clean_text(str(value))) + _INLINE_TAIL
+            if len(cache) < CACHE_LIMIT:
+                cache[value] = found
+        return found
+
+    return encode
 
 
-_WRITERS: dict[str, Callable[[str, str, Any], str]] = {
-    "text": _text_cell,
-    "number": _number_cell,
-    "datetime": _date_cell,
-    "date": _date_cell,
+def _number_encoder(style_id: int) -> Callable[[Any], str]:
+    head = _style(style_id) + "><v>"
+
+    def encode(value: Any) -> str:
+        if isinstance(value, bool):
+            value = int(value)
+        return head + (str(value) if isinstance(value, int) else repr(float(value))) + "</v></c>"
+
+    return encode
+
+
+def _date_encoder(style_id: int) -> Callable[[Any], str]:
+    number = _number_encoder(style_id)
+
+    def encode(value: Any) -> str:
+        return number(value if isinstance(value, float) else excel_serial(value))
+
+    return encode
+
+
+_ENCODERS: dict[str, Callable[[int], Callable[[Any], str]]] = {
+    "text": _text_encoder,
+    "number": _number_encoder,
+    "datetime": _date_encoder,
+    "date": _date_encoder,
 }
 
 
@@ -87,14 +120,14 @@ def write_sheet(
 ) -> int:
     """Write a whole worksheet part to ``out``: a bold header row (frozen, with an
     autofilter over the table), column widths, then one row per item of ``rows``
-    (None cells left empty, ``bool`` written as 1/0). Returns the number of data rows.
+    (None cells left empty, ``bool`` written as 1/0; a ``datetime``/``date`` column takes
+    naive local values or ready Excel serials). Returns the number of data rows.
 
     Text is written as inline strings: never a formula, whatever it starts with.
     """
     letters = [get_column_letter(i) for i in range(1, len(columns) + 1)]
-    styles = [f' s="{c.style_id}"' if c.style_id else "" for c in columns]
-    writers = [_WRITERS[c.kind] for c in columns]
-    header_style = f' s="{header_style_id}"' if header_style_id else ""
+    encoders = [_ENCODERS[c.kind](c.style_id) for c in columns]
+    header = _text_encoder(header_style_id)
     cols = "".join(
         f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
         for i, c in enumerate(columns, start=1)
@@ -109,23 +142,30 @@ def write_sheet(
         '<sheetFormatPr defaultRowHeight="15"/>'
         f"<cols>{cols}</cols><sheetData>"
         '<row r="1">'
-        + "".join(
-            _text_cell(f"{letters[i]}1", header_style, c.header) for i, c in enumerate(columns)
-        )
+        + "".join(f'<c r="{letters[i]}1"' + header(c.header) for i, c in enumerate(columns))
         + "</row>"
     )
     out.write(head.encode())
     number = 1
     batch: list[str] = []
+    cells = list(zip(letters, encoders, strict=True))
     for row in rows:
         number += 1
-        cells = [
-            writers[i](f"{letters[i]}{number}", styles[i], value)
-            for i, value in enumerate(row)
-            if value is not None
-        ]
-        batch.append(f'<row r="{number}">{"".join(cells)}</row>')
-        if len(batch) >= 500:
+        n = str(number)
+        batch.append(
+            '<row r="'
+            + n
+            + '">'
+            + "".join(
+                [
+                    '<c r="' + letter + n + '"' + encode(value)
+                    for (letter, encode), value in zip(cells, row, strict=True)
+                    if value is not None
+                ]
+            )
+            + "</row>"
+        )
+        if len(batch) >= 1000:
             out.write("".join(batch).encode())
             batch.clear()
     out.write("".join(batch).encode())
