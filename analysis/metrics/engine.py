@@ -328,7 +328,11 @@ def _filtered_sla(scope: Scope, value_column: ColumnElement[Any]) -> tuple[_Popu
 
 
 def _percentile_rows(
-    duration: str, scope: Scope, group_by: str | None, grain: Grain | None
+    duration: str,
+    scope: Scope,
+    group_by: str | None,
+    grain: Grain | None,
+    names: Sequence[str] = ALL_KPIS,
 ) -> list[dict[str, Any]]:
     """n, Σ and the values at the interpolation ranks of each percentile, per group.
 
@@ -338,7 +342,7 @@ def _percentile_rows(
     OFFSET k``, which sorts far less than numbering every row.
     """
     if group_by is None and grain is None:
-        return [_percentile_row(duration, scope)]
+        return [_percentile_row(duration, scope, names)]
     value_column = _DURATION_COLUMNS[duration]
     population, conditions = _filtered_sla(scope, value_column)
     keys: list[ColumnElement[Any]] = []
@@ -378,7 +382,7 @@ def _percentile_rows(
     return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
 
 
-def _percentile_row(duration: str, scope: Scope) -> dict[str, Any]:
+def _percentile_row(duration: str, scope: Scope, names: Sequence[str]) -> dict[str, Any]:
     value_column = _DURATION_COLUMNS[duration]
     population, conditions = _filtered_sla(scope, value_column)
     clause = population.from_clause()
@@ -390,7 +394,8 @@ def _percentile_row(duration: str, scope: Scope) -> dict[str, Any]:
     row: dict[str, Any] = {"n": count, "total": total, "_group": None, "_period": None}
     for name, numerator, denominator in PERCENTILES:
         low = high = None
-        if count:
+        # Only the percentiles asked for: each one is a sort.
+        if count and f"{duration}_{name}" in names:
             rank, _fraction = percentile_ranks(count, numerator, denominator)
             last = min(rank + 1, count)
             # Sort from the nearer end, so the database keeps fewer rows while sorting.
@@ -471,7 +476,7 @@ def _kpis_by_group(
             found["sla"].setdefault(_key(row), {})[priority] = row
     for duration in DURATIONS:
         if any(name.startswith(duration) for name in wanted):
-            for row in _percentile_rows(duration, scope, group_by, grain):
+            for row in _percentile_rows(duration, scope, group_by, grain, names):
                 found[duration][_key(row)] = row
 
     if group_by is None and grain is None:
