@@ -10,8 +10,10 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     """Register the improvement features: root-cause cases, PDCA cycles, the Excel report."""
-    from . import pdca, report, root_causes
+    from . import audit, close_loop, pdca, report, root_causes
 
+    audit.init_app(app)
     root_causes.init_app(app)
     pdca.init_app(app)
+    close_loop.init_app(app)
     report.init_app(app)

@@ -52,10 +52,19 @@ def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
 
 
 def kpi_trend_figure(
-    title: str, points: Sequence[tuple[str, Kpi]], *, axis: tuple[float, float]
+    title: str,
+    points: Sequence[tuple[str, Kpi]],
+    *,
+    axis: tuple[float, float],
+    markers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """One KPI per time bucket: a line with its 95 % CI as error bars; a bucket below the
-    minimum sample is drawn hollow, an empty bucket leaves a gap."""
+    minimum sample is drawn hollow, an empty bucket leaves a gap.
+
+    ``markers`` are ``(period, label)`` pairs (e.g. the start of a PDCA cycle's Do):
+    each is a dashed vertical line on its bucket with its label (escaped) on top;
+    labels of one bucket are joined, a bucket not on the axis is left out.
+    """
     import plotly.graph_objects as go
 
     periods = [period for period, _kpi in points]
@@ -79,6 +88,37 @@ def kpi_trend_figure(
         connectgaps=False,
     )
     layout = _layout(title, yaxis={"range": list(axis)}, xaxis={"type": "category"})
+    by_period: dict[str, list[str]] = {}
+    for period, label in markers:
+        if period in periods:
+            by_period.setdefault(period, []).append(escape(label))
+    if by_period:
+        layout["shapes"] = [
+            {
+                "type": "line",
+                "xref": "x",
+                "yref": "paper",
+                "x0": period,
+                "x1": period,
+                "y0": 0,
+                "y1": 1,
+                "line": {"color": GREY, "dash": "dash", "width": 1},
+            }
+            for period in by_period
+        ]
+        layout["annotations"] = [
+            {
+                "x": period,
+                "xref": "x",
+                "y": 1,
+                "yref": "paper",
+                "yanchor": "bottom",
+                "text": "<br>".join(labels),
+                "showarrow": False,
+                "font": {"size": 10, "color": GREY},
+            }
+            for period, labels in by_period.items()
+        ]
     return _figure([trace], layout)
 
 

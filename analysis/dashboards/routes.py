@@ -169,15 +169,18 @@ def overview() -> tuple[str, int] | str:
     figs["heatmap"] = figures.heatmap_figure(heatmap) if context["heatmap_n"] else None
     if total:
         trend = services.kpi_trend(scope, grain)
+        markers = services.timeline_markers(scope, grain)
         figs["nps_trend"] = figures.kpi_trend_figure(
             _("NPS trend"),
             [(g.key["period"], g.kpis["nps"]) for g in trend.groups],
             axis=(-100, 100),
+            markers=markers,
         )
         figs["csat_trend"] = figures.kpi_trend_figure(
             _("CSAT % trend"),
             [(g.key["period"], g.kpis["csat_overall_percent"]) for g in trend.groups],
             axis=(0, 100),
+            markers=markers,
         )
         distributions = queries.score_distributions(scope)
         figs["nps_distribution"] = figures.distribution_figure(

@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Any
 
 from flask import current_app
@@ -28,6 +29,12 @@ from .stats import Correlation, PChartPoint, p_chart, pearson
 #: The status object's ``level`` ("ok", "yellow", "orange", "red" ...) becomes the
 #: card's colour and its ``target`` is shown; without a hook cards have no status.
 KPI_STATUS_HOOK = "closedloop.kpi_status"
+#: Where other parts of the app (the PDCA cycles) plug the trend charts' markers in::
+#:
+#:     app.extensions.setdefault(TIMELINE_MARKERS_HOOK, []).append(provider)
+#:
+#: each provider is ``(scope) -> [(local date, label)]``.
+TIMELINE_MARKERS_HOOK = "closedloop.timeline_markers"
 #: Every table the CSV download offers.
 TABLES = ("cards", "breakdown", "trend", "themes", "heatmap", "drivers", "pchart", "responses")
 #: Cells beginning with one of these are read as formulas by spreadsheets.
@@ -78,6 +85,29 @@ def overview_cards(scope: Scope) -> list[Card]:
 def kpi_trend(scope: Scope, grain: Grain) -> MetricsResult:
     """NPS and overall CSAT % per time bucket (every bucket listed)."""
     return compute(scope, grain=grain, metrics=("nps", "csat_overall_percent"))
+
+
+def bucket_label(day: date, grain: Grain) -> str:
+    """The label of the time bucket ``day`` falls in (its first day, as in
+    :func:`analysis.metrics.scope.time_buckets`)."""
+    if grain == "week":
+        day -= timedelta(days=day.weekday())
+    elif grain == "month":
+        day = day.replace(day=1)
+    return day.isoformat()
+
+
+def timeline_markers(scope: Scope, grain: Grain) -> list[tuple[str, str]]:
+    """Every marker the registered providers (:data:`TIMELINE_MARKERS_HOOK`) give for
+    ``scope``, as ``(bucket label, label)`` by date; days outside the scope are left out."""
+    found: list[tuple[date, str]] = []
+    for provider in current_app.extensions.get(TIMELINE_MARKERS_HOOK, []):
+        found += provider(scope)
+    return [
+        (bucket_label(day, grain), label)
+        for day, label in sorted(found)
+        if scope.start <= day <= scope.end
+    ]
 
 
 def breakdown(scope: Scope, group_by: str) -> MetricsResult:

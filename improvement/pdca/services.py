@@ -25,6 +25,7 @@ from sqlalchemy.orm import selectinload
 
 from analysis.metrics import ALL_KPIS, Scope, ScopeError, compute, metrics_timezone
 from analysis.metrics import parse_metrics_args as _parse
+from improvement.audit.services import record_event, snapshot
 from improvement.root_causes.models import CaseStatus, RootCause, RootCauseStatus
 from survey_app.extensions import db
 from survey_app.models import Role, User
@@ -46,6 +47,33 @@ MAX_TITLE = 200
 MAX_TEXT = 5000
 #: Days after the Check at which the KPI is measured again.
 RECHECK_DAYS = (30, 60, 90)
+
+
+#: Fields of a cycle and of an action whose changes go to the audit trail.
+CYCLE_AUDIT_FIELDS = (
+    "title",
+    "description",
+    "owner_id",
+    "stage",
+    "scope",
+    "pilot_scope",
+    "control_scope",
+    "kpi",
+    "baseline_start",
+    "baseline_end",
+    "baseline_value",
+    "target_value",
+    "target_date",
+    "root_causes",
+    "approved_by_id",
+    "act_decision",
+    "act_note",
+)
+ACTION_AUDIT_FIELDS = ("title", "owner_id", "deadline", "status", "evidence")
+
+
+def _audit_cycle(cycle: PdcaCycle, user: User | None, action: str, before: dict | None) -> None:
+    record_event(user, "cycle", cycle.id, action, before, snapshot(cycle, CYCLE_AUDIT_FIELDS))
 
 
 class PdcaError(ValueError):
@@ -230,6 +258,7 @@ def create_cycle(
         )
     )
     db.session.flush()
+    _audit_cycle(cycle, user, "create", None)
     return cycle
 
 
@@ -240,6 +269,7 @@ def update_plan(cycle: PdcaCycle, plan: PlanInput, user: User) -> PdcaCycle:
         raise PdcaError(_("Only a plan can be edited; this cycle is past Plan."))
     title, filters, pilot, control = _check_plan(plan)
     value, n = _baseline(plan.kpi, filters, plan.baseline_start, plan.baseline_end)
+    before = snapshot(cycle, CYCLE_AUDIT_FIELDS)
     cycle.title, cycle.description = title, plan.description.strip()
     cycle.owner_id = plan.owner.id
     cycle.scope, cycle.pilot_scope, cycle.control_scope = filters, pilot, control
@@ -251,6 +281,7 @@ def update_plan(cycle: PdcaCycle, plan: PlanInput, user: User) -> PdcaCycle:
     if cycle.approved_at is not None:
         cycle.approved_at = cycle.approved_by_id = None
     db.session.flush()
+    _audit_cycle(cycle, user, "update_plan", before)
     return cycle
 
 
@@ -271,9 +302,12 @@ def add_action(
         raise PdcaError(_("An action needs a deadline."))
     if cycle.stage is Stage.CLOSED:
         raise PdcaError(_("This cycle is closed."))
-    action = ActionItem(cycle=cycle, title=title, owner_id=owner.id, deadline=deadline)
+    action = ActionItem(
+        cycle=cycle, title=title, owner_id=owner.id, deadline=deadline, status=ActionStatus.OPEN
+    )
     db.session.add(action)
     db.session.flush()
+    record_event(user, "action", action.id, "create", None, snapshot(action, ACTION_AUDIT_FIELDS))
     return action
 
 
@@ -299,6 +333,7 @@ def update_action(
         raise PdcaError(_("The evidence note is too long."))
     if action.cycle.stage is Stage.CLOSED:
         raise PdcaError(_("This cycle is closed."))
+    before = snapshot(action, ACTION_AUDIT_FIELDS)
     if new_status is ActionStatus.DONE and action.status is not ActionStatus.DONE:
         action.done_at = utcnow()
     elif new_status is not ActionStatus.DONE:
@@ -308,6 +343,9 @@ def update_action(
     if deadline is not None:
         action.deadline = deadline
     db.session.flush()
+    record_event(
+        user, "action", action.id, "update", before, snapshot(action, ACTION_AUDIT_FIELDS)
+    )
     return action
 
 
@@ -336,8 +374,10 @@ def approve_plan(cycle: PdcaCycle, user: User) -> PdcaCycle:
         raise PdcaError(_("Only a plan can be approved; this cycle is past Plan."))
     if not _pending_actions(cycle):
         raise PdcaError(_("A plan needs at least one action with an owner and a deadline."))
+    before = snapshot(cycle, CYCLE_AUDIT_FIELDS)
     cycle.approved_by_id, cycle.approved_at = user.id, utcnow()
     db.session.flush()
+    _audit_cycle(cycle, user, "approve", before)
     return cycle
 
 
@@ -359,6 +399,7 @@ def advance(cycle: PdcaCycle, to: Stage | str, user: User, note: str = "") -> Pd
         raise PdcaError(
             _("A cycle at %(stage)s cannot move to %(target)s.", stage=cycle.stage, target=target)
         )
+    before = snapshot(cycle, CYCLE_AUDIT_FIELDS)
     if target is Stage.DO:
         if not _pending_actions(cycle):
             raise PdcaError(_("Do needs at least one action with an owner and a deadline."))
@@ -372,11 +413,13 @@ def advance(cycle: PdcaCycle, to: Stage | str, user: User, note: str = "") -> Pd
 
         measure(cycle, round_=0)
         db.session.flush()
+        _audit_cycle(cycle, user, "advance", before)
         return cycle
     elif target is Stage.ACT and not any(m.round == 0 for m in cycle.measurements):
         raise PdcaError(_("Check cannot be left without a measurement."))
     _move(cycle, target, user, note)
     db.session.flush()
+    _audit_cycle(cycle, user, "advance", before)
     return cycle
 
 
@@ -403,6 +446,7 @@ def record_act(
         raise PdcaError(_("Unknown decision %(decision)s.", decision=decision)) from None
     if cycle.stage is not Stage.ACT:
         raise PdcaError(_("Only a cycle at Act can take a decision."))
+    before = snapshot(cycle, CYCLE_AUDIT_FIELDS)
     cycle.act_decision, cycle.act_note = chosen, note.strip()[:MAX_TEXT]
     cycle.closed_at = utcnow()
     summary = note.strip()
@@ -412,6 +456,12 @@ def record_act(
             "%(count)s linked feedback cases closed.", count=closed
         )
     _move(cycle, Stage.CLOSED, user, summary)
+    db.session.flush()
+    _audit_cycle(cycle, user, "act", before)
+    if chosen is ActDecision.STANDARDISE:
+        from improvement.close_loop.services import queue_close_loop
+
+        queue_close_loop(cycle)
     following = None
     if open_next:
         yesterday = local_today() - timedelta(days=1)

@@ -193,6 +193,7 @@ def case_classify(case_id: int) -> Response | tuple[str, int]:
                 process_step=form.process_step.data,
                 responsible_party=form.responsible_party.data,
                 status=form.status.data or "",
+                user=current_user,
             )
         except CaseError as exc:
             db.session.rollback()
@@ -242,7 +243,7 @@ def case_link(case_id: int) -> Response | tuple[str, int]:
             else None
         )
         try:
-            link_case(case, root_cause)
+            link_case(case, root_cause, current_user)
         except CaseError as exc:
             db.session.rollback()
             form.root_cause_id.errors = [str(exc)]
@@ -403,6 +404,7 @@ def root_cause_edit(root_cause_id: int) -> Response | tuple[str, int]:
                 problem_type=form.problem_type.data,
                 themes=form.themes.data,
                 status=form.status.data or "",
+                user=current_user,
             )
         except CaseError as exc:
             db.session.rollback()

@@ -22,6 +22,7 @@ from sqlalchemy import Select, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from analysis.text.problems import ProblemType
+from improvement.audit.services import record_event, snapshot
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Ticket, User
 from survey_app.staff.services import escape_like
@@ -65,6 +66,22 @@ MAX_THEME_LENGTH = 40
 CLOCK_SKEW = timedelta(minutes=5)
 #: Root causes that can still take new feedback (and so be suggested).
 LINKABLE_ROOT_CAUSE_STATUSES = (RootCauseStatus.OPEN, RootCauseStatus.CONFIRMED)
+
+
+#: Fields of a case and of a root cause whose changes go to the audit trail.
+CASE_AUDIT_FIELDS = (
+    "status",
+    "problem_type",
+    "urgency",
+    "reach",
+    "severity",
+    "touchpoint",
+    "process_step",
+    "responsible_party",
+    "root_cause_id",
+    "called_back_at",
+)
+ROOT_CAUSE_AUDIT_FIELDS = ("title", "description", "problem_type", "themes", "status")
 
 
 class CaseError(ValueError):
@@ -272,8 +289,9 @@ def classify_case(
     process_step: ProcessStep | str | None,
     responsible_party: ResponsibleParty | str | None,
     status: CaseStatus | str,
+    user: User | None = None,
 ) -> FeedbackCase:
-    """Set a case's classification and status; flush.
+    """Set a case's classification and status; flush; audit what ``user`` changed.
 
     Severity becomes urgency × reach (each 1-3), so both or neither are given.
     Refuses (:class:`CaseError`, nothing changed) an unknown value, a case sent
@@ -300,6 +318,7 @@ def classify_case(
         raise CaseError(
             _("To resolve a case, give its problem type, urgency, reach and responsible party.")
         )
+    before = snapshot(case, CASE_AUDIT_FIELDS)
     case.problem_type = problem.value if problem is not None else None
     case.urgency, case.reach = urgency, reach
     case.severity = urgency * reach if urgency is not None and reach is not None else None
@@ -308,6 +327,7 @@ def classify_case(
     case.responsible_party = party
     _set_status(case, new_status)
     db.session.flush()
+    record_event(user, "case", case.id, "classify", before, snapshot(case, CASE_AUDIT_FIELDS))
     return case
 
 
@@ -359,10 +379,20 @@ def log_call_back(
         note=note,
     )
     db.session.add(call)
+    before = snapshot(case, CASE_AUDIT_FIELDS)
     if result.completes and (case.called_back_at is None or called_at < case.called_back_at):
         case.called_back_at = called_at
     _start_work(case)
     db.session.flush()
+    after = snapshot(case, CASE_AUDIT_FIELDS)
+    record_event(
+        user,
+        "case",
+        case.id,
+        "call_back",
+        {**before, "call_back": None},
+        {**after, "call_back": f"{result.value} {called_at.isoformat()}"},
+    )
     return call
 
 
@@ -417,6 +447,14 @@ def create_root_cause(
     )
     db.session.add(root_cause)
     db.session.flush()
+    record_event(
+        user,
+        "root_cause",
+        root_cause.id,
+        "create",
+        None,
+        snapshot(root_cause, ROOT_CAUSE_AUDIT_FIELDS),
+    )
     return root_cause
 
 
@@ -428,18 +466,30 @@ def update_root_cause(
     problem_type: str | None,
     themes: str | Iterable[str] | None,
     status: RootCauseStatus | str,
+    user: User | None = None,
 ) -> RootCause:
-    """Edit a root cause; flush. Refuses the same bad input as :func:`create_root_cause`."""
+    """Edit a root cause; flush; audit what ``user`` changed. Refuses the same bad input as
+    :func:`create_root_cause`."""
     title, description = _check_root_cause_text(title, description)
     problem = _enum_or_none(ProblemType, problem_type, _("Unknown problem type."))
     new_status = _enum_or_none(RootCauseStatus, status, _("Unknown root-cause status."))
     if new_status is None:
         raise CaseError(_("Unknown root-cause status."))
+    new_themes = parse_themes(themes)
+    before = snapshot(root_cause, ROOT_CAUSE_AUDIT_FIELDS)
     root_cause.title, root_cause.description = title, description
     root_cause.problem_type = problem.value if problem is not None else None
-    root_cause.themes = parse_themes(themes)
+    root_cause.themes = new_themes
     root_cause.status = new_status
     db.session.flush()
+    record_event(
+        user,
+        "root_cause",
+        root_cause.id,
+        "update",
+        before,
+        snapshot(root_cause, ROOT_CAUSE_AUDIT_FIELDS),
+    )
     return root_cause
 
 
@@ -454,8 +504,10 @@ def linkable_root_causes() -> list[RootCause]:
     )
 
 
-def link_case(case: FeedbackCase, root_cause: RootCause | None) -> FeedbackCase:
-    """Point ``case`` at ``root_cause`` (None unlinks); flush.
+def link_case(
+    case: FeedbackCase, root_cause: RootCause | None, user: User | None = None
+) -> FeedbackCase:
+    """Point ``case`` at ``root_cause`` (None unlinks); flush; audit it as ``user``'s change.
 
     Refuses a root cause that is resolved or rejected: new feedback on a fixed
     cause is a new root cause (or the old one reopened first).
@@ -468,11 +520,13 @@ def link_case(case: FeedbackCase, root_cause: RootCause | None) -> FeedbackCase:
                 status=root_cause.status.value,
             )  # fmt: skip
         )
+    before = snapshot(case, CASE_AUDIT_FIELDS)
     case.root_cause = root_cause
     case.linked_at = utcnow() if root_cause is not None else None
     if root_cause is not None:
         _start_work(case)
     db.session.flush()
+    record_event(user, "case", case.id, "link", before, snapshot(case, CASE_AUDIT_FIELDS))
     return case
 
 
@@ -488,7 +542,7 @@ def create_root_cause_for_case(
         themes=(keywords or [])[:MAX_THEMES],
         user=user,
     )
-    link_case(case, root_cause)
+    link_case(case, root_cause, user)
     return root_cause
 
 
