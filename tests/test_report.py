@@ -127,6 +127,8 @@ def test_trends_tables_and_native_charts(app):
     assert len(charts) == 6  # NPS, CSAT %, answers; weekly and monthly
     nps_chart = charts[0]
     assert len(nps_chart.series) == 2  # the KPI and its target line
+    assert nps_chart.x_axis.delete is False and nps_chart.y_axis.delete is False  # axes shown
+    assert [type(c).__name__ for c in charts] == ["LineChart", "LineChart", "BarChart"] * 2
 
 
 def test_feedback_sheet_streams_every_response(app):
@@ -390,3 +392,25 @@ def test_report_page_links_the_download(client, auth, make_user):
     assert 'action="/reports/excel"' in page
     assert 'name="team" value="&lt;b&gt;"' in page
     assert "<b>" not in page
+
+
+def test_feedback_part_is_well_formed_spreadsheetml(app):
+    """The streamed part parses as XML, in the schema's element order, text as inline strings."""
+    import zipfile
+    from xml.etree import ElementTree
+
+    from improvement.report.stream import sheet_part
+
+    with app.app_context():
+        _september(app)
+        body = report_bytes(SEPTEMBER)
+    with zipfile.ZipFile(io.BytesIO(body)) as package:
+        assert package.testzip() is None
+        root = ElementTree.fromstring(package.read(sheet_part(package, "Feedback")))
+    main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    assert [child.tag.removeprefix(main) for child in root] == [
+        "sheetViews", "sheetFormatPr", "cols", "sheetData", "autoFilter", "pageMargins",
+    ]  # fmt: skip
+    cells = root.iter(f"{main}c")
+    assert {c.get("t") for c in cells} <= {None, "inlineStr"}
+    assert not list(root.iter(f"{main}f"))  # no formulas

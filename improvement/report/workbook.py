@@ -185,6 +185,13 @@ def _kpi_cell(ws: Worksheet, row: int, column: int, name: str, value: float | No
     cell.number_format = UNIT_FORMATS[kpi_unit(name)]
 
 
+def _show_axes(*charts: Any) -> None:
+    """Draw the axes: openpyxl 3.1 leaves ``delete`` unset, which Excel reads as hidden."""
+    for chart in charts:
+        chart.x_axis.delete = False
+        chart.y_axis.delete = False
+
+
 def _filters_text(scope: Scope) -> str:
     filters = scope.to_json()["filters"]
     if not filters:
@@ -397,6 +404,7 @@ class _ReportBuilder:
         chart.y_axis.number_format = UNIT_FORMATS[kpi_unit(name)]
         chart.x_axis.number_format = DATE_FORMAT
         chart.height, chart.width = 7.5, 16
+        _show_axes(chart)
         value_column = self._trend_columns()[name][0]
         data = Reference(ws, min_col=value_column, min_row=top, max_row=top + rows)
         chart.add_data(data, titles_from_data=True)
@@ -417,6 +425,7 @@ class _ReportBuilder:
         chart.type = "col"
         chart.title = _("NPS answers (%(grain)s)", grain=grain)
         chart.height, chart.width = 7.5, 16
+        _show_axes(chart)
         n_column = self._trend_columns()["nps"][1]
         chart.add_data(
             Reference(ws, min_col=n_column, min_row=top, max_row=top + rows),
@@ -496,6 +505,7 @@ class _ReportBuilder:
         line.y_axis.crosses = "max"
         bars += line
         bars.height, bars.width = 9, 18
+        _show_axes(bars, line)
         return bars
 
     # --- PDCA --------------------------------------------------------------------------------
