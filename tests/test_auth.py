@@ -757,7 +757,27 @@ PDCA_ROUTES = [
         data=lambda ids: {"decision": "standardise"},
     ),
     Route("GET", "/my-actions", STAFF),
+    Route("GET", "/pdca/close-loop-template", MANAGERS),
+    Route(
+        "POST",
+        "/pdca/close-loop-template",
+        MANAGER_WRITE,
+        data=lambda ids: {
+            "language": "en",
+            "subject": "Matrix subject",
+            "body": "Hello {name}",
+            "save": "Save",
+        },
+        changed=lambda ids: _loop_template_saved(),
+    ),
+    Route("GET", "/admin/audit", ADMIN_ONLY),
 ]
+
+
+def _loop_template_saved() -> bool:
+    from improvement.close_loop.models import CloseLoopTemplate
+
+    return db.session.scalar(select(CloseLoopTemplate.subject)) == "Matrix subject"
 
 
 def add_sla_override() -> dict[str, int]:

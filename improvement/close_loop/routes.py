@@ -72,7 +72,7 @@ def template_page() -> Response | tuple[str, int]:
             "close_loop/template.html",
             form=form,
             language=language,
-            languages=LANGUAGES,
+            loop_languages=LANGUAGES,
             preview=preview,
         ),
         status,
