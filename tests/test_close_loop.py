@@ -319,7 +319,10 @@ def test_markers_are_drawn_on_the_trend_charts(app, client, auth, make_user):
 
     figure = figures.kpi_trend_figure(
         "NPS",
-        [("2025-09-08", Kpi("nps", 10.0, 3, False, "nps")), ("2025-09-15", Kpi("nps", 20.0, 3, False, "nps"))],
+        [
+            ("2025-09-08", Kpi("nps", 10.0, 3, False, "nps")),
+            ("2025-09-15", Kpi("nps", 20.0, 3, False, "nps")),
+        ],
         axis=(-100, 100),
         markers=[("2025-09-15", "Do: <b>rota</b>"), ("2025-12-01", "off the axis")],
     )
