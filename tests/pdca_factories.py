@@ -1,4 +1,5 @@
-"""PDCA test data for the role matrix: a cycle at Plan, owned by someone else, with one action."""
+"""PDCA test data for the role matrix: a cycle at Plan, owned by another manager (owners are
+managers or admins), with one action."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def pdca_matrix_ids() -> dict[str, int]:
     for score in (5, 2):
         submitted = datetime.combine(today - timedelta(days=35), time(12), ZONE).astimezone(UTC)
         kd.response(kd.ticket(), submitted_at=submitted, csat_overall=score)
-    owner = User(email="cycle-owner@example.com", role=Role.ANALYST, password_hash="x")
+    owner = User(email="cycle-owner@example.com", role=Role.MANAGER, password_hash="x")
     db.session.add(owner)
     db.session.flush()
     cycle = create_cycle(

@@ -40,6 +40,7 @@ from improvement.pdca.services import (
     local_today,
     record_act,
     update_action,
+    update_plan,
 )
 from improvement.pdca.stats import mann_whitney_bootstrap, mean, nps_bootstrap, two_proportion_test
 from improvement.root_causes.models import CaseOrigin, CaseStatus, RootCauseStatus
@@ -106,11 +107,7 @@ def baseline_data(kd: KpiData) -> None:
 def run_to_check(cycle: PdcaCycle, people: dict[str, Any]) -> None:
     add_action(cycle, title="Re-roster", owner=people["analyst"], deadline=days_ago(-5), user=None)
     approve_plan(cycle, people["manager"])
-    advance(
-        cycle,
-        "do",
-        people["analyst"] if cycle.owner_id == people["analyst"].id else people["manager"],
-    )
+    advance(cycle, "do", people["manager"])
     cycle.do_started_at = noon(days_ago(20))
     advance(cycle, "check", people["manager"], "measured")
 
@@ -166,7 +163,7 @@ def test_mann_whitney_by_hand():
 
 def test_baseline_is_computed_from_the_scope(app, data, people):
     baseline_data(data)
-    cycle = create_cycle(plan(people["analyst"]), people["analyst"])
+    cycle = create_cycle(plan(people["manager"]), people["analyst"])
     db.session.commit()
     assert (cycle.baseline_value, cycle.baseline_n) == (50.0, 20)
     assert cycle.stage is Stage.PLAN
@@ -190,17 +187,18 @@ def test_bad_plans_are_refused(app, data, people, overrides, message):
     baseline_data(data)
     db.session.commit()
     with pytest.raises(PdcaError, match=message):
-        create_cycle(plan(people["analyst"], **overrides), people["analyst"])
+        create_cycle(plan(people["manager"], **overrides), people["analyst"])
     db.session.rollback()
     assert db.session.scalar(select(func.count()).select_from(PdcaCycle)) == 0
 
 
 def test_gates(app, data, people):
     baseline_data(data)
-    cycle = create_cycle(plan(people["analyst"]), people["analyst"])
     manager, analyst, other = people["manager"], people["analyst"], people["other"]
+    # An analyst drafts the plan (owned by a manager) and adds its action.
+    cycle = create_cycle(plan(manager), analyst)
     with pytest.raises(PdcaError, match="at least one action"):
-        advance(cycle, "do", analyst)
+        advance(cycle, "do", manager)
     with pytest.raises(PdcaError, match="at least one action"):
         approve_plan(cycle, manager)
     with pytest.raises(PdcaError, match="owner"):
@@ -209,32 +207,35 @@ def test_gates(app, data, people):
         add_action(cycle, title="x", owner=analyst, deadline=None, user=analyst)
     add_action(cycle, title="Re-roster", owner=analyst, deadline=days_ago(-3), user=analyst)
     with pytest.raises(PdcaError, match="approval"):
-        advance(cycle, "do", analyst)
+        advance(cycle, "do", manager)
     with pytest.raises(PdcaForbidden):
         approve_plan(cycle, analyst)
     approve_plan(cycle, manager)
     assert cycle.approved_by_id == manager.id and cycle.approved_at is not None
-    with pytest.raises(PdcaForbidden):
-        advance(cycle, "do", other)  # neither owner nor manager
+    for not_a_manager in (analyst, other):  # the plan's author, an action owner: no
+        with pytest.raises(PdcaForbidden, match="Only a manager"):
+            advance(cycle, "do", not_a_manager)
     with pytest.raises(PdcaError, match="cannot move"):
-        advance(cycle, "check", analyst)  # skipping Do
+        advance(cycle, "check", manager)  # skipping Do
     with pytest.raises(PdcaError, match="Unknown stage"):
-        advance(cycle, "done", analyst)
-    advance(cycle, "do", analyst, "go")
+        advance(cycle, "done", manager)
+    advance(cycle, "do", manager, "go")
     with pytest.raises(PdcaError, match="cannot move"):
-        advance(cycle, "act", analyst)
+        advance(cycle, "act", manager)
     cycle.do_started_at = noon(days_ago(20))
     add_responses(data, days_ago(10), csat_overall=[5] * 15 + [2] * 5)
-    advance(cycle, "check", analyst)
+    with pytest.raises(PdcaForbidden):
+        advance(cycle, "check", analyst)
+    advance(cycle, "check", manager)
     assert [m.round for m in cycle.measurements] == [0]
     # No leaving Check without a measurement.
     db.session.delete(cycle.measurements[0])
     db.session.flush()
     db.session.expire(cycle, ["measurements"])
     with pytest.raises(PdcaError, match="measurement"):
-        advance(cycle, "act", analyst)
+        advance(cycle, "act", manager)
     measure(cycle, 0)
-    advance(cycle, "act", analyst)
+    advance(cycle, "act", manager)
     with pytest.raises(PdcaForbidden):
         record_act(cycle, "standardise", analyst)
     with pytest.raises(PdcaError, match="Unknown decision"):
@@ -251,10 +252,86 @@ def test_gates(app, data, people):
         (Stage.CHECK, Stage.ACT),
         (Stage.ACT, Stage.CLOSED),
     ]
-    assert log[1].user_id == analyst.id and log[1].note == "go"
+    assert log[0].user_id == analyst.id
+    assert log[1].user_id == manager.id and log[1].note == "go"
     assert log[-1].user_id == manager.id and log[-1].note == "half of it worked"
     with pytest.raises(PdcaError, match="closed"):
         add_action(cycle, title="late", owner=analyst, deadline=days_ago(-1), user=analyst)
+
+
+def _cycle_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(PdcaCycle))
+
+
+def test_cycle_owner_must_be_an_active_manager_or_admin(app, data, people, make_user):
+    baseline_data(data)
+    db.session.commit()
+    admin = make_user(Role.ADMIN, email="root@example.com")
+    retired = make_user(Role.MANAGER, email="retired@example.com", active=False)
+    # An analyst owner is refused with the rule, whoever writes the plan; nothing written.
+    for author in (people["analyst"], people["manager"], admin):
+        with pytest.raises(PdcaError, match="owner must be a manager or an admin"):
+            create_cycle(plan(people["analyst"]), author)
+        db.session.rollback()
+    with pytest.raises(PdcaError, match="deactivated"):
+        create_cycle(plan(retired), people["manager"])
+    db.session.rollback()
+    assert _cycle_count() == 0
+    # A manager or an admin owner is accepted.
+    by_manager = create_cycle(plan(people["manager"]), people["manager"])
+    by_admin = create_cycle(plan(admin, title="Admin-owned"), people["analyst"])
+    db.session.commit()
+    assert (by_manager.owner_id, by_admin.owner_id) == (people["manager"].id, admin.id)
+    # Editing the plan cannot hand the cycle to an analyst either.
+    with pytest.raises(PdcaError, match="owner must be a manager or an admin"):
+        update_plan(by_manager, plan(people["other"], title="Handed over"), people["analyst"])
+    db.session.rollback()
+    db.session.expire_all()
+    cycle = db.session.get(PdcaCycle, by_manager.id)
+    assert (cycle.owner_id, cycle.title) == (people["manager"].id, "Faster first replies")
+
+
+def test_analyst_drafts_a_plan_owned_by_a_manager(app, data, people):
+    baseline_data(data)
+    manager, analyst = people["manager"], people["analyst"]
+    cycle = create_cycle(plan(manager), analyst)
+    update_plan(cycle, plan(manager, title="Rosters follow the peak"), analyst)
+    action = add_action(
+        cycle, title="Re-roster", owner=analyst, deadline=days_ago(-5), user=analyst
+    )
+    update_action(action, status="in_progress", evidence="draft rota", user=analyst)
+    db.session.commit()
+    assert (cycle.owner_id, cycle.created_by_id, cycle.title) == (
+        manager.id,
+        analyst.id,
+        "Rosters follow the peak",
+    )
+    assert action.status is ActionStatus.IN_PROGRESS
+    # The manager approves and runs it; the analyst still updates the action they own.
+    approve_plan(cycle, manager)
+    advance(cycle, "do", manager)
+    update_action(action, status="done", evidence="rota v2", user=analyst)
+    db.session.commit()
+    assert cycle.stage is Stage.DO and action.status is ActionStatus.DONE
+    # Past Plan, the plan is no longer edited, by anyone.
+    with pytest.raises(PdcaError, match="past Plan"):
+        update_plan(cycle, plan(manager), manager)
+
+
+def test_next_cycle_of_a_legacy_analyst_owned_cycle_goes_to_the_decider(app, data, people):
+    # Cycles opened before the rule may still be owned by an analyst: the next cycle is not.
+    baseline_data(data)
+    add_responses(data, days_ago(3), csat_overall=[5, 2])
+    cycle = create_cycle(plan(people["manager"]), people["manager"])
+    cycle.owner_id, cycle.stage = people["analyst"].id, Stage.ACT
+    db.session.commit()
+    db.session.expire_all()
+    cycle = db.session.get(PdcaCycle, cycle.id)
+    with pytest.raises(PdcaForbidden):
+        advance(cycle, "do", people["analyst"])
+    _closed, following = record_act(cycle, "adjust", people["manager"], open_next=True)
+    db.session.commit()
+    assert following is not None and following.owner_id == people["manager"].id
 
 
 def test_action_updates_by_owner_cycle_owner_or_manager(app, data, people):
@@ -426,9 +503,10 @@ def test_reminders_are_sent_once_per_kind(mail_app, mailbox):
 
 def test_reminder_job_and_cli(mail_app, mailbox):
     owner = staff("owner@example.com")
+    manager = staff("m@example.com", Role.MANAGER)
     kd = KpiData()
     add_responses(kd, days_ago(35), csat_overall=[5, 1])
-    cycle = create_cycle(plan(owner), owner)
+    cycle = create_cycle(plan(manager), owner)
     add_action(cycle, title="Late", owner=owner, deadline=days_ago(1), user=None)
     db.session.commit()
     from survey_app.background import registered_jobs
@@ -473,7 +551,7 @@ def test_pages_create_and_refuse(app, client, auth, data, people):
     auth.login(people["analyst"])
     form = {
         "title": "<script>alert(1)</script> rosters",
-        "owner_id": str(people["analyst"].id),
+        "owner_id": str(people["manager"].id),
         "kpi": "csat_overall_percent",
         "scope": "team=Frontline",
         "baseline_start": days_ago(40).isoformat(),
@@ -503,13 +581,76 @@ def test_pages_create_and_refuse(app, client, auth, data, people):
     )
     assert response.status_code == 400
     assert db.session.scalar(select(func.count()).select_from(ActionItem)) == 0
-    # The analyst cannot approve (403), nor skip to Check (400).
+    # The analyst who drafted it cannot approve it nor move it (403).
     token = csrf_token(client)
     assert client.post(f"/pdca/{cycle.id}/approve", data={"csrf_token": token}).status_code == 403
     response = client.post(f"/pdca/{cycle.id}/stage", data={"to": "do", "csrf_token": token})
+    assert response.status_code == 403
+    assert "Only a manager can move a cycle" in response.get_data(as_text=True)
+    assert "PDCA" in client.get("/pdca").get_data(as_text=True)
+    assert client.get("/my-actions").status_code == 200
+    auth.logout()
+    # The manager cannot skip the gate (400).
+    auth.login(people["manager"])
+    response = client.post(
+        f"/pdca/{cycle.id}/stage", data={"to": "do", "csrf_token": csrf_token(client)}
+    )
     assert response.status_code == 400
     assert "at least one action" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(PdcaCycle, cycle.id).stage is Stage.PLAN
-    assert "PDCA" in client.get("/pdca").get_data(as_text=True)
-    assert client.get("/my-actions").status_code == 200
+
+
+def _plan_form(owner: User, title: str = "Rosters") -> dict[str, str]:
+    return {
+        "title": title,
+        "owner_id": str(owner.id),
+        "kpi": "csat_overall_percent",
+        "scope": "team=Frontline",
+        "baseline_start": days_ago(40).isoformat(),
+        "baseline_end": days_ago(31).isoformat(),
+        "target_value": "70",
+        "target_date": days_ago(-30).isoformat(),
+    }
+
+
+def test_cycle_form_offers_and_accepts_only_manager_owners(app, client, auth, data, people):
+    baseline_data(data)
+    db.session.commit()
+    manager, analyst = people["manager"], people["analyst"]
+    auth.login(analyst)
+    page = client.get("/pdca/new").get_data(as_text=True)
+    owners = page[page.index('name="owner_id"') : page.index("</select>", page.index("owner_id"))]
+    assert f'value="{manager.id}"' in owners
+    assert f'value="{analyst.id}"' not in owners and f'value="{people["other"].id}"' not in owners
+    # An analyst owner posted anyway: 400, the rule named, nothing written.
+    response = client.post(
+        "/pdca/new", data={**_plan_form(analyst), "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 400
+    assert "owner must be a manager or an admin" in response.get_data(as_text=True)
+    assert db.session.scalar(select(func.count()).select_from(PdcaCycle)) == 0
+    # The analyst drafts a plan owned by the manager, and edits it while at Plan.
+    response = client.post(
+        "/pdca/new", data={**_plan_form(manager), "csrf_token": csrf_token(client)}
+    )
+    assert response.status_code == 302
+    cycle = db.session.scalars(select(PdcaCycle)).one()
+    assert (cycle.owner_id, cycle.created_by_id) == (manager.id, analyst.id)
+    page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
+    assert "Move the cycle" not in page  # the stage form is the managers'
+    edit = {**_plan_form(manager, "Rosters v2"), "csrf_token": csrf_token(client)}
+    assert client.post(f"/pdca/{cycle.id}", data=edit).status_code == 302
+    # ... but cannot hand it to an analyst: 400, the plan unchanged.
+    edit = {**_plan_form(analyst, "Rosters v3"), "csrf_token": csrf_token(client)}
+    response = client.post(f"/pdca/{cycle.id}", data=edit)
+    assert response.status_code == 400
+    assert "owner must be a manager or an admin" in response.get_data(as_text=True)
+    db.session.expire_all()
+    cycle = db.session.get(PdcaCycle, cycle.id)
+    assert (cycle.owner_id, cycle.title) == (manager.id, "Rosters v2")
+    # Action owners stay any active staff.
+    page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
+    actions = page[page.index('name="action-owner_id"') :]
+    actions = actions[: actions.index("</select>")]
+    assert f'value="{analyst.id}"' in actions and f'value="{manager.id}"' in actions

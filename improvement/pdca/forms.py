@@ -84,7 +84,10 @@ class ScopeField(TextAreaField):
 class CycleForm(FlaskForm):
     title = StringField(_l("Title"), validators=[DataRequired(), Length(max=MAX_TITLE)])
     description = TextAreaField(_l("Description"), validators=[Length(max=MAX_TEXT)])
-    owner_id = SelectField(_l("Owner"), coerce=int, validators=[InputRequired()])
+    #: Offers managers and admins; another id is refused by the plan check with its reason.
+    owner_id = SelectField(
+        _l("Owner"), coerce=int, validators=[InputRequired()], validate_choice=False
+    )
     kpi = SelectField(
         _l("KPI"), choices=[SelectChoice(k, k) for k in ALL_KPIS], validators=[DataRequired()]
     )

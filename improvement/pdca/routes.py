@@ -39,12 +39,14 @@ from .services import (
     advance,
     approve_plan,
     board,
+    can_own,
     can_run,
     create_cycle,
     cycle_overdue,
     is_manager,
     local_today,
     my_actions,
+    owners_for_choice,
     record_act,
     root_causes_for_choice,
     update_action,
@@ -67,7 +69,9 @@ def _refused(exc: PdcaError) -> int:
 
 
 def _fill_choices(form: CycleForm | ActionForm, cycle: PdcaCycle | None = None) -> None:
-    form.owner_id.choices = [SelectChoice(u.id, u.name or u.email) for u in users_for_choice()]
+    """Owner choices: managers and admins for a cycle, any active staff for an action."""
+    people = owners_for_choice() if isinstance(form, CycleForm) else users_for_choice()
+    form.owner_id.choices = [SelectChoice(u.id, u.name or u.email) for u in people]
     if isinstance(form, CycleForm):
         extra = cycle.root_causes if cycle is not None else ()
         form.root_cause_ids.choices = [
@@ -113,7 +117,7 @@ def cycles() -> str:
 def new_cycle() -> Response | tuple[str, int]:
     form = CycleForm()
     _fill_choices(form)
-    if not form.is_submitted():
+    if not form.is_submitted() and can_own(current_user):
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
         try:
@@ -285,7 +289,7 @@ def cycle_measure(cycle_id: int) -> Response | tuple[str, int]:
     if not can_run(cycle, current_user):
         return _cycle_page(
             cycle,
-            _refused(PdcaForbidden(_("Only the cycle's owner or a manager can measure it."))),
+            _refused(PdcaForbidden(_("Only a manager can measure a cycle again."))),
         )
     if cycle.stage is not Stage.CHECK:
         return _cycle_page(

@@ -9,6 +9,11 @@ Gates: Plan → Do needs at least one pending action item (each has an owner and
 a deadline by construction) and a manager's approval; entering Check measures
 the KPI; Check → Act needs a Check measurement; Act records standardise /
 adjust / abandon and closes the cycle (optionally opening the next one).
+
+Roles (admins may do everything): a cycle's owner is an active manager or
+admin; any staff member may open a cycle at Plan (owned by a manager), edit the
+plan while at Plan and add actions; approval, stage moves and the Act decision
+are managers'; an action is updated by its owner, the cycle's owner or a manager.
 """
 
 from __future__ import annotations
@@ -146,9 +151,16 @@ def is_manager(user: User | None) -> bool:
     return user is not None and user.has_role(Role.MANAGER)
 
 
+def can_own(user: User | None) -> bool:
+    """Whether ``user`` may own a cycle: an active manager or admin ("managers own cycles")."""
+    return user is not None and user.active and is_manager(user)
+
+
 def can_run(cycle: PdcaCycle, user: User | None) -> bool:
-    """The cycle's owner and managers (and admins) move it between stages."""
-    return user is not None and (user.id == cycle.owner_id or is_manager(user))
+    """Who moves the cycle between stages and measures it again: the cycle's owner or a
+    manager. An owner is always a manager or an admin (:func:`can_own`), so this is
+    managers and admins; an analyst who owns one of its actions updates that action only."""
+    return user is not None and is_manager(user)
 
 
 def _require(allowed: bool, message: str) -> None:
@@ -195,6 +207,13 @@ def _check_plan(plan: PlanInput) -> tuple[str, dict[str, Any], Any, Any]:
         raise PdcaError(_("The target date must come after the baseline period."))
     if not plan.owner.active:
         raise PdcaError(_("The owner's account is deactivated."))
+    if not can_own(plan.owner):
+        raise PdcaError(
+            _(
+                "A cycle's owner must be a manager or an admin (managers own cycles; "
+                "analysts may draft the plan and own its actions)."
+            )
+        )
     filters = clean_filters(plan.scope)
     pilot = clean_filters(plan.pilot_scope) if plan.pilot_scope else None
     control = clean_filters(plan.control_scope) if plan.control_scope else None
@@ -393,7 +412,7 @@ def advance(cycle: PdcaCycle, to: Stage | str, user: User, note: str = "") -> Pd
         target = Stage(to)
     except ValueError:
         raise PdcaError(_("Unknown stage %(stage)s.", stage=to)) from None
-    _require(can_run(cycle, user), _("Only the cycle's owner or a manager can move it."))
+    _require(can_run(cycle, user), _("Only a manager can move a cycle between stages."))
     allowed = {Stage.PLAN: Stage.DO, Stage.DO: Stage.CHECK, Stage.CHECK: Stage.ACT}
     if allowed.get(cycle.stage) is not target:
         raise PdcaError(
@@ -471,7 +490,8 @@ def record_act(
         following = create_cycle(
             PlanInput(
                 title=cycle.title[: MAX_TITLE - 8] + " (next)",
-                owner=cycle.owner,
+                # A cycle opened before owners had to be managers goes to the decider.
+                owner=cycle.owner if can_own(cycle.owner) else user,
                 kpi=cycle.kpi,
                 baseline_start=yesterday - timedelta(days=29),
                 baseline_end=yesterday,
@@ -595,9 +615,20 @@ def action_dates(scope: Scope) -> list[tuple[date, str]]:
 
 
 def users_for_choice() -> list[User]:
-    """Active staff, by name, for owner choices."""
+    """Active staff, by name, for the owner of an action."""
     return list(
         db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.name, User.id))
+    )
+
+
+def owners_for_choice() -> list[User]:
+    """Active managers and admins, by name: the people who may own a cycle (:func:`can_own`)."""
+    return list(
+        db.session.scalars(
+            select(User)
+            .where(User.active.is_(True), User.role.in_((Role.MANAGER, Role.ADMIN)))
+            .order_by(User.name, User.id)
+        )
     )
 
 
