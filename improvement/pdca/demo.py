@@ -2,9 +2,10 @@
 
 Runs on the ``demo_seeded`` signal after the root-cause part (so the demo root
 causes exist). As in the permissions: the analyst drafts each plan and owns its
-actions, the manager owns the cycle, approves it and moves it. Safe to run again: a cycle is found by its title. Dates are
-set back so the Check compares the first and the second half of the demo's
-90 days, computed from the data like any other Check.
+actions, the manager owns the cycle, approves it and moves it. Safe to run
+again: a cycle is found by its title. Dates are set back so the Check compares
+the first and the second half of the demo's 90 days, computed from the data
+like any other Check.
 """
 
 from __future__ import annotations
