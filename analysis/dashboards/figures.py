@@ -199,7 +199,7 @@ def sentiment_trend_figure(trend: Sequence[tuple[str, Mapping[str, int]]]) -> di
             )
         )
     layout = _layout(
-        _("Sentiment trend (% of commented responses)"),
+        _("Sentiment trend (share of commented responses, %)"),
         barmode="stack",
         showlegend=True,
         yaxis={"range": [0, 100]},
@@ -332,7 +332,7 @@ def pchart_figure(points: Sequence[PChartPoint]) -> dict[str, Any]:
             line={"color": GREEN},
         ),
         go.Scatter(
-            name=_("% detractors"),
+            name=_("Detractors (%)"),
             x=weeks,
             y=[p.percent for p in shown],
             mode="lines+markers",
@@ -346,7 +346,7 @@ def pchart_figure(points: Sequence[PChartPoint]) -> dict[str, Any]:
         ),
     ]
     layout = _layout(
-        _("p-chart: % detractors per week, 3-sigma limits"),
+        _("p-chart: detractors per week (%), 3-sigma limits"),
         showlegend=True,
         xaxis={"type": "category"},
         yaxis={"rangemode": "tozero"},

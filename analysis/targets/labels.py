@@ -20,7 +20,7 @@ _DIMENSION_NAMES = {
 KPI_LABELS: dict[str, LazyString] = {
     "nps": _l("NPS"),
     "ces_average": _l("CES average (1–7)"),
-    "ces_percent_easy": _l("CES % easy"),
+    "ces_percent_easy": _l("CES easy (%)"),
     "response_rate": _l("Survey response rate %"),
     "fcr": _l("First-contact resolution %"),
     "reopen_rate": _l("Reopen rate %"),
