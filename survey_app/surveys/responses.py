@@ -77,11 +77,15 @@ def submit_response(
     db.session.refresh(invitation)
     try:
         response = _record(invitation, answers, language, now)
+        # Read before the commit expires it: reading it after would reload the row in a
+        # new transaction, which in a POST holds SQLite's write lock until the request ends.
+        db.session.flush()
+        response_id = response.id
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise AlreadyAnswered from None
-    response_submitted.send(current_app._get_current_object(), response_id=response.id)
+    response_submitted.send(current_app._get_current_object(), response_id=response_id)
     return response
 
 
