@@ -163,6 +163,12 @@ def analyse_pending(*, budget_seconds: float = PENDING_SECONDS) -> int:
     The periodic job. A response that fails is logged and left for the next
     round; the others go on.
     """
+    from .sentiment.engine import current_engine
+
+    if not pending_response_ids(1):
+        return 0
+    # The budget is for analysing: loading the models (seconds, once per process) is not in it.
+    current_engine().load()
     deadline = time.monotonic() + budget_seconds
     done = 0
     failed: set[int] = set()

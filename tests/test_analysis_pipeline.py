@@ -92,10 +92,8 @@ def test_a_response_is_not_analysed_in_the_request_but_by_the_periodic_job(
             client, {"nps": 2, "csat_overall": 1, "csat_speed": 1, "comment": NEGATIVE_ZH}
         )
         assert stored(response_id).analysed_at is None
-        assert [job.name for job in registered_jobs(app)] == [
-            "dispatch-surveys",
-            "analyse-responses",
-        ]
+        names = [job.name for job in registered_jobs(app)]
+        assert names.index("dispatch-surveys") < names.index("analyse-responses")
 
         results = run_jobs_once(app)
 
