@@ -27,15 +27,18 @@ SLA_DEFAULTS: dict[str, Any] = {
 
 def init_app(app: Flask) -> None:
     """Set SLA defaults, register the admin page, the task, and the intake hook."""
+    from survey_app.background import register_job
     from survey_app.intake.signals import ticket_changed
 
     from . import models, tasks  # noqa: F401  (tables for migrations; the Celery task)
     from .routes import bp
+    from .services import recompute_if_stale
 
     for key, value in SLA_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.register_blueprint(bp)
     ticket_changed.connect(_measure_changed_ticket)
+    register_job(app, "recompute-sla", tasks.recompute_if_stale_task.name, recompute_if_stale)
 
 
 def _measure_changed_ticket(sender: Flask, *, ticket: Any, **_extra: Any) -> None:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
 from survey_app.extensions import db
@@ -124,7 +124,15 @@ def delete_sla_override(policy_id: int) -> None:
         raise SlaPolicyError(_("No such SLA rule."))
     if row.customer_tier is None:
         raise SlaPolicyError(_("The base rule of a priority cannot be deleted."))
+    base = db.session.scalar(
+        select(SlaPolicy).where(
+            SlaPolicy.priority == row.priority, SlaPolicy.customer_tier.is_(None)
+        )
+    )
     db.session.delete(row)
+    if base is not None:
+        # The policy changed: the stamp tells recompute_if_stale that tickets need measuring.
+        base.updated_at = utcnow()
     db.session.flush()
 
 
@@ -242,6 +250,27 @@ def refresh_ticket_sla(
     if flush:
         db.session.flush()
     return row
+
+
+def policy_changed_at() -> datetime | None:
+    """When the SLA policy last changed (a rule saved, or an override deleted)."""
+    return db.session.scalar(select(func.max(SlaPolicy.updated_at)))
+
+
+def recompute_if_stale() -> int:
+    """Re-measure every ticket when the policy changed after a ticket was last measured.
+
+    The periodic job ``recompute-sla`` (beat, the thread of ``closedloop run``,
+    ``closedloop jobs run``): a policy change on the admin page is applied here,
+    in the background, never in the admin's request. Returns tickets measured (0:
+    nothing stale).
+    """
+    changed = policy_changed_at()
+    stale = changed is not None and db.session.scalar(
+        select(TicketSla.ticket_id).where(TicketSla.computed_at < changed).limit(1)
+    )
+    db.session.commit()
+    return recompute_all() if stale else 0
 
 
 def recompute_all() -> int:

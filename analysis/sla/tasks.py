@@ -11,3 +11,11 @@ def recompute_sla() -> int:
     from .services import recompute_all
 
     return recompute_all()
+
+
+@shared_task(name="analysis.sla.recompute_if_stale")
+def recompute_if_stale_task() -> int:
+    """The periodic job: re-measure every ticket if the policy changed since; return how many."""
+    from .services import recompute_if_stale
+
+    return recompute_if_stale()
