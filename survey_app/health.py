@@ -2,10 +2,13 @@
 
 ``GET /healthz`` answers 200 while the process serves requests (liveness: it
 touches nothing else). ``GET /readyz`` answers 200 when the database runs a
-``SELECT 1`` and, when ``CELERY_BROKER_URL`` is set, the broker accepts a
-connection, each within ``READINESS_TIMEOUT_SECONDS``; otherwise 503 with the
-failing checks. The body names a failed check's exception class only; the
-details go to the log, so no host name or path reaches the public.
+``SELECT 1`` within ``READINESS_TIMEOUT_SECONDS``, else 503. When
+``CELERY_BROKER_URL`` is set the broker is checked too, but an unreachable
+broker only makes the status ``degraded`` (still 200): every instance shares the
+one broker and serves customers without it (enqueues fall back to the periodic
+jobs), so a load balancer must not take them all out; alert on the body. The
+body names a failed check's exception class only; the details go to the log,
+so no host name or path reaches the public.
 """
 
 from __future__ import annotations
@@ -39,12 +42,15 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> tuple[Response, int]:
-    """Readiness: 200 ``{"status": "ready", "checks": {...}}`` or 503 ``"not_ready"``."""
+    """Readiness: 200 ``ready`` or ``degraded`` (broker down), 503 ``not_ready`` (database)."""
     checks = {"database": _timed(check_database)}
     if current_app.config.get("CELERY_BROKER_URL"):
         checks["broker"] = _timed(check_broker)
-    ready = all(check["ok"] for check in checks.values())
-    response = jsonify(status="ready" if ready else "not_ready", checks=checks)
+    ready = checks["database"]["ok"]
+    status = "not_ready" if not ready else "ready"
+    if ready and not all(check["ok"] for check in checks.values()):
+        status = "degraded"
+    response = jsonify(status=status, checks=checks)
     response.cache_control.no_store = True
     return response, 200 if ready else 503
 
