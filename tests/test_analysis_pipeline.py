@@ -59,7 +59,7 @@ def respond(client: FlaskClient, answers: dict[str, Any], language: str = "zh_Ha
     invitation.sent_at = utcnow()
     invitation.expires_at = utcnow() + timedelta(days=1)
     db.session.commit()
-    return submit_response(invitation, answers, language).id
+    return submit_response(invitation, answers, language)
 
 
 def stored(response_id: int) -> SurveyResponse:

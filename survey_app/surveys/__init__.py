@@ -15,9 +15,11 @@ def init_app(app: Flask) -> None:
     from ..background import register_job
     from ..extensions import mail
     from .admin import bp as admin_bp
+    from .published import question_html
     from .routes import bp
 
     mail.init_app(app)
     register_job(app, "dispatch-surveys", "survey_app.tasks.dispatch_surveys", _dispatch)
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    app.add_template_global(question_html, "survey_question")

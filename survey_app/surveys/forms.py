@@ -12,6 +12,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from .models import QuestionKind, TemplateVersion
+from .published import VersionData
 from .responses import MAX_COMMENT_LENGTH
 
 
@@ -46,7 +47,15 @@ def written_text(value: object) -> str | None:
     return value.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
 
 
-def survey_form_class(version: TemplateVersion, locale: str) -> type[SurveyFormBase]:
+def cached_survey_form_class(version: VersionData, locale: str) -> type[SurveyFormBase]:
+    """:func:`survey_form_class` built once per cached version and locale."""
+    form_class = version.form_classes.get(locale)
+    if form_class is None:
+        form_class = version.form_classes[locale] = survey_form_class(version, locale)
+    return form_class
+
+
+def survey_form_class(version: TemplateVersion | VersionData, locale: str) -> type[SurveyFormBase]:
     """A form class with one field per question of ``version``, labelled in ``locale``.
 
     Rating questions accept only a whole number on their scale (CSAT 1–5,
@@ -94,7 +103,9 @@ def survey_form_class(version: TemplateVersion, locale: str) -> type[SurveyFormB
     return type("SurveyForm", (SurveyFormBase,), fields)
 
 
-def preselected_answers(version: TemplateVersion, args: Mapping[str, str]) -> MultiDict:
+def preselected_answers(
+    version: TemplateVersion | VersionData, args: Mapping[str, str]
+) -> MultiDict:
     """The rating answers a link pre-selects (``?csat_overall=4``), for a GET.
 
     Only rating questions can be pre-selected, and only with a value on their

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import current_app
 from itsdangerous import BadData, URLSafeSerializer
+from sqlalchemy.orm import joinedload
 from werkzeug.exceptions import Gone, NotFound
 
 from ..extensions import db
@@ -89,7 +90,12 @@ def invitation_from_token(token: str, salt: str = SURVEY_SALT) -> Invitation:
         raise LinkNotFound from None
     if type(invitation_id) is not int or not isinstance(nonce, str):
         raise LinkNotFound
-    invitation = db.session.get(Invitation, invitation_id)
+    # With its ticket and customer in the same query: every page shows or checks them.
+    invitation = db.session.get(
+        Invitation,
+        invitation_id,
+        options=[joinedload(Invitation.ticket), joinedload(Invitation.customer)],
+    )
     if (
         invitation is None
         or not hmac.compare_digest(invitation.nonce.encode(), nonce.encode())

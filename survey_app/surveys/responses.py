@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
 
 from ..extensions import db
 from ..types import utcnow
@@ -19,6 +21,7 @@ from .models import (
     QuestionKind,
     SurveyResponse,
 )
+from .published import VersionData, version_data
 from .signals import response_submitted
 
 MAX_COMMENT_LENGTH = 2000
@@ -37,13 +40,15 @@ def submit_response(
     answers: Mapping[str, int | str | None],
     language: str,
     submitted_at: datetime | None = None,
-) -> SurveyResponse:
+    version: VersionData | None = None,
+) -> int:
     """Store the answers to ``invitation``'s questions and mark it answered; commit.
 
-    ``answers`` maps question keys to values already validated against each
-    question's scale; a missing or None value (or blank text) is stored as a
-    skip, never as a zero. The ticket's team, agent, channel, priority ... are
-    copied as they are now.
+    Returns the new response's id. ``answers`` maps question keys to values
+    already validated against each question's scale; a missing or None value (or
+    blank text) is stored as a skip, never as a zero. The ticket's team, agent,
+    channel, priority ... are copied as they are now. ``version`` is the
+    invitation's template version when the caller has it already.
 
     Refuses with :class:`AlreadyAnswered` when the invitation has a response
     and with :class:`SurveyClosed` when it is cancelled or expired; either way
@@ -52,9 +57,17 @@ def submit_response(
     which the database serialises; and should anything get past the claim,
     the unique constraint on ``survey_response.invitation_id`` refuses the
     second row. Sends :data:`.signals.response_submitted` once committed.
+
+    Three statements in one transaction: the claim, the response row, and all
+    its answers in one executemany (Core inserts, no ORM unit of work).
     """
     now = submitted_at or utcnow()
     invitation_id = invitation.id
+    assert invitation.template_version_id is not None, "a sent invitation has a version"
+    if version is None:
+        version = version_data(invitation.template_version_id)
+    # Read while loaded: the commit below expires the invitation, its ticket and customer.
+    response, answer_rows = _rows(invitation, version, answers, language, now)
     # A fresh transaction whose first statement is the write: SQLite then takes
     # its write lock at once instead of failing on an older read snapshot.
     db.session.commit()
@@ -74,64 +87,71 @@ def submit_response(
         if invitation.status is InvitationStatus.ANSWERED:
             raise AlreadyAnswered
         raise SurveyClosed
-    db.session.refresh(invitation)
     try:
-        response = _record(invitation, answers, language, now)
-        # Read before the commit expires it: reading it after would reload the row in a
-        # new transaction, which in a POST holds SQLite's write lock until the request ends.
-        db.session.flush()
-        response_id = response.id
+        inserted = db.session.execute(insert(SurveyResponse.__table__).values(**response))
+        response_id = inserted.inserted_primary_key[0]
+        if answer_rows:
+            db.session.execute(
+                insert(Answer.__table__),
+                [dict(row, response_id=response_id) for row in answer_rows],
+            )
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise AlreadyAnswered from None
+    # What the claim wrote, without reading the row again.
+    set_committed_value(invitation, "status", InvitationStatus.ANSWERED)
+    set_committed_value(invitation, "answered_at", now)
     response_submitted.send(current_app._get_current_object(), response_id=response_id)
-    return response
+    return response_id
 
 
-def _record(
+def _rows(
     invitation: Invitation,
+    version: VersionData,
     answers: Mapping[str, int | str | None],
     language: str,
     now: datetime,
-) -> SurveyResponse:
-    """Add the response and its answers to the session (flushing as questions load)."""
-    version = invitation.template_version
-    assert version is not None
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The ``survey_response`` row and the ``answer`` rows (without their response id)."""
     ticket = invitation.ticket
     customer = invitation.customer
-    response = SurveyResponse(
-        # By id: through the relationship, a second response would detach the first.
-        invitation_id=invitation.id,
-        ticket_id=ticket.id,
-        customer_id=customer.id,
-        template_version_id=version.id,
-        submitted_at=now,
-        language=language,
-        team=ticket.team,
-        agent=ticket.agent,
-        channel=ticket.channel,
-        priority=ticket.priority,
-        category=ticket.category,
-        product_line=ticket.product_line,
-        region=ticket.region,
-        customer_tier=customer.tier,
-        customer_is_new=customer.is_new,
-    )
-    # In the session at once: loading the questions below autoflushes.
-    db.session.add(response)
+    response: dict[str, Any] = {
+        "invitation_id": invitation.id,
+        "ticket_id": ticket.id,
+        "customer_id": customer.id,
+        "template_version_id": version.id,
+        "submitted_at": now,
+        "language": language,
+        "team": ticket.team,
+        "agent": ticket.agent,
+        "channel": ticket.channel,
+        "priority": ticket.priority,
+        "category": ticket.category,
+        "product_line": ticket.product_line,
+        "region": ticket.region,
+        "customer_tier": customer.tier,
+        "customer_is_new": customer.is_new,
+    }
+    answer_rows = []
     for question in version.questions:
         value = answers.get(question.key)
         if isinstance(value, str) and not value.strip():
             value = None
-        answer = Answer(question=question, question_key=question.key, skipped=value is None)
+        text = number = None
         if question.kind is QuestionKind.TEXT:
-            answer.text = value if isinstance(value, str) else None
+            text = value if isinstance(value, str) else None
         elif value is not None:
-            answer.value = int(value)
-        response.answers.append(answer)
+            number = int(value)
+        answer_rows.append(
+            {
+                "question_id": question.id,
+                "question_key": question.key,
+                "value": number,
+                "text": text,
+                "skipped": value is None,
+            }
+        )
         if question.key in METRIC_COLUMNS:
-            setattr(
-                response, question.key, answer.text if answer.text is not None else answer.value
-            )
-    return response
+            response[question.key] = text if text is not None else number
+    return response, answer_rows

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from ..extensions import csrf, db
 from ..ratelimit import limiter, survey_limit
 from ..types import utcnow
-from .forms import preselected_answers, survey_form_class
+from .forms import cached_survey_form_class, preselected_answers
 from .links import (
     UNSUBSCRIBE_SALT,
     LinkClosed,
@@ -26,6 +26,7 @@ from .links import (
     invitation_from_token,
 )
 from .models import Invitation, InvitationStatus
+from .published import VersionData, version_data
 from .responses import AlreadyAnswered, SurveyClosed, submit_response
 
 bp = Blueprint("survey", __name__, url_prefix="/s")
@@ -87,23 +88,24 @@ def answer(token: str) -> Page:
         status = 409 if request.method == "POST" else 200
         return render_template("surveys/already_answered.html"), status
     locale = str(get_locale())
-    version = invitation.template_version
-    assert version is not None, "a sent invitation has a template version"
-    form_class = survey_form_class(version, locale)
+    assert invitation.template_version_id is not None, "a sent invitation has a version"
+    # Plain data, cached for a published version: no query, no form class built.
+    version = version_data(invitation.template_version_id)
+    form_class = cached_survey_form_class(version, locale)
     if request.method == "GET":
         form = form_class(formdata=preselected_answers(version, request.args))
-        return _answer_page(form, invitation, token)
+        return _answer_page(form, version, invitation, token)
     form = form_class()
     if current_app.config["WTF_CSRF_ENABLED"]:
         try:
             csrf.protect()
         except CSRFError:
-            return _answer_page(form, invitation, token, form_expired=True), 400
+            return _answer_page(form, version, invitation, token, form_expired=True), 400
     if not form.validate():
-        return _answer_page(form, invitation, token), 400
+        return _answer_page(form, version, invitation, token), 400
     answers = {question.key: form[question.key].data for question in version.questions}
     try:
-        submit_response(invitation, answers, language=locale)
+        submit_response(invitation, answers, language=locale, version=version)
     except AlreadyAnswered:
         return render_template("surveys/already_answered.html"), 409
     except SurveyClosed:
@@ -112,11 +114,13 @@ def answer(token: str) -> Page:
     return redirect(url_for(".thanks", token=token))
 
 
-def _answer_page(form, invitation: Invitation, token: str, form_expired: bool = False) -> str:
+def _answer_page(
+    form, version: VersionData, invitation: Invitation, token: str, form_expired: bool = False
+) -> str:
     return render_template(
         "surveys/answer.html",
         form=form,
-        version=invitation.template_version,
+        version=version,
         invitation=invitation,
         token=token,
         form_expired=form_expired,
