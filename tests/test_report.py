@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from openpyxl import load_workbook
@@ -23,6 +24,11 @@ from tests.kpi_data import MID_SEPTEMBER, KpiData
 SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30))
 SHEETS = ["Summary", "Trends", "Root causes", "PDCA", "Actions", "Feedback", "Definitions"]
 PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
+
+
+def sheet(book: Any, english_name: str) -> Any:
+    """A sheet by its English name, in a book of either language (names are translated)."""
+    return book.worksheets[SHEETS.index(english_name)]
 
 
 def _book(scope: Scope = SEPTEMBER, language: str = "en") -> Workbook:
@@ -234,7 +240,9 @@ def test_both_languages(app):
         english = _book(language="en")
         chinese = _book(language="zh_Hans")
     assert english["Feedback"]["G2"].value == "chat"
-    assert chinese["Feedback"]["G2"].value == "在线聊天"
+    # Sheet names are translated too: the Chinese book is read by position.
+    assert chinese.sheetnames[SHEETS.index("Feedback")] == "反馈"
+    assert sheet(chinese, "Feedback")["G2"].value == "在线聊天"
     assert len(chinese.sheetnames) == len(SHEETS)
     with app.app_context(), pytest.raises(ValueError):
         report_bytes(SEPTEMBER, language="fr")
@@ -348,7 +356,7 @@ def test_cli_writes_the_report(app, runner, tmp_path: Path):
     assert result.exit_code == 0, result.output
     assert "3 responses" in result.output
     book = load_workbook(out)
-    assert book["Feedback"].max_row == 4
+    assert sheet(book, "Feedback").max_row == 4
     bad = runner.invoke(args=["report", "excel", "--from", "2025-13-01", "--out", str(out)])
     assert bad.exit_code == 2 and "not a date" in bad.output
     missing = runner.invoke(
