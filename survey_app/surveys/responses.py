@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import insert, update
+from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -71,16 +72,7 @@ def submit_response(
     # A fresh transaction whose first statement is the write: SQLite then takes
     # its write lock at once instead of failing on an older read snapshot.
     db.session.commit()
-    claimed = db.session.execute(
-        update(Invitation)
-        .where(
-            Invitation.id == invitation_id,
-            Invitation.status == InvitationStatus.SENT,
-            Invitation.expires_at.is_(None) | (Invitation.expires_at > now),
-        )
-        .values(status=InvitationStatus.ANSWERED, answered_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    claimed = db.session.execute(_claim_statement(), {"invitation_id": invitation_id, "now": now})
     if claimed.rowcount != 1:
         db.session.rollback()
         db.session.refresh(invitation)
@@ -88,7 +80,8 @@ def submit_response(
             raise AlreadyAnswered
         raise SurveyClosed
     try:
-        inserted = db.session.execute(insert(SurveyResponse.__table__).values(**response))
+        # Values as parameters, not .values(): the statement is then built once and cached.
+        inserted = db.session.execute(insert(SurveyResponse.__table__), response)
         response_id = inserted.inserted_primary_key[0]
         if answer_rows:
             db.session.execute(
@@ -104,6 +97,22 @@ def submit_response(
     set_committed_value(invitation, "answered_at", now)
     response_submitted.send(current_app._get_current_object(), response_id=response_id)
     return response_id
+
+
+@cache
+def _claim_statement() -> Update:
+    """Sent → answered, if still sent and not expired at ``:now`` (built once, reused)."""
+    now = bindparam("now")
+    return (
+        update(Invitation)
+        .where(
+            Invitation.id == bindparam("invitation_id"),
+            Invitation.status == InvitationStatus.SENT,
+            Invitation.expires_at.is_(None) | (Invitation.expires_at > now),
+        )
+        .values(status=InvitationStatus.ANSWERED, answered_at=now)
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _rows(
