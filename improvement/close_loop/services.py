@@ -319,7 +319,9 @@ def send_close_loop_messages(limit: int = BATCH_SIZE) -> SendReport:
             mail = _message_for(row, customer, cycle)
             current_app.extensions["mail"].send(mail)
         except (smtplib.SMTPException, OSError) as exc:
-            current_app.logger.exception("close-the-loop message %s not sent", message_id)
+            current_app.logger.warning(
+                "close-the-loop message %s not sent (retried later): %s", message_id, exc
+            )
             row.claimed_at = None
             row.last_error = str(exc)[:500]
             if row.attempts >= MAX_ATTEMPTS:

@@ -24,12 +24,10 @@ TIMELINE_MARKERS = "closedloop.timeline_markers"
 def init_app(app: Flask) -> None:
     """Register the models, pages, commands, periodic jobs, marker hook and demo part."""
     from survey_app.background import register_job
-    from survey_app.demo import demo_seeded
 
     from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
     from .checks import run_due_rechecks
     from .cli import actions_cli, pdca_cli
-    from .demo import seed_demo_cycles
     from .reminders import DEFAULT_DUE_SOON_DAYS, send_action_reminders
     from .routes import bp
     from .services import action_dates
@@ -44,7 +42,6 @@ def init_app(app: Flask) -> None:
         app, "action-reminders", tasks.send_action_reminders_task.name, send_action_reminders
     )
     register_job(app, "pdca-rechecks", tasks.run_due_rechecks_task.name, run_due_rechecks)
-    demo_seeded.connect(seed_demo_cycles, sender=app)
 
 
 def timeline_markers(app: Flask, scope: Any) -> list[tuple[Any, str]]:

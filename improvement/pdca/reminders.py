@@ -94,8 +94,11 @@ def send_action_reminders(today: date | None = None) -> ReminderReport:
             continue
         try:
             current_app.extensions["mail"].send(_message(action, owner, kind, today))
-        except (smtplib.SMTPException, OSError):
-            current_app.logger.exception("reminder for action %s not sent", action.id)
+        except (smtplib.SMTPException, OSError) as exc:
+            # A mail server that is down is an operating condition, not a bug: one line.
+            current_app.logger.warning(
+                "reminder for action %s not sent (next round retries): %s", action.id, exc
+            )
             db.session.delete(reminder)
             db.session.commit()
             failed += 1

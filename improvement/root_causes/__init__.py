@@ -25,11 +25,9 @@ def init_app(app: Flask) -> None:
     ``CALLBACK_DAYS`` or ``FISHBONE_CATEGORIES``.
     """
     from analysis.signals import response_analysed
-    from survey_app.demo import demo_seeded
 
     from . import labels, models  # noqa: F401  (models: so Alembic sees the tables)
     from .cli import cases_cli
-    from .demo import seed_demo_root_causes
     from .routes import bp
     from .services import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES, cases_for_ticket
 
@@ -46,7 +44,6 @@ def init_app(app: Flask) -> None:
     app.add_template_global(cases_for_ticket, "cases_for_ticket")
     app.cli.add_command(cases_cli)
     response_analysed.connect(on_response_analysed, sender=app)
-    demo_seeded.connect(seed_demo_root_causes, sender=app)
 
 
 def _check_settings(config: Any) -> None:
