@@ -20,11 +20,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-
-import numpy as np
-from scipy import stats
+from typing import TYPE_CHECKING
 
 from analysis.metrics.definitions import Z95
+
+if TYPE_CHECKING:  # numpy and scipy load on first use, not when the app starts
+    import numpy as np
 
 #: Resamples drawn by the bootstraps.
 BOOTSTRAP_RESAMPLES = 2000
@@ -65,6 +66,8 @@ def two_proportion_test(x_a: int, n_a: int, x_b: int, n_b: int) -> Comparison:
 
 def _bootstrap_p(differences: np.ndarray) -> float:
     """Two-sided bootstrap p-value: 2 · min(P*(d ≤ 0), P*(d ≥ 0)), at most 1."""
+    import numpy as np
+
     below = float(np.mean(differences <= 0))
     above = float(np.mean(differences >= 0))
     return min(1.0, 2 * min(below, above))
@@ -84,6 +87,8 @@ def nps_bootstrap(
     is the 2.5th–97.5th percentile of the resampled differences; the p-value is
     2·min(share of differences ≤ 0, share ≥ 0). Seeded: reproducible.
     """
+    import numpy as np
+
     n_a, n_b = sum(a), sum(b)
     if n_a <= 0 or n_b <= 0:
         raise ValueError("both groups need at least one NPS answer")
@@ -114,6 +119,9 @@ def mann_whitney_bootstrap(
     Interval: percentile bootstrap of the difference, resampling each group
     with replacement, seeded.
     """
+    import numpy as np
+    from scipy import stats
+
     if not len(a) or not len(b):
         raise ValueError("both groups need at least one observation")
     xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
@@ -135,14 +143,20 @@ def mann_whitney_bootstrap(
 
 def mean(values: np.ndarray) -> float:
     """Arithmetic mean (the KPI engine's Σ ÷ n)."""
+    import numpy as np
+
     return float(np.mean(values))
 
 
 def median(values: np.ndarray) -> float:
     """Median by linear interpolation (the engine's P50, NumPy's default)."""
+    import numpy as np
+
     return float(np.percentile(values, 50))
 
 
 def p90(values: np.ndarray) -> float:
     """P90 by linear interpolation (the engine's :func:`linear_percentile`, NumPy's default)."""
+    import numpy as np
+
     return float(np.percentile(values, 90))

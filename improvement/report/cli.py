@@ -14,7 +14,7 @@ from analysis.metrics.cli import _filter_options
 from analysis.metrics.scope import ScopeError, parse_metrics_args
 from survey_app.extensions import db
 
-from .workbook import LANGUAGES, write_report
+from .languages import LANGUAGES
 
 
 @click.group("report")
@@ -63,6 +63,8 @@ def excel_command(
     started = time.perf_counter()
     try:
         with partial.open("wb") as handle:
+            from .workbook import write_report
+
             result = write_report(query.scope, handle, language=language)
         partial.replace(out)
     except OSError as exc:

@@ -24,7 +24,7 @@ from survey_app.extensions import db
 from survey_app.labels import label
 from survey_app.models import Channel, Priority, Tier
 
-from .workbook import LANGUAGES, report_filename, write_report
+from .languages import LANGUAGES
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
 
@@ -102,10 +102,16 @@ def excel() -> Response | tuple[str, int]:
     # BytesIO needs no closing if the client goes away before the download starts.
     body = io.BytesIO()
     try:
+        from .workbook import write_report  # openpyxl loads on the first report
+
         write_report(query.scope, body, language=language)
     finally:
         db.session.rollback()
     body.seek(0)
-    return send_file(
-        body, mimetype=XLSX, as_attachment=True, download_name=report_filename(query.scope)
-    )
+    return send_file(body, mimetype=XLSX, as_attachment=True, download_name=_filename(query.scope))
+
+
+def _filename(scope: Any) -> str:
+    from .workbook import report_filename
+
+    return report_filename(scope)

@@ -71,9 +71,10 @@ from ..pdca.models import PENDING_ACTION_STATUSES, ActionItem, PdcaCycle
 from ..pdca.services import scope_for
 from ..root_causes.pareto import root_cause_pareto
 from . import stream
+from .languages import LANGUAGES
 
 #: Report languages (``--lang``).
-LANGUAGES = ("en", "zh_Hans")
+
 #: Excel number formats by KPI unit; percentages and NPS are kept 0–100, as the metrics give them.
 UNIT_FORMATS = {
     "%": '0.0"%"',
