@@ -300,6 +300,27 @@ def _postgres_reachable(url: str) -> bool:
     return True
 
 
+def bench_targets(sqlite: str, postgres: str, *, use_postgres: bool) -> list[tuple[str, str]]:
+    """(name, URL) of the databases to measure: the SQLite file, and PostgreSQL if reachable."""
+    targets = [("SQLite", f"sqlite:///{sqlite}")]
+    if use_postgres:
+        if _postgres_reachable(postgres):
+            targets.append(("PostgreSQL", postgres))
+        else:
+            print(f"PostgreSQL not reachable at {postgres}: skipped")
+    return targets
+
+
+def ensure_rows(name: str, url: str, rows: int, days: int, *, reload: bool = False) -> bool:
+    """Load ``rows`` responses unless the database already holds that many; True if loaded."""
+    existing = -1 if reload else _row_count(_app(url)) if _exists(url) else -1
+    if existing == rows:
+        return False
+    print(f"{name}: loading {rows:,} responses ...", flush=True)
+    print(f"{name}: loaded in {_load(url, rows, days):.0f} s", flush=True)
+    return True
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="survey responses (tickets)")
@@ -310,12 +331,7 @@ def main() -> None:
     parser.add_argument("--reload", action="store_true", help="rebuild even if the data exists")
     args = parser.parse_args()
 
-    targets = [("SQLite", f"sqlite:///{args.sqlite}")]
-    if not args.no_postgres:
-        if _postgres_reachable(args.postgres):
-            targets.append(("PostgreSQL", args.postgres))
-        else:
-            print(f"PostgreSQL not reachable at {args.postgres}: skipped")
+    targets = bench_targets(args.sqlite, args.postgres, use_postgres=not args.no_postgres)
     # CPU: this process's CPU time (for SQLite all of the work; for PostgreSQL the client's
     # share only), which a busy machine inflates far less than the wall clock.
     table = [
@@ -323,10 +339,7 @@ def main() -> None:
         "|---|---|---:|---:|---:|",
     ]
     for name, url in targets:
-        existing = -1 if args.reload else _row_count(_app(url)) if _exists(url) else -1
-        if existing != args.rows:
-            print(f"{name}: loading {args.rows:,} responses ...", flush=True)
-            print(f"{name}: loaded in {_load(url, args.rows, args.days):.0f} s", flush=True)
+        ensure_rows(name, url, args.rows, args.days, reload=args.reload)
         for result in _measure(url):
             table.append(
                 f"| {name} | {result['label']} | {result['best'] * 1000:.0f} ms "

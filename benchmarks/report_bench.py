@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from metrics_bench import _app, _exists, _load, _postgres_reachable, _row_count  # noqa: E402
+from metrics_bench import _app, bench_targets, ensure_rows  # noqa: E402
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/closedloop_report_bench"
 COMMENTS = (
@@ -127,21 +127,13 @@ def main() -> None:
     parser.add_argument("--out", default="/tmp/closedloop-report-bench.xlsx")
     args = parser.parse_args()
 
-    targets = [("SQLite", f"sqlite:///{args.sqlite}")]
-    if not args.no_postgres:
-        if _postgres_reachable(args.postgres):
-            targets.append(("PostgreSQL", args.postgres))
-        else:
-            print(f"PostgreSQL not reachable at {args.postgres}: skipped")
+    targets = bench_targets(args.sqlite, args.postgres, use_postgres=not args.no_postgres)
     table = [
         "| database | responses | export, wall | export, CPU | peak RSS | file | load avg |",
         "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for name, url in targets:
-        existing = -1 if args.reload else _row_count(_app(url)) if _exists(url) else -1
-        if existing != args.rows:
-            print(f"{name}: loading {args.rows:,} responses ...", flush=True)
-            print(f"{name}: loaded in {_load(url, args.rows, 30):.0f} s", flush=True)
+        if ensure_rows(name, url, args.rows, 30, reload=args.reload):
             _decorate(url)
         result = _measure(url, args.out)
         table.append(
