@@ -36,6 +36,7 @@ import json
 import os
 import random
 import re
+import resource
 import secrets
 import signal
 import socket
@@ -81,6 +82,7 @@ def server_environment(workdir: Path, database_url: str, workers: int, port: int
         CLOSEDLOOP_RATELIMIT_WEBHOOK=UNLIMITED,
         CLOSEDLOOP_BIND=f"127.0.0.1:{port}",
         CLOSEDLOOP_WORKERS=str(workers),
+        CLOSEDLOOP_THREADS=os.environ.get("CLOSEDLOOP_THREADS", "1"),
         CLOSEDLOOP_PUBLIC_URL=f"http://127.0.0.1:{port}",
     )
     return env
@@ -538,6 +540,11 @@ def summary(outcome: Outcome) -> dict[str, dict[str, float]]:
     return rows
 
 
+def _cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def print_report(report: dict) -> None:
     print(
         f"\n{report['answers']} answers, {report['database']}, {report['workers']} gunicorn "
@@ -550,6 +557,12 @@ def print_report(report: dict) -> None:
             f"{route:<28}{row['requests']:>9}{row['rps']:>8}{row['p50_ms']:>8}"
             f"{row['p95_ms']:>8}{row['p99_ms']:>8}  {row['statuses']}"
         )
+    answers = report["answers"]
+    print(
+        f"CPU: server {report['server_cpu_seconds']} s ("
+        f"{report['server_cpu_seconds'] * 1000 / answers:.1f} ms per answer, everything "
+        f"included), load generator {report['generator_cpu_seconds']} s"
+    )
     checks = report["problems"] or ["all passed"]
     print(
         f"checks ({report['duplicate_checks']} duplicate, {report['concurrent_checks']} "
@@ -570,7 +583,9 @@ def run(options: argparse.Namespace) -> dict:
     started = time.perf_counter()
     links = prepare(env, options.answers, options.reset_postgres)
     print(f"prepared {len(links)} links in {time.perf_counter() - started:.1f} s ({workdir})")
+    children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
     server = start_gunicorn(env, workdir)
+    generator_before = _cpu_seconds(resource.RUSAGE_SELF)
     try:
         outcome = asyncio.run(
             run_load(
@@ -582,7 +597,9 @@ def run(options: argparse.Namespace) -> dict:
             )
         )
     finally:
+        generator_cpu = _cpu_seconds(resource.RUSAGE_SELF) - generator_before
         stop_gunicorn(server)
+    server_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
     problems = verify(env, links, outcome)
     report = {
         "answers": options.answers,
@@ -595,6 +612,9 @@ def run(options: argparse.Namespace) -> dict:
         "concurrent_checks": outcome.concurrent_checks,
         "webhooks": outcome.webhooks,
         "routes": summary(outcome),
+        # Whole run, start-up included; the server's is gunicorn's master and workers.
+        "server_cpu_seconds": round(server_cpu, 1),
+        "generator_cpu_seconds": round(generator_cpu, 1),
         "problems": problems,
         "workdir": str(workdir),
     }

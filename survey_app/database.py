@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask
 from sqlalchemy import event
@@ -35,6 +36,22 @@ def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> No
 
 #: Request methods whose transactions start with SQLite's write lock.
 _WRITING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFERRED_MARK = "closedloop_deferred_writes"
+
+View = TypeVar("View", bound=Callable[..., Any])
+
+
+def deferred_writes(view: View) -> View:
+    """Let ``view``'s transactions begin deferred even for a POST (place under ``route``).
+
+    For a busy view that reads first and then writes in one short transaction it
+    opens itself with :func:`write_transaction`: SQLite's write lock is then held
+    for the write alone, not for the whole request (form parsing, validation,
+    rendering), which would let only one such request run at a time. The survey
+    submit is one.
+    """
+    setattr(view, _DEFERRED_MARK, True)
+    return view
 
 
 def _sqlite_on_begin(conn: Engine | Any) -> None:
@@ -49,14 +66,18 @@ def _takes_write_lock(conn: Engine | Any) -> bool:
     stale) when another process, such as the Celery worker or the dispatcher
     thread, committed in between. So a request that changes things (POST ...)
     begins IMMEDIATE and waits its turn behind the busy timeout, as do
-    transactions opened with :func:`write_transaction`. Reads stay deferred:
+    transactions opened with :func:`write_transaction`; a view marked with
+    :func:`deferred_writes` opens its write transaction itself. Reads stay deferred:
     in WAL mode they never wait, and one held open never blocks a writer.
     """
-    from flask import has_request_context, request
+    from flask import current_app, has_request_context, request
 
     if conn.get_execution_options().get("sqlite_immediate"):
         return True
-    return has_request_context() and request.method in _WRITING_METHODS
+    if not has_request_context() or request.method not in _WRITING_METHODS:
+        return False
+    view = current_app.view_functions.get(request.endpoint or "")
+    return not getattr(view, _DEFERRED_MARK, False)
 
 
 def write_transaction() -> None:

@@ -19,11 +19,51 @@ customers from answering.
 
 from __future__ import annotations
 
+import threading
+import time
+
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from limits.storage import MemoryStorage
 
 limiter = Limiter(key_func=get_remote_address, key_prefix="closedloop")
+
+
+class SweepingMemoryStorage(MemoryStorage):
+    """``memory://`` counters without a thread per hit (replaces limits' class for ``memory``).
+
+    limits' ``MemoryStorage`` drops expired counters from a ``threading.Timer``
+    of 10 ms that it starts again after almost every hit: under load, a new
+    thread every 10 ms in every worker, some 6 % of a survey request's CPU
+    (py-spy on ``benchmarks/load_test.py``). Reads already ignore an expired
+    counter, so the sweep here runs inline, at most once every
+    ``SWEEP_SECONDS``. Registered for the ``memory`` scheme, so Flask-Limiter's
+    in-memory fallback (Redis down) uses it too.
+    """
+
+    STORAGE_SCHEME = ["memory"]
+    SWEEP_SECONDS = 1.0
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()
+        self._next_sweep = 0.0
+        self._sweep_lock = threading.Lock()
+
+    def __setstate__(self, state: dict) -> None:
+        super().__setstate__(state)
+        self.timer.cancel()
+
+    def _MemoryStorage__schedule_expiry(self) -> None:  # noqa: N802  (the parent's private hook)
+        now = time.monotonic()
+        if now < self._next_sweep or not self._sweep_lock.acquire(blocking=False):
+            return
+        try:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            self._MemoryStorage__expire_events()
+        finally:
+            self._sweep_lock.release()
 
 
 def survey_limit() -> str:

@@ -91,3 +91,16 @@ def test_a_post_request_holds_the_write_lock_a_get_does_not(app: Flask, customer
         assert not _lock_is_free(app)
         db.session.rollback()
         assert _lock_is_free(app)
+
+
+def test_the_survey_submit_reads_without_the_lock_and_writes_with_it(
+    app: Flask, customer: None
+) -> None:
+    # Marked with deferred_writes: only its write transaction holds the lock.
+    with app.test_request_context("/s/some-token", method="POST"):
+        assert _read_name() == "A"
+        assert _lock_is_free(app)
+        write_transaction()
+        assert not _lock_is_free(app)
+        _rename("D")
+        assert _lock_is_free(app)

@@ -16,7 +16,7 @@ from flask import url_for
 from survey_app.backup import BackupError, backup_sqlite, sqlite_path
 from survey_app.extensions import db
 from survey_app.models import Role
-from survey_app.ratelimit import storage_uri
+from survey_app.ratelimit import SweepingMemoryStorage, limiter, storage_uri
 from survey_app.types import utcnow
 from tests.conftest import PASSWORD, is_postgres
 from tests.kpi_data import KpiData
@@ -357,6 +357,23 @@ def test_rate_limit_storage_follows_the_configuration(make_app):
         CELERY_BROKER_URL="redis://127.0.0.1:6379/3", RATELIMIT_STORAGE_URI="memory://"
     )
     assert storage_uri(explicit) == "memory://"
+
+
+def test_memory_counters_start_no_thread_per_hit_and_still_expire(make_app, monkeypatch):
+    app = make_app(RATELIMIT_SURVEY="3 per second")
+    assert isinstance(limiter.storage, SweepingMemoryStorage)
+    client = app.test_client()
+    threads = threading.active_count()
+    assert [client.get("/s/not-a-token").status_code for _ in range(4)] == [404] * 3 + [429]
+    assert threading.active_count() == threads
+    # The inline sweep drops expired counters (at most once a SWEEP_SECONDS).
+    storage = limiter.storage
+    storage.incr("closedloop/probe", expiry=0.001)
+    monkeypatch.setattr(storage, "_next_sweep", 0.0)
+    threading.Event().wait(0.01)
+    storage.incr("closedloop/other", expiry=60)
+    assert "closedloop/probe" not in storage.storage
+    assert storage.get("closedloop/other") == 1
 
 
 # --- reverse proxy -----------------------------------------------------------------------------

@@ -8,12 +8,14 @@ from functools import cache
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import Update, bindparam, insert, update
+from sqlalchemy import Update, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
+from ..database import write_transaction
 from ..extensions import db
 from ..types import utcnow
+from .links import SurveyLink
 from .models import (
     METRIC_COLUMNS,
     Answer,
@@ -37,7 +39,7 @@ class SurveyClosed(Exception):
 
 
 def submit_response(
-    invitation: Invitation,
+    invitation: Invitation | SurveyLink,
     answers: Mapping[str, int | str | None],
     language: str,
     submitted_at: datetime | None = None,
@@ -47,7 +49,8 @@ def submit_response(
 
     Returns the new response's id. ``answers`` maps question keys to values
     already validated against each question's scale; a missing or None value (or
-    blank text) is stored as a skip, never as a zero. The ticket's team, agent,
+    blank text) is stored as a skip, never as a zero. ``invitation`` is the ORM
+    object or the survey page's :class:`~.links.SurveyLink`. The ticket's team, agent,
     channel, priority ... are copied as they are now. ``version`` is the
     invitation's template version when the caller has it already.
 
@@ -69,14 +72,16 @@ def submit_response(
         version = version_data(invitation.template_version_id)
     # Read while loaded: the commit below expires the invitation, its ticket and customer.
     response, answer_rows = _rows(invitation, version, answers, language, now)
-    # A fresh transaction whose first statement is the write: SQLite then takes
-    # its write lock at once instead of failing on an older read snapshot.
-    db.session.commit()
+    # A fresh transaction that takes SQLite's write lock as it begins, instead of
+    # failing on an older read snapshot; held for the three statements only.
+    write_transaction()
     claimed = db.session.execute(_claim_statement(), {"invitation_id": invitation_id, "now": now})
     if claimed.rowcount != 1:
         db.session.rollback()
-        db.session.refresh(invitation)
-        if invitation.status is InvitationStatus.ANSWERED:
+        status = db.session.scalar(select(Invitation.status).where(Invitation.id == invitation_id))
+        if isinstance(invitation, Invitation):
+            db.session.refresh(invitation)
+        if status is InvitationStatus.ANSWERED:
             raise AlreadyAnswered
         raise SurveyClosed
     try:
@@ -92,9 +97,10 @@ def submit_response(
     except IntegrityError:
         db.session.rollback()
         raise AlreadyAnswered from None
-    # What the claim wrote, without reading the row again.
-    set_committed_value(invitation, "status", InvitationStatus.ANSWERED)
-    set_committed_value(invitation, "answered_at", now)
+    if isinstance(invitation, Invitation):
+        # What the claim wrote, without reading the row again.
+        set_committed_value(invitation, "status", InvitationStatus.ANSWERED)
+        set_committed_value(invitation, "answered_at", now)
     response_submitted.send(current_app._get_current_object(), response_id=response_id)
     return response_id
 
@@ -116,7 +122,7 @@ def _claim_statement() -> Update:
 
 
 def _rows(
-    invitation: Invitation,
+    invitation: Invitation | SurveyLink,
     version: VersionData,
     answers: Mapping[str, int | str | None],
     language: str,

@@ -13,6 +13,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
+from ..database import deferred_writes
 from ..extensions import csrf, db
 from ..ratelimit import limiter, survey_limit
 from ..types import utcnow
@@ -21,6 +22,7 @@ from .links import (
     UNSUBSCRIBE_SALT,
     LinkClosed,
     LinkNotFound,
+    SurveyLink,
     answerable_invitation,
     closed_reason,
     invitation_from_token,
@@ -36,7 +38,7 @@ limiter.shared_limit(survey_limit, scope="survey-pages")(bp)
 Page = Response | str | tuple[str, int]
 
 
-def _speak_customer_language(invitation: Invitation) -> None:
+def _speak_customer_language(invitation: Invitation | SurveyLink) -> None:
     # The customer's language unless they switched it on the page (session choice).
     g.locale_hint = invitation.language
     refresh()
@@ -77,6 +79,7 @@ def _server_error(_error: InternalServerError) -> tuple[str, int]:
 
 @bp.route("/<token>", methods=["GET", "POST"])
 @csrf.exempt  # checked below, after the link: a stale form keeps the customer's answers
+@deferred_writes  # submit_response takes the write lock for its three statements only
 def answer(token: str) -> Page:
     """The survey. A GET may pre-select rating answers (the e-mail's one-click
     links) but never stores anything: mail scanners follow links. Only a valid
@@ -109,13 +112,14 @@ def answer(token: str) -> Page:
     except AlreadyAnswered:
         return render_template("surveys/already_answered.html"), 409
     except SurveyClosed:
-        # Cancelled or expired while the page was open: say which.
+        # Cancelled or expired while the page was open: read it again to say which.
+        invitation = answerable_invitation(token)  # raises LinkClosed with the reason
         raise LinkClosed(closed_reason(invitation) or "expired", invitation) from None
     return redirect(url_for(".thanks", token=token))
 
 
 def _answer_page(
-    form, version: VersionData, invitation: Invitation, token: str, form_expired: bool = False
+    form, version: VersionData, invitation: SurveyLink, token: str, form_expired: bool = False
 ) -> str:
     return render_template(
         "surveys/answer.html",
