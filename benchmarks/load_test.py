@@ -18,6 +18,11 @@ What it does, in order:
    that the links answered are exactly those that got a success, and that no request
    got a 5xx. Exit status 1 when a check fails.
 
+With ``--fault-command`` (say, restarting PostgreSQL) the command runs once, in the
+middle of the load (after ``--fault-after`` links): customers then meet 503 "try again
+shortly" answers and send again, as people do; the checks are the same, except that a
+503 is allowed (never a 500) and a resent submit may find its first one stored (409).
+
 Run (the figures in the README, "Production"):
 
     .venv/bin/python benchmarks/load_test.py --answers 10000
@@ -46,6 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -63,6 +69,9 @@ CONCURRENT_EVERY = 50
 CONCURRENT_SUBMITS = 3
 #: High enough that one address (this generator) is never limited.
 UNLIMITED = "10000000 per minute"
+#: In a fault run, how often and after how long (growing) a 503 is tried again.
+UNAVAILABLE_RETRIES = 40
+UNAVAILABLE_PAUSE = 0.1
 
 
 # --- preparing the database ---------------------------------------------------------------------
@@ -270,6 +279,9 @@ class Recorder:
     latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     errors: list[str] = field(default_factory=list)
+    #: During a fault run: a 503 ("try again shortly") is retried, and counted here.
+    retry_unavailable: bool = False
+    retried: int = 0
 
     def add(self, route: str, status: int, seconds: float) -> None:
         self.latencies[route].append(seconds)
@@ -290,11 +302,17 @@ class Outcome:
 async def _request(
     session: Any, recorder: Recorder, route: str, method: str, url: str, **kwargs: Any
 ) -> tuple[int, str, Any]:
-    started = time.perf_counter()
-    async with session.request(method, url, allow_redirects=False, **kwargs) as answer:
-        body = await answer.text()
-        recorder.add(route, answer.status, time.perf_counter() - started)
-        return answer.status, body, answer
+    """One request; while ``recorder.retry_unavailable``, a 503 is retried as a person would."""
+    for attempt in range(UNAVAILABLE_RETRIES + 1):
+        started = time.perf_counter()
+        async with session.request(method, url, allow_redirects=False, **kwargs) as answer:
+            body = await answer.text()
+            recorder.add(route, answer.status, time.perf_counter() - started)
+        if answer.status != 503 or not recorder.retry_unavailable:
+            break
+        recorder.retried += 1
+        await asyncio.sleep(UNAVAILABLE_PAUSE * (attempt + 1))
+    return answer.status, body, answer
 
 
 def _cookie_header(answer: Any) -> str:
@@ -337,7 +355,12 @@ async def answer_one(
         if codes != [302] + [409] * (CONCURRENT_SUBMITS - 1):
             problems.append(f"link {invitation_id}: concurrent submits answered {codes}")
         return invitation_id, 302 in codes, "concurrent"
+    retried_before = recorder.retried
     code = await submit()
+    if code == 409 and recorder.retry_unavailable and recorder.retried > retried_before:
+        # A 503 may hide a commit whose answer was lost with the connection; the
+        # database check afterwards says whether this link has its one response.
+        return invitation_id, True, "ambiguous"
     if code != 302:
         problems.append(f"link {invitation_id}: submit answered {code}")
         return invitation_id, False, "failed"
@@ -421,10 +444,15 @@ async def run_load(
     concurrency: int,
     webhook_rate: float,
     dashboard_rate: float,
+    fault: Callable[[], None] | None = None,
+    fault_after: int = 0,
 ) -> Outcome:
+    """Answer every link; with ``fault``, call it (in a thread, load going on) once
+    ``fault_after`` links are done, and retry 503 answers from then on."""
     import aiohttp
 
-    recorder = Recorder()
+    recorder = Recorder(retry_unavailable=fault is not None)
+    fault_task: asyncio.Task | None = None
     problems: list[str] = []
     connector = aiohttp.TCPConnector(limit=concurrency + 8)
     jar = aiohttp.DummyCookieJar()  # every customer carries their own cookie
@@ -441,15 +469,24 @@ async def run_load(
         results: list[tuple[int, bool, str]] = []
 
         async def customer_stream() -> None:
+            nonlocal fault_task
             for index, link in queue:
                 results.append(await answer_one(session, base, recorder, index, link, problems))
+                if fault and fault_task is None and len(results) >= fault_after:
+                    fault_task = asyncio.create_task(asyncio.to_thread(fault))
 
         started = time.perf_counter()
         await asyncio.gather(*(customer_stream() for _ in range(concurrency)))
         wall = time.perf_counter() - started
+        if fault_task is not None:
+            await fault_task
+        elif fault is not None:
+            problems.append(f"the fault never ran: fewer than {fault_after} links")
         done.set()
         webhooks, _ = await asyncio.gather(*background)
     kinds = Counter(kind for _id, _ok, kind in results)
+    if kinds["ambiguous"]:
+        print(f"{kinds['ambiguous']} submits retried after a 503 found their first one stored")
     return Outcome(
         recorder=recorder,
         wall_seconds=wall,
@@ -510,7 +547,11 @@ def verify(env: dict, links: list[tuple[int, str]], outcome: Outcome) -> list[st
     if webhook_tickets != accepted:
         problems.append(f"{accepted} webhooks accepted but {webhook_tickets} tickets stored")
     for route, statuses in outcome.recorder.statuses.items():
-        server_errors = sum(n for code, n in statuses.items() if code >= 500)
+        # In a fault run a 503 ("try again shortly", retried) is the expected answer.
+        allowed = {503} if outcome.recorder.retry_unavailable else set()
+        server_errors = sum(
+            n for code, n in statuses.items() if code >= 500 and code not in allowed
+        )
         if server_errors:
             problems.append(f"{route}: {server_errors} answers 5xx")
     return problems
@@ -563,6 +604,8 @@ def print_report(report: dict) -> None:
         f"{report['server_cpu_seconds'] * 1000 / answers:.1f} ms per answer, everything "
         f"included), load generator {report['generator_cpu_seconds']} s"
     )
+    if report["retried_503"]:
+        print(f"503 answers retried (fault run): {report['retried_503']}")
     checks = report["problems"] or ["all passed"]
     print(
         f"checks ({report['duplicate_checks']} duplicate, {report['concurrent_checks']} "
@@ -586,6 +629,18 @@ def run(options: argparse.Namespace) -> dict:
     children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
     server = start_gunicorn(env, workdir)
     generator_before = _cpu_seconds(resource.RUSAGE_SELF)
+    fault = None
+    if options.fault_command:
+
+        def fault() -> None:
+            print(f"fault after {options.fault_after} links: {options.fault_command}")
+            # Output to a file, not a pipe: a restarted server would hold a pipe open.
+            with open(workdir / "fault.log", "ab") as output:
+                subprocess.run(
+                    options.fault_command, shell=True, check=True,  # noqa: S602
+                    stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                )  # fmt: skip
+
     try:
         outcome = asyncio.run(
             run_load(
@@ -594,6 +649,8 @@ def run(options: argparse.Namespace) -> dict:
                 options.concurrency,
                 options.webhook_rate,
                 options.dashboard_rate,
+                fault=fault,
+                fault_after=options.fault_after,
             )
         )
     finally:
@@ -611,6 +668,7 @@ def run(options: argparse.Namespace) -> dict:
         "duplicate_checks": outcome.duplicate_checks,
         "concurrent_checks": outcome.concurrent_checks,
         "webhooks": outcome.webhooks,
+        "retried_503": outcome.recorder.retried,
         "routes": summary(outcome),
         # Whole run, start-up included; the server's is gunicorn's master and workers.
         "server_cpu_seconds": round(server_cpu, 1),
@@ -637,6 +695,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--reset-postgres", action="store_true", help="empty that database's public schema"
+    )
+    parser.add_argument(
+        "--fault-command",
+        default=None,
+        help="shell command run once mid-load (e.g. restart PostgreSQL); 503s are then retried",
+    )
+    parser.add_argument(
+        "--fault-after", type=int, default=0, help="links answered before the fault command"
     )
     parser.add_argument("--json", default=None, help="also write the report to this file")
     parser.add_argument("--workdir", default=None, help="folder for the database and logs")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -9,17 +10,45 @@ from typing import Any, TypeVar
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
 
+log = logging.getLogger(__name__)
+
 
 def init_app(app: Flask) -> None:
-    """Give SQLite connections WAL, foreign keys, a busy timeout and real transactions."""
+    """Give SQLite connections WAL, foreign keys, a busy timeout and real transactions.
+
+    Call after ``db.init_app``: the session teardown registered here then runs first.
+    """
     with app.app_context():
         engine = db.engine
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+    app.teardown_appcontext(_remove_session)
+
+
+def _remove_session(_error: BaseException | None) -> None:
+    """End the request's session; a connection the server dropped meanwhile is no error.
+
+    When PostgreSQL restarts after a page was built, the rollback that ends the
+    request fails on the dead connection. The answer is ready and right, so it
+    is sent: SQLAlchemy has invalidated the connection (the pool opens a new one),
+    this logs one line, and the session is dropped instead of raising a 500.
+    """
+    try:
+        db.session.remove()
+    except DBAPIError as error:
+        log.warning("database connection lost at the end of a request: %s", first_line(error))
+        db.session.registry.clear()
+
+
+def first_line(error: DBAPIError) -> str:
+    """The driver's message, first line only (no SQL, no parameters) for a log line."""
+    lines = str(error.orig or error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _sqlite_on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask, jsonify, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from .database import first_line
 from .extensions import db
+
+log = logging.getLogger(__name__)
+
+#: Seconds a client is asked to wait when the database is unreachable (``Retry-After``).
+RETRY_AFTER_SECONDS = 5
 
 
 def wants_json() -> bool:
@@ -45,3 +54,40 @@ def init_app(app: Flask) -> None:
         if wants_json():
             return api_error(500, "internal_error", "An unexpected error occurred.")
         return render_template("errors/error.html", code=500, message=None), 500
+
+    @app.errorhandler(OperationalError)
+    def database_unavailable(error: OperationalError):
+        """The database is restarting, unreachable or too busy: 503, try again shortly.
+
+        The request's transaction is rolled back whole, so nothing is half-written:
+        a customer's answers or a helpdesk's webhook are simply sent again. One
+        log line, no traceback: the cause is the database's, not a bug here.
+        """
+        _rollback_quietly()
+        log.warning(
+            "database unavailable, answered 503: %s %s: %s",
+            request.method, request.path, first_line(error),
+        )  # fmt: skip
+        if wants_json():
+            response = api_error(
+                503, "database_unavailable", "The database is unavailable; retry shortly."
+            )
+        elif request.blueprint == "survey":
+            response = app.make_response(
+                (render_template("surveys/link_error.html", reason="other", code=503), 503)
+            )
+        else:
+            # Not errors/error.html, and no context processors: they ask the database
+            # for the signed-in user (and so the language).
+            page = app.jinja_env.get_template("errors/unavailable.html").render()
+            response = app.make_response((page, 503))
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+
+
+def _rollback_quietly() -> None:
+    """Roll the session back; if even that fails (connection gone), drop the connection."""
+    try:
+        db.session.rollback()
+    except OperationalError:
+        db.session.close()

@@ -434,3 +434,24 @@ def test_limits_fall_back_to_memory_when_redis_is_down(make_app):
     client = app.test_client()
     # Customers get through (no 500), and the limit still holds, counted in memory.
     assert [client.get("/s/not-a-token").status_code for _ in range(3)] == [404, 404, 429]
+
+
+def test_a_staff_page_while_the_database_is_unavailable_gets_the_standalone_503(
+    client, auth, make_user, monkeypatch
+):
+    from sqlalchemy.exc import OperationalError
+
+    from analysis.dashboards import services
+
+    auth.login(make_user(Role.ANALYST))
+
+    def database_gone(*_args, **_kwargs):
+        raise OperationalError("SELECT", {}, Exception("the database system is shutting down"))
+
+    monkeypatch.setattr(services, "overview_cards", database_gone)
+    response = client.get("/dashboards")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 503
+    # Its own page in both languages: the usual layout would ask the database for the user.
+    assert "服务暂时不可用" in html and "The service is briefly unavailable" in html
+    assert "shutting down" not in html and "Traceback" not in html

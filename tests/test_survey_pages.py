@@ -22,10 +22,12 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from survey_app.extensions import db
+from survey_app.intake import api
 from survey_app.models import Channel, Customer, Priority
+from survey_app.surveys import responses
 from survey_app.surveys.invitations import dispatch_due
 from survey_app.surveys.links import SURVEY_SALT, UNSUBSCRIBE_SALT, make_token
 from survey_app.surveys.models import (
@@ -695,3 +697,40 @@ def test_unsubscribe_still_works_once_the_survey_link_expired(client, sent):
     assert client.get(sent.link).status_code == 410
     assert client.post(sent.unsubscribe).status_code == 200
     assert db.session.scalar(db.select(Customer.opted_out_at)) is not None
+
+
+# --- the database briefly unavailable ---------------------------------------------------------
+
+
+def _database_gone(*_args: Any, **_kwargs: Any) -> None:
+    raise OperationalError("BEGIN", {}, Exception("server closed the connection unexpectedly"))
+
+
+def test_a_submit_while_the_database_is_unavailable_gets_503_and_counts_once_when_resent(
+    client, sent, monkeypatch, caplog
+):
+    data = answers(client, sent.link, csat_overall="2", comment="慢")
+    with monkeypatch.context() as patch:
+        patch.setattr(responses, "write_transaction", _database_gone)
+        page = client.post(sent.link, data=data)
+    html = page.get_data(as_text=True)
+    assert page.status_code == 503
+    # At least ours (5 s); Flask-Limiter raises it to its window's reset on limited pages.
+    assert int(page.headers["Retry-After"]) >= 5
+    assert zh("We could not save your answers just now") in html
+    assert "Traceback" not in html and "server closed" not in html
+    assert response_count() == 0
+    assert sent.invitation().status is InvitationStatus.SENT
+    assert "database unavailable, answered 503: POST /s/" in caplog.text
+    # The customer sends the same form again once the database is back: one response.
+    assert client.post(sent.link, data=data).status_code == 302
+    assert client.post(sent.link, data=data).status_code == 409
+    assert response_count() == 1
+
+
+def test_the_webhook_answers_503_json_while_the_database_is_unavailable(client, monkeypatch):
+    monkeypatch.setattr(api, "apply_ticket_event", _database_gone)
+    response = Webhook(client).post(closed_ticket("T-503", FIRST_CUSTOMER))
+    assert response.status_code == 503
+    assert int(response.headers["Retry-After"]) >= 5
+    assert response.json["error"]["code"] == "database_unavailable"
