@@ -438,6 +438,34 @@ async def _sleep_or_done(done: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(done.wait(), timeout=seconds)
 
 
+async def baseline(base: str, requests: int, concurrency: int) -> dict[str, Any]:
+    """``requests`` GET /healthz through the same server and client: what this machine
+    does per second with no database, no template and no form (the ceiling to compare)."""
+    import aiohttp
+
+    recorder = Recorder()
+    connector = aiohttp.TCPConnector(limit=concurrency + 8)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        remaining = iter(range(requests))
+
+        async def stream() -> None:
+            for _ in remaining:
+                await _request(session, recorder, "GET /healthz", "GET", f"{base}/healthz")
+
+        cpu, started = _cpu_seconds(resource.RUSAGE_SELF), time.perf_counter()
+        await asyncio.gather(*(stream() for _ in range(concurrency)))
+        wall = time.perf_counter() - started
+    latencies = recorder.latencies["GET /healthz"]
+    return {
+        "requests": requests,
+        "rps": round(requests / wall, 1),
+        "p50_ms": round(percentile(latencies, 0.50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 0.95) * 1000, 1),
+        "generator_cpu_seconds": round(_cpu_seconds(resource.RUSAGE_SELF) - cpu, 1),
+        "statuses": dict(recorder.statuses["GET /healthz"]),
+    }
+
+
 async def run_load(
     base: str,
     links: list[tuple[int, str]],
@@ -586,6 +614,19 @@ def _cpu_seconds(who: int) -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _server_cpu_seconds(server: subprocess.Popen) -> float:
+    """CPU so far of gunicorn's process group (master, workers, and workers it reaped)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the process ended meanwhile
+            continue
+        if int(fields[2]) == server.pid:  # process group: start_gunicorn's new session
+            ticks += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def print_report(report: dict) -> None:
     print(
         f"\n{report['answers']} answers, {report['database']}, {report['workers']} gunicorn "
@@ -601,9 +642,17 @@ def print_report(report: dict) -> None:
     answers = report["answers"]
     print(
         f"CPU: server {report['server_cpu_seconds']} s ("
-        f"{report['server_cpu_seconds'] * 1000 / answers:.1f} ms per answer, everything "
-        f"included), load generator {report['generator_cpu_seconds']} s"
+        f"{report['server_cpu_seconds'] * 1000 / answers:.1f} ms per answer, webhooks and "
+        f"dashboard included), load generator {report['generator_cpu_seconds']} s"
     )
+    if report["baseline_healthz"]:
+        line = report["baseline_healthz"]
+        print(
+            f"baseline, same server and client: {line['requests']} GET /healthz at "
+            f"{line['rps']} req/s (p50 {line['p50_ms']} ms, p95 {line['p95_ms']} ms), "
+            f"CPU server {line['server_cpu_seconds']} s, generator "
+            f"{line['generator_cpu_seconds']} s, statuses {line['statuses']}"
+        )
     if report["retried_503"]:
         print(f"503 answers retried (fault run): {report['retried_503']}")
     checks = report["problems"] or ["all passed"]
@@ -626,9 +675,7 @@ def run(options: argparse.Namespace) -> dict:
     started = time.perf_counter()
     links = prepare(env, options.answers, options.reset_postgres)
     print(f"prepared {len(links)} links in {time.perf_counter() - started:.1f} s ({workdir})")
-    children_before = _cpu_seconds(resource.RUSAGE_CHILDREN)
     server = start_gunicorn(env, workdir)
-    generator_before = _cpu_seconds(resource.RUSAGE_SELF)
     fault = None
     if options.fault_command:
 
@@ -641,7 +688,16 @@ def run(options: argparse.Namespace) -> dict:
                     stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
                 )  # fmt: skip
 
+    base_line = None
     try:
+        if options.baseline:
+            server_before = _server_cpu_seconds(server)
+            base_line = asyncio.run(
+                baseline(f"http://127.0.0.1:{port}", options.baseline, options.concurrency)
+            )
+            base_line["server_cpu_seconds"] = round(_server_cpu_seconds(server) - server_before, 1)
+        server_before = _server_cpu_seconds(server)
+        generator_before = _cpu_seconds(resource.RUSAGE_SELF)
         outcome = asyncio.run(
             run_load(
                 f"http://127.0.0.1:{port}",
@@ -653,10 +709,10 @@ def run(options: argparse.Namespace) -> dict:
                 fault_after=options.fault_after,
             )
         )
-    finally:
         generator_cpu = _cpu_seconds(resource.RUSAGE_SELF) - generator_before
+        server_cpu = _server_cpu_seconds(server) - server_before
+    finally:
         stop_gunicorn(server)
-    server_cpu = _cpu_seconds(resource.RUSAGE_CHILDREN) - children_before
     problems = verify(env, links, outcome)
     report = {
         "answers": options.answers,
@@ -669,8 +725,9 @@ def run(options: argparse.Namespace) -> dict:
         "concurrent_checks": outcome.concurrent_checks,
         "webhooks": outcome.webhooks,
         "retried_503": outcome.recorder.retried,
+        "baseline_healthz": base_line,
         "routes": summary(outcome),
-        # Whole run, start-up included; the server's is gunicorn's master and workers.
+        # The survey load only; the server's is gunicorn's master and workers.
         "server_cpu_seconds": round(server_cpu, 1),
         "generator_cpu_seconds": round(generator_cpu, 1),
         "problems": problems,
@@ -703,6 +760,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--fault-after", type=int, default=0, help="links answered before the fault command"
+    )
+    parser.add_argument(
+        "--baseline",
+        type=int,
+        default=0,
+        help="first send this many GET /healthz (no database, no page): the ceiling",
     )
     parser.add_argument("--json", default=None, help="also write the report to this file")
     parser.add_argument("--workdir", default=None, help="folder for the database and logs")
