@@ -63,11 +63,7 @@ def init_app(app: Flask) -> None:
         a customer's answers or a helpdesk's webhook are simply sent again. One
         log line, no traceback: the cause is the database's, not a bug here.
         """
-        _rollback_quietly()
-        log.warning(
-            "database unavailable, answered 503: %s %s: %s",
-            request.method, request.path, first_line(error),
-        )  # fmt: skip
+        note_database_unavailable(error)
         if wants_json():
             response = api_error(
                 503, "database_unavailable", "The database is unavailable; retry shortly."
@@ -83,6 +79,15 @@ def init_app(app: Flask) -> None:
             response = app.make_response((page, 503))
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+def note_database_unavailable(error: OperationalError) -> None:
+    """Roll the request's work back and log one line (no traceback) before a 503."""
+    _rollback_quietly()
+    log.warning(
+        "database unavailable, answered 503: %s %s: %s",
+        request.method, request.path, first_line(error),
+    )  # fmt: skip
 
 
 def _rollback_quietly() -> None:

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from survey_app.extensions import db
 from survey_app.intake import api
 from survey_app.models import Channel, Customer, Priority
-from survey_app.surveys import responses
+from survey_app.surveys import links, responses
 from survey_app.surveys.invitations import dispatch_due
 from survey_app.surveys.links import SURVEY_SALT, UNSUBSCRIBE_SALT, make_token
 from survey_app.surveys.models import (
@@ -717,7 +717,16 @@ def test_a_submit_while_the_database_is_unavailable_gets_503_and_counts_once_whe
     assert page.status_code == 503
     # At least ours (5 s); Flask-Limiter raises it to its window's reset on limited pages.
     assert int(page.headers["Retry-After"]) >= 5
-    assert zh("We could not save your answers just now") in html
+    # The survey again, the customer's answers still filled in, to send once more.
+    assert (
+        zh(
+            "Your answers were not saved: our service was briefly unavailable. They are still "
+            "filled in below — please send them again in a moment."
+        )
+        in html
+    )
+    assert checked_value(html, "csat_overall") == ["2"]
+    assert "慢</textarea>" in html
     assert "Traceback" not in html and "server closed" not in html
     assert response_count() == 0
     assert sent.invitation().status is InvitationStatus.SENT
@@ -726,6 +735,16 @@ def test_a_submit_while_the_database_is_unavailable_gets_503_and_counts_once_whe
     assert client.post(sent.link, data=data).status_code == 302
     assert client.post(sent.link, data=data).status_code == 409
     assert response_count() == 1
+
+
+def test_a_link_opened_while_the_database_is_unavailable_gets_the_503_page(
+    client, sent, monkeypatch
+):
+    monkeypatch.setattr(links, "_survey_link", _database_gone)
+    # Which customer it is cannot be read: the browser's language speaks.
+    page = client.get(sent.link, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert page.status_code == 503
+    assert zh("Please open the link again in a moment.") in page.get_data(as_text=True)
 
 
 def test_the_webhook_answers_503_json_while_the_database_is_unavailable(client, monkeypatch):

@@ -10,10 +10,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 from flask_babel import get_locale, refresh
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 from werkzeug.wrappers import Response
 
 from ..database import deferred_writes
+from ..errors import RETRY_AFTER_SECONDS, note_database_unavailable
 from ..extensions import csrf, db
 from ..ratelimit import limiter, survey_limit
 from ..types import utcnow
@@ -35,7 +37,7 @@ bp = Blueprint("survey", __name__, url_prefix="/s")
 # One budget per client address for all the survey pages (see survey_app.ratelimit).
 limiter.shared_limit(survey_limit, scope="survey-pages")(bp)
 
-Page = Response | str | tuple[str, int]
+Page = Response | str | tuple[str, int] | tuple[str, int, dict[str, str]]
 
 
 def _speak_customer_language(invitation: Invitation | SurveyLink) -> None:
@@ -115,11 +117,22 @@ def answer(token: str) -> Page:
         # Cancelled or expired while the page was open: read it again to say which.
         invitation = answerable_invitation(token)  # raises LinkClosed with the reason
         raise LinkClosed(closed_reason(invitation) or "expired", invitation) from None
+    except OperationalError as error:
+        # The database went away (a restart): nothing was written, and the answers
+        # stay on the page to send again; rendering it needs no database.
+        note_database_unavailable(error)
+        page = _answer_page(form, version, invitation, token, unavailable=True)
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return redirect(url_for(".thanks", token=token))
 
 
 def _answer_page(
-    form, version: VersionData, invitation: SurveyLink, token: str, form_expired: bool = False
+    form,
+    version: VersionData,
+    invitation: SurveyLink,
+    token: str,
+    form_expired: bool = False,
+    unavailable: bool = False,
 ) -> str:
     return render_template(
         "surveys/answer.html",
@@ -128,6 +141,7 @@ def _answer_page(
         invitation=invitation,
         token=token,
         form_expired=form_expired,
+        unavailable=unavailable,
     )
 
 
