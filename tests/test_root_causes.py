@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from analysis.signals import response_analysed
+from improvement.audit.models import AuditEvent
 from improvement.root_causes.models import (
     CallBack,
     CallBackOutcome,
@@ -32,6 +33,7 @@ from improvement.root_causes.services import (
     log_call_back,
     move_why,
     suggest_root_causes,
+    update_why,
 )
 from survey_app.extensions import db
 from survey_app.models import Channel, Role
@@ -664,6 +666,50 @@ def test_five_why_chain_keeps_its_order(app):
         add_why(root_cause, "The moon", "astrology", None)
 
 
+def test_opening_a_case_and_every_why_edit_are_in_the_audit_trail(app, make_user):
+    analyst = make_user(Role.ANALYST)
+    response = make_response(nps=1)
+    analyse(response)  # the rule opens the case: the trail's actor is the system
+    case = case_of(response.id)
+    root_cause = create_root_cause("Long queues", user=analyst)
+    first = add_why(root_cause, "Customers wait", "process", analyst)
+    second = add_why(root_cause, "Rosters follow the average", "management", analyst)
+    update_why(first, "Customers wait 3 minutes", "process", analyst)
+    move_why(second, "up", analyst)
+    delete_why(first, analyst)
+    db.session.commit()
+
+    opened = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.entity_type == "case", AuditEvent.action == "open")
+    ).one()
+    assert (opened.entity_id, opened.actor_id) == (case.id, None)
+    assert opened.changes["origin"] == [None, "auto"]
+    assert opened.changes["status"] == [None, "new"]
+    chain = db.session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.entity_type == "root_cause", AuditEvent.action.like("why_%"))
+        .order_by(AuditEvent.id)
+    ).all()
+    assert [(e.action, e.actor_id) for e in chain] == [
+        ("why_add", analyst.id),
+        ("why_add", analyst.id),
+        ("why_edit", analyst.id),
+        ("why_move", analyst.id),
+        ("why_delete", analyst.id),
+    ]
+    assert chain[2].changes["whys"] == [
+        ["1. [process] Customers wait", "2. [management] Rosters follow the average"],
+        ["1. [process] Customers wait 3 minutes", "2. [management] Rosters follow the average"],
+    ]
+    assert chain[-1].changes["whys"][1] == ["1. [management] Rosters follow the average"]
+    # Moving the first why up moves nothing and records nothing.
+    remaining = db.session.scalars(select(WhyStep)).one()
+    move_why(remaining, "up", analyst)
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(AuditEvent).where(
+        AuditEvent.action == "why_move")) == 1  # fmt: skip
+
+
 def test_five_why_pages_and_fishbone(analyst_client):
     root_cause = create_root_cause("Long <queues>")
     db.session.commit()
@@ -703,6 +749,9 @@ def test_five_why_pages_and_fishbone(analyst_client):
     assert "<svg" in page and 'data-category="environment"' in page
     assert "Long &lt;queues&gt;" in page and "<queues>" not in page
     assert "1. Peak-hour wait &gt; 3 min" in page
+    # The history shows each change of the chain, by whom, escaped and readable.
+    assert "why_delete" in page and "Lin" in page
+    assert "2. [management] Thin &lt;rosters&gt; · 3." in page and "[&#39;" not in page
     overview = analyst_client.get("/root-causes/fishbone").get_data(as_text=True)
     assert "No hourly data (Long &lt;queues&gt;)" in overview
 

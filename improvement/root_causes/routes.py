@@ -442,7 +442,7 @@ def why_edit(root_cause_id: int, why_id: int) -> Response | tuple[str, int]:
     form = WhyForm(prefix=f"why{why.id}")
     if form.validate_on_submit():
         try:
-            update_why(why, form.statement.data or "", form.category.data or "")
+            update_why(why, form.statement.data or "", form.category.data or "", current_user)
         except CaseError as exc:
             db.session.rollback()
             form.statement.errors = [str(exc)]
@@ -462,7 +462,7 @@ def why_move(root_cause_id: int, why_id: int) -> Response | tuple[str, int]:
     form = MoveForm()
     _check_button(form)
     try:
-        move_why(why, form.direction.data or "")
+        move_why(why, form.direction.data or "", current_user)
     except CaseError as exc:
         _refused(exc)
         return _root_cause_page(_load_root_cause(root_cause_id), 400)
@@ -476,7 +476,7 @@ def why_delete(root_cause_id: int, why_id: int) -> Response:
     root_cause = _load_root_cause(root_cause_id)
     why = _load_why(root_cause, why_id)
     _check_button(ButtonForm())
-    delete_why(why)
+    delete_why(why, current_user)
     db.session.commit()
     return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id, _anchor="whys"))
 

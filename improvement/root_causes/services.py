@@ -82,6 +82,8 @@ CASE_AUDIT_FIELDS = (
     "called_back_at",
 )
 ROOT_CAUSE_AUDIT_FIELDS = ("title", "description", "problem_type", "themes", "status")
+#: What the trail records of a new case: how it came, and what it starts with.
+CASE_OPEN_FIELDS = ("origin", "trigger", "response_id", "ticket_id", *CASE_AUDIT_FIELDS)
 
 
 class CaseError(ValueError):
@@ -171,6 +173,8 @@ def open_case(
         if existing is None:
             raise
         return existing, False
+    # Opened by a person or (opened_by None) by the low-feedback rule or a scan.
+    record_event(opened_by, "case", case.id, "open", None, snapshot(case, CASE_OPEN_FIELDS))
     current_app.logger.info(
         "case %s opened (%s) for ticket %s response %s",
         case.id,
@@ -653,9 +657,29 @@ def _check_why(statement: str, category: str) -> tuple[str, str]:
     return statement, category
 
 
+def why_chain(root_cause_id: int) -> list[str]:
+    """The 5 Why chain as the audit trail records it: ``"1. [category] statement"``."""
+    rows = db.session.execute(
+        select(WhyStep.position, WhyStep.category, WhyStep.statement)
+        .where(WhyStep.root_cause_id == root_cause_id)
+        .order_by(WhyStep.position)
+    )
+    return [f"{position}. [{category}] {statement}" for position, category, statement in rows]
+
+
+def _record_chain_change(
+    user: User | None, root_cause_id: int, action: str, before: list[str]
+) -> None:
+    """One audit event on the root cause: its whole chain before and after (flushed)."""
+    db.session.flush()
+    after = why_chain(root_cause_id)
+    record_event(user, "root_cause", root_cause_id, action, {"whys": before}, {"whys": after})
+
+
 def add_why(root_cause: RootCause, statement: str, category: str, user: User | None) -> WhyStep:
     """Append a why to the root cause's chain (next position); flush and return it."""
     statement, category = _check_why(statement, category)
+    before = why_chain(root_cause.id)
     last = db.session.scalar(
         select(db.func.max(WhyStep.position)).where(WhyStep.root_cause_id == root_cause.id)
     )
@@ -667,22 +691,25 @@ def add_why(root_cause: RootCause, statement: str, category: str, user: User | N
         created_by_id=user.id if user is not None else None,
     )
     db.session.add(why)
-    db.session.flush()
+    _record_chain_change(user, root_cause.id, "why_add", before)
     db.session.expire(root_cause, ["whys"])
     return why
 
 
-def update_why(why: WhyStep, statement: str, category: str) -> WhyStep:
+def update_why(why: WhyStep, statement: str, category: str, user: User | None = None) -> WhyStep:
     """Change a why's statement and category; flush."""
-    why.statement, why.category = _check_why(statement, category)
-    db.session.flush()
+    statement, category = _check_why(statement, category)
+    before = why_chain(why.root_cause_id)
+    why.statement, why.category = statement, category
+    _record_chain_change(user, why.root_cause_id, "why_edit", before)
     return why
 
 
-def move_why(why: WhyStep, direction: str) -> WhyStep:
+def move_why(why: WhyStep, direction: str, user: User | None = None) -> WhyStep:
     """Swap a why with its neighbour ("up" or "down"); at either end nothing moves."""
     if direction not in ("up", "down"):
         raise CaseError(_("Move up or down."))
+    before = why_chain(why.root_cause_id)
     neighbour_position = why.position - 1 if direction == "up" else why.position + 1
     neighbour = db.session.scalar(
         select(WhyStep).where(
@@ -698,15 +725,16 @@ def move_why(why: WhyStep, direction: str) -> WhyStep:
     neighbour.position = old
     db.session.flush()
     why.position = neighbour_position
-    db.session.flush()
+    _record_chain_change(user, why.root_cause_id, "why_move", before)
     db.session.expire(why.root_cause, ["whys"])
     return why
 
 
-def delete_why(why: WhyStep) -> None:
+def delete_why(why: WhyStep, user: User | None = None) -> None:
     """Remove a why and close the gap in the chain's numbering; flush."""
     root_cause = why.root_cause
     position = why.position
+    before = why_chain(root_cause.id)
     db.session.delete(why)
     db.session.flush()
     later = db.session.scalars(
@@ -717,6 +745,7 @@ def delete_why(why: WhyStep) -> None:
     for step in later:  # one at a time, lowest first: each moves into a free slot
         step.position -= 1
         db.session.flush()
+    _record_chain_change(user, root_cause.id, "why_delete", before)
     db.session.expire(root_cause, ["whys"])
 
 
