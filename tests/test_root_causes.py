@@ -868,6 +868,70 @@ def test_pareto_period_and_empty(pareto_fixture):
     assert len(root_cause_pareto(until=future)) == 3
 
 
+def _cases_of(root_cause: RootCause) -> list[FeedbackCase]:
+    return list(
+        db.session.scalars(
+            select(FeedbackCase)
+            .where(FeedbackCase.root_cause_id == root_cause.id)
+            .order_by(FeedbackCase.id)
+        )
+    )
+
+
+def test_pareto_filters_by_team_channel_and_problem_type(pareto_fixture):
+    a, b, c = pareto_fixture
+    for case in _cases_of(a) + _cases_of(b)[:1]:
+        case.ticket.team = "Billing"
+    for case in _cases_of(c):
+        case.ticket.channel = Channel.CHAT
+    _cases_of(a)[0].problem_type = "slow_response"  # severity 9
+    _cases_of(b)[1].problem_type = "slow_response"  # unassessed: 1
+    db.session.commit()
+
+    # Team Billing: A (12) and one of B (1); total 13.
+    billing = root_cause_pareto(teams=["Billing"])
+    assert [(r.root_cause_id, r.feedback, r.weight) for r in billing] == [
+        (a.id, 3, 12),
+        (b.id, 1, 1),
+    ]
+    assert [round(r.share, 4) for r in billing] == [92.3077, 7.6923]
+    assert [r.vital for r in billing] == [True, False]
+    # Chat: C alone (its dismissed case still left out).
+    chat = root_cause_pareto(channels=[Channel.CHAT])
+    assert [(r.root_cause_id, r.feedback, r.weight, r.cumulative) for r in chat] == [
+        (c.id, 2, 8, 100.0)
+    ]
+    # Slow response: 9 + 1 = 10, A 90 %, B 10 %; filters combine.
+    slow = root_cause_pareto(problem_types=["slow_response"])
+    assert [(r.root_cause_id, r.weight, round(r.share, 6)) for r in slow] == [
+        (a.id, 9, 90.0),
+        (b.id, 1, 10.0),
+    ]
+    assert root_cause_pareto(teams=["Billing"], channels=[Channel.CHAT]) == []
+
+
+def test_pareto_page_filters_and_bad_filters(pareto_fixture, analyst_client):
+    a, _b, c = pareto_fixture
+    for case in _cases_of(c):
+        case.ticket.channel = Channel.CHAT
+    db.session.commit()
+    page = analyst_client.get("/root-causes/pareto?channel=chat")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200
+    assert (
+        "100.0%" in html and f"/root-causes/{c.id}" in html and f'/root-causes/{a.id}"' not in html
+    )
+    today = utcnow().date()
+    future = analyst_client.get(f"/root-causes/pareto?since={today + timedelta(days=2)}")
+    assert future.status_code == 200
+    assert "No linked feedback matches these filters." in future.get_data(as_text=True)
+    for query in ("since=yesterday", f"since={today}&until={today - timedelta(days=1)}",
+                  "channel=pigeon", "problem_type=nonsense"):  # fmt: skip
+        bad = analyst_client.get(f"/root-causes/pareto?{query}")
+        assert bad.status_code == 400, query
+        assert "Please correct the filter above." in bad.get_data(as_text=True)
+
+
 def test_pareto_page_and_cli(pareto_fixture, analyst_client, runner):
     page = analyst_client.get("/root-causes/pareto").get_data(as_text=True)
     assert "<svg" in page and "<polyline" in page

@@ -51,6 +51,11 @@ class ScopeError(ValueError):
         self.errors = errors
 
 
+def local_midnight(day: date, timezone: str) -> datetime:
+    """The UTC instant at which ``day`` begins in ``timezone`` (an IANA name)."""
+    return datetime.combine(day, time(0), ZoneInfo(timezone)).astimezone(UTC)
+
+
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """A period of whole local days, ``start``..``end`` inclusive, in ``timezone``, and filters.
@@ -78,7 +83,7 @@ class Scope:
 
     def local_midnight(self, day: date) -> datetime:
         """The UTC instant at which ``day`` begins in the scope's time zone."""
-        return datetime.combine(day, time(0), self.zone).astimezone(UTC)
+        return local_midnight(day, self.timezone)
 
     @property
     def bounds(self) -> tuple[datetime, datetime]:

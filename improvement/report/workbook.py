@@ -440,7 +440,8 @@ class _ReportBuilder:
 
     def root_causes(self, ws: Worksheet) -> None:
         begin, end = self.scope.bounds
-        pareto = root_cause_pareto(begin, end)
+        # The report's team and channel filters apply to the cases' tickets too.
+        pareto = root_cause_pareto(begin, end, teams=self.scope.team, channels=self.scope.channel)
         ws["A1"] = _("Pareto of root causes (feedback cases opened in the period)")
         ws["A1"].font = TITLE_FONT
         headers = [

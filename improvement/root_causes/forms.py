@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     DateTimeLocalField,
     HiddenField,
     SelectField,
@@ -14,7 +15,7 @@ from wtforms import (
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from analysis.text.problems import ProblemType
 from survey_app.labels import label
@@ -91,6 +92,25 @@ class CaseFilterForm(FlaskForm):
         default="",
     )
     overdue = BooleanField(_l("Call-back overdue only"))
+
+
+class ParetoFilterForm(FlaskForm):
+    """The GET filter bar above the Pareto (local days in the metrics time zone)."""
+
+    class Meta:
+        csrf = False
+
+    since = DateField(_l("Opened from"), validators=[Optional()])
+    until = DateField(_l("Opened until"), validators=[Optional()])
+    team = StringField(_l("Team"), validators=[Optional(), Length(max=100)])
+    channel = SelectField(_l("Channel"), choices=_enum_choices(Channel, _l("Any")), default="")
+    problem_type = SelectField(
+        _l("Problem type"), choices=_enum_choices(ProblemType, _l("Any")), default=""
+    )
+
+    def validate_until(self, field: DateField) -> None:
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end date is before the start date."))
 
 
 class CaseClassifyForm(FlaskForm):

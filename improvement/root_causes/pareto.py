@@ -7,12 +7,14 @@ read :func:`root_cause_pareto`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import func, select
 
 from survey_app.extensions import db
+from survey_app.models import Channel, Ticket
 
 from .models import CaseStatus, FeedbackCase, RootCause, RootCauseStatus
 
@@ -40,15 +42,22 @@ class ParetoRow:
 
 
 def root_cause_pareto(
-    since: datetime | None = None, until: datetime | None = None
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    teams: Sequence[str] = (),
+    channels: Sequence[Channel] = (),
+    problem_types: Sequence[str] = (),
 ) -> list[ParetoRow]:
     """Root causes by severity-weighted feedback, heaviest first, with cumulative percent.
 
     Counts the cases linked to each root cause that is not rejected, leaving
     out dismissed cases; ``since`` / ``until`` (UTC, ``until`` exclusive)
-    restrict the cases by when they opened. A case weighs its severity
-    (urgency × reach), or ``UNASSESSED_WEIGHT`` before it is assessed. Ties
-    go to more feedback, then the older root cause. Empty when nothing is
+    restrict the cases by when they opened, ``teams`` and ``channels`` by their
+    ticket's team and channel, ``problem_types`` by the case's problem type
+    (each empty = any; shares are of what the filters keep). A case weighs its
+    severity (urgency × reach), or ``UNASSESSED_WEIGHT`` before it is assessed.
+    Ties go to more feedback, then the older root cause. Empty when nothing is
     linked.
     """
     weight = func.sum(func.coalesce(FeedbackCase.severity, UNASSESSED_WEIGHT))
@@ -76,6 +85,14 @@ def root_cause_pareto(
         query = query.where(FeedbackCase.opened_at >= since)
     if until is not None:
         query = query.where(FeedbackCase.opened_at < until)
+    if teams or channels:
+        query = query.join(Ticket, Ticket.id == FeedbackCase.ticket_id)
+        if teams:
+            query = query.where(Ticket.team.in_(teams))
+        if channels:
+            query = query.where(Ticket.channel.in_(channels))
+    if problem_types:
+        query = query.where(FeedbackCase.problem_type.in_(problem_types))
     rows = []
     for rc_id, title, status, count, *sums in db.session.execute(query):
         # PostgreSQL sums integers as NUMERIC (Decimal); the weights are whole numbers.

@@ -7,6 +7,7 @@ the transaction is rolled back, so nothing is half-written.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,10 +19,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
+from analysis.metrics import metrics_timezone
+from analysis.metrics.scope import local_midnight
 from analysis.text.problems import ProblemType
 from survey_app.auth.access import staff_required
 from survey_app.extensions import db
-from survey_app.models import Ticket
+from survey_app.models import Channel, Ticket
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
@@ -34,6 +37,7 @@ from .forms import (
     LinkForm,
     MoveForm,
     NewRootCauseForCaseForm,
+    ParetoFilterForm,
     RootCauseEditForm,
     RootCauseForm,
     WhyForm,
@@ -486,9 +490,27 @@ def why_delete(root_cause_id: int, why_id: int) -> Response:
 
 @bp.get("/root-causes/pareto")
 @staff_required
-def pareto() -> str:
-    rows = root_cause_pareto()
-    return render_template("root_causes/pareto.html", rows=rows, chart=pareto_figure(rows))
+def pareto() -> tuple[str, int]:
+    """The Pareto, filtered by when the cases opened, team, channel and problem type.
+
+    A filter that does not parse is shown with its error (400) and nothing is drawn.
+    """
+    form = ParetoFilterForm(request.args)
+    if request.args and not form.validate():
+        return render_template("root_causes/pareto.html", form=form, rows=None, chart=None), 400
+    zone = metrics_timezone(current_app.config)
+    since, until = form.since.data, form.until.data
+    rows = root_cause_pareto(
+        local_midnight(since, zone) if since else None,
+        local_midnight(until + timedelta(days=1), zone) if until else None,
+        teams=[form.team.data.strip()] if (form.team.data or "").strip() else [],
+        channels=[Channel(form.channel.data)] if form.channel.data else [],
+        problem_types=[form.problem_type.data] if form.problem_type.data else [],
+    )
+    page = render_template(
+        "root_causes/pareto.html", form=form, rows=rows, chart=pareto_figure(rows)
+    )
+    return page, 200
 
 
 @bp.get("/root-causes/fishbone")
