@@ -18,6 +18,18 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE_FOLDER = PROJECT_ROOT / "templates"
 
 
+class ClosedLoopFlask(Flask):
+    """Flask, logging an unhandled exception without a survey link's token in the path."""
+
+    def log_exception(self, exc_info: Any) -> None:
+        from flask import request
+
+        from .logs import loggable_path
+
+        path = loggable_path(request.path)
+        self.logger.error(f"Exception on {path} [{request.method}]", exc_info=exc_info)
+
+
 class InsecureConfigError(RuntimeError):
     """Raised when the app would serve real traffic with an empty or placeholder secret key."""
 
@@ -36,7 +48,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Refuses (:class:`InsecureConfigError`) to build a non-debug, non-testing
     app with an empty or placeholder ``SECRET_KEY``.
     """
-    app = Flask(
+    app = ClosedLoopFlask(
         __name__,
         instance_path=str(instance_path()),
         instance_relative_config=True,

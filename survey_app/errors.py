@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from .database import first_line
 from .extensions import db
+from .logs import loggable_path
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def note_database_unavailable(error: OperationalError) -> None:
     _rollback_quietly()
     log.warning(
         "database unavailable, answered 503: %s %s: %s",
-        request.method, request.path, first_line(error),
+        request.method, loggable_path(request.path), first_line(error),
     )  # fmt: skip
 
 

@@ -10,6 +10,7 @@ written while the request runs, including the one access line per request
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import sys
@@ -97,6 +98,24 @@ def init_app(app: Flask) -> None:
     app.after_request(_finish_request)
 
 
+#: The customer pages: ``/s/<token>...``. A token is a live single-use link (whoever
+#: holds it can answer as the customer), so logs carry a digest of it instead.
+_LINK_PATH = re.compile(r"^/s/([^/]+)")
+
+
+def loggable_path(path: str) -> str:
+    """``path`` with a survey link's token replaced by ``~`` and 12 hex digits of its SHA-256.
+
+    The lines of one link still share the same digest, so they can be followed
+    and matched to a link someone reports; the log itself opens no survey.
+    """
+    match = _LINK_PATH.match(path)
+    if match is None:
+        return path
+    digest = hashlib.sha256(match.group(1).encode()).hexdigest()[:12]
+    return f"/s/~{digest}{path[match.end() :]}"
+
+
 def request_id() -> str:
     """The current request's id (``-`` outside a request)."""
     return g.get("request_id", "-") if has_request_context() else "-"
@@ -115,14 +134,15 @@ def _finish_request(response: Response) -> Response:
         rid = g.request_id
     response.headers[REQUEST_ID_HEADER] = rid
     elapsed = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
+    path = loggable_path(request.path)
     access_log.info(
         "%s %s %s",
         request.method,
-        request.path,
+        path,
         response.status_code,
         extra={
             "method": request.method,
-            "path": request.path,
+            "path": path,
             "status": response.status_code,
             "duration_ms": round(elapsed, 2),
             "remote_addr": request.remote_addr,

@@ -3,6 +3,7 @@ request ids and JSON logs, the SQLite backup, rate limits and ProxyFix."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import sqlite3
@@ -15,6 +16,7 @@ from flask import url_for
 
 from survey_app.backup import BackupError, backup_sqlite, sqlite_path
 from survey_app.extensions import db
+from survey_app.logs import loggable_path
 from survey_app.models import Role
 from survey_app.ratelimit import SweepingMemoryStorage, limiter, storage_uri
 from survey_app.types import utcnow
@@ -201,6 +203,32 @@ def test_request_id_from_the_proxy_is_echoed_and_logged(client, capsys):
     response = client.get("/healthz", headers={"X-Request-ID": "lb-4f2a.7"})
     assert response.headers["X-Request-ID"] == "lb-4f2a.7"
     assert "[lb-4f2a.7] survey_app.access: GET /healthz 200" in capsys.readouterr().err
+
+
+def test_logs_never_carry_a_survey_links_token(client, capsys):
+    token = "WzEsInNlY3JldC1ub25jZSJd.c2lnbmF0dXJl"
+    client.get(f"/s/{token}")
+    client.get(f"/s/{token}/unsubscribe")
+    err = capsys.readouterr().err
+    assert token not in err
+    digest = hashlib.sha256(token.encode()).hexdigest()[:12]
+    assert f"survey_app.access: GET /s/~{digest} 404" in err
+    assert f"survey_app.access: GET /s/~{digest}/unsubscribe 404" in err
+    assert loggable_path("/cases/7") == "/cases/7"
+
+
+def test_an_unhandled_error_on_a_survey_page_logs_no_token(app, client, monkeypatch, caplog):
+    from survey_app.surveys import routes
+
+    def broken(_token: str) -> None:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(routes, "answerable_invitation", broken)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    token = "WzIsImFub3RoZXItbm9uY2UiXQ.c2ln"
+    assert client.get(f"/s/{token}").status_code == 500
+    assert token not in caplog.text
+    assert "Exception on /s/~" in caplog.text
 
 
 @pytest.mark.parametrize("offered", [None, "", "bad id with spaces", "x" * 200, 'id"}{"x'])
