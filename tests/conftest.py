@@ -1,12 +1,29 @@
-"""Shared fixtures: one clean database per test, on SQLite (default) or PostgreSQL.
+"""Shared fixtures: one app per test session, one clean database per test.
 
 Set ``CLOSEDLOOP_TEST_DATABASE_URL=postgresql+psycopg://...`` to run the suite on
-PostgreSQL. The schema is built once per session with the real migrations;
-each test then gets a fresh copy (SQLite) or emptied tables (PostgreSQL).
+PostgreSQL. The schema is built once per session (per xdist worker) with the
+real migrations.
+
+How a test gets its clean database (see the README's "Development" section):
+
+* **Shared app, rolled back** (the default). One app per session serves every
+  test; each test runs inside an outer transaction on one connection, the
+  app's own commits become SAVEPOINTs (``join_transaction_mode=
+  "create_savepoint"``), and the outer transaction is rolled back at the end.
+  Per-app state a test may touch (config, rate-limit counters, the published
+  survey cache, the instance folder) is reset around every test. Apps built
+  with ``make_app(**config)`` for a test of their own join the same
+  transaction.
+* **Real commits** (``@pytest.mark.real_db``, and every test that uses
+  ``live_server`` or ``database_url``): the test gets a database of its own
+  (a copy of the migrated SQLite template, or emptied PostgreSQL tables) and
+  apps of its own, for work that commits across threads or processes (the
+  browser's server thread, a Celery worker, concurrent submits, locking).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -19,7 +36,10 @@ from typing import Any
 import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
+from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from survey_app import create_app
 from survey_app.extensions import db
@@ -30,9 +50,19 @@ TEST_DATABASE_URL = os.environ.get("CLOSEDLOOP_TEST_DATABASE_URL", "")
 WEBHOOK_SECRET = "whsec-test-0123456789"
 PASSWORD = "correct horse battery"
 
+#: Fixtures whose tests commit across threads or processes: they get a real database.
+REAL_DB_FIXTURES = frozenset({"live_server", "database_url"})
+
 
 def is_postgres() -> bool:
     return TEST_DATABASE_URL.startswith("postgresql")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the tests that need a database of their own (see the module docstring)."""
+    for item in items:
+        if REAL_DB_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_db)
 
 
 def _isolated_env(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
@@ -42,21 +72,29 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, instance: Path) -> None:
     monkeypatch.setenv("CLOSEDLOOP_INSTANCE_PATH", str(instance))
 
 
+def _settings(database_url: str, **config: Any) -> dict[str, Any]:
+    settings = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret",
+        "DATABASE_URL": database_url,
+        "WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "SERVER_NAME": "localhost",
+        # Hashing strength is not under test; scrypt would make the suite minutes slower.
+        "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
+    }
+    settings.update(config)
+    return settings
+
+
 def _migrate(url: str, instance: Path) -> None:
     import flask_migrate
 
-    previous = os.environ.get("CLOSEDLOOP_INSTANCE_PATH")
-    os.environ["CLOSEDLOOP_INSTANCE_PATH"] = str(instance)
-    try:
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv("CLOSEDLOOP_INSTANCE_PATH", str(instance))
         app = create_app({"TESTING": True, "SECRET_KEY": "t", "DATABASE_URL": url})
         with app.app_context():
             flask_migrate.upgrade()
             db.engine.dispose()
-    finally:
-        if previous is None:
-            del os.environ["CLOSEDLOOP_INSTANCE_PATH"]
-        else:
-            os.environ["CLOSEDLOOP_INSTANCE_PATH"] = previous
 
 
 def reset_postgres_schema(url: str) -> None:
@@ -68,14 +106,48 @@ def reset_postgres_schema(url: str) -> None:
     engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Build the schema once with ``db upgrade``; return the template's URL or path."""
-    instance = tmp_path_factory.mktemp("template-instance")
-    if is_postgres():
+def _worker_id() -> str:
+    return os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _postgres_worker_database(base_tmp: Path, instance: Path) -> str:
+    """This worker's PostgreSQL database, migrated.
+
+    Without xdist that is ``CLOSEDLOOP_TEST_DATABASE_URL`` itself. Under xdist the
+    first worker migrates ``<name>_template`` (under a file lock) and every
+    worker gets ``<name>_<worker>`` copied from it with ``CREATE DATABASE ... TEMPLATE``.
+    """
+    worker = _worker_id()
+    if not worker:
         reset_postgres_schema(TEST_DATABASE_URL)
         _migrate(TEST_DATABASE_URL, instance)
         return TEST_DATABASE_URL
+    url = make_url(TEST_DATABASE_URL)
+    template = f"{url.database}_template"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with (base_tmp / "pg-template.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        marker = base_tmp / "pg-template.done"
+        if not marker.exists():
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{template}"'))
+            _migrate(url.set(database=template).render_as_string(False), instance)
+            marker.touch()
+        name = f"{url.database}_{worker}"
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+    admin.dispose()
+    return url.set(database=name).render_as_string(False)
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Build the schema once with ``db upgrade``; return the URL (PostgreSQL) or template path."""
+    instance = tmp_path_factory.mktemp("template-instance")
+    if is_postgres():
+        return _postgres_worker_database(tmp_path_factory.getbasetemp().parent, instance)
     template = instance / "template.sqlite3"
     _migrate(f"sqlite:///{template}", instance)
     return str(template)
@@ -93,10 +165,11 @@ def _truncate_all(url: str) -> None:
 
 @pytest.fixture
 def database_url(migrated_database: str, tmp_path: Path) -> Iterator[str]:
-    """A clean, migrated database for this test only."""
+    """A clean, migrated database that this test may commit to from anywhere."""
     if is_postgres():
         _truncate_all(migrated_database)
         yield migrated_database
+        _truncate_all(migrated_database)
         return
     target = tmp_path / "test.sqlite3"
     shutil.copyfile(migrated_database, target)
@@ -122,42 +195,154 @@ class IsolatedClient(FlaskClient):
         return response
 
 
+def _build_app(**settings: Any) -> Flask:
+    app = create_app(settings)
+    app.test_client_class = IsolatedClient
+    return app
+
+
+@pytest.fixture(scope="session")
+def shared_database_url(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The database the shared app works on (tests never commit to it for real)."""
+    if is_postgres():
+        return migrated_database
+    target = tmp_path_factory.mktemp("shared") / "shared.sqlite3"
+    shutil.copyfile(migrated_database, target)
+    return f"sqlite:///{target}"
+
+
+class SharedApp:
+    """The session's app and what a test may change on it, restored after each test."""
+
+    def __init__(self, app: Flask) -> None:
+        from survey_app.ratelimit import limiter
+
+        self.app = app
+        self.config = dict(app.config)
+        self.extensions = dict(app.extensions)
+        self.limiter_state = dict(vars(limiter))
+
+    @staticmethod
+    def _fresh(values: dict[str, Any]) -> dict[str, Any]:
+        """``values`` with plain containers copied, so a test's in-place change stays its own."""
+        return {
+            key: value.copy() if type(value) in (list, dict, set) else value
+            for key, value in values.items()
+        }
+
+    def reset(self, instance: Path) -> None:
+        from survey_app.ratelimit import limiter
+
+        app = self.app
+        app.config.clear()
+        app.config.update(self._fresh(self.config))
+        app.extensions.clear()
+        app.extensions.update(self._fresh(self.extensions))
+        app.instance_path = str(instance)
+        # Flask-Limiter keeps its storage on the (global) limiter: the last app built wins.
+        vars(limiter).update(self.limiter_state)
+        limiter.reset()
+
+
+@pytest.fixture(scope="session")
+def _shared_app(
+    shared_database_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SharedApp]:
+    instance = tmp_path_factory.mktemp("shared-instance")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        _isolated_env(monkeypatch, instance)
+        app = _build_app(**_settings(shared_database_url))
+    yield SharedApp(app)
+    with app.app_context():
+        db.engine.dispose()
+
+
 @pytest.fixture
-def make_app(
-    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., Flask]]:
-    """Factory: build an app on this test's database with extra config."""
+def _rolled_back(
+    request: pytest.FixtureRequest,
+    _shared_app: SharedApp,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Flask]:
+    """The shared app, reset; ``db.session`` joins a transaction rolled back at the end."""
     instance = tmp_path / "instance"
     instance.mkdir()
     _isolated_env(monkeypatch, instance)
+    _shared_app.reset(instance)
+    app = _shared_app.app
+    with app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    original = db.session
+    db.session = scoped_session(
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint", class_=Session),
+        scopefunc=_app_ctx_id,
+    )
+    try:
+        yield app
+    finally:
+        # Each app context removed its own session when it was popped.
+        db.session = original
+        outer.rollback()
+        if is_postgres():
+            _restart_sequences(connection)
+        connection.close()
+        _shared_app.reset(instance)
+
+
+def _restart_sequences(connection: Any) -> None:
+    """Sequences ignore rollbacks: start every one at 1 again, as on a fresh database."""
+    connection.exec_driver_sql(
+        "SELECT setval(c.oid::regclass, 1, false) FROM pg_class c "
+        "JOIN pg_namespace n ON n.oid = c.relnamespace "
+        "WHERE c.relkind = 'S' AND n.nspname = 'public'"
+    )
+    connection.commit()
+
+
+@pytest.fixture
+def make_app(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., Flask]]:
+    """Factory: an app of this test's own with extra config, on this test's database.
+
+    In a rolled-back test the app joins the test's transaction; in a ``real_db``
+    test it works on the test's own database.
+    """
+    real_db = request.node.get_closest_marker("real_db") is not None
+    if real_db:
+        url = request.getfixturevalue("database_url")
+        instance = tmp_path / "instance"
+        instance.mkdir(exist_ok=True)
+        _isolated_env(monkeypatch, instance)
+    else:
+        request.getfixturevalue("_rolled_back")
+        url = request.getfixturevalue("shared_database_url")
     built: list[Flask] = []
 
     def factory(**config: Any) -> Flask:
-        settings = {
-            "TESTING": True,
-            "SECRET_KEY": "test-secret",
-            "DATABASE_URL": database_url,
-            "WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "SERVER_NAME": "localhost",
-            # Hashing strength is not under test; scrypt would make the suite minutes slower.
-            "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
-        }
-        settings.update(config)
-        app = create_app(settings)
-        app.test_client_class = IsolatedClient
+        if not real_db and "DATABASE_URL" in config:
+            pytest.fail("an app on another database needs a test marked @pytest.mark.real_db")
+        app = _build_app(**_settings(url, **config))
         built.append(app)
         return app
 
     yield factory
     for app in built:
         with app.app_context():
-            db.session.remove()
+            if real_db:
+                db.session.remove()
             db.engine.dispose()
 
 
 @pytest.fixture
-def app(make_app: Callable[..., Flask]) -> Iterator[Flask]:
-    application = make_app()
+def app(request: pytest.FixtureRequest) -> Iterator[Flask]:
+    """The app with its context pushed: shared and rolled back, or own (``real_db``)."""
+    if request.node.get_closest_marker("real_db") is not None:
+        application = request.getfixturevalue("make_app")()
+    else:
+        application = request.getfixturevalue("_rolled_back")
     with application.app_context():
         yield application
 
@@ -214,6 +399,21 @@ class Auth:
             "/login",
             data={"email": email, "password": password, "csrf_token": csrf_token(self.client)},
         )
+
+    def sign_in(self, user: User) -> None:
+        """Sign ``user`` in without the form: the session Flask-Login writes, put in the cookie.
+
+        For tests about something else than signing in; the tests of the sign-in
+        form itself use :meth:`login`.
+        """
+        from flask import session
+        from flask_login import login_user
+
+        with self.client.application.test_request_context():
+            assert login_user(user), f"{user.email} may not sign in"
+            values = dict(session)
+        with self.client.session_transaction() as cookie:
+            cookie.update(values)
 
     def logout(self):
         return self.client.post("/logout", data={"csrf_token": csrf_token(self.client)})

@@ -30,6 +30,9 @@ from survey_app.models import Role, User
 from tests.conftest import PASSWORD, Auth, Mailbox, csrf_token
 from tests.kpi_data import KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SECRET = "alert-hook-secret"
 #: The check runs "today" = 16 September 2025; a 7-day window covers 10–16 September,
 #: and KpiData's responses are submitted on 15 September.
@@ -377,12 +380,13 @@ def test_low_confidence_never_raises_an_alert(alert_app, hook, mailbox, alert_cl
     assert db.session.scalar(select(func.count()).select_from(Alert)) == 0
     assert hook.requests == [] and mailbox.messages == []
 
-    Auth(alert_client).login(staff(Role.ANALYST))
+    Auth(alert_client).sign_in(staff(Role.ANALYST))
     page = alert_client.get("/alerts").get_data(as_text=True)
     assert "Not evaluated: too few answers" in page
     assert "n = 2" in page
 
 
+@pytest.mark.real_db
 def test_two_concurrent_checks_send_once(alert_app, hook, mailbox, monkeypatch):
     nps_target()
     add_nps(KpiData(), 10, 9, 8, 3)
@@ -501,7 +505,7 @@ def form_data(**overrides: str) -> dict[str, Any]:
 
 
 def test_manager_creates_edits_and_deletes_a_target(client, auth, make_user):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     assert client.get("/targets/new").status_code == 200
     response = client.post("/targets/new", data={**form_data(), "csrf_token": csrf_token(client)})
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
@@ -542,7 +546,7 @@ def test_manager_creates_edits_and_deletes_a_target(client, auth, make_user):
     ],
 )
 def test_bad_input_is_shown_and_nothing_is_saved(client, auth, make_user, overrides, message):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     response = client.post(
         "/targets/new", data={**form_data(**overrides), "csrf_token": csrf_token(client)}
     )
@@ -552,7 +556,7 @@ def test_bad_input_is_shown_and_nothing_is_saved(client, auth, make_user, overri
 
 
 def test_posts_without_csrf_token_are_refused(client, auth, make_user):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     assert client.post("/targets/new", data=form_data()).status_code == 400
     target = save_target(TargetSpec(kpi="nps", target=40, yellow=0, orange=10, red=20))
     db.session.commit()
@@ -566,7 +570,7 @@ def test_alert_list_shows_open_and_cleared_alerts(alert_app, alert_client):
     nps_target(recipients=[], note="x")
     add_nps(data, 0, 0, 3)  # NPS −100 → red
     check_alerts(today=TODAY)
-    Auth(client).login(staff(Role.ANALYST))
+    Auth(client).sign_in(staff(Role.ANALYST))
     page = client.get("/alerts").get_data(as_text=True)
     assert "level--red" in page and "-100.0" in page and "+140.0" in page
     assert "No open alerts." not in page

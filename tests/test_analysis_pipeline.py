@@ -34,6 +34,9 @@ from survey_app.surveys.responses import submit_response
 from survey_app.types import utcnow
 from tests.conftest import Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 NEGATIVE_ZH = "等了三天都没有人回复，客服态度也很差，问题到现在还没解决，非常失望"
 POSITIVE_ZH = "工程师很专业，响应很快，问题当天就解决了，非常满意，谢谢"
 POSITIVE_EN = "The agent was friendly and fixed my problem quickly, great service, thank you!"
@@ -84,6 +87,7 @@ def analysed() -> Iterator[list[int]]:
     response_analysed.disconnect(receiver)
 
 
+@pytest.mark.slow
 def test_a_response_is_not_analysed_in_the_request_but_by_the_periodic_job(
     app: Flask, client: FlaskClient, analysed: list[int]
 ) -> None:
@@ -253,6 +257,7 @@ def test_training_examples_leave_out_contradictions(app: Flask, client: FlaskCli
         assert found.skipped == 2
 
 
+@pytest.mark.slow
 def test_cli_train_from_responses_then_rescore(app: Flask, client: FlaskClient, runner) -> None:
     with app.app_context():
         for n in range(12):

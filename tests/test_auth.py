@@ -276,7 +276,7 @@ def test_disabled_user_cannot_sign_in(auth, client, make_user):
 
 def test_disabling_a_signed_in_user_ends_their_access(auth, client, make_user):
     user = make_user(Role.MANAGER)
-    auth.login(user)
+    auth.sign_in(user)
     assert client.get("/tickets").status_code == 200
 
     user.active = False
@@ -296,7 +296,7 @@ def test_login_with_missing_fields_is_a_bad_request(client):
 
 
 def test_logout_is_post_only(auth, client, make_user):
-    auth.login(make_user())
+    auth.sign_in(make_user())
     assert client.get("/logout").status_code == 405
     assert is_signed_in(client)
 
@@ -346,14 +346,14 @@ def test_login_without_valid_csrf_is_refused(client, make_user, bad_token):
 
 
 def test_logout_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
-    auth.login(make_user())
+    auth.sign_in(make_user())
     assert _post_with(client, "/logout", {}, bad_token).status_code == 400
     assert is_signed_in(client)
 
 
 def test_account_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
     user = make_user(name="Old name")
-    auth.login(user)
+    auth.sign_in(user)
     data = {"name": "New name", "language": "en"}
     assert _post_with(client, "/account", data, bad_token).status_code == 400
     db.session.refresh(user)
@@ -369,7 +369,7 @@ def test_language_switch_without_valid_csrf_is_refused(client, bad_token):
 
 
 def test_user_create_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     before = user_count()
     data = {"email": "new@example.com", "role": "analyst", "password": NEW_PASSWORD}
     assert _post_with(client, "/admin/users/new", data, bad_token).status_code == 400
@@ -378,7 +378,7 @@ def test_user_create_without_valid_csrf_is_refused(auth, client, make_user, bad_
 
 
 def test_user_edit_without_valid_csrf_is_refused(auth, client, make_user, bad_token):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     target = make_user(Role.ANALYST, name="Target")
     data = {"name": "Changed", "role": "admin", "active": "y"}
     assert _post_with(client, f"/admin/users/{target.id}", data, bad_token).status_code == 400
@@ -971,7 +971,7 @@ def test_role_matrix(client, auth, make_user, route: Route, role: str):
         **pdca_matrix_ids(),
     }
     if role != "anonymous":
-        auth.login(make_user(Role(role)))
+        auth.sign_in(make_user(Role(role)))
     url = _url(route.rule, ids)
 
     if route.method == "GET":
@@ -1008,16 +1008,16 @@ def test_role_matrix_covers_every_staff_route(app):
 
 
 def test_missing_ticket_and_user_are_404(auth, client, make_user):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     assert client.get("/tickets/999999").status_code == 404
     assert client.get("/admin/users/999999").status_code == 404
 
 
 def test_only_admins_see_the_users_link(auth, client, make_user):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     assert 'href="/admin/users"' not in client.get("/").get_data(as_text=True)
     auth.logout()
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     assert 'href="/admin/users"' in client.get("/").get_data(as_text=True)
 
 
@@ -1027,7 +1027,7 @@ def test_only_admins_see_the_users_link(auth, client, make_user):
 @pytest.fixture
 def admin_client(client: FlaskClient, auth: Auth, make_user: Callable[..., User]) -> FlaskClient:
     admin = make_user(Role.ADMIN, email="boss@example.com")
-    auth.login(admin)
+    auth.sign_in(admin)
     return client
 
 
@@ -1176,7 +1176,7 @@ def _account(client: FlaskClient, **fields: str):
 
 def test_account_changes_name_and_language(auth, client, make_user):
     user = make_user(Role.ANALYST)
-    auth.login(user)
+    auth.sign_in(user)
     page = client.get("/account").get_data(as_text=True)
     assert user.email in page
 
@@ -1195,7 +1195,7 @@ def test_account_changes_name_and_language(auth, client, make_user):
 
 def test_account_refuses_an_unknown_language(auth, client, make_user):
     user = make_user()
-    auth.login(user)
+    auth.sign_in(user)
     assert _account(client, language="fr").status_code == 400
     db.session.refresh(user)
     assert user.language is None
@@ -1233,7 +1233,7 @@ def test_account_refuses_an_unknown_language(auth, client, make_user):
 )
 def test_account_password_change_is_refused(auth, client, make_user, fields, message):
     user = make_user(name="Kept")
-    auth.login(user)
+    auth.sign_in(user)
     response = _account(client, name="Changed", **fields)
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -1244,7 +1244,7 @@ def test_account_password_change_is_refused(auth, client, make_user, fields, mes
 
 def test_account_password_change_with_the_current_password(auth, client, make_user, make_app):
     user = make_user()
-    auth.login(user)
+    auth.sign_in(user)
     response = _account(
         client,
         current_password=PASSWORD,
@@ -1262,7 +1262,7 @@ def test_a_password_change_ends_the_other_sessions(auth, client, make_user, app)
     other = app.test_client()
     Auth(other).login(user)
     assert is_signed_in(other)
-    auth.login(user)
+    auth.sign_in(user)
     response = _account(
         client,
         current_password=PASSWORD,
@@ -1327,7 +1327,7 @@ def test_language_switcher_ignores_unknown_languages_and_foreign_next(client):
 
 def test_language_switch_is_saved_for_a_signed_in_user(auth, client, make_user):
     user = make_user()
-    auth.login(user)
+    auth.sign_in(user)
     assert _switch(client, "zh_Hans", next_url="/tickets").status_code == 302
     db.session.refresh(user)
     assert user.language == "zh_Hans"
@@ -1336,7 +1336,7 @@ def test_language_switch_is_saved_for_a_signed_in_user(auth, client, make_user):
 def test_saved_language_wins_over_session_and_browser(auth, client, make_user):
     user = make_user(language="en")
     _switch(client, "zh_Hans")
-    auth.login(user)
+    auth.sign_in(user)
     page = client.get("/", headers={"Accept-Language": "zh-CN"}).get_data(as_text=True)
     assert '<html lang="en">' in page
 

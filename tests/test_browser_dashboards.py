@@ -15,7 +15,7 @@ from survey_app.types import utcnow
 from tests.conftest import PASSWORD
 from tests.kpi_data import KpiData
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_analyst_filters_the_dashboard_and_drills_down(live_server, page, make_user):

@@ -14,7 +14,7 @@ from survey_app.models import Role
 from tests.conftest import PASSWORD
 from tests.kpi_data import KpiData
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ZONE = ZoneInfo("Asia/Shanghai")
 
 

@@ -12,7 +12,7 @@ from survey_app.surveys.models import SentimentLabel
 from tests.conftest import PASSWORD
 from tests.root_cause_factories import analyse, make_response
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_analyst_triages_a_case_and_records_a_five_why_chain(live_server, page, make_user):

@@ -7,7 +7,7 @@ import pytest
 from survey_app.models import Role
 from tests.conftest import PASSWORD, event_payload
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_staff_signs_in_browses_tickets_and_signs_out(live_server, page, make_user, webhook):

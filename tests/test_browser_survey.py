@@ -22,7 +22,7 @@ from survey_app.surveys.models import Answer, Question, SurveyResponse
 from survey_app.types import utcnow
 from tests.conftest import Mailbox, Webhook, event_payload
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 

@@ -24,6 +24,9 @@ from survey_app.tasks import dispatch_surveys, send_invitation
 from survey_app.types import utcnow
 from tests.conftest import Mailbox, Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 #: Bound on every wait for the worker.
 WAIT_SECONDS = 30.0

@@ -37,6 +37,9 @@ from survey_app.types import utcnow
 from tests.conftest import csrf_token
 from tests.root_cause_factories import make_response, make_ticket
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 
 def staff(email: str, role: Role = Role.ANALYST) -> User:
     user = User(email=email, role=role, password_hash="x")
@@ -161,10 +164,10 @@ def test_opt_out_after_the_act_is_skipped_and_adjust_tells_nobody(mail_app, mail
 
 
 def test_template_page_roles_csrf_bad_input_and_escaped_preview(client, auth, make_user):
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
     assert client.get("/pdca/close-loop-template").status_code == 403
     auth.logout()
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     page = client.get("/pdca/close-loop-template?language=en")
     assert page.status_code == 200 and "Thank you for your feedback" in page.get_data(True)
     assert "感谢您的反馈" in client.get("/pdca/close-loop-template").get_data(True)
@@ -235,7 +238,7 @@ def test_recovery_rate_by_hand(app, client, auth, make_user):
     assert (result.customers, result.n, result.recovered) == (5, 4, 2)
     assert result.rate == pytest.approx(50.0)
 
-    auth.login(manager)
+    auth.sign_in(manager)
     page = client.get(f"/pdca/{cycle.id}").get_data(True)
     assert "Recovery rate: 50.0%" in page and "2 of 4" in page
 
@@ -286,14 +289,14 @@ def test_audit_trail_of_case_cycle_and_action(app, client, auth, make_user):
     update_action(action, status="done", evidence="rota <v2>", user=analyst)
     assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == before
 
-    auth.login(analyst)
+    auth.sign_in(analyst)
     page = client.get(f"/pdca/{cycle.id}").get_data(True)
     assert "rota &lt;v2&gt;" in page and "approve" in page
     assert page.index("approve") < page.index("action #")  # newest first
     assert "classify" in client.get(f"/cases/{case.id}").get_data(True)
     assert client.get("/admin/audit").status_code == 403
     auth.logout()
-    auth.login(admin)
+    auth.sign_in(admin)
     listing = client.get("/admin/audit?entity_type=case").get_data(True)
     assert f"case #{case.id}" in listing and "cycle #" not in listing
     assert client.get("/admin/audit?entity_type=secrets").status_code == 400
@@ -334,7 +337,7 @@ def test_markers_are_drawn_on_the_trend_charts(app, client, auth, make_user):
     kd = KpiData()
     kd.response(nps=10, submitted_at=MID_SEPTEMBER)
     db.session.commit()
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
     html = client.get("/dashboards?from=2025-09-01&to=2025-09-30&grain=week").get_data(True)
     match = re.search(r'id="figure-nps_trend">(.*?)</script>', html, re.S)
     assert match

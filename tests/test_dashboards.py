@@ -22,6 +22,9 @@ from survey_app.models import Role
 from survey_app.surveys.models import SentimentLabel
 from tests.kpi_data import MID_SEPTEMBER, KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30), timezone="Asia/Shanghai")
 PERIOD = "from=2025-09-01&to=2025-09-30"
 
@@ -243,7 +246,7 @@ def test_sentiment_trend_lists_every_bucket(data):
 
 @pytest.fixture
 def analyst(auth, make_user):
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
 
 
 @pytest.mark.parametrize(
@@ -252,7 +255,7 @@ def analyst(auth, make_user):
 )
 def test_roles_that_see_dashboards(client, auth, make_user, role, status):
     if role is not None:
-        auth.login(make_user(role))
+        auth.sign_in(make_user(role))
     for url in ("/dashboards", "/dashboards/responses", "/dashboards/export?table=cards"):
         assert client.get(url).status_code == status
 

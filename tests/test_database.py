@@ -14,7 +14,11 @@ from survey_app.extensions import db
 from survey_app.models import Customer
 from tests.conftest import is_postgres
 
-pytestmark = pytest.mark.skipif(is_postgres(), reason="SQLite locking")
+pytestmark = [
+    pytest.mark.skipif(is_postgres(), reason="SQLite locking"),
+    pytest.mark.real_db,
+    pytest.mark.db,
+]
 
 
 def _database_file(app: Flask) -> str:

@@ -21,6 +21,9 @@ from survey_app.models import (
 from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import utcnow
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 TICKETS = 200
 CUSTOMERS = 40
 DEMO_ARGS = ["demo", "--tickets", str(TICKETS), "--customers", str(CUSTOMERS)]

@@ -100,6 +100,7 @@ def test_environment_supplies_the_secret_key_and_database(build, database_url, m
     assert app.config["SQLALCHEMY_DATABASE_URI"] == database_url
 
 
+@pytest.mark.real_db
 def test_default_database_is_sqlite_in_the_instance_folder(make_app, instance):
     app = make_app(DATABASE_URL=None)
     expected = instance.resolve() / "closedloop.sqlite3"
@@ -108,12 +109,14 @@ def test_default_database_is_sqlite_in_the_instance_folder(make_app, instance):
         assert db.engine.url.database == str(expected)
 
 
+@pytest.mark.real_db
 def test_postgres_gets_pool_pre_ping(make_app):
     # Building the engine does not connect, so no server is needed.
     app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/none")
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
 
 
+@pytest.mark.real_db
 def test_sqlite_connections_enforce_foreign_keys_and_use_wal(make_app, tmp_path):
     app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'pragmas.sqlite3'}")
     with app.app_context():
@@ -277,6 +280,8 @@ def _schema(app: Flask) -> tuple[set[str], str | None]:
     return tables, version
 
 
+@pytest.mark.db
+@pytest.mark.real_db
 def test_db_upgrade_builds_every_table_on_an_empty_sqlite_file(make_app, tmp_path):
     """`closedloop db upgrade` on a brand-new database creates the whole schema at head."""
     fresh = tmp_path / "empty.sqlite3"
@@ -290,6 +295,8 @@ def test_db_upgrade_builds_every_table_on_an_empty_sqlite_file(make_app, tmp_pat
 
 
 @pytest.mark.skipif(not is_postgres(), reason="needs CLOSEDLOOP_TEST_DATABASE_URL=postgresql...")
+@pytest.mark.db
+@pytest.mark.real_db
 def test_db_upgrade_builds_every_table_on_an_empty_postgres_database(make_app):
     app = make_app()
     with app.app_context():

@@ -43,6 +43,9 @@ from tests.test_celery_worker import (
     wait_until,
 )
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
 # The real-worker fixtures, on this module's Redis database and SMTP server (below).
 broker_app = celery_worker.broker_app
 queue = celery_worker.queue
@@ -356,6 +359,7 @@ def test_a_crash_after_the_server_accepted_but_before_the_commit_resends_after_t
 
 
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL only (SQLite has no server to lose)")
+@pytest.mark.real_db
 def test_postgresql_connections_cut_mid_load_requests_recover_and_nothing_is_half_written(
     make_app: Callable[..., Flask],
 ) -> None:

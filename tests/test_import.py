@@ -34,6 +34,9 @@ from survey_app.models import (
 )
 from tests.conftest import Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 HEADER = ["ticket_id", "subject", "channel", "priority", "team", "created_at", "closed_at",
           "customer_id", "customer_name", "email"]  # fmt: skip
 GOOD_ROWS = [

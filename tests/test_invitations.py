@@ -36,6 +36,9 @@ from survey_app.surveys.responses import submit_response
 from survey_app.types import utcnow
 from tests.conftest import Mailbox, Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 PUBLIC_URL = "https://feedback.example.com/cl"
 GATEWAY_SECRET = "gateway-secret-42"
 
@@ -551,6 +554,7 @@ def test_dispatching_twice_mails_once(client, mailbox) -> None:
     assert len(mailbox.messages) == 1
 
 
+@pytest.mark.real_db
 def test_two_concurrent_dispatchers_mail_each_customer_once(survey_app: Flask, client, mailbox):
     # Every customer has two tickets closed at the same moment, so their invitations
     # are due together and next to each other: while one dispatcher sends the first,

@@ -23,7 +23,7 @@ from tests.conftest import TEST_DATABASE_URL, is_postgres
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from load_test import free_port  # noqa: E402  (the benchmark folder is not a package)
 
-pytestmark = pytest.mark.load
+pytestmark = [pytest.mark.load, pytest.mark.slow, pytest.mark.db]
 
 PROJECT = Path(__file__).resolve().parent.parent
 ANSWERS = 300

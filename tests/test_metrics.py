@@ -32,6 +32,9 @@ from survey_app.models import Channel, Priority, Role, Ticket, Tier
 from survey_app.surveys.models import Invitation, SurveyResponse
 from tests.kpi_data import MID_SEPTEMBER, KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30), timezone="Asia/Shanghai")
 
 
@@ -649,7 +652,7 @@ def test_parse_refuses_bad_arguments(app, args, field):
 
 def test_api_returns_every_kpi_with_n_ci_and_version(auth, client, make_user, data):
     data.response(csat_overall=5, nps=10)
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
     response = client.get("/api/v1/metrics?from=2025-09-01&to=2025-09-30&group_by=team")
     assert response.status_code == 200
     body = response.get_json()
@@ -677,7 +680,7 @@ def test_api_returns_every_kpi_with_n_ci_and_version(auth, client, make_user, da
 def test_api_filters(auth, client, make_user, data):
     data.response(data.ticket(team="A"), csat_overall=5)
     data.response(data.ticket(team="B"), csat_overall=1)
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     body = client.get("/api/v1/metrics?from=2025-09-01&to=2025-09-30&team=B").get_json()
     assert body["overall"]["csat_overall_percent"]["value"] == 0.0
     assert body["scope"]["filters"] == {"team": ["B"]}
@@ -695,7 +698,7 @@ def test_api_filters(auth, client, make_user, data):
     ],
 )
 def test_api_bad_arguments_are_400_json(auth, client, make_user, query):
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
     response = client.get(f"/api/v1/metrics?{query}")
     assert response.status_code == 400
     error = response.get_json()["error"]
@@ -709,7 +712,7 @@ def test_api_bad_arguments_are_400_json(auth, client, make_user, query):
 )
 def test_api_access(auth, client, make_user, role, status):
     if role is not None:
-        auth.login(make_user(role))
+        auth.sign_in(make_user(role))
     response = client.get("/api/v1/metrics")
     assert response.status_code == status
     assert response.is_json
@@ -719,7 +722,7 @@ def test_api_access(auth, client, make_user, role, status):
 
 def test_api_refuses_a_deactivated_session(auth, client, make_user):
     user = make_user(Role.ANALYST)
-    auth.login(user)
+    auth.sign_in(user)
     user.active = False
     db.session.commit()
     assert client.get("/api/v1/metrics").status_code == 401
@@ -729,7 +732,7 @@ def test_cli_json_is_the_api_json(auth, client, make_user, runner, data):
     data.response(csat_overall=4, nps=7, ces=6)
     data.ticket(priority="P3")
     db.session.commit()
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
     api = client.get("/api/v1/metrics?from=2025-09-01&to=2025-09-30&group_by=priority").get_json()
     result = runner.invoke(
         args=[

@@ -50,6 +50,9 @@ from survey_app.models import Role, Ticket, User
 from tests.conftest import csrf_token
 from tests.kpi_data import KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 ZONE = ZoneInfo("Asia/Shanghai")
 
 
@@ -383,7 +386,7 @@ def test_check_met_and_the_loop_closes(app, client, auth, data, people):
     assert "1 linked feedback cases closed" in cycle.stage_log[-1].note
     assert following is not None and following.previous_id == cycle.id
     assert following.stage is Stage.PLAN and following.root_causes == [root_cause]
-    auth.login(people["manager"])
+    auth.sign_in(people["manager"])
     page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
     assert 'data-verdict="met"' in page and "two-proportion z-test" in page
     assert client.get("/pdca").status_code == 200
@@ -548,7 +551,7 @@ def test_action_dates_for_the_trend_charts(app, data, people):
 def test_pages_create_and_refuse(app, client, auth, data, people):
     baseline_data(data)
     db.session.commit()
-    auth.login(people["analyst"])
+    auth.sign_in(people["analyst"])
     form = {
         "title": "<script>alert(1)</script> rosters",
         "owner_id": str(people["manager"].id),
@@ -591,7 +594,7 @@ def test_pages_create_and_refuse(app, client, auth, data, people):
     assert client.get("/my-actions").status_code == 200
     auth.logout()
     # The manager cannot skip the gate (400).
-    auth.login(people["manager"])
+    auth.sign_in(people["manager"])
     response = client.post(
         f"/pdca/{cycle.id}/stage", data={"to": "do", "csrf_token": csrf_token(client)}
     )
@@ -618,7 +621,7 @@ def test_cycle_form_offers_and_accepts_only_manager_owners(app, client, auth, da
     baseline_data(data)
     db.session.commit()
     manager, analyst = people["manager"], people["analyst"]
-    auth.login(analyst)
+    auth.sign_in(analyst)
     page = client.get("/pdca/new").get_data(as_text=True)
     owners = page[page.index('name="owner_id"') : page.index("</select>", page.index("owner_id"))]
     assert f'value="{manager.id}"' in owners

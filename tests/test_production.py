@@ -95,7 +95,7 @@ def _analyst_on_dashboard(client, auth, make_user):
     data.response(ticket, submitted_at=yesterday, nps=9, csat_overall=4, comment="Quick")
     db.session.commit()
     user = make_user(Role.ANALYST)
-    auth.login(user)
+    auth.sign_in(user)
     return user
 
 
@@ -119,6 +119,7 @@ def test_the_dashboard_and_plotly_js_carry_the_headers(client, auth, make_user):
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_plotly_charts_draw_under_the_csp(app, live_server, page, make_user):
     data = KpiData()
     yesterday = utcnow() - timedelta(days=1)
@@ -156,6 +157,7 @@ def test_healthz_answers_without_the_database(client):
     assert response.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.db
 def test_readyz_checks_the_database(client):
     response = client.get("/readyz")
     assert response.status_code == 200
@@ -172,6 +174,8 @@ def test_readyz_checks_the_database(client):
     ],
     ids=["sqlite", "postgresql"],
 )
+@pytest.mark.db
+@pytest.mark.real_db
 def test_readyz_is_503_when_the_database_is_down(make_app, url):
     app = make_app(DATABASE_URL=url)
     client = app.test_client()
@@ -269,6 +273,7 @@ def test_an_unknown_log_format_is_refused(make_app):
 
 
 @pytest.mark.skipif(is_postgres(), reason="SQLite backup; PostgreSQL uses pg_dump")
+@pytest.mark.real_db
 def test_backup_is_consistent_while_the_app_writes(app, runner, tmp_path):
     source = sqlite_path(app.config["SQLALCHEMY_DATABASE_URI"])
     assert source is not None
@@ -332,6 +337,7 @@ def test_backup_defaults_to_the_instance_folder_and_never_overwrites(app, runner
 
 
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL")
+@pytest.mark.db
 def test_backup_on_postgresql_prints_the_pg_dump_recipe(runner):
     result = runner.invoke(args=["db", "backup"])
     assert result.exit_code == 1
@@ -464,6 +470,7 @@ def test_limits_fall_back_to_memory_when_redis_is_down(make_app):
     assert [client.get("/s/not-a-token").status_code for _ in range(3)] == [404, 404, 429]
 
 
+@pytest.mark.db
 def test_a_staff_page_while_the_database_is_unavailable_gets_the_standalone_503(
     client, auth, make_user, monkeypatch
 ):
@@ -471,7 +478,7 @@ def test_a_staff_page_while_the_database_is_unavailable_gets_the_standalone_503(
 
     from analysis.dashboards import services
 
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
 
     def database_gone(*_args, **_kwargs):
         raise OperationalError("SELECT", {}, Exception("the database system is shutting down"))

@@ -21,6 +21,9 @@ from survey_app.models import Role, User
 from survey_app.surveys.models import SentimentLabel
 from tests.kpi_data import MID_SEPTEMBER, KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30))
 SHEETS = ["Summary", "Trends", "Root causes", "PDCA", "Actions", "Feedback", "Definitions"]
 PREFIXES = ["=", "+", "-", "@", "\t", "\r"]
@@ -371,7 +374,7 @@ def test_cli_writes_the_report(app, runner, tmp_path: Path):
 def test_download_route_checks_the_role(app, client, auth, make_user, role, status):
     with app.app_context():
         _september(app)
-    auth.login(make_user(role))
+    auth.sign_in(make_user(role))
     response = client.get("/reports/excel?from=2025-09-01&to=2025-09-30&lang=en")
     assert response.status_code == status
     if status == 200:
@@ -386,7 +389,7 @@ def test_download_route_checks_the_role(app, client, auth, make_user, role, stat
 
 
 def test_download_refuses_bad_filters(client, auth, make_user):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     response = client.get("/reports/excel?from=2025-09-31&lang=fr")
     assert response.status_code == 400
     page = response.get_data(as_text=True)
@@ -395,7 +398,7 @@ def test_download_refuses_bad_filters(client, auth, make_user):
 
 
 def test_report_page_links_the_download(client, auth, make_user):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     page = client.get("/reports?from=2025-09-01&to=2025-09-30&team=%3Cb%3E").get_data(as_text=True)
     assert 'action="/reports/excel"' in page
     assert 'name="team" value="&lt;b&gt;"' in page

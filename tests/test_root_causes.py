@@ -42,6 +42,9 @@ from survey_app.types import utcnow
 from tests.conftest import csrf_token
 from tests.root_cause_factories import analyse, make_response, make_ticket
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 
 def case_count() -> int:
     return db.session.scalar(select(func.count()).select_from(FeedbackCase)) or 0
@@ -63,7 +66,7 @@ def new_case(**answers: object) -> FeedbackCase:
 
 @pytest.fixture
 def analyst_client(client, auth, make_user):
-    auth.login(make_user(Role.ANALYST, name="Lin"))
+    auth.sign_in(make_user(Role.ANALYST, name="Lin"))
     return client
 
 
@@ -330,7 +333,7 @@ def test_queue_filters_and_pages(make_app, make_user):
         done.status = CaseStatus.RESOLVED
         db.session.commit()
         user = make_user(Role.MANAGER)
-        Auth(client).login(user)
+        Auth(client).sign_in(user)
 
         def ids(query: str) -> set[str]:
             text = client.get(f"/cases?{query}").get_data(as_text=True)
@@ -793,7 +796,7 @@ def test_fishbone_categories_are_configurable(make_app, make_user):
         from tests.conftest import Auth
 
         client = app.test_client()
-        Auth(client).login(make_user(Role.ANALYST))
+        Auth(client).sign_in(make_user(Role.ANALYST))
         page = client.get(f"/root-causes/{root_cause.id}").get_data(as_text=True)
         assert 'data-category="man"' in page and 'data-category="people"' not in page
 
@@ -986,7 +989,7 @@ def test_anonymous_is_sent_to_sign_in(client):
 
 @pytest.mark.parametrize("role", [Role.ANALYST, Role.MANAGER, Role.ADMIN])
 def test_every_staff_role_works_cases(client, auth, make_user, role):
-    auth.login(make_user(role))
+    auth.sign_in(make_user(role))
     case = new_case()
     for url in (
         "/cases",
@@ -1029,6 +1032,7 @@ def test_posts_without_a_csrf_token_change_nothing(analyst_client):
 # --- demo ------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_demo_adds_cases_root_causes_whys_and_callbacks(runner):
     args = ["demo", "--tickets", "300", "--customers", "60"]
     first = runner.invoke(args=args)

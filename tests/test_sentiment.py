@@ -227,6 +227,7 @@ def test_train_save_load_evaluate_round_trip(tmp_path: Path) -> None:
     assert fresh.score("售后推来推去，乱收费").engine == f"closedloop-nb:{model.version}"
 
 
+@pytest.mark.slow
 def test_training_beats_the_shipped_model_on_its_own_vocabulary(
     shipped: SentimentEngine, tmp_path: Path
 ) -> None:

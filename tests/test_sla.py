@@ -27,6 +27,9 @@ from survey_app.models import Priority, Role, Ticket, Tier
 from tests.conftest import csrf_token, event_payload
 from tests.kpi_data import KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CN = WorkingCalendar()
 WEEKDAYS = WorkingCalendar(country="weekdays")
@@ -344,7 +347,7 @@ def test_the_customer_tier_picks_the_override(app):
 
 
 def test_admin_page_lists_the_rules_and_the_calendar(auth, client, make_user):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     page = client.get("/admin/sla").get_data(as_text=True)
     for priority in ("P1", "P2", "P3", "P4"):
         assert f'data-priority="{priority}" data-tier=""' in page
@@ -356,7 +359,7 @@ def test_admin_saves_a_vip_rule_and_tickets_are_measured_again(auth, client, mak
     data = KpiData()
     ticket = data.ticket(priority="P3", tier="vip", first_response_after=timedelta(minutes=90))
     db.session.commit()
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     response = client.post(
         "/admin/sla",
         data={
@@ -396,7 +399,7 @@ def test_admin_saves_a_vip_rule_and_tickets_are_measured_again(auth, client, mak
     ],
 )
 def test_admin_form_refuses_bad_values(auth, client, make_user, fields):
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     data = {
         "priority": "P1",
         "customer_tier": "",
@@ -422,7 +425,7 @@ def test_admin_deletes_an_override_not_a_base_rule(auth, client, make_user):
     )
     base = sla_policies()[0]
     db.session.commit()
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     token = csrf_token(client)
     assert (
         client.post(f"/admin/sla/{base.id}/delete", data={"csrf_token": token}).status_code == 302

@@ -7,10 +7,13 @@ import pytest
 from survey_app.models import Role
 from tests.conftest import event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 
 @pytest.fixture
 def signed_in(auth, make_user):
-    auth.login(make_user(Role.ANALYST))
+    auth.sign_in(make_user(Role.ANALYST))
 
 
 @pytest.fixture

@@ -37,12 +37,15 @@ from survey_app.surveys.versions import (
 from survey_app.types import utcnow
 from tests.conftest import Auth, Webhook, csrf_token, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 PREFIX = "/admin/surveys"
 
 
 @pytest.fixture
 def admin_client(client: FlaskClient, auth: Auth, make_user: Callable[..., User]) -> FlaskClient:
-    auth.login(make_user(Role.ADMIN))
+    auth.sign_in(make_user(Role.ADMIN))
     return client
 
 
@@ -543,7 +546,7 @@ def rows(page: str) -> list[str]:
 
 
 def test_invitation_log_counts_by_status_and_reason(client, auth, make_user, decisions):
-    auth.login(make_user(Role.MANAGER))
+    auth.sign_in(make_user(Role.MANAGER))
     response = client.get(f"{PREFIX}/invitations")
     assert response.status_code == 200
     page = page_text(response)
@@ -617,7 +620,7 @@ def test_a_post_without_a_csrf_token_is_refused(admin_client, published):
 )  # fmt: skip
 def test_nav_links_only_for_roles_that_may_open_them(client, auth, make_user, role, visible,
                                                       hidden):  # fmt: skip
-    auth.login(make_user(role))
+    auth.sign_in(make_user(role))
     page = page_text(client.get("/"))
     for url in visible:
         assert f'href="{url}"' in page

@@ -41,6 +41,9 @@ from survey_app.surveys.responses import AlreadyAnswered, submit_response
 from survey_app.types import utcnow
 from tests.conftest import Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 FIRST_CUSTOMER = {"external_id": "C-1", "email": "c1@example.com"}
 LINK_RE = re.compile(r"https?://[^/\s]+(/s/[A-Za-z0-9_.\-]+(?:/unsubscribe)?)(?=\s)")
@@ -376,6 +379,7 @@ def race(url: str, submits: list[tuple[Browser, dict[str, str]]]) -> list[int]:
     return statuses
 
 
+@pytest.mark.real_db
 def test_two_simultaneous_submits_store_exactly_one_response(mail_app, send_survey, serve):
     base = serve(mail_app)
     for round_ in range(3):

@@ -35,6 +35,9 @@ from survey_app.models import (
 )
 from tests.conftest import WEBHOOK_SECRET, Webhook, event_payload
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 URL = "/api/v1/ticket-events"
 #: event_payload()'s times, in UTC (they are sent as +08:00).
 CREATED = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)
