@@ -30,15 +30,16 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from flask import Flask, has_app_context
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import _app_ctx_id
 from sqlalchemy import create_engine, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from survey_app import create_app
@@ -49,6 +50,7 @@ from survey_app.models import Role, User
 TEST_DATABASE_URL = os.environ.get("CLOSEDLOOP_TEST_DATABASE_URL", "")
 WEBHOOK_SECRET = "whsec-test-0123456789"
 PASSWORD = "correct horse battery"
+SeedT = TypeVar("SeedT")
 
 #: Fixtures whose tests commit across threads or processes: they get a real database.
 REAL_DB_FIXTURES = frozenset({"live_server", "database_url"})
@@ -257,12 +259,58 @@ def _shared_app(
         db.engine.dispose()
 
 
+def _bound_session(connection: Connection) -> scoped_session[Session]:
+    """A ``db.session`` whose commits are SAVEPOINTs inside ``connection``'s transaction."""
+    return scoped_session(
+        sessionmaker(bind=connection, join_transaction_mode="create_savepoint", class_=Session),
+        scopefunc=_app_ctx_id,
+    )
+
+
+class _Seeded:
+    """The transaction of :func:`seeded_transaction` that tests nest in, while one is open."""
+
+    connection: Connection | None = None
+
+
+@contextmanager
+def seeded_transaction(
+    shared: SharedApp, instance: Path, seed: Callable[[], SeedT]
+) -> Iterator[SeedT]:
+    """Run ``seed()`` once for a group of tests (a class-scoped fixture) and yield its result.
+
+    The seed stays in an open transaction; each test of the group runs in a
+    SAVEPOINT inside it that is rolled back when the test ends, and the whole
+    transaction is rolled back after the group.
+    """
+    app = shared.app
+    with app.app_context():
+        engine = db.engine
+    connection = engine.connect()
+    outer = connection.begin()
+    original = db.session
+    try:
+        db.session = _bound_session(connection)
+        shared.reset(instance)
+        with app.app_context():
+            value = seed()
+            db.session.commit()
+        db.session = original
+        _Seeded.connection = connection
+        yield value
+    finally:
+        _Seeded.connection = None
+        db.session = original
+        outer.rollback()
+        if is_postgres():
+            _restart_sequences(connection)
+        connection.close()
+        shared.reset(instance)
+
+
 @pytest.fixture
 def _rolled_back(
-    request: pytest.FixtureRequest,
-    _shared_app: SharedApp,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    _shared_app: SharedApp, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Flask]:
     """The shared app, reset; ``db.session`` joins a transaction rolled back at the end."""
     instance = tmp_path / "instance"
@@ -270,24 +318,25 @@ def _rolled_back(
     _isolated_env(monkeypatch, instance)
     _shared_app.reset(instance)
     app = _shared_app.app
-    with app.app_context():
-        engine = db.engine
-    connection = engine.connect()
-    outer = connection.begin()
+    connection = _Seeded.connection
+    if connection is None:
+        with app.app_context():
+            connection = db.engine.connect()
+        transaction = connection.begin()
+    else:
+        transaction = connection.begin_nested()
     original = db.session
-    db.session = scoped_session(
-        sessionmaker(bind=connection, join_transaction_mode="create_savepoint", class_=Session),
-        scopefunc=_app_ctx_id,
-    )
+    db.session = _bound_session(connection)
     try:
         yield app
     finally:
         # Each app context removed its own session when it was popped.
         db.session = original
-        outer.rollback()
-        if is_postgres():
-            _restart_sequences(connection)
-        connection.close()
+        transaction.rollback()
+        if _Seeded.connection is None:
+            if is_postgres():
+                _restart_sequences(connection)
+            connection.close()
         _shared_app.reset(instance)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -23,7 +23,7 @@ from survey_app.surveys.models import Question, SurveyTemplate, TemplateVersion,
 from survey_app.surveys.policy import current_policy
 from survey_app.surveys.versions import create_template
 from survey_app.types import utcnow
-from tests.conftest import PASSWORD, Auth, csrf_token
+from tests.conftest import PASSWORD, Auth, csrf_token, seeded_transaction
 from tests.pdca_factories import matrix_form, pdca_matrix_ids
 from tests.root_cause_factories import matrix_ids
 
@@ -958,38 +958,57 @@ def _url(rule: str, ids: dict[str, int]) -> str:
     return re.sub(r"<(?:\w+:)?(\w+)>", lambda match: str(ids[match.group(1)]), rule)
 
 
-@pytest.mark.parametrize("role", ROLES)
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.rule}")
-def test_role_matrix(client, auth, make_user, route: Route, role: str):
-    ids = {
+def _seed_matrix() -> dict[str, int]:
+    """One of every object the matrix's URLs name; seeded once for the whole matrix."""
+    target = User(email="target@example.com", name="Target", role=Role.ANALYST)
+    target.set_password(PASSWORD)
+    db.session.add(target)
+    db.session.flush()
+    return {
         "ticket_id": add_ticket().id,
-        "user_id": make_user(Role.ANALYST, name="Target").id,
+        "user_id": target.id,
         **add_survey_draft(),
         **add_sla_override(),
         **add_kpi_target(),
         **matrix_ids(),
         **pdca_matrix_ids(),
     }
-    if role != "anonymous":
-        auth.sign_in(make_user(Role(role)))
-    url = _url(route.rule, ids)
 
-    if route.method == "GET":
-        response = client.get(url)
-    else:
-        assert route.data is not None
-        data = {**route.data(ids), "csrf_token": csrf_token(client)}
-        response = client.post(url, data=data)
 
-    expected = route.expected[role]
-    if expected == TO_LOGIN:
-        assert response.status_code == 302
-        assert urlsplit(response.headers["Location"]).path == "/login"
-    else:
-        assert response.status_code == expected, response.get_data(as_text=True)[:500]
-    if route.changed is not None:
-        succeeded = role != "anonymous" and response.status_code == 302
-        assert route.changed(ids) is succeeded
+@pytest.fixture(scope="class")
+def ids(_shared_app, tmp_path_factory) -> Iterator[dict[str, int]]:
+    """The matrix's objects, seeded once for the class that uses it."""
+    instance = tmp_path_factory.mktemp("role-matrix")
+    with seeded_transaction(_shared_app, instance, _seed_matrix) as seeded:
+        yield seeded
+
+
+class TestRoleMatrix:
+    """Every staff route for every role; each case rolls back to the seed."""
+
+    @pytest.mark.parametrize("role", ROLES)
+    @pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.rule}")
+    def test_role_matrix(self, client, auth, make_user, ids, route: Route, role: str):
+        if role != "anonymous":
+            auth.sign_in(make_user(Role(role)))
+        url = _url(route.rule, ids)
+
+        if route.method == "GET":
+            response = client.get(url)
+        else:
+            assert route.data is not None
+            data = {**route.data(ids), "csrf_token": csrf_token(client)}
+            response = client.post(url, data=data)
+
+        expected = route.expected[role]
+        if expected == TO_LOGIN:
+            assert response.status_code == 302
+            assert urlsplit(response.headers["Location"]).path == "/login"
+        else:
+            assert response.status_code == expected, response.get_data(as_text=True)[:500]
+        if route.changed is not None:
+            succeeded = role != "anonymous" and response.status_code == 302
+            assert route.changed(ids) is succeeded
 
 
 def test_role_matrix_covers_every_staff_route(app):
