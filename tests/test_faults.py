@@ -420,9 +420,12 @@ def test_postgresql_connections_cut_mid_load_requests_recover_and_nothing_is_hal
             retried = 0
             for n in range(5, 40):
                 status = post(n)
-                if status >= 500:
+                for _attempt in range(3):
+                    if status < 500:
+                        break
                     # A request whose connection died mid-transaction fails and is rolled
-                    # back; the helpdesk retries the webhook (intake is idempotent).
+                    # back; the helpdesk retries the webhook (intake is idempotent). Under
+                    # load the cutter can hit the retry too, so it retries a few times.
                     retried += 1
                     status = post(n)
                 outcomes.append(status)
