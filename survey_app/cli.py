@@ -153,8 +153,37 @@ def create_app_for_cli() -> Flask:
         raise click.ClickException(str(exc)) from None
 
 
+class ClosedLoopGroup(FlaskGroup):
+    """Flask's command group that lists every command even before ``closedloop init``.
+
+    The app refuses to start without a real ``SECRET_KEY``, which only running a
+    command needs: ``closedloop --help`` on a fresh checkout lists the commands
+    of an app built just to read them (in-memory database, nothing written),
+    while running any of them still stops with the message saying what to do.
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        try:
+            ctx.ensure_object(ScriptInfo).load_app()
+        except click.ClickException:
+            app = create_app({"SECRET_KEY": "listing-only", "DATABASE_URL": "sqlite://"})
+            ctx.meta[_LISTING_APP] = app
+            own = click.Group.list_commands(self, ctx)
+            return sorted(set(own) | set(app.cli.list_commands(ctx)))
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        listing: Flask | None = ctx.meta.get(_LISTING_APP)
+        if listing is not None:
+            return click.Group.get_command(self, ctx, name) or listing.cli.get_command(ctx, name)
+        return super().get_command(ctx, name)
+
+
+_LISTING_APP = "closedloop.listing_app"
+
+
 @click.group(
-    cls=FlaskGroup,
+    cls=ClosedLoopGroup,
     create_app=lambda: create_app_for_cli(),
     add_version_option=False,
     add_default_commands=False,

@@ -235,6 +235,20 @@ def test_init_writes_a_private_config_with_random_secrets(cli, instance, build):
     assert app.config["WEBHOOK_SECRET"] == settings["WEBHOOK_SECRET"]
 
 
+def test_help_before_init_lists_every_command_and_running_one_says_what_to_do(cli, instance):
+    assert not (instance / "config.py").exists()
+    result = cli("--help")
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    for command in ("init", "run", "db", "demo", "users", "tickets", "surveys", "jobs"):
+        assert f"  {command} " in result.output, command
+    assert not (instance / "config.py").exists()
+
+    refused = CliRunner().invoke(main, ["users", "list"])
+    assert refused.exit_code != 0
+    assert "closedloop init" in refused.output
+
+
 def test_init_leaves_an_existing_config_alone(cli, instance):
     target = instance / "config.py"
     target.write_text("SECRET_KEY = 'mine, keep it'\n", encoding="utf-8")
