@@ -17,7 +17,7 @@ from sqlalchemy import JSON, Enum, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from .extensions import db
+from .extensions import Model
 from .types import UTCDateTime, utcnow
 
 
@@ -81,7 +81,7 @@ class EventType(enum.StrEnum):
     UPDATED = "updated"
 
 
-class Customer(db.Model):
+class Customer(Model):
     """A person who raised tickets, as known to the helpdesk.
 
     ``external_id`` is the helpdesk's id, or ``email:<address>`` /
@@ -110,7 +110,7 @@ class Customer(db.Model):
         return f"<Customer {self.source}:{self.external_id}>"
 
 
-class Ticket(db.Model):
+class Ticket(Model):
     """A support ticket, unique per (source, external_id).
 
     Timestamps are the helpdesk's; ``recorded_at`` / ``updated_at`` are ours.
@@ -159,7 +159,7 @@ class Ticket(db.Model):
         return f"<Ticket {self.source}:{self.external_id} {self.status}>"
 
 
-class TicketEvent(db.Model):
+class TicketEvent(Model):
     """One accepted change to a ticket, from the webhook or an import.
 
     ``idempotency_key`` is unique: a second delivery of the same event is
@@ -181,7 +181,7 @@ class TicketEvent(db.Model):
     ticket: Mapped[Ticket] = relationship(back_populates="events")
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     """A staff account (admin, manager or analyst)."""
 
     __tablename__ = "user"

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from survey_app.extensions import db
+from survey_app.extensions import Model
 from survey_app.models import Priority, Tier, str_enum
 from survey_app.types import UTCDateTime, utcnow
 
@@ -22,7 +22,7 @@ class SlaClock(enum.StrEnum):
     WORKING_HOURS = "working_hours"
 
 
-class SlaPolicy(db.Model):
+class SlaPolicy(Model):
     """The first-response and resolution targets for one priority, optionally one tier.
 
     A row without ``customer_tier`` is the priority's base row (always present,
@@ -42,7 +42,7 @@ class SlaPolicy(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class TicketSla(db.Model):
+class TicketSla(Model):
     """One ticket's elapsed times under its SLA clock and its breach flags.
 
     Written in Python whenever the ticket changes (intake sends

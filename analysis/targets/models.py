@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey_app.extensions import db
+from survey_app.extensions import Model
 from survey_app.models import str_enum
 from survey_app.types import UTCDateTime, utcnow
 
@@ -45,7 +45,7 @@ class WebhookFormat(enum.StrEnum):
     DINGTALK = "dingtalk"
 
 
-class KpiTarget(db.Model):
+class KpiTarget(Model):
     """A target for one KPI over one scope, with graded thresholds.
 
     ``yellow`` < ``orange`` < ``red`` are gaps in the KPI's unit: how far the
@@ -93,7 +93,7 @@ class KpiTarget(db.Model):
     )
 
 
-class Alert(db.Model):
+class Alert(Model):
     """One episode of a target being missed, from its opening until it clears.
 
     ``level`` is the highest level notified so far (it only rises: escalation);

@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import ForeignKey, Index, String, delete, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
-from survey_app.extensions import db
+from survey_app.extensions import Model, db
 
 #: Longest keyword stored (keywords are at most 30 characters; longer are cut).
 KEYWORD_CHARS = 60
 
 
-class ResponseKeyword(db.Model):
+class ResponseKeyword(Model):
     """One keyword of one response's comment (each keyword once per response)."""
 
     __tablename__ = "response_keyword"

@@ -8,12 +8,12 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey_app.extensions import db
+from survey_app.extensions import Model
 from survey_app.models import User
 from survey_app.types import UTCDateTime, utcnow
 
 
-class AuditEvent(db.Model):
+class AuditEvent(Model):
     """One change: ``actor`` (None for the system) did ``action`` on ``entity_type`` #
     ``entity_id`` at ``at``; ``changes`` maps each changed field to ``[old, new]``
     (JSON-ready values: dates as ISO strings, enums as their values)."""

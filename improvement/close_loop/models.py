@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from survey_app.extensions import db
+from survey_app.extensions import Model
 from survey_app.models import str_enum
 from survey_app.types import UTCDateTime, utcnow
 
@@ -22,7 +22,7 @@ class LoopMessageStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-class CloseLoopTemplate(db.Model):
+class CloseLoopTemplate(Model):
     """The "what changed" message in one language; the built-in default applies until a
     manager saves one. ``{name}``, ``{cycle}`` and ``{what_changed}`` are filled in."""
 
@@ -36,7 +36,7 @@ class CloseLoopTemplate(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class CloseLoopMessage(db.Model):
+class CloseLoopMessage(Model):
     """The message to one customer about one standardised cycle; unique per (cycle,
     customer), so a customer is told once per cycle however often the job runs."""
 

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, Column, ForeignKey, Index, String, Table, Text, Uni
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from improvement.root_causes.models import RootCause
-from survey_app.extensions import db
+from survey_app.extensions import Model, db
 from survey_app.models import User, str_enum
 from survey_app.types import UTCDateTime, utcnow
 
@@ -75,7 +75,7 @@ cycle_root_cause = Table(
 )
 
 
-class PdcaCycle(db.Model):
+class PdcaCycle(Model):
     """One improvement cycle on one KPI.
 
     The baseline is ``compute(scope over baseline_start..baseline_end)`` of
@@ -132,7 +132,7 @@ class PdcaCycle(db.Model):
     )
 
 
-class StageChange(db.Model):
+class StageChange(Model):
     """One move of a cycle (or its creation, ``from_stage`` None): who, when, from, to, note."""
 
     __tablename__ = "pdca_stage_change"
@@ -149,7 +149,7 @@ class StageChange(db.Model):
     user: Mapped[User | None] = relationship()
 
 
-class ActionItem(db.Model):
+class ActionItem(Model):
     """An action of a cycle's plan: one owner, one deadline (a local date), a status."""
 
     __tablename__ = "pdca_action"
@@ -175,7 +175,7 @@ class ActionItem(db.Model):
         return self.status in PENDING_ACTION_STATUSES and self.deadline < today
 
 
-class ActionReminder(db.Model):
+class ActionReminder(Model):
     """A reminder sent for an action; unique per (action, kind), so each is sent once."""
 
     __tablename__ = "pdca_action_reminder"
@@ -188,7 +188,7 @@ class ActionReminder(db.Model):
     recipient: Mapped[str] = mapped_column(String(254))
 
 
-class CheckMeasurement(db.Model):
+class CheckMeasurement(Model):
     """One automatic Check: the KPI in two periods (or pilot vs control), the difference
     ``b − a`` with its 95 % CI, the test's p-value and the verdict.
 

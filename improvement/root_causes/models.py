@@ -23,7 +23,7 @@ from datetime import datetime
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from survey_app.extensions import db
+from survey_app.extensions import Model
 from survey_app.models import Channel, Ticket, User, str_enum
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import UTCDateTime, utcnow
@@ -110,7 +110,7 @@ SCALE = (1, 2, 3)
 SEVERITY_LEVELS = {1: "low", 2: "low", 3: "medium", 4: "medium", 6: "high", 9: "critical"}
 
 
-class FeedbackCase(db.Model):
+class FeedbackCase(Model):
     """The quality team's case about one feedback item.
 
     ``response_id`` is unique: a response opens at most one case, however often
@@ -183,7 +183,7 @@ class FeedbackCase(db.Model):
         )
 
 
-class RootCause(db.Model):
+class RootCause(Model):
     """A cause behind many feedback cases; analysed with a 5 Why chain."""
 
     __tablename__ = "root_cause"
@@ -208,7 +208,7 @@ class RootCause(db.Model):
     )
 
 
-class WhyStep(db.Model):
+class WhyStep(Model):
     """One "why?" of a root cause's 5 Why chain, at ``position`` 1, 2, 3 ...
 
     ``category`` is one of the configured fishbone categories
@@ -230,7 +230,7 @@ class WhyStep(db.Model):
     root_cause: Mapped[RootCause] = relationship(back_populates="whys")
 
 
-class CallBack(db.Model):
+class CallBack(Model):
     """One call (or attempt) to the customer of a case: when, who, outcome."""
 
     __tablename__ = "call_back"

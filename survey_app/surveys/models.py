@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..extensions import db
+from ..extensions import Model
 from ..models import Channel, Customer, Priority, Ticket, Tier, str_enum
 from ..types import UTCDateTime, utcnow
 
@@ -78,7 +78,7 @@ class DeliveryChannel(enum.StrEnum):
     WEBHOOK = "webhook"
 
 
-class SurveyTemplate(db.Model):
+class SurveyTemplate(Model):
     """A named survey; targeted by channel and customer tier (empty = any)."""
 
     __tablename__ = "survey_template"
@@ -107,7 +107,7 @@ class SurveyTemplate(db.Model):
         )
 
 
-class TemplateVersion(db.Model):
+class TemplateVersion(Model):
     """One numbered version of a template's questions; immutable once published."""
 
     __tablename__ = "template_version"
@@ -130,7 +130,7 @@ class TemplateVersion(db.Model):
     )
 
 
-class Question(db.Model):
+class Question(Model):
     """A question of one template version."""
 
     __tablename__ = "question"
@@ -152,7 +152,7 @@ class Question(db.Model):
         return self.text.get(locale) or self.text.get("en") or next(iter(self.text.values()), "")
 
 
-class InvitationPolicy(db.Model):
+class InvitationPolicy(Model):
     """The organisation's survey-invitation rules (a single row, id 1)."""
 
     __tablename__ = "invitation_policy"
@@ -169,7 +169,7 @@ class InvitationPolicy(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
 
-class Invitation(db.Model):
+class Invitation(Model):
     """One decision to survey (or not) the customer of a closed ticket.
 
     Created when a ticket closes; the dispatcher sends it when due, or records
@@ -217,7 +217,7 @@ class Invitation(db.Model):
     response: Mapped[SurveyResponse | None] = relationship(back_populates="invitation")
 
 
-class SurveyResponse(db.Model):
+class SurveyResponse(Model):
     """A customer's submitted survey: one per invitation (a database constraint).
 
     The standard metrics are copied into typed columns for SQL aggregation;
@@ -291,7 +291,7 @@ METRIC_COLUMNS = (
 )
 
 
-class Answer(db.Model):
+class Answer(Model):
     """One answer; a skipped optional question is stored with ``skipped`` true."""
 
     __tablename__ = "answer"
@@ -309,7 +309,7 @@ class Answer(db.Model):
     question: Mapped[Question] = relationship()
 
 
-class DeliveryLog(db.Model):
+class DeliveryLog(Model):
     """Every message sent or attempted for an invitation (invitation or reminder)."""
 
     __tablename__ = "delivery_log"
