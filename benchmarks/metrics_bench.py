@@ -160,6 +160,8 @@ def _load(url: str, rows: int, days: int) -> float:
                          "first_response_target_minutes": response_target,
                          "resolution_target_minutes": resolution_target,
                          "first_response_seconds": frt, "resolution_seconds": resolution,
+                         "first_response_elapsed_seconds": frt,
+                         "resolution_elapsed_seconds": resolution,
                          "response_breached": frt > response_target * 60,
                          "resolution_breached": resolution > resolution_target * 60,
                          "breached": frt > response_target * 60
