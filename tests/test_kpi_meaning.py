@@ -251,3 +251,20 @@ def test_dashboard_cards_show_both_clocks(auth, client, make_user, data):
     text = page.get_data(as_text=True)
     assert "First response P90, business hours" in text
     assert "First response P90, elapsed" in text
+
+
+def test_heatmap_cells_and_csv_carry_both_clocks(auth, client, make_user, data):
+    from analysis.dashboards import queries
+
+    _clock_tickets(data)
+    grid = queries.frt_heatmap(AUTUMN_2026)
+
+    night = grid[1][22]  # Tuesday 22:00 local
+    assert (night.n, night.mean_seconds, night.mean_elapsed_seconds) == (1, 1800, 41400)
+    holiday = grid[2][17]  # Wednesday 17:00 local (30 September)
+    assert (holiday.mean_seconds, holiday.mean_elapsed_seconds) == (3600, 662400)
+    auth.login(make_user(Role.ANALYST))
+    csv = client.get("/dashboards/export?table=heatmap&from=2026-09-01&to=2026-10-31")
+    lines = csv.get_data(as_text=True).splitlines()
+    assert lines[0].endswith("mean_first_response_seconds,mean_first_response_elapsed_seconds")
+    assert [line for line in lines if line.startswith("2,22,")] == ["2,22,1,1800.0,41400.0"]
