@@ -268,3 +268,76 @@ def test_heatmap_cells_and_csv_carry_both_clocks(auth, client, make_user, data):
     lines = csv.get_data(as_text=True).splitlines()
     assert lines[0].endswith("mean_first_response_seconds,mean_first_response_elapsed_seconds")
     assert [line for line in lines if line.startswith("2,22,")] == ["2,22,1,1800.0,41400.0"]
+
+
+# --- the migration -----------------------------------------------------------------------------
+
+
+def test_migration_fills_elapsed_seconds_of_existing_facts(make_app, tmp_path):
+    """c81d3e5a7f42 adds the elapsed columns and fills them from the tickets' timestamps."""
+    import flask_migrate
+
+    from survey_app.models import Channel, Customer, Priority, Ticket, TicketStatus
+
+    app = make_app(DATABASE_URL=f"sqlite:///{tmp_path / 'old.sqlite3'}")
+    with app.app_context():
+        flask_migrate.upgrade(revision="f4b79c44e18e")
+        customer = Customer(source="test", external_id="C1")
+        created = local(2026, 9, 30, 17, 30)
+        answered = Ticket(
+            source="test",
+            external_id="T1",
+            customer=customer,
+            channel=Channel.CHAT,
+            priority=Priority.P4,
+            status=TicketStatus.CLOSED,
+            created_at=created,
+            first_response_at=local(2026, 10, 8, 9, 30),
+            resolved_at=local(2026, 10, 8, 11, 0),
+            closed_at=local(2026, 10, 8, 12, 0),
+        )
+        # Closed without a first response or a resolution: both count the close.
+        silent = Ticket(
+            source="test",
+            external_id="T2",
+            customer=customer,
+            channel=Channel.CHAT,
+            priority=Priority.P1,
+            status=TicketStatus.CLOSED,
+            created_at=created,
+            closed_at=created + timedelta(minutes=45),
+        )
+        db.session.add_all([answered, silent])
+        db.session.commit()
+        facts = TicketSla.__table__
+        for ticket in (answered, silent):
+            db.session.execute(
+                facts.insert().values(
+                    {
+                        facts.c.ticket_id: ticket.id,
+                        facts.c.closed_at: ticket.closed_at,
+                        facts.c.priority: ticket.priority,
+                        facts.c.clock: "24x7",
+                        facts.c.first_response_target_minutes: 15,
+                        facts.c.resolution_target_minutes: 120,
+                        facts.c.computed_at: ticket.closed_at,
+                    }
+                )
+            )
+        db.session.commit()
+
+        flask_migrate.upgrade()
+
+        rows = db.session.execute(
+            select(
+                facts.c.ticket_id,
+                facts.c.first_response_elapsed_seconds,
+                facts.c.resolution_elapsed_seconds,
+            ).order_by(facts.c.ticket_id)
+        ).all()
+        assert [tuple(row) for row in rows] == [
+            (answered.id, 662400, 667800),
+            (silent.id, 2700, 2700),
+        ]
+        db.session.remove()
+        db.engine.dispose()
