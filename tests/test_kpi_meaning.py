@@ -341,3 +341,38 @@ def test_migration_fills_elapsed_seconds_of_existing_facts(make_app, tmp_path):
         ]
         db.session.remove()
         db.engine.dispose()
+
+
+def test_excel_report_has_both_clocks_and_the_new_fcr(app, data):
+    import io
+
+    from openpyxl import load_workbook
+
+    from improvement.report.workbook import report_bytes
+
+    _clock_tickets(data)
+    book = load_workbook(io.BytesIO(report_bytes(AUTUMN_2026, language="en")))
+
+    summary = book.worksheets[0]
+    rows = {summary.cell(row=r, column=12).value: r for r in range(11, 11 + len(ALL_KPIS))}
+    assert summary["B6"].value == "2026.2"
+    for name, value in [
+        ("first_response_time_median", 2700),
+        ("first_response_time_elapsed_median", 137700),
+        ("resolution_time_elapsed_p90", 545220),
+        ("fcr", 100.0),
+    ]:
+        assert summary.cell(row=rows[name], column=2).value == pytest.approx(value), name
+    assert summary.cell(row=rows["first_response_time_elapsed_median"], column=1).value == (
+        "First response, elapsed, median (s)"
+    )
+    definitions = book.worksheets[-1]
+    formulas = {
+        definitions.cell(row=r, column=2).value: definitions.cell(row=r, column=4).value
+        for r in range(6, 6 + len(ALL_KPIS))
+    }
+    assert "reopen_count = 0" in formulas["fcr"]
+    assert "elapsed" in formulas["first_response_time_elapsed_p90"]
+    trends = book.worksheets[1]
+    headers = [cell.value for cell in trends[2]]
+    assert "First response P90, elapsed" in headers or any("elapsed" in str(h) for h in headers)
