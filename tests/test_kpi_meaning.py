@@ -376,3 +376,18 @@ def test_excel_report_has_both_clocks_and_the_new_fcr(app, data):
     trends = book.worksheets[1]
     headers = [cell.value for cell in trends[2]]
     assert "First response P90, elapsed" in headers or any("elapsed" in str(h) for h in headers)
+
+
+def test_targets_offer_both_clocks(app):
+    from analysis.targets.labels import KPI_LABELS, format_value, kpi_unit
+    from analysis.targets.status import direction_of
+    from improvement.pdca.checks import LOWER_IS_BETTER
+
+    for name in ("first_response_time_elapsed_p90", "resolution_time_elapsed_median"):
+        assert name in ALL_KPIS
+        assert direction_of(name) == "lower"
+        assert kpi_unit(name) == "seconds"
+        assert name in LOWER_IS_BETTER
+        assert format_value(name, 41400.4) == "41400 s"
+    assert str(KPI_LABELS["first_response_time_p90"]) == "First response, business hours, P90 (s)"
+    assert str(KPI_LABELS["first_response_time_elapsed_p90"]) == "First response, elapsed, P90 (s)"
