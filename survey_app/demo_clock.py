@@ -87,9 +87,12 @@ class DemoClock:
         return DAY_OFF_ARRIVALS[local.hour] * factor
 
     def arrivals(self, begin: datetime, end: datetime) -> ArrivalPattern:
-        """The hours from ``begin`` to ``end`` (UTC, aware) with their arrival weights."""
+        """The whole hours from ``begin`` to ``end`` (UTC, aware) with their arrival weights
+        (an hour begun before ``begin`` is left out, so no arrival falls before it)."""
         zone = self.zone
         hour = begin.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        if hour < begin:
+            hour += timedelta(hours=1)
         starts: list[datetime] = []
         cumulative: list[float] = []
         total = 0.0

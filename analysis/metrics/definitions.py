@@ -71,19 +71,6 @@ INVITATION_KPIS = ("response_rate",)
 TICKET_KPIS = ("fcr", "reopen_rate", "contacts_per_ticket")
 SLA_KPIS = ("sla_breach_rate",)
 DURATION_KPIS = tuple(f"{duration}_{name}" for duration in DURATIONS for name in DURATION_STATS)
-
-
-def other_clock(kpi_name: str) -> str | None:
-    """The same duration statistic on the other clock (``first_response_time_median`` ↔
-    ``first_response_time_elapsed_median``); None for a KPI that is not a duration."""
-    if kpi_name not in DURATION_KPIS:
-        return None
-    duration, _sep, stat = kpi_name.rpartition("_")
-    if duration.endswith("_elapsed"):
-        return f"{duration.removesuffix('_elapsed')}_{stat}"
-    return f"{duration}_elapsed_{stat}"
-
-
 ALL_KPIS = RESPONSE_KPIS + INVITATION_KPIS + TICKET_KPIS + SLA_KPIS + DURATION_KPIS
 #: The overview dashboard's cards.
 OVERVIEW_KPIS = (
@@ -95,6 +82,17 @@ OVERVIEW_KPIS = (
     "sla_breach_rate",
     "response_rate",
 )
+
+
+def other_clock(kpi_name: str) -> str | None:
+    """The same duration statistic on the other clock (``first_response_time_median`` ↔
+    ``first_response_time_elapsed_median``); None for a KPI that is not a duration."""
+    if kpi_name not in DURATION_KPIS:
+        return None
+    duration, _sep, stat = kpi_name.rpartition("_")
+    if duration.endswith("_elapsed"):
+        return f"{duration.removesuffix('_elapsed')}_{stat}"
+    return f"{duration}_elapsed_{stat}"
 
 
 @dataclasses.dataclass(frozen=True)
