@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 from blinker import Namespace
 from flask import current_app
 
 from .auth.services import create_user, find_user
+from .demo_clock import DemoClock
 from .demo_surveys import seed_demo_surveys
 from .extensions import db
 from .intake.schemas import TicketEventIn
@@ -46,8 +47,12 @@ PRIORITIES = {"P1": 4, "P2": 14, "P3": 46, "P4": 36}
 PRODUCT_LINES = ["云存储", "支付网关", "移动应用", "企业邮箱"]
 REGIONS = ["华东", "华北", "华南", "西南"]
 CATEGORIES = ["账号登录", "计费账单", "性能故障", "配置咨询", "功能建议"]
-#: Typical first-response and resolution minutes per priority (medians, before the tail).
-TIMINGS = {"P1": (8, 90), "P2": (18, 180), "P3": (60, 360), "P4": (120, 900)}
+#: Typical first-response and resolution minutes per priority (medians, before the tail),
+#: working minutes for P3/P4 (and for P1/P2 waiting for the morning).
+TIMINGS = {"P1": (6, 45), "P2": (12, 90), "P3": (40, 180), "P4": (80, 480)}
+#: Share of P1/P2 tickets opened after hours that the on-call engineer answers at once;
+#: the rest wait for the morning like P3/P4.
+ON_CALL = {"P1": 0.8, "P2": 0.35}
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀英华"
 
@@ -56,13 +61,26 @@ def _weighted(rng: random.Random, weights: dict[str, int]) -> str:
     return rng.choices(list(weights), weights=list(weights.values()))[0]
 
 
-def demo_events(customers: int = 600, tickets: int = 3000, seed: int = 20261122) -> list[dict]:
+def demo_events(
+    customers: int = 600,
+    tickets: int = 3000,
+    seed: int = 20261122,
+    clock: DemoClock | None = None,
+) -> list[dict]:
     """Return webhook-shaped ``closed`` events for a plausible 90 days of support work.
 
-    Deterministic for a given seed (except that times count back from now).
+    Tickets arrive on the demo team's clock (:mod:`survey_app.demo_clock`: busy working
+    hours, quiet nights, weekends and public holidays); first responses and P3/P4
+    resolutions take working minutes, so a ticket opened after hours waits for the next
+    opening, except a P1/P2 that the on-call engineer picks up (:data:`ON_CALL`).
+    Deterministic for a given seed (except that times count back from now: the times
+    come from their own random stream, so the rest does not depend on them).
     """
+    clock = clock or DemoClock()
     rng = random.Random(seed)
+    times = random.Random(f"{seed}:clock")
     now = utcnow().replace(second=0, microsecond=0)
+    arrivals = clock.arrivals(now - timedelta(days=90), now - timedelta(days=5))
     people = []
     for number in range(1, customers + 1):
         name = (
@@ -85,14 +103,13 @@ def demo_events(customers: int = 600, tickets: int = 3000, seed: int = 20261122)
         customer = rng.choice(people)
         team = rng.choice(list(TEAMS)) if customer["tier"] != "vip" else "VIP 专席 VIP desk"
         priority = _weighted(rng, PRIORITIES)
-        frt_median, tat_median = TIMINGS[priority]
-        # Log-normal times: most tickets inside the SLA, a realistic tail over it.
-        first_response = max(1.0, rng.lognormvariate(math.log(frt_median), 0.7))
-        resolution = max(5.0, rng.lognormvariate(math.log(tat_median), 0.8))
-        created = now - timedelta(minutes=rng.randrange(5 * 24 * 60, 90 * 24 * 60))
-        first_response_at = created + timedelta(minutes=first_response)
-        resolved_at = first_response_at + timedelta(minutes=resolution)
-        closed_at = resolved_at + timedelta(minutes=rng.randrange(5, 48 * 60))
+        # A ticket that would close after now (a long holiday wait) arrives at another time.
+        while True:
+            created, first_response_at, resolved_at, closed_at = _ticket_times(
+                clock, arrivals.draw(times), priority, times
+            )
+            if closed_at <= now:
+                break
         contacts = 1 if rng.random() < 0.76 else rng.randint(2, 4)
         events.append(
             {
@@ -123,6 +140,31 @@ def demo_events(customers: int = 600, tickets: int = 3000, seed: int = 20261122)
     return events
 
 
+def _ticket_times(
+    clock: DemoClock, created: datetime, priority: str, rng: random.Random
+) -> tuple[datetime, datetime, datetime, datetime]:
+    """Created, first response, resolution and close of one ticket on the team's clock."""
+    frt_median, tat_median = TIMINGS[priority]
+    # Log-normal times: most tickets inside the SLA, a realistic tail over it.
+    first_response = max(1.0, rng.lognormvariate(math.log(frt_median), 0.7))
+    resolution = max(5.0, rng.lognormvariate(math.log(tat_median), 0.7))
+    urgent = priority in ON_CALL
+    if urgent and clock.is_working_time(created):
+        first_response_at = created + timedelta(minutes=first_response)
+    elif urgent and rng.random() < ON_CALL[priority]:
+        # Paged at night: slower than by day, but every minute counts.
+        first_response_at = created + timedelta(minutes=first_response * 2)
+    else:
+        first_response_at = clock.add_working_minutes(created, first_response)
+    if urgent:
+        resolved_at = first_response_at + timedelta(minutes=resolution)
+    else:
+        resolved_at = clock.add_working_minutes(first_response_at, resolution)
+    # Closed when the customer confirms or the ticket closes itself, any time of day.
+    closed_at = resolved_at + timedelta(minutes=rng.randrange(5, 48 * 60))
+    return created, first_response_at, resolved_at, closed_at
+
+
 def seed_demo(customers: int = 600, tickets: int = 3000) -> dict[str, int]:
     """Create the demo accounts and tickets that are missing; return counts by outcome."""
     created_users = 0
@@ -131,7 +173,8 @@ def seed_demo(customers: int = 600, tickets: int = 3000) -> dict[str, int]:
             create_user(email, DEMO_PASSWORD, role, name=name)
             created_users += 1
     counts = {outcome.value: 0 for outcome in Outcome}
-    for number, payload in enumerate(demo_events(customers, tickets), start=1):
+    clock = DemoClock.from_config(current_app.config)
+    for number, payload in enumerate(demo_events(customers, tickets, clock=clock), start=1):
         event = TicketEventIn.model_validate(payload)
         result = apply_ticket_event(
             event,
@@ -145,7 +188,7 @@ def seed_demo(customers: int = 600, tickets: int = 3000) -> dict[str, int]:
             db.session.commit()
     db.session.commit()
     counts["users"] = created_users
-    counts["responses"] = seed_demo_surveys()
+    counts["responses"] = seed_demo_surveys(clock=clock)
     return counts
 
 

@@ -1,7 +1,9 @@
 """Survey history for the demo: who was asked, who answered, and what they said.
 
-Scores follow the service the customer got: a first response over its SLA, a
-second contact or a reopen lowers them, as it does in real data. Answers go
+Scores follow the service the customer got: a first response over its SLA (on
+the SLA's clock: working minutes for P3/P4, so a customer who wrote at night
+and was answered the next morning is not counted late), a second contact or a
+reopen lowers them, as it does in real data. Answers go
 through :func:`submit_response`, the operation behind the survey page.
 """
 
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from .demo_clock import DemoClock
 from .extensions import db
 from .models import Ticket
 from .surveys.models import (
@@ -30,6 +33,8 @@ from .surveys.versions import ensure_default_template, published_version
 
 #: Seed first-response limits (minutes) per priority, from PRODUCT.md.
 FIRST_RESPONSE_SLA = {"P1": 15, "P2": 30, "P3": 120, "P4": 240}
+#: The priorities whose seed SLA counts working hours only (the others count every minute).
+WORKING_HOURS_PRIORITIES = frozenset({"P3", "P4"})
 PRAISE = {
     "zh_Hans": ["客服态度很好，问题很快解决了", "响应及时，非常专业", "工程师耐心细致，点赞",
                 "处理效率高，很满意", "一次就解决了，省心"],
@@ -48,13 +53,23 @@ def _clamp(value: float, low: int, high: int) -> int:
     return max(low, min(high, round(value)))
 
 
-def demo_answers(ticket: Ticket, language: str, rng: random.Random) -> dict[str, int | str | None]:
+def first_response_minutes(ticket: Ticket, clock: DemoClock) -> float | None:
+    """Minutes from creation to first response on the seed SLA's clock; None if unanswered."""
+    if ticket.first_response_at is None:
+        return None
+    if ticket.priority.value in WORKING_HOURS_PRIORITIES:
+        return clock.working_minutes(ticket.created_at, ticket.first_response_at)
+    return (ticket.first_response_at - ticket.created_at).total_seconds() / 60
+
+
+def demo_answers(
+    ticket: Ticket, language: str, rng: random.Random, clock: DemoClock | None = None
+) -> dict[str, int | str | None]:
     """Plausible answers for ``ticket``: worse service, lower scores."""
     mood = 4.4
-    if ticket.first_response_at is not None:
-        waited = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
-        if waited > FIRST_RESPONSE_SLA[ticket.priority.value]:
-            mood -= 1.3
+    waited = first_response_minutes(ticket, clock or DemoClock())
+    if waited is not None and waited > FIRST_RESPONSE_SLA[ticket.priority.value]:
+        mood -= 1.3
     if ticket.contact_count > 1:
         mood -= 0.6 * (ticket.contact_count - 1)
     if ticket.reopen_count:
@@ -73,8 +88,11 @@ def demo_answers(ticket: Ticket, language: str, rng: random.Random) -> dict[str,
     return answers
 
 
-def seed_demo_surveys(seed: int = 20261122) -> int:
-    """Give every demo ticket without a survey decision one; return how many were answered."""
+def seed_demo_surveys(seed: int = 20261122, clock: DemoClock | None = None) -> int:
+    """Give every demo ticket without a survey decision one; return how many were answered.
+
+    ``clock`` (default: :class:`DemoClock`'s defaults) says when a first response was late.
+    """
     template = ensure_default_template()
     version = published_version(template)
     assert version is not None
@@ -91,13 +109,17 @@ def seed_demo_surveys(seed: int = 20261122) -> int:
     session = db.session()
     expire_on_commit, session.expire_on_commit = session.expire_on_commit, False
     try:
-        return _seed(tickets, version, policy, seed)
+        return _seed(tickets, version, policy, seed, clock or DemoClock())
     finally:
         session.expire_on_commit = expire_on_commit
 
 
 def _seed(
-    tickets: Sequence[Ticket], version: TemplateVersion, policy: InvitationPolicy, seed: int
+    tickets: Sequence[Ticket],
+    version: TemplateVersion,
+    policy: InvitationPolicy,
+    seed: int,
+    clock: DemoClock,
 ) -> int:
     answered = 0
     last_sent: dict[int, datetime] = {}
@@ -130,7 +152,7 @@ def _seed(
             submitted = send_at + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
             submit_response(
                 invitation,
-                demo_answers(ticket, invitation.language, rng),
+                demo_answers(ticket, invitation.language, rng, clock),
                 invitation.language,
                 submitted_at=submitted,
             )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
-from survey_app.demo import DEMO_PASSWORD, DEMO_USERS, TEAMS, demo_events
+from survey_app.demo import DEMO_PASSWORD, DEMO_USERS, ON_CALL, TEAMS, demo_events
+from survey_app.demo_clock import DemoClock
 from survey_app.extensions import db
 from survey_app.models import (
     Customer,
@@ -154,13 +156,120 @@ def test_demo_scores_follow_the_service(seeded):
     reasons = set(db.session.scalars(select(Invitation.skip_reason).distinct()))
     assert reasons <= {None, SkipReason.FATIGUE}
 
-    from survey_app.demo_surveys import FIRST_RESPONSE_SLA
+    from analysis.sla.models import TicketSla
 
+    # Late on the SLA's clock (working hours for P3/P4), as the ticket's SLA facts say.
     late, on_time = [], []
     for response in responses:
-        ticket = db.session.get(Ticket, response.ticket_id)
-        waited = (ticket.first_response_at - ticket.created_at).total_seconds() / 60
-        breached = waited > FIRST_RESPONSE_SLA[ticket.priority.value]
+        breached = db.session.get(TicketSla, response.ticket_id).response_breached
         (late if breached else on_time).append(response.csat_overall)
     assert late and on_time
     assert sum(late) / len(late) < sum(on_time) / len(on_time) - 0.5
+
+
+# --- the demo's clock --------------------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def local(*parts: int) -> datetime:
+    return datetime(*parts, tzinfo=SHANGHAI).astimezone(UTC)
+
+
+def test_demo_clock_waits_for_working_hours_over_nights_weekends_and_holidays():
+    clock = DemoClock()
+    # Night: 22:00 + 30 working minutes = 09:30 next morning.
+    assert clock.add_working_minutes(local(2026, 9, 15, 22, 0), 30) == local(2026, 9, 16, 9, 30)
+    # Weekend: Friday 17:30 + 60 = Monday 09:30.
+    assert clock.add_working_minutes(local(2026, 9, 11, 17, 30), 60) == local(2026, 9, 14, 9, 30)
+    # National Day (1-7 October 2026 off): 30 September 17:30 + 60 = 8 October 09:30.
+    assert clock.add_working_minutes(local(2026, 9, 30, 17, 30), 60) == local(2026, 10, 8, 9, 30)
+    # Sunday 20 September 2026 is an adjusted working day.
+    assert clock.add_working_minutes(local(2026, 9, 19, 12, 0), 60) == local(2026, 9, 20, 10, 0)
+    assert clock.working_minutes(local(2026, 9, 30, 17, 30), local(2026, 10, 8, 9, 30)) == 60
+    assert clock.working_minutes(local(2026, 9, 16, 9, 30), local(2026, 9, 15, 22, 0)) == 0
+
+
+def test_demo_clock_arrivals_peak_in_working_hours():
+    clock = DemoClock()
+    workday, night = local(2026, 9, 16, 10, 0), local(2026, 9, 16, 3, 0)
+    weekend, holiday = local(2026, 9, 12, 10, 0), local(2026, 10, 2, 10, 0)
+    weights = {
+        name: clock.arrival_weight(moment.astimezone(SHANGHAI))
+        for name, moment in [
+            ("workday", workday),
+            ("night", night),
+            ("weekend", weekend),
+            ("holiday", holiday),
+        ]
+    }
+    assert weights["workday"] > 5 * weights["weekend"] > 0
+    assert weights["weekend"] > weights["holiday"] > weights["night"] > 0
+
+
+def test_demo_arrivals_follow_the_day_and_the_week():
+    clock = DemoClock()
+    events = demo_events(customers=50, tickets=3000, clock=clock)
+    created = [datetime.fromisoformat(e["ticket"]["created_at"]) for e in events]
+    in_hours = sum(clock.is_working_time(moment) for moment in created)
+    at_night = sum(moment.astimezone(SHANGHAI).hour < 7 for moment in created)
+    days_off = [m for m in created if not clock.is_working_day(m.astimezone(SHANGHAI).date())]
+    assert in_hours / len(created) > 0.6
+    assert at_night / len(created) < 0.05
+    # About 85 days: some 25 days off carry far fewer tickets per day than working days.
+    working_days = {m.astimezone(SHANGHAI).date() for m in created} - {
+        m.astimezone(SHANGHAI).date() for m in days_off
+    }
+    off_days = {m.astimezone(SHANGHAI).date() for m in days_off}
+    per_working_day = (len(created) - len(days_off)) / len(working_days)
+    assert len(days_off) / len(off_days) < 0.4 * per_working_day
+
+
+def test_demo_first_responses_wait_for_working_hours_except_on_call():
+    clock = DemoClock()
+    after_hours: dict[str, list[bool]] = {"P1": [], "P2": [], "P3": [], "P4": []}
+    for event in demo_events(customers=50, tickets=3000, clock=clock):
+        ticket = event["ticket"]
+        created = datetime.fromisoformat(ticket["created_at"])
+        answered = datetime.fromisoformat(ticket["first_response_at"])
+        if not clock.is_working_time(created):
+            after_hours[ticket["priority"]].append(clock.is_working_time(answered))
+    # P3/P4 opened after hours are all answered in working hours.
+    assert after_hours["P3"] and all(after_hours["P3"])
+    assert after_hours["P4"] and all(after_hours["P4"])
+    # P1/P2: mostly on call (answered out of hours) for P1, a smaller share for P2.
+    for priority in ("P1", "P2"):
+        answered_at_night = after_hours[priority].count(False) / len(after_hours[priority])
+        assert 0 < answered_at_night < 1
+    assert ON_CALL["P1"] > ON_CALL["P2"]
+
+
+def test_demo_first_response_median_is_not_zero_on_either_clock(seeded):
+    from analysis.metrics import Scope, compute
+
+    today = datetime.now(SHANGHAI).date()
+    scope = Scope(start=today - timedelta(days=91), end=today, timezone="Asia/Shanghai")
+    kpis = compute(
+        scope, metrics=["first_response_time_median", "first_response_time_elapsed_median"]
+    ).overall
+    business = kpis["first_response_time_median"]
+    elapsed = kpis["first_response_time_elapsed_median"]
+    assert business.n == elapsed.n == TICKETS
+    # Minutes to a couple of hours of working time; more on the calendar clock.
+    assert 10 * 60 < business.value < 3 * 3600
+    assert elapsed.value > business.value
+
+
+def test_demo_arrivals_quiet_down_over_national_day():
+    import random
+
+    clock = DemoClock()
+    # 28 September to 11 October 2026: National Day 1-7 October, 10 October a working Saturday.
+    pattern = clock.arrivals(local(2026, 9, 28, 0, 0), local(2026, 10, 12, 0, 0))
+    rng = random.Random(7)
+    days = [pattern.draw(rng).astimezone(SHANGHAI).date() for _ in range(5000)]
+    holiday = sum(date(2026, 10, 1) <= day <= date(2026, 10, 7) for day in days) / 7
+    working = sum(clock.is_working_day(day) for day in days) / 6  # 28-30 Sep, 8-10 Oct
+    sunday = days.count(date(2026, 10, 11))
+    assert working > 4 * holiday
+    assert holiday < sunday  # a holiday is quieter than a plain weekend day

@@ -304,8 +304,9 @@ def test_metrics_subset_runs_only_what_it_needs(data):
     assert set(result.overall) == set(OVERVIEW_KPIS)
     selects = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     # Overview: responses, invitations sent, invitations skipped, SLA facts, and first-response
-    # n and sum, P90 (the median is not asked for); then one query for NPS alone.
-    assert len(selects) == 6 + 1
+    # n and sum, P90 (the median is not asked for) on each clock (business hours, elapsed);
+    # then one query for NPS alone.
+    assert len(selects) == 8 + 1
     assert list(only_nps.overall) == ["nps"]
     with pytest.raises(ValueError, match="unknown KPI"):
         compute(SEPTEMBER, metrics=["nope"])
@@ -492,16 +493,38 @@ def _expected(
                 kpis["skipped"].get(inv.skip_reason.value, 0) + 1
             )
         tickets = rows["tickets"]
-        kpis["fcr"] = _share(sum(t.contact_count == 1 for t in tickets), len(tickets))
+        kpis["fcr"] = _share(
+            sum(t.contact_count == 1 and t.reopen_count == 0 for t in tickets), len(tickets)
+        )
         kpis["reopen_rate"] = _share(sum(t.reopen_count > 0 for t in tickets), len(tickets))
         kpis["contacts_per_ticket"] = _mean([t.contact_count for t in tickets])
         facts = [db.session.get(TicketSla, t.id) for t in tickets]
         kpis["sla_breach_rate"] = _share(sum(bool(f.breached) for f in facts), len(facts))
+        # Elapsed seconds straight from the ticket's timestamps (not from the stored facts).
+        elapsed = {
+            "first_response_time_elapsed": [
+                int(
+                    (
+                        (t.first_response_at or t.resolved_at or t.closed_at) - t.created_at
+                    ).total_seconds()
+                )
+                for t in tickets
+            ],
+            "resolution_time_elapsed": [
+                int(((t.resolved_at or t.closed_at) - t.created_at).total_seconds())
+                for t in tickets
+            ],
+        }
         for duration, attr in (
             ("first_response_time", "first_response_seconds"),
             ("resolution_time", "resolution_seconds"),
+            ("first_response_time_elapsed", None),
+            ("resolution_time_elapsed", None),
         ):
-            values = [getattr(f, attr) for f in facts if getattr(f, attr) is not None]
+            if attr is None:
+                values = elapsed[duration]
+            else:
+                values = [getattr(f, attr) for f in facts if getattr(f, attr) is not None]
             kpis[f"{duration}_mean"] = _mean(values)
             kpis[f"{duration}_median"] = (
                 statistics.quantiles(values, n=2, method="inclusive")[0]

@@ -657,3 +657,48 @@ def test_cycle_form_offers_and_accepts_only_manager_owners(app, client, auth, da
     actions = page[page.index('name="action-owner_id"') :]
     actions = actions[: actions.index("</select>")]
     assert f'value="{analyst.id}"' in actions and f'value="{manager.id}"' in actions
+
+
+def test_duration_check_shows_the_other_clock(app, client, auth, data, people):
+    """A cycle on the business-hours FRT median: the Check also shows the elapsed median."""
+    from improvement.pdca.checks import other_clock_values
+
+    before, after = days_ago(35), days_ago(10)
+    # The mornings after are working days whatever the calendar says.
+    app.config["SLA_EXTRA_WORKDAYS"] = [
+        (before + timedelta(days=1)).isoformat(),
+        (after + timedelta(days=1)).isoformat(),
+    ]
+    for day, answer in ((before, time(9, 30)), (after, time(9, 10))):
+        created = datetime.combine(day, time(22), ZONE).astimezone(UTC)
+        answered = datetime.combine(day + timedelta(days=1), answer, ZONE).astimezone(UTC)
+        for _ in range(3):
+            data.ticket(
+                priority="P3",
+                created_at=created,
+                first_response_after=answered - created,
+                resolved_after=answered - created + timedelta(hours=1),
+                closed_after=answered - created + timedelta(hours=2),
+            )
+    cycle = create_cycle(
+        plan(people["manager"], kpi="first_response_time_median", target_value=900.0),
+        people["analyst"],
+    )
+    run_to_check(cycle, people)
+
+    (check,) = cycle.measurements
+    # Business hours: 09:00-09:30 → 09:00-09:10; elapsed: 11.5 h → 11 h 10 min.
+    assert (check.a_value, check.b_value) == (1800, 600)
+    name, a, b = other_clock_values(cycle)[check.id]
+    assert (name, a.value, b.value, a.n, b.n) == (
+        "first_response_time_elapsed_median",
+        41400,
+        40200,
+        3,
+        3,
+    )
+    auth.login(people["manager"])
+    page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
+    assert "First response, business hours, median (s)" in page
+    assert "First response, elapsed, median (s): 41400" in page
+    assert "First response, elapsed, median (s): 40200" in page

@@ -247,22 +247,28 @@ def weekday_names() -> list[str]:
 
 
 def heatmap_figure(grid: Sequence[Sequence[HeatmapCell]]) -> dict[str, Any]:
-    """Mean first-response time in minutes, weekday (rows, Monday on top) × hour of creation."""
+    """Mean first-response time in minutes, business hours (the colour), weekday (rows, Monday
+    on top) × hour of creation; the hover adds the elapsed minutes and n."""
     import plotly.graph_objects as go
 
-    z = [
-        [None if cell.mean_seconds is None else round(cell.mean_seconds / 60, 1) for cell in row]
-        for row in grid
-    ]
+    def minutes(seconds: float | None) -> float | None:
+        return None if seconds is None else round(seconds / 60, 1)
+
     trace = go.Heatmap(
-        z=z,
+        z=[[minutes(cell.mean_seconds) for cell in row] for row in grid],
         x=[f"{hour:02d}" for hour in range(24)],
         y=weekday_names(),
-        customdata=[[cell.n for cell in row] for row in grid],
+        customdata=[
+            [[cell.n, minutes(cell.mean_elapsed_seconds)] for cell in row] for row in grid
+        ],
         colorscale="YlOrRd",
         hoverongaps=False,
         colorbar={"title": {"text": _("min")}},
-        hovertemplate="%{y} %{x}:00 · %{z} min · n = %{customdata}<extra></extra>",
+        hovertemplate="%{y} %{x}:00 · "
+        + _("business hours")
+        + " %{z} min · "
+        + _("elapsed")
+        + " %{customdata[1]} min · n = %{customdata[0]}<extra></extra>",
     )
     layout = _layout(
         _("Mean first-response time by weekday and hour of ticket creation"),

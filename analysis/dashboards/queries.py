@@ -383,16 +383,23 @@ def _ticket_conditions(scope: Scope) -> list[ColumnElement[bool]]:
 @dataclass(frozen=True)
 class HeatmapCell:
     """Tickets created in one local weekday (0 = Monday) and hour, with their first-response
-    times (seconds on each ticket's SLA clock)."""
+    times: seconds on each ticket's SLA clock (business hours) and elapsed seconds."""
 
     weekday: int
     hour: int
     n: int
     total_seconds: int
+    total_elapsed_seconds: int = 0
 
     @property
     def mean_seconds(self) -> float | None:
+        """Mean first response, business hours (each ticket's SLA clock)."""
         return self.total_seconds / self.n if self.n else None
+
+    @property
+    def mean_elapsed_seconds(self) -> float | None:
+        """Mean first response, elapsed (every second counts)."""
+        return self.total_elapsed_seconds / self.n if self.n else None
 
 
 def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
@@ -400,7 +407,8 @@ def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
 
     Population: tickets *created* in the scope's period (local days) that have
     a first-response time (``ticket_sla.first_response_seconds``, on the
-    ticket's SLA clock), filtered like the ticket KPIs.
+    ticket's SLA clock, and ``first_response_elapsed_seconds``), filtered like
+    the ticket KPIs.
 
     Local weekday and hour, portably: the period is cut where the zone's
     UTC offset changes (:func:`utc_offset_segments`); in SQL each ticket's
@@ -427,7 +435,11 @@ def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
     if "customer_tier" in scope.filters() or "customer_is_new" in scope.filters():
         clause = clause.join(Customer.__table__, Customer.id == Ticket.customer_id)
     inner = (
-        select(hour_of_week, TicketSla.first_response_seconds.label("seconds"))
+        select(
+            hour_of_week,
+            TicketSla.first_response_seconds.label("seconds"),
+            TicketSla.first_response_elapsed_seconds.label("elapsed"),
+        )
         .select_from(clause)
         .where(
             Ticket.created_at >= begin,
@@ -437,15 +449,18 @@ def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
         )
         .subquery("created")
     )
-    found: dict[int, tuple[int, int]] = {}
-    for how, n, total in db.session.execute(
-        select(inner.c.how, func.count(), func.coalesce(func.sum(inner.c.seconds), 0)).group_by(
-            inner.c.how
-        )
+    found: dict[int, tuple[int, int, int]] = {}
+    for how, n, total, elapsed in db.session.execute(
+        select(
+            inner.c.how,
+            func.count(),
+            func.coalesce(func.sum(inner.c.seconds), 0),
+            func.coalesce(func.sum(inner.c.elapsed), 0),
+        ).group_by(inner.c.how)
     ):
-        found[int(how)] = (int(n), int(total))
+        found[int(how)] = (int(n), int(total), int(elapsed))
     return [
-        [HeatmapCell(day, hour, *found.get(day * 24 + hour, (0, 0))) for hour in range(24)]
+        [HeatmapCell(day, hour, *found.get(day * 24 + hour, (0, 0, 0))) for hour in range(24)]
         for day in range(7)
     ]
 

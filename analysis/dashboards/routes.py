@@ -57,7 +57,8 @@ KPI_LABELS = {
     "csat_overall_percent": _l("CSAT %"),
     "nps": _l("NPS"),
     "ces_average": _l("CES (1–7)"),
-    "first_response_time_p90": _l("First response P90"),
+    "first_response_time_p90": _l("First response P90, business hours"),
+    "first_response_time_elapsed_p90": _l("First response P90, elapsed"),
     "sla_breach_rate": _l("SLA breach rate"),
     "response_rate": _l("Response rate"),
 }

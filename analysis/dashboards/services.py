@@ -241,9 +241,21 @@ def table_rows(
         )
     if table == "heatmap":
         grid = queries.frt_heatmap(scope)
-        header = ["weekday", "hour", "tickets", "mean_first_response_seconds"]
+        header = [
+            "weekday",
+            "hour",
+            "tickets",
+            "mean_first_response_seconds",
+            "mean_first_response_elapsed_seconds",
+        ]
         return header, (
-            [cell.weekday + 1, cell.hour, cell.n, _value(cell.mean_seconds)]
+            [
+                cell.weekday + 1,
+                cell.hour,
+                cell.n,
+                _value(cell.mean_seconds),
+                _value(cell.mean_elapsed_seconds),
+            ]
             for row in grid
             for cell in row
         )

@@ -17,7 +17,7 @@ from typing import Any
 
 from flask import Flask
 
-from .definitions import ALL_KPIS, DEFINITIONS_VERSION, OVERVIEW_KPIS, Kpi
+from .definitions import ALL_KPIS, DEFINITIONS_VERSION, OVERVIEW_KPIS, Kpi, other_clock
 from .engine import GroupResult, MetricsResult, compute
 from .scope import DIMENSIONS, GRAINS, MetricsQuery, Scope, ScopeError, parse_metrics_args
 
@@ -36,6 +36,7 @@ __all__ = [
     "compute",
     "compute_for_args",
     "metrics_timezone",
+    "other_clock",
     "parse_metrics_args",
 ]
 

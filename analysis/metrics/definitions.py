@@ -34,11 +34,12 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import case, func
+from sqlalchemy import and_, case, func
 from sqlalchemy.sql.elements import ColumnElement
 
 #: Bump when any formula, population or method in this module changes.
-DEFINITIONS_VERSION = "2026.1"
+#: 2026.2: FCR excludes reopened tickets; durations on both clocks (``*_elapsed_*`` added).
+DEFINITIONS_VERSION = "2026.2"
 #: The z value of a two-sided 95 % interval.
 Z95 = 1.959963984540054
 
@@ -50,7 +51,17 @@ NPS_DETRACTOR_MAX = 6
 CES_EASY_MIN = 5
 #: The percentiles reported for durations, as (name, numerator, denominator).
 PERCENTILES = (("median", 1, 2), ("p90", 9, 10))
-DURATIONS = ("first_response_time", "resolution_time")
+#: Durations: ``first_response_time`` and ``resolution_time`` on each ticket's SLA clock
+#: (business hours for working-hours policies, P3/P4 by default; 24×7 otherwise), and the
+#: same two on the calendar clock (``*_elapsed``: every second counts).
+DURATIONS = (
+    "first_response_time",
+    "resolution_time",
+    "first_response_time_elapsed",
+    "resolution_time_elapsed",
+)
+#: The statistics reported for each duration.
+DURATION_STATS = ("mean", "median", "p90")
 
 #: Every KPI name, grouped by the query that computes it.
 RESPONSE_KPIS = tuple(
@@ -59,9 +70,7 @@ RESPONSE_KPIS = tuple(
 INVITATION_KPIS = ("response_rate",)
 TICKET_KPIS = ("fcr", "reopen_rate", "contacts_per_ticket")
 SLA_KPIS = ("sla_breach_rate",)
-DURATION_KPIS = tuple(
-    f"{duration}_{name}" for duration in DURATIONS for name in ("mean", "median", "p90")
-)
+DURATION_KPIS = tuple(f"{duration}_{name}" for duration in DURATIONS for name in DURATION_STATS)
 ALL_KPIS = RESPONSE_KPIS + INVITATION_KPIS + TICKET_KPIS + SLA_KPIS + DURATION_KPIS
 #: The overview dashboard's cards.
 OVERVIEW_KPIS = (
@@ -69,9 +78,21 @@ OVERVIEW_KPIS = (
     "nps",
     "ces_average",
     "first_response_time_p90",
+    "first_response_time_elapsed_p90",
     "sla_breach_rate",
     "response_rate",
 )
+
+
+def other_clock(kpi_name: str) -> str | None:
+    """The same duration statistic on the other clock (``first_response_time_median`` ↔
+    ``first_response_time_elapsed_median``); None for a KPI that is not a duration."""
+    if kpi_name not in DURATION_KPIS:
+        return None
+    duration, _sep, stat = kpi_name.rpartition("_")
+    if duration.endswith("_elapsed"):
+        return f"{duration.removesuffix('_elapsed')}_{stat}"
+    return f"{duration}_elapsed_{stat}"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,7 +371,7 @@ def ticket_aggregates(
     """SQL aggregates over closed tickets."""
     return [
         func.count().label("closed"),
-        _count_if(contact_count == 1).label("one_contact"),
+        _count_if(and_(contact_count == 1, reopen_count == 0)).label("first_contact_resolved"),
         _count_if(reopen_count > 0).label("reopened"),
         func.coalesce(func.sum(contact_count), 0).label("contacts"),
     ]
@@ -364,9 +385,13 @@ def sla_aggregates(breached: ColumnElement[bool]) -> list[ColumnElement[Any]]:
     ]
 
 
-def fcr(builder: _Builder, one_contact: int, closed: int) -> Kpi:
-    """FCR = closed tickets with contact_count = 1 ÷ closed tickets × 100. CI: Wilson."""
-    return builder.share("fcr", one_contact, closed)
+def fcr(builder: _Builder, first_contact_resolved: int, closed: int) -> Kpi:
+    """FCR = closed tickets with contact_count = 1 and reopen_count = 0 ÷ closed tickets × 100.
+
+    A reopened ticket was not resolved at first contact, whatever its contact count
+    (since definitions 2026.2). CI: Wilson.
+    """
+    return builder.share("fcr", first_contact_resolved, closed)
 
 
 def sla_breach_rate(
@@ -397,7 +422,7 @@ def ticket_kpis(tickets: Mapping[str, Any], min_sample: int) -> dict[str, Kpi]:
         return int(tickets.get(key) or 0)
 
     return {
-        "fcr": fcr(builder, total("one_contact"), closed),
+        "fcr": fcr(builder, total("first_contact_resolved"), closed),
         "reopen_rate": reopen_rate(builder, total("reopened"), closed),
         "contacts_per_ticket": contacts_per_ticket(builder, total("contacts"), closed),
     }
@@ -420,10 +445,15 @@ def sla_kpis(rows_by_priority: Mapping[str, Mapping[str, Any]], min_sample: int)
 def duration_kpis(
     duration: str, count: int, total: int, ranks: Mapping[str, tuple[Any, Any]], min_sample: int
 ) -> dict[str, Kpi]:
-    """Mean, median and P90 of a duration over closed tickets, seconds on each ticket's SLA clock.
+    """Mean, median and P90 of a duration over closed tickets, in seconds, on one of two clocks.
 
     * first_response_time: created → first response (or resolution, or close);
-    * resolution_time: created → resolved (or closed).
+    * resolution_time: created → resolved (or closed);
+
+    both on each ticket's SLA clock ("business hours": only working hours on working
+    days count for a working-hours policy, P3/P4 by default; every second for a 24×7
+    policy), and as ``first_response_time_elapsed`` / ``resolution_time_elapsed`` on the
+    calendar clock ("elapsed": every second counts, nights, weekends and holidays too).
 
     mean = Σ seconds ÷ n; median and P90 by :func:`linear_percentile`.
     ``ranks`` maps each percentile name to the values at ranks ⌊h⌋ and ⌊h⌋ + 1.

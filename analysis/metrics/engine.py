@@ -42,6 +42,7 @@ from .definitions import (
     ALL_KPIS,
     CSAT_DIMENSIONS,
     DEFINITIONS_VERSION,
+    DURATION_STATS,
     DURATIONS,
     INVITATION_KPIS,
     PERCENTILES,
@@ -310,6 +311,8 @@ def _grouped(
 _DURATION_COLUMNS = {
     "first_response_time": TicketSla.first_response_seconds,
     "resolution_time": TicketSla.resolution_seconds,
+    "first_response_time_elapsed": TicketSla.first_response_elapsed_seconds,
+    "resolution_time_elapsed": TicketSla.resolution_elapsed_seconds,
 }
 
 
@@ -475,7 +478,7 @@ def _kpis_by_group(
             priority = getattr(row["priority"], "value", row["priority"])
             found["sla"].setdefault(_key(row), {})[priority] = row
     for duration in DURATIONS:
-        if any(name.startswith(duration) for name in wanted):
+        if any(f"{duration}_{stat}" in wanted for stat in DURATION_STATS):
             for row in _percentile_rows(duration, scope, group_by, grain, names):
                 found[duration][_key(row)] = row
 

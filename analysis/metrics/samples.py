@@ -16,9 +16,8 @@ from survey_app.extensions import db
 from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 
-from ..sla.models import TicketSla
-from .definitions import CSAT_DIMENSIONS, DURATIONS
-from .engine import _Population
+from .definitions import CSAT_DIMENSIONS, DURATION_STATS, DURATIONS
+from .engine import _DURATION_COLUMNS, _Population
 from .scope import Scope
 
 #: KPI name → (population, column) for every KPI that is a mean, median or P90 of values.
@@ -30,14 +29,9 @@ SAMPLED_KPIS: dict[str, tuple[str, Any]] = {
     "ces_average": ("responses", SurveyResponse.ces),
     "contacts_per_ticket": ("tickets", Ticket.contact_count),
     **{
-        f"{duration}_{stat}": (
-            "sla",
-            TicketSla.first_response_seconds
-            if duration == "first_response_time"
-            else TicketSla.resolution_seconds,
-        )
+        f"{duration}_{stat}": ("sla", _DURATION_COLUMNS[duration])
         for duration in DURATIONS
-        for stat in ("mean", "median", "p90")
+        for stat in DURATION_STATS
     },
 }
 

@@ -43,7 +43,7 @@ class SlaPolicy(Model):
 
 
 class TicketSla(Model):
-    """One ticket's elapsed times under its SLA clock and its breach flags.
+    """One ticket's times under its SLA clock and on the calendar clock, and its breach flags.
 
     Written in Python whenever the ticket changes (intake sends
     ``survey_app.intake.signals.ticket_changed``) and by ``closedloop metrics
@@ -57,6 +57,10 @@ class TicketSla(Model):
         Index("ix_ticket_sla_closed_frt", "closed_at", "first_response_seconds"),
         Index("ix_ticket_sla_closed_resolution", "closed_at", "resolution_seconds"),
         Index("ix_ticket_sla_closed_priority_breached", "closed_at", "priority", "breached"),
+        Index("ix_ticket_sla_closed_frt_elapsed", "closed_at", "first_response_elapsed_seconds"),
+        Index(
+            "ix_ticket_sla_closed_resolution_elapsed", "closed_at", "resolution_elapsed_seconds"
+        ),
     )
 
     ticket_id: Mapped[int] = mapped_column(
@@ -73,6 +77,9 @@ class TicketSla(Model):
     first_response_seconds: Mapped[int | None]
     #: created → resolution (or close), seconds on the clock.
     resolution_seconds: Mapped[int | None]
+    #: The same two on the calendar clock (every second counts, whatever the policy's clock).
+    first_response_elapsed_seconds: Mapped[int | None]
+    resolution_elapsed_seconds: Mapped[int | None]
     response_breached: Mapped[bool | None]
     resolution_breached: Mapped[bool | None]
     #: Either target missed; None while neither is known to be missed and one is unknown.

@@ -7,7 +7,8 @@ response; one closed without ``resolved_at`` counts its close as the resolution.
 Elapsed time is counted on the policy's clock: 24×7, or working hours on
 working days (:class:`analysis.sla.calendar.WorkingCalendar`). A target is
 breached when the elapsed time is *greater* than the target (exactly on time
-is met).
+is met). Both times are also stored on the calendar clock (every second counts),
+whatever the policy's clock, for the ``*_elapsed`` duration KPIs.
 """
 
 from __future__ import annotations
@@ -145,6 +146,8 @@ class SlaFacts:
     resolution_target_minutes: int
     first_response_seconds: int | None
     resolution_seconds: int | None
+    first_response_elapsed_seconds: int | None
+    resolution_elapsed_seconds: int | None
     response_breached: bool | None
     resolution_breached: bool | None
     breached: bool | None
@@ -174,7 +177,8 @@ def measure(
     policy: SlaPolicy,
     calendar: WorkingCalendar,
 ) -> SlaFacts:
-    """Measure one ticket against ``policy`` on its clock (see the module docstring)."""
+    """Measure one ticket against ``policy`` on its clock, and on the calendar clock
+    (see the module docstring)."""
 
     def on_clock(end: datetime | None) -> int | None:
         if end is None:
@@ -203,6 +207,12 @@ def measure(
         resolution_target_minutes=policy.resolution_minutes,
         first_response_seconds=response,
         resolution_seconds=resolution,
+        first_response_elapsed_seconds=None
+        if responded is None
+        else elapsed_seconds(created_at, responded),
+        resolution_elapsed_seconds=None
+        if resolved is None
+        else elapsed_seconds(created_at, resolved),
         response_breached=response_breached,
         resolution_breached=resolution_breached,
         breached=breached,

@@ -14,7 +14,7 @@ is set: ``X-ClosedLoop-Signature: sha256=<hex>`` = HMAC-SHA256 over
      "window": {"from": "2026-11-24", "to": "2026-11-30", "days": 7},
      "opened_at": "...Z", "escalated_at": null, "cleared_at": null,
      "text": "one line for people", "url": "<PUBLIC_URL>/alerts",
-     "definitions_version": "2026.1"}
+     "definitions_version": "2026.2"}
 
 ``slack`` sends ``{"text": text}``; ``wecom`` and ``dingtalk`` send
 ``{"msgtype": "text", "text": {"content": text}}`` (use the bot's keyword

@@ -23,7 +23,7 @@ from datetime import date, timedelta
 from flask import current_app
 from sqlalchemy import select
 
-from analysis.metrics import DEFINITIONS_VERSION, Kpi, Scope, compute
+from analysis.metrics import DEFINITIONS_VERSION, Kpi, Scope, compute, other_clock
 from analysis.metrics.samples import SAMPLED_KPIS, kpi_sample
 from survey_app.extensions import db
 from survey_app.types import utcnow
@@ -176,6 +176,26 @@ def measure(cycle: PdcaCycle, round_: int = 0) -> list[CheckMeasurement]:
         )
     db.session.flush()
     return rows
+
+
+def other_clock_values(cycle: PdcaCycle) -> dict[int, tuple[str, Kpi, Kpi]]:
+    """For a cycle whose KPI is a duration: each measurement's two sides on the other clock
+    (business hours ↔ elapsed), over the same scopes and periods, keyed by measurement id,
+    as (KPI name, before / control, after / pilot). Empty for any other KPI. Shown beside
+    the Check; the verdict stays on the cycle's own KPI."""
+    name = other_clock(cycle.kpi)
+    if name is None:
+        return {}
+    values: dict[int, tuple[str, Kpi, Kpi]] = {}
+    for m in cycle.measurements:
+        if m.comparison is Comparison.PILOT_CONTROL:
+            a_filters, b_filters = cycle.control_scope, cycle.pilot_scope
+        else:
+            a_filters, b_filters = cycle.scope, cycle.scope
+        a = compute(scope_for(a_filters, m.a_start, m.a_end), metrics=[name]).overall[name]
+        b = compute(scope_for(b_filters, m.b_start, m.b_end), metrics=[name]).overall[name]
+        values[m.id] = (name, a, b)
+    return values
 
 
 def run_due_rechecks(today: date | None = None) -> int:

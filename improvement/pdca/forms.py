@@ -20,6 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from analysis.metrics import ALL_KPIS, DIMENSIONS
+from analysis.targets.labels import KPI_LABELS
 
 from .labels import ENUM_LABELS, choices
 from .models import ActDecision, ActionStatus, Stage
@@ -89,7 +90,9 @@ class CycleForm(FlaskForm):
         _l("Owner"), coerce=int, validators=[InputRequired()], validate_choice=False
     )
     kpi = SelectField(
-        _l("KPI"), choices=[SelectChoice(k, k) for k in ALL_KPIS], validators=[DataRequired()]
+        _l("KPI"),
+        choices=[SelectChoice(k, KPI_LABELS[k]) for k in ALL_KPIS],
+        validators=[DataRequired()],
     )
     scope = ScopeField(_l("Scope (dimension=value, one a line; empty = everything)"))
     baseline_start = DateField(_l("Baseline from"), validators=[InputRequired()])

@@ -16,11 +16,12 @@ from werkzeug.wrappers import Response
 from wtforms.fields.choices import SelectChoice
 
 from analysis.metrics import ALL_KPIS
+from analysis.targets.labels import KPI_LABELS
 from survey_app.auth.access import staff_required
 from survey_app.extensions import db
 from survey_app.models import User
 
-from .checks import LOWER_IS_BETTER, measure
+from .checks import LOWER_IS_BETTER, measure, other_clock_values
 from .forms import (
     ActForm,
     ActionForm,
@@ -179,6 +180,8 @@ def _cycle_page(cycle: PdcaCycle, status: int = 200, **forms: Any) -> tuple[str,
         lower_is_better=cycle.kpi in LOWER_IS_BETTER,
         overdue=cycle_overdue(cycle, local_today()),
         kpis=ALL_KPIS,
+        kpi_labels=KPI_LABELS,
+        other_clock=other_clock_values(cycle),
     )
     return page, status
 
