@@ -50,6 +50,7 @@ run: install
 lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install-test browser lint test-sqlite test-postgres
 

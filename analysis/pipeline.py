@@ -25,9 +25,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask
 from sqlalchemy import select, update
 
+from survey_app import running_app
+from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
 from survey_app.types import utcnow
@@ -136,12 +138,12 @@ def analyse_response(response_id: int, *, force: bool = False) -> bool:
             synchronize_session=False
         )
     )
-    if stored.rowcount != 1:
+    if changed_rows(stored) != 1:
         db.session.commit()
         return False
     replace_response_keywords({response_id: values["keywords"]})
     db.session.commit()
-    response_analysed.send(current_app._get_current_object(), response_id=response_id)
+    response_analysed.send(running_app(), response_id=response_id)
     return True
 
 
@@ -212,7 +214,7 @@ def rescore_all(
     """
     from .sentiment.batch import ERROR, score_texts
 
-    app = current_app._get_current_object()
+    app = running_app()
     report = RescoreReport()
     band = configured_band()
     for rows in _batches(batch_size):
@@ -343,7 +345,7 @@ def training_examples(labels: TrainingLabels) -> TrainingSet:
     skipped = 0
     for comment, nps, csat, contradiction in rows:
         label = None if contradiction else labels.label(nps, csat)
-        if label is None:
+        if label is None or comment is None:
             skipped += 1
         else:
             examples.append((label, comment))

@@ -34,6 +34,14 @@ class InsecureConfigError(RuntimeError):
     """Raised when the app would serve real traffic with an empty or placeholder secret key."""
 
 
+def running_app() -> Flask:
+    """The application behind ``current_app`` (for signal senders and threads)."""
+    from flask import current_app
+
+    app: Flask = current_app._get_current_object()  # type: ignore[attr-defined]
+    return app
+
+
 def instance_path() -> Path:
     """Return the instance folder: ``CLOSEDLOOP_INSTANCE_PATH`` or ``<project>/instance``."""
     configured = os.environ.get("CLOSEDLOOP_INSTANCE_PATH")

@@ -8,11 +8,11 @@ import threading
 from pathlib import Path
 
 import click
-from flask import Flask, current_app
+from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
 from flask.helpers import get_debug_flag
 
-from . import InsecureConfigError, create_app, instance_path
+from . import InsecureConfigError, create_app, instance_path, running_app
 from .background import run_jobs_once, start_background_thread
 
 
@@ -83,7 +83,7 @@ def db_backup_command(out: Path | None) -> None:
         sqlite_path,
     )
 
-    app = current_app._get_current_object()
+    app = running_app()
     source = sqlite_path(app.config["SQLALCHEMY_DATABASE_URI"])
     if source is None:
         click.echo(PG_DUMP_RECIPE, err=True)
@@ -109,7 +109,7 @@ def jobs_run_command() -> None:
     Exits with status 1 when a job failed (the others still ran).
     """
     failed = False
-    for name, result in run_jobs_once(current_app._get_current_object()).items():
+    for name, result in run_jobs_once(running_app()).items():
         if isinstance(result, Exception):
             failed = True
             click.echo(f"{name}: failed: {result}", err=True)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from flask import Flask
 from sqlalchemy import event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
 
 from .extensions import db
@@ -43,6 +43,15 @@ def _remove_session(_error: BaseException | None) -> None:
     except DBAPIError as error:
         log.warning("database connection lost at the end of a request: %s", first_line(error))
         db.session.registry.clear()
+
+
+def changed_rows(result: Result[Any]) -> int:
+    """How many rows an UPDATE, DELETE or INSERT run through ``Session.execute`` touched.
+
+    The session returns a ``CursorResult`` for those statements; its type says
+    only ``Result``. A driver that cannot tell gives -1.
+    """
+    return cast(CursorResult[Any], result).rowcount
 
 
 def first_line(error: DBAPIError) -> str:
@@ -83,11 +92,11 @@ def deferred_writes(view: View) -> View:
     return view
 
 
-def _sqlite_on_begin(conn: Engine | Any) -> None:
+def _sqlite_on_begin(conn: Connection) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if _takes_write_lock(conn) else "BEGIN")
 
 
-def _takes_write_lock(conn: Engine | Any) -> bool:
+def _takes_write_lock(conn: Connection) -> bool:
     """Whether this transaction should take the write lock when it begins.
 
     A deferred transaction that read first and writes later fails at once with

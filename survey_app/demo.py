@@ -15,6 +15,7 @@ import click
 from blinker import Namespace
 from flask import current_app
 
+from . import running_app
 from .auth.services import create_user, find_user
 from .demo_clock import DemoClock
 from .demo_surveys import seed_demo_surveys
@@ -202,7 +203,7 @@ def demo_command(tickets: int, customers: int) -> None:
         f"Demo data: {counts['created']} tickets created, {counts['duplicate']} already there; "
         f"{counts['users']} accounts created; {counts['responses']} survey answers added."
     )
-    for _receiver, line in demo_seeded.send(current_app._get_current_object()):
+    for _receiver, line in demo_seeded.send(running_app()):
         if line:
             click.echo(line)
     click.echo(f"Sign in as {DEMO_USERS[0][0]} with password {DEMO_PASSWORD}.")

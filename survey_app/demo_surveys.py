@@ -126,6 +126,7 @@ def _seed(
     for ticket in tickets:
         rng = random.Random(f"{seed}:{ticket.external_id}")
         close_event = ticket.events[-1]
+        assert ticket.closed_at is not None  # only closed tickets are selected
         send_at = ticket.closed_at + timedelta(minutes=policy.delay_minutes)
         invitation = Invitation(
             ticket=ticket,

@@ -35,9 +35,7 @@ class RequestIdFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if not hasattr(record, "request_id"):
-            record.request_id = (
-                g.get("request_id", "-") if has_request_context() else "-"  # type: ignore[attr-defined]
-            )
+            record.request_id = g.get("request_id", "-") if has_request_context() else "-"
         return True
 
 
@@ -47,7 +45,7 @@ class _StderrHandler(logging.StreamHandler):
     def __init__(self) -> None:
         super().__init__(sys.stderr)
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> Any:
         return sys.stderr
 

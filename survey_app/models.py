@@ -204,7 +204,7 @@ class User(UserMixin, Model):
         return f"{self.id}:{stamp}"
 
     @property
-    def is_active(self) -> bool:  # type: ignore[override]
+    def is_active(self) -> bool:
         return self.active
 
     def set_password(self, password: str) -> None:

@@ -18,6 +18,9 @@ from survey_app.extensions import db
 from survey_app.models import Role
 from tests.kpi_data import KpiData
 
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+pytestmark = pytest.mark.db
+
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AUTUMN_2026 = Scope(start=date(2026, 9, 1), end=date(2026, 10, 31), timezone="Asia/Shanghai")
 
@@ -273,6 +276,7 @@ def test_heatmap_cells_and_csv_carry_both_clocks(auth, client, make_user, data):
 # --- the migration -----------------------------------------------------------------------------
 
 
+@pytest.mark.real_db
 def test_migration_fills_elapsed_seconds_of_existing_facts(make_app, tmp_path):
     """c81d3e5a7f42 adds the elapsed columns and fills them from the tickets' timestamps."""
     import flask_migrate

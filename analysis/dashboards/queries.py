@@ -34,7 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 from sqlalchemy.sql.functions import FunctionElement
 
 from analysis.metrics import Scope
@@ -253,9 +253,9 @@ def top_negative_themes(
     return [
         Theme(
             keyword=row.keyword,
-            count=int(row.count),
+            count=int(row._mapping["count"]),
             negative_count=int(row.neg),
-            negative_share=int(row.neg) / int(row.count),
+            negative_share=int(row.neg) / int(row._mapping["count"]),
             examples=tuple(by_keyword[row.keyword]),
         )
         for row in rows
@@ -287,7 +287,7 @@ def driver_sums(scope: Scope) -> dict[str, PairSums]:
         x = getattr(SurveyResponse, f"csat_{dim}")
         both = and_(x.is_not(None), nps.is_not(None))
 
-        def total(expression: ColumnElement[Any], name: str) -> ColumnElement[Any]:
+        def total(expression: SQLColumnExpression[Any], name: str) -> ColumnElement[Any]:
             return func.coalesce(func.sum(case((both, expression), else_=0)), 0).label(name)  # noqa: B023
 
         columns += [

@@ -97,7 +97,8 @@ def dashboard_url(endpoint: str, **changes: Any) -> str:
         args.poplist(key)
         if value is not None:
             args[key] = value
-    return url_for(endpoint, **args.to_dict(flat=False))
+    values: dict[str, Any] = args.to_dict(flat=False)
+    return url_for(endpoint, **values)
 
 
 def drill_value(dimension: str, value: Any) -> Any:
@@ -302,7 +303,8 @@ def plotly_js() -> Response:
     response.set_etag(tag)
     response.cache_control.max_age = 365 * 24 * 3600
     response.cache_control.private = True
-    return response.make_conditional(request)
+    response.make_conditional(request)
+    return response
 
 
 @cache

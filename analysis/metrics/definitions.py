@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, case, func
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 #: Bump when any formula, population or method in this module changes.
 #: 2026.2: FCR excludes reopened tickets; durations on both clocks (``*_elapsed_*`` added).
@@ -366,7 +366,7 @@ def response_rate(
 
 
 def ticket_aggregates(
-    contact_count: ColumnElement[int], reopen_count: ColumnElement[int]
+    contact_count: SQLColumnExpression[int], reopen_count: SQLColumnExpression[int]
 ) -> list[ColumnElement[Any]]:
     """SQL aggregates over closed tickets."""
     return [
@@ -377,7 +377,7 @@ def ticket_aggregates(
     ]
 
 
-def sla_aggregates(breached: ColumnElement[bool]) -> list[ColumnElement[Any]]:
+def sla_aggregates(breached: SQLColumnExpression[bool | None]) -> list[ColumnElement[Any]]:
     """SQL aggregates over the SLA facts of closed tickets (grouped by priority as well)."""
     return [
         func.count(breached).label("sla_measured"),

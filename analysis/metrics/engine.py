@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from flask import current_app
@@ -29,7 +30,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket
@@ -188,6 +189,7 @@ class _Population:
     def __init__(self, kind: str) -> None:
         self.kind = kind
         self.joins: list[tuple[FromClause, ColumnElement[bool]]] = []
+        self.time: SQLColumnExpression[datetime | None]
         self._joined: set[str] = set()
         self.versions: FromClause | None = None
         if kind == "responses":
@@ -224,7 +226,7 @@ class _Population:
             self.versions = _ticket_versions()
             self.joins.append((self.versions, self.versions.c.ticket_id == Ticket.id))
 
-    def column(self, dimension: str) -> ColumnElement[Any]:
+    def column(self, dimension: str) -> SQLColumnExpression[Any]:
         """The column holding ``dimension`` for this population (adding the joins it needs)."""
         if self.kind == "responses":
             if dimension == "template_version":
@@ -316,7 +318,9 @@ _DURATION_COLUMNS = {
 }
 
 
-def _filtered_sla(scope: Scope, value_column: ColumnElement[Any]) -> tuple[_Population, list[Any]]:
+def _filtered_sla(
+    scope: Scope, value_column: SQLColumnExpression[Any]
+) -> tuple[_Population, list[Any]]:
     population = _Population("sla")
     begin, end = scope.bounds
     conditions: list[Any] = [

@@ -93,7 +93,8 @@ class FeatureCounts:
             target.update(feature_set)
         else:
             for feature in feature_set:
-                target[feature] += weight
+                # Weighted counts: typeshed types Counter's values as int only.
+                target[feature] += weight  # type: ignore[assignment]
         self.documents[label] += weight
 
     def pruned(self, min_count: float) -> FeatureCounts:

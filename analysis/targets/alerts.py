@@ -33,7 +33,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from analysis.metrics import Scope, compute, metrics_timezone, parse_metrics_args
-from survey_app.database import write_transaction
+from survey_app.database import changed_rows, write_transaction
 from survey_app.extensions import db
 from survey_app.types import utcnow
 
@@ -170,7 +170,7 @@ def _check_target(
 
 def _claim(statement: Any) -> bool:
     """Run a conditional UPDATE; True when it changed the row (this process won)."""
-    return db.session.execute(statement).rowcount == 1
+    return changed_rows(db.session.execute(statement)) == 1
 
 
 def _open(

@@ -180,7 +180,8 @@ def send_emails(alert: Alert, event: AlertEvent) -> None:
     if not recipients:
         return
     messages = []
-    for language, addresses in recipient_languages(recipients).items():
+    for language, grouped in recipient_languages(recipients).items():
+        addresses: list[str | tuple[str, str]] = list(grouped)
         with force_locale(language):
             context = {
                 "alert": alert,

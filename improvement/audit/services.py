@@ -113,7 +113,7 @@ class AuditFilter:
     end: date | None = None
 
 
-def event_query(filters: AuditFilter) -> Select[tuple[AuditEvent]]:
+def event_query(filters: AuditFilter) -> Select[AuditEvent]:
     """Events matching ``filters`` (days are UTC days, both ends included), newest first."""
     query = select(AuditEvent).options(selectinload(AuditEvent.actor))
     if filters.entity_type:

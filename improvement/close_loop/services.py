@@ -32,6 +32,7 @@ from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, u
 from improvement.pdca.models import PdcaCycle, cycle_root_cause
 from improvement.root_causes.models import FeedbackCase
 from improvement.root_causes.services import current_rule
+from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket, User
 from survey_app.surveys.links import unsubscribe_url
@@ -217,7 +218,7 @@ def queue_close_loop(cycle: PdcaCycle) -> int:
         )
     )
     db.session.flush()
-    count = max(result.rowcount or 0, 0)
+    count = max(changed_rows(result), 0)
     current_app.logger.info("cycle %s: %s close-the-loop messages queued", cycle.id, count)
     return count
 
@@ -254,6 +255,7 @@ def _message_for(row: CloseLoopMessage, customer: Customer, cycle: PdcaCycle) ->
             unsubscribe=unsubscribe_url(invitation) if invitation is not None else None,
         )
     row.language = language
+    assert customer.email, "only customers with an address are sent a message"
     return Message(
         subject=rendered.subject,
         recipients=[customer.email],
@@ -282,7 +284,7 @@ def _claim(message_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     db.session.commit()
-    return claimed.rowcount == 1
+    return changed_rows(claimed) == 1
 
 
 def send_close_loop_messages(limit: int = BATCH_SIZE) -> SendReport:

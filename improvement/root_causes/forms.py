@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -41,7 +43,7 @@ from .services import (
 )
 
 
-def _enum_choices(enum_cls: type, blank: object | None = None) -> list[SelectChoice]:
+def _enum_choices(enum_cls: type[Enum], blank: object | None = None) -> list[SelectChoice]:
     choices = [SelectChoice(m.value, ENUM_LABELS.get(m) or label(m)) for m in enum_cls]
     return ([SelectChoice("", blank)] if blank is not None else []) + choices
 

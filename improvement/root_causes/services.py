@@ -574,6 +574,8 @@ def root_cause_themes(root_cause_ids: Sequence[int]) -> dict[int, Counter[str]]:
         .where(FeedbackCase.root_cause_id.in_(root_cause_ids))
     )
     for rc_id, keywords in rows:
+        if rc_id is None:  # excluded by the query; narrows the type
+            continue
         tallies[rc_id].update(dict.fromkeys(keywords or (), 1))
     return tallies
 
@@ -600,7 +602,7 @@ def suggest_root_causes(
     ).all()
     candidates = [rc for rc in candidates if rc.id != exclude_id]
     tallies = root_cause_themes([rc.id for rc in candidates])
-    linked_counts = dict(
+    linked_counts: dict[int | None, int] = dict(
         db.session.execute(
             select(FeedbackCase.root_cause_id, db.func.count())
             .where(FeedbackCase.root_cause_id.in_([rc.id for rc in candidates]))

@@ -112,9 +112,9 @@ def resolve_columns(
     known.update({column.strip().lower(): field for column, field in mapped.items()})
     positions: dict[int, str] = {}
     for index, name in enumerate(header):
-        field = known.get(str(name or "").strip().lower())
-        if field and field not in positions.values():
-            positions[index] = field
+        found = known.get(str(name or "").strip().lower())
+        if found and found not in positions.values():
+            positions[index] = found
     missing = [f for f in REQUIRED_FIELDS if f not in positions.values()]
     if missing:
         raise ImportFileError(

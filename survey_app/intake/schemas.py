@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, tzinfo
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, cast
 
 from pydantic import (
     BaseModel,
@@ -20,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from sqlalchemy import String
 
 from ..i18n import normalise_locale
 from ..models import Channel, Customer, EventType, Priority, TicketStatus, Tier
@@ -42,7 +43,7 @@ PRIORITY_ALIASES = {
 }  # fmt: skip
 
 #: ``Customer.external_id`` holds :meth:`CustomerIn.identity`, so it must fit.
-CUSTOMER_KEY_LENGTH: int = Customer.__table__.c.external_id.type.length
+CUSTOMER_KEY_LENGTH: int = cast(String, Customer.__table__.c.external_id.type).length or 0
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100)]

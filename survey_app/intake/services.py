@@ -6,10 +6,10 @@ import dataclasses
 import enum
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from .. import running_app
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent, TicketStatus
 from ..surveys.invitations import cancel_open_invitations, schedule_invitation
@@ -127,7 +127,7 @@ def _apply(
     db.session.add(record)
     db.session.flush()
     if outcome is not Outcome.STALE:
-        ticket_changed.send(current_app._get_current_object(), ticket=ticket)
+        ticket_changed.send(running_app(), ticket=ticket)
         if event.event == EventType.REOPENED:
             cancel_open_invitations(ticket)
         elif event.event == EventType.CLOSED and invite:

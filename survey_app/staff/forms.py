@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
@@ -13,7 +15,7 @@ from ..labels import LABELS
 from ..models import Channel, Priority, Role, TicketStatus
 
 
-def _choices(enum_cls: type, blank: object) -> list[SelectChoice]:
+def _choices(enum_cls: type[Enum], blank: object) -> list[SelectChoice]:
     return [SelectChoice("", blank)] + [SelectChoice(m.value, LABELS[m]) for m in enum_cls]
 
 

@@ -14,7 +14,7 @@ def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def ticket_search(filters: Mapping[str, str | None]) -> Select[tuple[Ticket]]:
+def ticket_search(filters: Mapping[str, str | None]) -> Select[Ticket]:
     """Tickets matching ``filters``, newest first.
 
     ``q`` searches the ticket id, subject, customer name and e-mail (substring,

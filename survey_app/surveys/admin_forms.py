@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from enum import Enum
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -43,11 +45,11 @@ class CheckboxesField(SelectMultipleField):
     option_widget = CheckboxInput()
 
 
-def _enum_choices(enum_cls: type) -> list[SelectChoice]:
+def _enum_choices(enum_cls: type[Enum]) -> list[SelectChoice]:
     return [SelectChoice(m.value, LABELS[m]) for m in enum_cls]
 
 
-def _filter_choices(enum_cls: type) -> list[SelectChoice]:
+def _filter_choices(enum_cls: type[Enum]) -> list[SelectChoice]:
     return [SelectChoice("", _l("Any"))] + _enum_choices(enum_cls)
 
 

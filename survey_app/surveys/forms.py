@@ -34,7 +34,8 @@ class ScaleField(RadioField):
         try:
             self.data = int(valuelist[0].strip())
         except (ValueError, AttributeError):  # AttributeError: a file, not text
-            self.data = None
+            # WTForms' stubs say int, but a field with no valid number holds None.
+            self.data = None  # type: ignore[assignment]
 
 
 def written_text(value: object) -> str | None:

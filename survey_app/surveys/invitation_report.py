@@ -14,17 +14,19 @@ from .models import Invitation, InvitationStatus, SkipReason, TemplateVersion
 DELIVERED_STATUSES = (InvitationStatus.SENT, InvitationStatus.ANSWERED)
 
 
-def invitation_search(filters: Mapping[str, str | None]) -> Select[tuple[Invitation]]:
+def invitation_search(filters: Mapping[str, str | None]) -> Select[Invitation]:
     """Invitations matching ``status`` and ``skip_reason`` (empty = any), newest first."""
     query = select(Invitation).options(
         selectinload(Invitation.ticket),
         selectinload(Invitation.customer),
         selectinload(Invitation.template_version).selectinload(TemplateVersion.template),
     )
-    if filters.get("status"):
-        query = query.where(Invitation.status == InvitationStatus(filters["status"]))
-    if filters.get("skip_reason"):
-        query = query.where(Invitation.skip_reason == SkipReason(filters["skip_reason"]))
+    status = filters.get("status")
+    if status:
+        query = query.where(Invitation.status == InvitationStatus(status))
+    skip_reason = filters.get("skip_reason")
+    if skip_reason:
+        query = query.where(Invitation.skip_reason == SkipReason(skip_reason))
     return query.order_by(Invitation.created_at.desc(), Invitation.id.desc())
 
 
@@ -45,7 +47,7 @@ def counts_by_skip_reason() -> dict[SkipReason, int]:
         .group_by(Invitation.skip_reason)
         .order_by(func.count().desc())
     ).all()
-    return dict(rows)
+    return {reason: count for reason, count in rows if reason is not None}
 
 
 def response_rate(by_status: Mapping[InvitationStatus, int]) -> float | None:

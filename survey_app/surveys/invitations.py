@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..database import changed_rows
 from ..extensions import db
 from ..models import Customer, Ticket, TicketEvent
 from ..types import utcnow
@@ -88,7 +89,7 @@ def cancel_open_invitations(
         .values(status=InvitationStatus.CANCELLED, cancelled_at=now, skip_reason=reason)
         .execution_options(synchronize_session="fetch")
     )
-    return result.rowcount or 0
+    return max(changed_rows(result), 0)
 
 
 @dataclasses.dataclass
@@ -262,7 +263,7 @@ def _claim_and_decide(invitation_id: int, now: datetime) -> tuple[Invitation | N
         .values(status=InvitationStatus.SENDING, claimed_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed_rows(result) != 1:
         db.session.rollback()
         return None, False
     invitation = db.session.get(Invitation, invitation_id, populate_existing=True)
@@ -290,7 +291,7 @@ def _finish(invitation_id: int, **values: object) -> bool:
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    return result.rowcount == 1
+    return changed_rows(result) == 1
 
 
 def send_invitation(invitation_id: int, now: datetime | None = None) -> DispatchReport:
@@ -385,7 +386,7 @@ def send_reminder(invitation_id: int, now: datetime | None = None) -> DispatchRe
         .values(reminded_at=now)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if changed_rows(result) != 1:
         db.session.rollback()
         return report
     db.session.commit()

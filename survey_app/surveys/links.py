@@ -119,6 +119,7 @@ def invitation_from_token(token: str, salt: str = SURVEY_SALT) -> Invitation:
         options=[joinedload(Invitation.ticket), joinedload(Invitation.customer)],
     )
     _check_found(invitation, nonce)
+    assert invitation is not None  # _check_found refused a missing one
     return invitation
 
 

@@ -5,14 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
-from flask import current_app
-from sqlalchemy import Update, bindparam, insert, select, update
+from sqlalchemy import Table, Update, bindparam, insert, select, update
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.elements import BindParameter
 
-from ..database import write_transaction
+from .. import running_app
+from ..database import changed_rows, write_transaction
 from ..extensions import db
 from ..types import utcnow
 from .links import SurveyLink
@@ -76,7 +78,7 @@ def submit_response(
     # failing on an older read snapshot; held for the three statements only.
     write_transaction()
     claimed = db.session.execute(_claim_statement(), {"invitation_id": invitation_id, "now": now})
-    if claimed.rowcount != 1:
+    if changed_rows(claimed) != 1:
         db.session.rollback()
         status = db.session.scalar(select(Invitation.status).where(Invitation.id == invitation_id))
         if isinstance(invitation, Invitation):
@@ -86,11 +88,13 @@ def submit_response(
         raise SurveyClosed
     try:
         # Values as parameters, not .values(): the statement is then built once and cached.
-        inserted = db.session.execute(insert(SurveyResponse.__table__), response)
-        response_id = inserted.inserted_primary_key[0]
+        inserted = db.session.execute(insert(cast(Table, SurveyResponse.__table__)), response)
+        key = cast(CursorResult[Any], inserted).inserted_primary_key
+        assert key is not None  # a single-row INSERT reports its key
+        response_id = key[0]
         if answer_rows:
             db.session.execute(
-                insert(Answer.__table__),
+                insert(cast(Table, Answer.__table__)),
                 [dict(row, response_id=response_id) for row in answer_rows],
             )
         db.session.commit()
@@ -101,14 +105,14 @@ def submit_response(
         # What the claim wrote, without reading the row again.
         set_committed_value(invitation, "status", InvitationStatus.ANSWERED)
         set_committed_value(invitation, "answered_at", now)
-    response_submitted.send(current_app._get_current_object(), response_id=response_id)
+    response_submitted.send(running_app(), response_id=response_id)
     return response_id
 
 
 @cache
 def _claim_statement() -> Update:
     """Sent → answered, if still sent and not expired at ``:now`` (built once, reused)."""
-    now = bindparam("now")
+    now: BindParameter[Any] = bindparam("now")
     return (
         update(Invitation)
         .where(
