@@ -62,6 +62,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         instance_relative_config=True,
         template_folder=str(TEMPLATE_FOLDER),
     )
+    from .routing import IdConverter
+
+    # Before any route exists: every <int:...> in every blueprint is an id.
+    app.url_map.converters["int"] = IdConverter
     app.config.from_object(DefaultConfig)
     app.config.from_pyfile("config.py", silent=True)
     app.config.from_prefixed_env("CLOSEDLOOP")

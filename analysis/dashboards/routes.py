@@ -33,6 +33,7 @@ from survey_app.auth.access import staff_required
 from survey_app.extensions import db
 from survey_app.labels import label
 from survey_app.models import Channel, Priority, Tier
+from survey_app.routing import whole_number
 
 from . import figures, queries, services
 
@@ -247,7 +248,7 @@ def _list_args() -> tuple[str | None, str | None, int]:
     if sentiment is not None and sentiment not in queries.SENTIMENTS:
         errors.append({"field": "sentiment", "message": _("unknown sentiment")})
     raw_page = request.args.get("page", "1")
-    page = int(raw_page) if raw_page.isdigit() and 0 < int(raw_page) <= 100_000 else 0
+    page = whole_number(raw_page, 100_000) or 0
     if not page:
         errors.append({"field": "page", "message": _("must be a page number")})
     if errors:

@@ -8,7 +8,7 @@ from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
 
 from survey_app.auth.access import admin_required
-from survey_app.extensions import db
+from survey_app.routing import paginate, whole_number, within_supported_days
 
 from .services import ENTITY_TYPES, PAGE_SIZE, AuditFilter, event_query
 
@@ -23,20 +23,23 @@ def _filters() -> tuple[AuditFilter, list[str]]:
         raw = args.get(name, "").strip()
         if not raw:
             return None
-        if not raw.isdigit():
+        value = whole_number(raw)
+        if value is None:
             errors.append(_("%(name)s must be a whole number.", name=name))
-            return None
-        return int(raw)
+        return value
 
     def day(name: str) -> date | None:
         raw = args.get(name, "").strip()
         if not raw:
             return None
         try:
-            return date.fromisoformat(raw)
+            value = date.fromisoformat(raw)
         except ValueError:
+            value = None
+        if value is None or not within_supported_days(value):
             errors.append(_("%(name)s must be a date (YYYY-MM-DD).", name=name))
             return None
+        return value
 
     entity_type = args.get("entity_type", "").strip() or None
     if entity_type is not None and entity_type not in ENTITY_TYPES:
@@ -56,7 +59,7 @@ def _filters() -> tuple[AuditFilter, list[str]]:
 @admin_required
 def audit_log() -> tuple[str, int]:
     filters, errors = _filters()
-    page = db.paginate(event_query(filters), per_page=PAGE_SIZE, error_out=False)
+    page = paginate(event_query(filters), per_page=PAGE_SIZE)
     return (
         render_template(
             "audit/log.html",

@@ -22,6 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from analysis.text.problems import ProblemType
 from survey_app.labels import label
 from survey_app.models import Channel
+from survey_app.routing import within_supported_days
 from survey_app.surveys.models import SentimentLabel
 
 from .labels import ENUM_LABELS, REACH_LABELS, URGENCY_LABELS, category_label
@@ -110,7 +111,13 @@ class ParetoFilterForm(FlaskForm):
         _l("Problem type"), choices=_enum_choices(ProblemType, _l("Any")), default=""
     )
 
+    def validate_since(self, field: DateField) -> None:
+        if field.data and not within_supported_days(field.data):
+            raise ValidationError(_l("Not a date this report can cover."))
+
     def validate_until(self, field: DateField) -> None:
+        if field.data and not within_supported_days(field.data):
+            raise ValidationError(_l("Not a date this report can cover."))
         if field.data and self.since.data and field.data < self.since.data:
             raise ValidationError(_l("The end date is before the start date."))
 

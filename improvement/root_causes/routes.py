@@ -25,6 +25,7 @@ from analysis.text.problems import ProblemType
 from survey_app.auth.access import staff_required
 from survey_app.extensions import db
 from survey_app.models import Channel, Ticket
+from survey_app.routing import paginate
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
@@ -132,7 +133,7 @@ def cases() -> str:
         selectinload(FeedbackCase.root_cause),
         selectinload(FeedbackCase.ticket).selectinload(Ticket.customer),
     )
-    page = db.paginate(query, per_page=current_app.config["PAGE_SIZE"], error_out=False)
+    page = paginate(query, per_page=current_app.config["PAGE_SIZE"])
     return render_template("root_causes/cases.html", form=form, page=page, now=now)
 
 

@@ -13,6 +13,7 @@ from ..auth.access import admin_required, staff_required
 from ..auth.services import AccountError, create_user
 from ..extensions import db
 from ..models import Role, Ticket, TicketStatus, User
+from ..routing import paginate
 from ..surveys.models import Invitation
 from .forms import TicketFilterForm, UserCreateForm, UserEditForm
 from .services import ticket_search
@@ -37,9 +38,7 @@ def tickets() -> str:
     form.validate()
     # An invalid filter is shown with its error and ignored; the others still apply.
     filters = {field.name: field.data for field in form if not field.errors}
-    page = db.paginate(
-        ticket_search(filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = paginate(ticket_search(filters), per_page=current_app.config["PAGE_SIZE"])
     return render_template("staff/tickets.html", form=form, page=page)
 
 

@@ -31,6 +31,7 @@ from ..auth.access import admin_required, manager_required
 from ..extensions import db
 from ..labels import label
 from ..models import Channel, Tier
+from ..routing import paginate
 from .admin_forms import (
     ActionForm,
     IntroForm,
@@ -411,9 +412,7 @@ def invitations() -> str:
     form.validate()
     # An invalid filter is shown with its error and ignored; the other still applies.
     filters = {field.name: field.data for field in form if not field.errors}
-    page = db.paginate(
-        invitation_search(filters), per_page=current_app.config["PAGE_SIZE"], error_out=False
-    )
+    page = paginate(invitation_search(filters), per_page=current_app.config["PAGE_SIZE"])
     by_status = counts_by_status()
     return render_template(
         "surveys/admin/invitations.html",
