@@ -321,20 +321,36 @@ def test_same_body_twice_is_a_duplicate_and_changes_nothing(webhook: Webhook, ap
     assert (ticket.updated_at, ticket.last_event_at, only(Customer).updated_at) == snapshot
 
 
-def test_same_event_id_with_another_body_is_a_duplicate(webhook: Webhook, app: Flask) -> None:
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ticket": {"team": "Other team", "priority": "P4"}},
+        {"ticket": {"external_id": "T-OTHER"}},  # even another ticket
+    ],
+)
+def test_same_event_id_with_another_body_is_a_409_and_changes_nothing(
+    webhook: Webhook, app: Flask, change: dict
+) -> None:
     webhook.post(event_payload(event_id="hd-1"))
     updated_at = only(Ticket).updated_at
 
-    response = webhook.post(
-        event_payload(event_id="hd-1", ticket={"team": "Other team", "priority": "P4"})
-    )
+    response = webhook.post(event_payload(event_id="hd-1", **change))
 
-    assert response.status_code == 200
-    assert response.get_json()["result"] == "duplicate"
+    assert response.status_code == 409
+    error = response.get_json()["error"]
+    assert error["code"] == "event_id_conflict"
+    assert "hd-1" in error["message"] and "different body" in error["message"]
     assert row_counts() == {"customer": 1, "ticket": 1, "ticket_event": 1}
     ticket = only(Ticket)
-    assert (ticket.team, ticket.priority) == ("Frontline", Priority.P2)
+    assert (ticket.external_id, ticket.team, ticket.priority) == (
+        "T-1001",
+        "Frontline",
+        Priority.P2,
+    )
     assert ticket.updated_at == updated_at
+    # The same event sent again as it first was is still the harmless duplicate.
+    again = webhook.post(event_payload(event_id="hd-1"))
+    assert (again.status_code, again.get_json()["result"]) == (200, "duplicate")
 
 
 def test_updates_never_duplicate_ticket_or_customer(webhook: Webhook, app: Flask) -> None:

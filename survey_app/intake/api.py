@@ -57,6 +57,15 @@ def ticket_event() -> tuple[Response, int] | Response:
         )
     key = event.idempotency_key(body)
     result = apply_ticket_event(event, idempotency_key=key, origin="webhook", payload=payload)
+    if result.outcome is Outcome.CONFLICT:
+        db.session.rollback()
+        return api_error(
+            409,
+            "event_id_conflict",
+            f"event_id {event.event_id!r} was already received with a different body; "
+            "send each change with an event_id of its own (the first event is kept).",
+            event_id=result.event_id,
+        )
     db.session.commit()
     status = 201 if result.outcome is Outcome.CREATED else 200
     return jsonify(

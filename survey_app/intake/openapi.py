@@ -98,6 +98,10 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "400": _error("The body is not a JSON object."),
                         "401": _error("Missing or wrong signature, or stale timestamp."),
+                        "409": _error(
+                            "The `event_id` was received before with a different body "
+                            "(`event_id_conflict`); the first event is kept."
+                        ),
                         "413": _error("The body is too large."),
                         "422": _error("A field is missing or invalid; `fields` names each."),
                         "503": _error("The webhook secret is not configured."),

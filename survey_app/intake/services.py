@@ -25,6 +25,8 @@ class Outcome(enum.StrEnum):
     DUPLICATE = "duplicate"
     #: Older than what the ticket already reflects: recorded, not applied.
     STALE = "stale"
+    #: The event id was seen before with another body: refused, nothing changed.
+    CONFLICT = "conflict"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +55,9 @@ def apply_ticket_event(
 
     Returns the outcome. A key seen before (also one racing in from a
     concurrent request, caught by the unique constraint) returns
-    ``DUPLICATE`` and changes nothing; an event older than the ticket's last
+    ``DUPLICATE`` and changes nothing, unless the key came with another body
+    (the same helpdesk event id, other content), which is ``CONFLICT`` and
+    changes nothing either; an event older than the ticket's last
     applied event is stored as ``STALE`` without touching the ticket. The
     caller commits.
 
@@ -63,7 +67,7 @@ def apply_ticket_event(
     """
     existing = _event_by_key(idempotency_key)
     if existing is not None:
-        return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
+        return _seen_before(existing, payload)
     try:
         with db.session.begin_nested():
             return _apply(event, idempotency_key, origin, payload, invite)
@@ -71,9 +75,15 @@ def apply_ticket_event(
         # A concurrent delivery of the same event or ticket won the race.
         existing = _event_by_key(idempotency_key)
         if existing is not None:
-            return EventResult(Outcome.DUPLICATE, existing.ticket_id, existing.id)
+            return _seen_before(existing, payload)
         with db.session.begin_nested():
             return _apply(event, idempotency_key, origin, payload, invite)
+
+
+def _seen_before(existing: TicketEvent, payload: dict[str, Any]) -> EventResult:
+    """A repeated delivery (the same stored body) or a conflicting reuse of its key."""
+    outcome = Outcome.DUPLICATE if existing.payload == payload else Outcome.CONFLICT
+    return EventResult(outcome, existing.ticket_id, existing.id)
 
 
 def _event_by_key(key: str) -> TicketEvent | None:
