@@ -58,8 +58,10 @@ def backup_sqlite(source: Path, target: Path) -> Path:
         raise BackupError(f"No SQLite database at {source}.")
     if target.exists():
         raise BackupError(f"{target} exists; choose another file.")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    # Private from the first byte: the copy holds every customer's answers and e-mail.
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     src = sqlite3.connect(source, timeout=30)
     try:
         dst = sqlite3.connect(partial)

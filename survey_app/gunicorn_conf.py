@@ -34,8 +34,11 @@ keepalive = 5
 preload_app = True
 accesslog = None
 errorlog = "-"
-# The app's ProxyFix (TRUSTED_PROXIES) decides what to trust in X-Forwarded-*.
-forwarded_allow_ips = "127.0.0.1"
+# Only the app's ProxyFix reads X-Forwarded-*, trusting exactly TRUSTED_PROXIES hops.
+# gunicorn trusts no address and no scheme header itself: before, any local client
+# could send X-Forwarded-Proto: https and be taken for https when no proxy was set.
+forwarded_allow_ips = ""
+secure_scheme_headers: dict[str, str] = {}
 
 
 def post_fork(_server: Any, worker: Any) -> None:

@@ -575,8 +575,22 @@ def test_alert_list_shows_open_and_cleared_alerts(alert_app, alert_client):
     assert "level--red" in page and "-100.0" in page and "+140.0" in page
     assert "No open alerts." not in page
     assert 'href="/targets"' not in page  # an analyst sees no link to the targets
+    assert ">sent<" in page  # no recipients, but the organisation's webhook took it
 
     add_nps(data, *[10] * 10)  # 10 P, 3 D of 13 → 53.8 → ok
     check_alerts(today=TODAY)
     page = client.get("/alerts").get_data(as_text=True)
     assert "No open alerts." in page and "Cleared in the last 30 days" in page
+
+
+def test_an_alert_nobody_receives_does_not_claim_it_was_sent(alert_app, alert_client):
+    """No recipients and no webhook anywhere: the page says so instead of "sent"."""
+    alert_app.config["ALERT_WEBHOOK_URL"] = None
+    data = KpiData()
+    nps_target(recipients=[], note="x")
+    add_nps(data, 0, 0, 3)
+    check_alerts(today=TODAY)
+    Auth(alert_client).sign_in(staff(Role.ANALYST))
+    page = alert_client.get("/alerts").get_data(as_text=True)
+    assert "level--red" in page
+    assert "nobody to notify" in page and ">sent<" not in page

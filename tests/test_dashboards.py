@@ -360,3 +360,11 @@ def test_card_status_hook(app, data):
     cards = {card.name: card for card in services.overview_cards(SEPTEMBER)}
     assert cards["nps"].status == "nps:1"
     assert cards["nps"].change is None  # nothing in August
+
+
+def test_csv_cells_with_a_semicolon_are_quoted_for_semicolon_locales():
+    lines = list(services.csv_lines(["team", "n"], [["A; B", 3], ["plain", 4]]))
+    assert lines[1] == '"A; B",3\r\n'  # Excel with ";" as separator keeps it one cell
+    assert lines[2] == "plain,4\r\n"
+    parsed = list(csv.reader(io.StringIO("".join(lines).lstrip("\ufeff"))))
+    assert parsed[1] == ["A; B", "3"]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import re
 
 import pytest
 
+from survey_app.extensions import db
 from survey_app.models import Role
 from survey_app.routing import MAX_ID, whole_number
 from tests.conftest import csrf_token
@@ -75,3 +77,68 @@ def test_numbers_and_days_out_of_range_are_refused_not_500(client, auth, make_us
 )  # fmt: skip
 def test_whole_number_takes_ascii_digits_in_range_only(raw, expected):
     assert whole_number(raw) == expected
+
+
+# --- finding 10: ids and numbers in one spelling -------------------------------------------------
+
+
+def test_ticket_ids_are_normalised_and_counts_are_digits_only(webhook, app):
+    from survey_app.models import Ticket
+    from tests.conftest import event_payload
+
+    first = webhook.post(event_payload(ticket={"external_id": "T-１００１\u200b"}))
+    assert first.status_code == 201, first.get_json()
+    again = webhook.post(event_payload(ticket={"external_id": "T-1001", "subject": "Later"}))
+    assert again.status_code == 200
+    assert [t.external_id for t in db.session.scalars(db.select(Ticket))] == ["T-1001"]
+
+    for count in ("1_0", "10.5", "-1", "1 0"):
+        response = webhook.post(event_payload(ticket={"contact_count": count}))
+        assert response.status_code == 422, count
+    assert webhook.post(event_payload(ticket={"contact_count": "２"})).status_code == 200
+
+
+def test_line_breaks_in_header_bound_text_are_refused(webhook):
+    from tests.conftest import event_payload
+
+    response = webhook.post(event_payload(ticket={"external_id": "T-1\r\nBcc: x@evil.example"}))
+    assert response.status_code == 422
+    assert "control characters" in response.get_json()["error"]["message"]
+
+
+@pytest.mark.parametrize("raw", ["1_0", "10.0", "1e1", " 5 "])
+def test_a_survey_score_is_a_plain_digit(raw):
+    from survey_app.normalise import whole_number
+
+    if raw == " 5 ":
+        assert whole_number(raw) == 5
+    else:
+        with pytest.raises(ValueError):
+            whole_number(raw)
+    assert whole_number("５") == 5  # NFKC: full-width digits are digits
+
+
+def test_a_backup_is_private_to_its_owner(tmp_path):
+    import sqlite3
+    import stat
+
+    from survey_app.backup import backup_sqlite
+
+    source = tmp_path / "live.sqlite3"
+    with sqlite3.connect(source) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    target = backup_sqlite(source, tmp_path / "backups" / "copy.sqlite3")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    assert stat.S_IMODE(target.parent.stat().st_mode) == 0o700
+
+
+def test_gunicorn_trusts_no_forwarded_header_itself():
+    """Only the app's ProxyFix (TRUSTED_PROXIES hops) reads X-Forwarded-*."""
+    from gunicorn.config import Config
+
+    config = Config()
+    for name, value in vars(importlib.import_module("survey_app.gunicorn_conf")).items():
+        if name in config.settings:
+            config.set(name, value)
+    assert config.forwarded_allow_ips == []
+    assert config.secure_scheme_headers == {}

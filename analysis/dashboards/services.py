@@ -157,14 +157,19 @@ def neutralise(value: Any) -> Any:
 
 def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
     """CSV text, line by line (a UTF-8 BOM first so Excel reads Chinese), every cell
-    passed through :func:`neutralise`; None becomes an empty cell."""
+    passed through :func:`neutralise`; None becomes an empty cell. A row with a ``;``
+    in a cell has its text cells quoted: Excel in locales that separate by ``;``
+    would otherwise split that cell."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    plain = csv.writer(buffer)
+    quoted = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
 
     def line(cells: Sequence[Any]) -> str:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerow(["" if cell is None else neutralise(cell) for cell in cells])
+        safe = ["" if cell is None else neutralise(cell) for cell in cells]
+        splits = any(isinstance(cell, str) and ";" in cell for cell in safe)
+        (quoted if splits else plain).writerow(safe)
         return buffer.getvalue()
 
     yield "\ufeff" + line(header)

@@ -155,6 +155,13 @@ def send_webhook(url: str, body: dict[str, Any]) -> None:
         raise RuntimeError(f"webhook answered {status}")
 
 
+def has_audience(target: KpiTarget) -> bool:
+    """Whether an alert of ``target`` goes anywhere: e-mail recipients or a webhook."""
+    return bool(
+        target.recipients or target.webhook_url or current_app.config.get("ALERT_WEBHOOK_URL")
+    )
+
+
 def recipient_languages(addresses: list[str]) -> dict[str, list[str]]:
     """Group addresses by language: a staff user's language setting where the address is a
     user's, else ``BABEL_DEFAULT_LOCALE``."""

@@ -13,6 +13,7 @@ from .alerts import not_evaluated, recent_alerts
 from .forms import TEXT_DIMENSIONS, DeleteForm, TargetForm
 from .labels import KPI_LABELS, LEVEL_LABELS, format_gap, format_value
 from .models import KpiTarget, WebhookFormat
+from .notify import has_audience
 from .services import (
     TargetError,
     TargetSpec,
@@ -135,4 +136,5 @@ def alerts() -> str:
         open_alerts=open_alerts,
         cleared=cleared,
         not_evaluated=not_evaluated(),
+        has_audience=has_audience,
     )

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Self, cast
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     EmailStr,
     Field,
@@ -24,6 +25,7 @@ from sqlalchemy import String
 
 from ..i18n import normalise_locale
 from ..models import Channel, Customer, EventType, Priority, TicketStatus, Tier
+from ..normalise import has_control_characters, identifier, whole_number
 
 #: Timestamp layouts accepted besides ISO 8601 (common in helpdesk exports).
 EXTRA_DATETIME_FORMATS = (
@@ -45,7 +47,19 @@ PRIORITY_ALIASES = {
 #: ``Customer.external_id`` holds :meth:`CustomerIn.identity`, so it must fit.
 CUSTOMER_KEY_LENGTH: int = cast(String, Customer.__table__.c.external_id.type).length or 0
 
+
+def _identifier(value: Any) -> Any:
+    return identifier(value) if isinstance(value, str) else value
+
+
+def _count(value: Any) -> Any:
+    """Counts are whole numbers written with digits: ``1_0`` and ``10.5`` are refused."""
+    return whole_number(value) if isinstance(value, str) else value
+
+
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+#: An id from the helpdesk: NFKC, zero-width characters dropped (one ticket, one spelling).
+Identifier = Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=200)]
 Label = Annotated[str, Field(min_length=1, max_length=100)]
 
 
@@ -86,17 +100,20 @@ class _Model(BaseModel):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL; refuse it here rather than fail on insert.
-        if isinstance(value, str) and "\x00" in value:
-            raise ValueError("text must not contain NUL characters")
+    def _no_control_characters(cls, value: Any) -> Any:
+        # One-line values only: CR/LF would split a mail header (a ticket id is in the
+        # invitation's subject) and PostgreSQL text cannot hold NUL.
+        if isinstance(value, str) and has_control_characters(value):
+            if "\x00" in value:
+                raise ValueError("text must not contain NUL characters")
+            raise ValueError("text must not contain line breaks or other control characters")
         return value
 
 
 class CustomerIn(_Model):
     """The customer who raised the ticket. At least one of external_id, email, phone."""
 
-    external_id: Text | None = None
+    external_id: Identifier | None = None
     name: Annotated[str, Field(max_length=200)] | None = None
     email: EmailStr | None = None
     phone: Annotated[str, Field(max_length=40, pattern=r"^\+?[0-9][0-9 ()\-]{4,38}$")] | None = (
@@ -143,7 +160,7 @@ class CustomerIn(_Model):
 class TicketIn(_Model):
     """A ticket as the helpdesk knows it."""
 
-    external_id: Text
+    external_id: Identifier
     source: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.\-]+$")] = (
         "helpdesk"
     )
@@ -160,8 +177,8 @@ class TicketIn(_Model):
     first_response_at: datetime | None = None
     resolved_at: datetime | None = None
     closed_at: datetime | None = None
-    reopen_count: Annotated[int, Field(ge=0, le=1000)] | None = None
-    contact_count: Annotated[int, Field(ge=1, le=1000)] | None = None
+    reopen_count: Annotated[int, BeforeValidator(_count), Field(ge=0, le=1000)] | None = None
+    contact_count: Annotated[int, BeforeValidator(_count), Field(ge=1, le=1000)] | None = None
 
     _timestamps = field_validator(
         "created_at", "first_response_at", "resolved_at", "closed_at", mode="wrap"
@@ -206,7 +223,9 @@ class TicketEventIn(_Model):
     """``POST /api/v1/ticket-events`` body, and one row of an import."""
 
     event: EventType
-    event_id: Annotated[str, Field(min_length=1, max_length=150)] | None = None
+    event_id: (
+        Annotated[str, BeforeValidator(_identifier), Field(min_length=1, max_length=150)] | None
+    ) = None
     occurred_at: datetime | None = None
     ticket: TicketIn
     customer: CustomerIn

@@ -11,6 +11,7 @@ from wtforms import RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
+from ..normalise import whole_number
 from .models import QuestionKind, TemplateVersion
 from .published import VersionData
 from .responses import MAX_COMMENT_LENGTH
@@ -32,8 +33,9 @@ class ScaleField(RadioField):
         if not valuelist:
             return
         try:
-            self.data = int(valuelist[0].strip())
-        except (ValueError, AttributeError):  # AttributeError: a file, not text
+            # Digits only (full-width ones normalised): int() alone would take "1_0" as 10.
+            self.data = whole_number(valuelist[0])
+        except (ValueError, TypeError):  # TypeError: a file, not text
             # WTForms' stubs say int, but a field with no valid number holds None.
             self.data = None  # type: ignore[assignment]
 
