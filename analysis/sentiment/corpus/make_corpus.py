@@ -570,7 +570,8 @@ def _fill(template: str, slots: dict[str, list[str]], rng: random.Random, dev: b
         return rng.choice(options)
 
     text = _SLOT.sub(pick, template)
-    return text[0].upper() + text[1:] if text[0].isascii() else text
+    # Capitalise the first letter of each English sentence.
+    return re.sub(r"(^|[.!?] )([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 def generate(families, slots, lang: str, per_family: int, rng: random.Random) -> list[dict]:
