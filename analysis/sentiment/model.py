@@ -111,11 +111,13 @@ def english_features(text: str) -> set[str]:
         negated = 0
         previous = "^"
         for word in words:
+            if negated:
+                # Only the negated form: "called" of "nobody called me back" must not
+                # teach that "they called me back" is a complaint.
+                word = "¬" + word
+                negated -= 1
             add("w:" + word)
             add(f"b:{previous} {word}")
-            if negated:
-                add("¬" + word)
-                negated -= 1
             if _ENGLISH_NEGATOR.match(word):
                 negated = ENGLISH_NEGATION_SCOPE
             previous = word

@@ -52,12 +52,17 @@ class ModelInfo:
 
 
 def normalise_for_model(text: str) -> str:
-    """Prepare text for the Chinese model: traditional → simplified characters, lower case.
+    """Prepare text for the Chinese model: traditional → simplified characters, lower case,
+    no spaces between two Chinese characters.
 
     OpenCC's converter is loaded on first use (its dictionaries are in the
     wheel: nothing is downloaded).
     """
-    return _converter().convert(text.lower())
+    return _converter().convert(_HAN_GAP.sub("", text.lower()))
+
+
+_HAN_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])\s+(?=[\u3400-\u9fff\uf900-\ufaff])")
+"""Spaces between Chinese characters (left by HTML tags or typing) split no words."""
 
 
 _converter_lock = threading.Lock()
@@ -239,7 +244,7 @@ def service_calibration_split(
 def _fingerprint() -> str:
     negative, positive = sentiment_model.shipped_corpus()
     return sentiment_model.corpus_fingerprint(
-        (negative, positive, SERVICE_CORPUS), extra=f"blend-2/{SERVICE_BASE_WEIGHT}"
+        (negative, positive, SERVICE_CORPUS), extra=f"blend-3/{SERVICE_BASE_WEIGHT}"
     )
 
 
