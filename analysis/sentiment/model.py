@@ -147,7 +147,7 @@ def contrast_parts(text: str) -> tuple[str, str] | None:
         before, after = before + " " + clause, rest
     if not after.strip(" ,，。.!！"):
         return None
-    return before, after
+    return before.strip(), after.strip()
 
 
 @dataclass
