@@ -114,7 +114,8 @@ def english_features(text: str) -> set[str]:
         words = _ENGLISH_WORD.findall(clause.replace("\u2019", "'"))
         negated = 0
         previous = "^"
-        for word in words:
+        for raw in words:
+            word = raw
             if negated:
                 # Only the negated form: "called" of "nobody called me back" must not
                 # teach that "they called me back" is a complaint.
@@ -122,7 +123,7 @@ def english_features(text: str) -> set[str]:
                 negated -= 1
             add("w:" + word)
             add(f"b:{previous} {word}")
-            if _ENGLISH_NEGATOR.match(word):
+            if _ENGLISH_NEGATOR.match(raw):
                 negated = ENGLISH_NEGATION_SCOPE
             previous = word
     return found
