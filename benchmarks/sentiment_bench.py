@@ -209,7 +209,9 @@ def main() -> None:
             single_rate = len(speed_texts) / (time.perf_counter() - started)
             rows.append((f"{label}, one process", accuracy(single, held_out), single_rate, note))
             started = time.perf_counter()
-            batch = score_texts(speed_texts, instance_path=instance, neutral_band=(0.4, 0.6))
+            batch = score_texts(
+                speed_texts, instance_path=instance, neutral_band=DEFAULT_NEUTRAL_BAND
+            )
             batch_rate = len(speed_texts) / (time.perf_counter() - started)
             scores = [r.score for r in batch[: len(texts)]]
             cores = f"batch on {os.cpu_count()} cores"
