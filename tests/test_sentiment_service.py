@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner
+from flask.testing import FlaskClient, FlaskCliRunner
 
+from analysis.pipeline import analyse_pending
 from analysis.sentiment.engine import (
     DEFAULT_NEUTRAL_BAND,
     SentimentEngine,
@@ -24,6 +25,7 @@ from analysis.sentiment.evaluation import choose_band, confident_error
 from analysis.sentiment.model import contrast_parts, english_features
 from analysis.sentiment.store import SERVICE_CORPUS, ModelStore
 from analysis.sentiment.training import train_model
+from tests.test_analysis_pipeline import respond
 from tests.test_sentiment import support_comments
 
 
@@ -221,3 +223,36 @@ def test_train_csv_beats_the_shipped_model_on_the_organisations_comments(
     after = accuracy()
     assert after >= before + 0.1, (before, after)
     assert after >= 0.95
+
+
+def test_train_from_responses_beats_the_shipped_model_on_the_organisations_comments(
+    app: Flask,
+    client: FlaskClient,
+    runner: FlaskCliRunner,
+    engine: SentimentEngine,
+    tmp_path: Path,
+) -> None:
+    assert engine.store is not None
+    if engine.store.root.exists():
+        shutil.copytree(engine.store.root, Path(app.instance_path) / "sentiment")
+    comments = organisation_comments(360, seed=9)
+    held_out = tmp_path / "held_out.csv"
+    with held_out.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("label", "text"), *comments[240:]])
+    for label, text in comments[:240]:
+        respond(client, {"nps": 10 if label else 1, "comment": text})
+    analyse_pending()
+
+    def accuracy() -> float:
+        result = runner.invoke(args=["sentiment", "evaluate", "--csv", str(held_out)])
+        assert result.exit_code == 0, result.output
+        found = re.search(r"accuracy: ([0-9.]+)", result.output)
+        assert found is not None
+        return float(found.group(1))
+
+    before = accuracy()
+    result = runner.invoke(args=["sentiment", "train", "--from-responses"])
+    assert result.exit_code == 0, result.output
+    after = accuracy()
+    assert after >= before + 0.1, (before, after)
+    assert after >= 0.9
