@@ -224,16 +224,20 @@ def service_calibration_split(
     fifth hand-written comment are held out, so calibration never sees a
     near-duplicate of what the model learned from. Only ``splits`` are read
     (the frozen dev split is never used to build the shipped models).
+    Raises :class:`ModelError` when the corpus file (package data) cannot be read.
     """
     import csv
     import zlib
 
     fit: list[tuple[int, str]] = []
     held: list[tuple[int, str]] = []
-    with SERVICE_CORPUS.open(encoding="utf-8", newline="") as handle:
-        rows = [
-            r for r in csv.DictReader(handle) if r["lang"] == language and r["split"] in splits
-        ]
+    try:
+        with SERVICE_CORPUS.open(encoding="utf-8", newline="") as handle:
+            rows = [
+                r for r in csv.DictReader(handle) if r["lang"] == language and r["split"] in splits
+            ]
+    except (OSError, UnicodeDecodeError, KeyError) as error:
+        raise ModelError(f"cannot read the service corpus {SERVICE_CORPUS}: {error}") from error
     for index, row in enumerate(rows):
         source = row["source"]
         out = index % 5 == 0 if source == "hand" else zlib.crc32(source.encode()) % 4 == 0
