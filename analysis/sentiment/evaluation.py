@@ -103,6 +103,43 @@ def evaluate(
     )
 
 
+BAND_GRID = (0.4, 0.35, 0.3, 0.25, 0.2, 0.15, 0.1)
+MAX_CONFIDENT_ERROR = 0.03
+
+
+def confident_error(
+    scores: Sequence[float | None], labels: Sequence[int], band: tuple[float, float]
+) -> tuple[float, float]:
+    """Return ``(coverage, error)``: the share of texts scored outside ``band``, and how many
+    of those are on the wrong side of 0.5 (unscored texts count as not covered)."""
+    low, high = band
+    confident = [
+        (s, y)
+        for s, y in zip(scores, labels, strict=True)
+        if s is not None and not low <= s <= high
+    ]
+    wrong = sum(1 for s, y in confident if (s >= 0.5) != (y == 1))
+    coverage = len(confident) / len(labels) if labels else 0.0
+    return coverage, wrong / len(confident) if confident else 0.0
+
+
+def choose_band(
+    scores: Sequence[float | None],
+    labels: Sequence[int],
+    max_error: float = MAX_CONFIDENT_ERROR,
+) -> tuple[float, float]:
+    """Return the narrowest symmetric neutral band of ``BAND_GRID`` whose confident verdicts
+    (scores outside it) are wrong at most ``max_error`` of the time; the widest one otherwise.
+
+    This is how ``DEFAULT_NEUTRAL_BAND`` was chosen, on the corpus's frozen dev split.
+    """
+    for low in BAND_GRID:
+        band = (low, round(1 - low, 2))
+        if confident_error(scores, labels, band)[1] <= max_error:
+            return band
+    return (BAND_GRID[-1], round(1 - BAND_GRID[-1], 2))
+
+
 def read_labelled_csv(
     path: Path, text_column: str = "text"
 ) -> tuple[list[tuple[int, str]], list[str]]:

