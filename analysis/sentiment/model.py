@@ -205,7 +205,8 @@ class FeatureCounts:
         ]
         for mine, theirs in ((result.negative, other.negative), (result.positive, other.positive)):
             for feature, count in theirs.items():
-                mine[feature] += weight * count
+                # Weighted counts: typeshed types Counter's values as int only.
+                mine[feature] += weight * count  # type: ignore[assignment]
         return result
 
     def frequent(self, min_count: float) -> set[str]:
