@@ -85,6 +85,14 @@ class DefaultConfig:
     MAIL_DEFAULT_SENDER = "ClosedLoop <feedback@localhost>"
     #: Flask-Mail would silently drop mail in testing mode; the tests use a real server.
     MAIL_SUPPRESS_SEND = False
+    #: Seconds to wait for the SMTP server at each step (survey_app.outbound).
+    MAIL_TIMEOUT = 30.0
+    #: Seconds to wait for a webhook receiver (alerts, the SMS/WeChat gateway).
+    WEBHOOK_TIMEOUT = 10.0
+    #: Outbound webhooks to loopback, private, link-local (cloud metadata) or reserved
+    #: addresses are refused; True allows them, for a gateway on the organisation's own
+    #: network. Leave False where managers may enter webhook URLs.
+    OUTBOUND_ALLOW_PRIVATE_NETWORKS = False
 
     #: Gateway for SMS / WeChat / in-app invitations (customers without e-mail).
     SURVEY_WEBHOOK_URL: str | None = None

@@ -81,6 +81,9 @@ def _settings(database_url: str, **config: Any) -> dict[str, Any]:
         "DATABASE_URL": database_url,
         "WEBHOOK_SECRET": WEBHOOK_SECRET,
         "SERVER_NAME": "localhost",
+        # The tests' webhook receivers listen on loopback; tests/test_hardening.py checks
+        # that internal destinations are refused with the default (False).
+        "OUTBOUND_ALLOW_PRIVATE_NETWORKS": True,
         # Hashing strength is not under test; scrypt would make the suite minutes slower.
         "PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",
     }
@@ -590,10 +593,14 @@ class Mailbox:
 
     def __init__(self) -> None:
         self.messages: list[Any] = []
+        #: The bytes each message arrived as (headers exactly as on the wire).
+        self.raw: list[bytes] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         import email
         from email import policy
+
+        self.raw.append(envelope.content)
 
         message = email.message_from_bytes(envelope.content, policy=policy.default)
         message.envelope_recipients = list(envelope.rcpt_tos)  # type: ignore[attr-defined]

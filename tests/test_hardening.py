@@ -142,3 +142,180 @@ def test_gunicorn_trusts_no_forwarded_header_itself():
             config.set(name, value)
     assert config.forwarded_allow_ips == []
     assert config.secure_scheme_headers == {}
+
+
+# --- findings 1, 3, 4, 5: one sender for every message ------------------------------------------
+
+
+class Receiver:
+    """A local HTTP endpoint: answers ``status`` (with ``location`` for a redirect)."""
+
+    def __init__(self, status: int = 200, location: str | None = None) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.hits: list[str] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.hits.append(self.path)
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    made: list[Receiver] = []
+
+    def make(status: int = 200, location: str | None = None) -> Receiver:
+        made.append(Receiver(status, location))
+        return made[-1]
+
+    yield make
+    for each in made:
+        each.close()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.1.10/hook",
+        "http://172.16.0.1/hook",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://[fd00::1]/hook",
+        "http://0.0.0.0/hook",
+        "file:///etc/passwd",
+        "gopher://example.com/",
+    ],
+)
+def test_outbound_urls_to_internal_destinations_are_refused(app, url):
+    from survey_app.outbound import UnsafeDestination, check_destination, post_webhook
+
+    app.config["OUTBOUND_ALLOW_PRIVATE_NETWORKS"] = False
+    with pytest.raises(UnsafeDestination):
+        check_destination(url)
+    with pytest.raises(UnsafeDestination):
+        post_webhook(url, {"x": 1})
+
+
+def test_a_name_that_resolves_inside_is_refused_at_send_time(app, receiver):
+    from survey_app.outbound import UnsafeDestination, check_destination, post_webhook
+
+    app.config["OUTBOUND_ALLOW_PRIVATE_NETWORKS"] = False
+    hook = receiver()
+    # "localhost.": a name, resolved only when sending; and 0x7f.1, inet_aton's loopback.
+    name_url = hook.url.replace("127.0.0.1", "0x7f.1")
+    check_destination(name_url, resolve=False)  # a form cannot tell
+    with pytest.raises(UnsafeDestination):
+        post_webhook(name_url, {"x": 1})
+    assert hook.hits == []
+
+
+def test_redirects_are_never_followed(app, receiver):
+    from survey_app.outbound import OutboundError, post_webhook
+
+    target = receiver()
+    hook = receiver(302, location=f"{target.url}/internal")
+    with pytest.raises(OutboundError, match="redirect"):
+        post_webhook(f"{hook.url}/hook", {"x": 1})
+    assert hook.hits == ["/hook"] and target.hits == []
+
+
+def test_a_target_webhook_inside_the_network_is_refused_by_the_form(app):
+    from analysis.targets.services import TargetError, TargetSpec, validate_spec
+
+    app.config["OUTBOUND_ALLOW_PRIVATE_NETWORKS"] = False
+    spec = TargetSpec(
+        kpi="nps", target=30, yellow=10, orange=20, red=30,
+        webhook_url="http://169.254.169.254/latest",
+    )  # fmt: skip
+    with pytest.raises(TargetError) as refused:
+        validate_spec(spec)
+    assert "inside the network" in str(refused.value.errors["webhook_url"])
+
+
+def test_list_unsubscribe_arrives_unencoded_on_the_wire(mail_app, mailbox):
+    from flask_mail import Message
+
+    from survey_app.outbound import send_mail
+
+    link = "https://feedback.example.com/s/unsubscribe/" + "A" * 120
+    send_mail(
+        Message(
+            subject="您好，您的工单 T-1001 已关闭",
+            recipients=["zhang.san@example.com"],
+            body="x",
+            extra_headers={
+                "List-Unsubscribe": f"<{link}>",
+                "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            },
+        )
+    )
+    (raw,) = mailbox.raw
+    assert f"List-Unsubscribe: <{link}>\r\n".encode() in raw
+    assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n" in raw
+    assert b"=?utf-8?q?=3C" not in raw
+    assert mailbox.messages[0]["Subject"] == "您好，您的工单 T-1001 已关闭"
+
+
+def test_a_header_with_a_line_break_is_refused_before_anything_is_sent(mail_app, mailbox):
+    from flask_mail import Message
+
+    from survey_app.outbound import OutboundError, send_mail
+
+    with pytest.raises(OutboundError, match="line break"):
+        send_mail(Message("Survey\r\nBcc: all@example.com", ["a@example.com"], body="x"))
+    assert mailbox.raw == []
+
+
+@pytest.mark.parametrize("server_offers_smtputf8", [True, False])
+def test_a_non_ascii_address_needs_a_server_that_takes_it(app, server_offers_smtputf8):
+    import socket
+
+    from aiosmtpd.controller import Controller
+    from flask_mail import Message
+
+    from survey_app.outbound import OutboundError, send_mail
+    from tests.conftest import Mailbox
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    box = Mailbox()
+    server = Controller(
+        box, hostname="127.0.0.1", port=port, enable_SMTPUTF8=server_offers_smtputf8
+    )
+    server.start()
+    try:
+        app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=port)
+        message = Message("Survey", ["张三@example.com"], body="x", sender="f@example.com")
+        if server_offers_smtputf8:
+            send_mail(message)
+            assert "张三@example.com".encode() in box.raw[0]
+        else:
+            with pytest.raises(OutboundError, match="SMTPUTF8"):
+                send_mail(message)
+            assert box.raw == []
+    finally:
+        server.stop()

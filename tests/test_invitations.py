@@ -413,7 +413,8 @@ def test_a_phone_only_customer_gets_the_link_through_the_gateway(client, gateway
     assert sent["link"].startswith(PUBLIC_URL + "/s/")
     assert sent["link"] in sent["text"]
     assert sent["unsubscribe_link"].endswith("/unsubscribe")
-    assert headers["content-type"] == "application/json"
+    # One webhook sender for every feature: JSON, its charset said.
+    assert headers["content-type"] == "application/json; charset=utf-8"
     fresh = refreshed(invitation)
     assert (fresh.status, fresh.channel) == (InvitationStatus.SENT, DeliveryChannel.WEBHOOK)
     assert client.get(path_of(sent["link"])).status_code == 200
@@ -725,3 +726,31 @@ def test_a_silent_smtp_server_fails_the_attempt_instead_of_hanging(
             queued = refreshed(invitation)
             assert (queued.status, queued.attempts) == (InvitationStatus.PENDING, 1)
             assert "timed out" in queued.last_error
+
+
+def test_a_message_the_server_cannot_take_never_stalls_the_others(survey_app, client, mailbox):
+    """A non-ASCII address on a server without SMTPUTF8: that invitation fails, counted,
+    with its reason kept for admins; the others in the same run still go out."""
+    from aiosmtpd.controller import Controller
+
+    plain = Mailbox()
+    server = Controller(plain, hostname="127.0.0.1", port=free_port(), enable_SMTPUTF8=False)
+    server.start()
+    try:
+        survey_app.config["MAIL_PORT"] = server.port
+        set_policy(max_attempts=2)
+        bad = close_ticket(client, "T-BAD", customer="C-8", email="ｚｈａｎｇ１@example.com")
+        good = close_ticket(client, "T-GOOD", customer="C-9")
+        first = dispatch_due(now=due(good))
+        assert (first.sent, first.retried) == (1, 1)
+        assert refreshed(good).status is InvitationStatus.SENT
+        failing = refreshed(bad)
+        assert (failing.status, failing.attempts) == (InvitationStatus.PENDING, 1)
+        assert "SMTPUTF8" in (failing.last_error or "")
+
+        assert dispatch_due(now=due(good) + retry_delay(1)).failed == 1
+        failed = refreshed(bad)
+        assert (failed.status, failed.attempts) == (InvitationStatus.FAILED, 2)
+        assert len(plain.raw) == 1  # the good one, once
+    finally:
+        server.stop()

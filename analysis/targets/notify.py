@@ -23,11 +23,6 @@ security: their own signature schemes are not ClosedLoop's).
 
 from __future__ import annotations
 
-import json
-import smtplib
-import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from typing import Any, Literal
 
@@ -39,9 +34,8 @@ from sqlalchemy import func, select
 
 from analysis.metrics import DEFINITIONS_VERSION
 from survey_app.extensions import db
-from survey_app.intake.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from survey_app.models import User
-from survey_app.surveys.delivery import TimedConnection
+from survey_app.outbound import post_webhook, send_mail
 
 from .labels import KPI_LABELS, LEVEL_LABELS, format_gap, format_value
 from .models import Alert, KpiTarget, Level, WebhookFormat
@@ -49,7 +43,6 @@ from .services import describe_filters
 from .status import direction_of
 
 AlertEvent = Literal["opened", "escalated", "resolved"]
-WEBHOOK_TIMEOUT = 10
 
 
 def _iso(value: Any) -> str | None:
@@ -135,24 +128,9 @@ def webhook_body(payload: dict[str, Any], fmt: WebhookFormat) -> dict[str, Any]:
 
 
 def send_webhook(url: str, body: dict[str, Any]) -> None:
-    """POST ``body`` as JSON, signed when ``ALERT_WEBHOOK_SECRET`` is set; raise OSError-like
-    :class:`RuntimeError` on a failure or a non-2xx answer."""
-    data = json.dumps(body, ensure_ascii=False).encode()
-    stamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json; charset=utf-8", TIMESTAMP_HEADER: stamp}
-    secret = current_app.config.get("ALERT_WEBHOOK_SECRET")
-    if secret:
-        headers[SIGNATURE_HEADER] = sign(str(secret), stamp, data)
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(request, timeout=WEBHOOK_TIMEOUT) as response:  # noqa: S310
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise RuntimeError(f"webhook answered {exc.code}") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise RuntimeError(f"webhook: {exc}") from exc
-    if not 200 <= status < 300:
-        raise RuntimeError(f"webhook answered {status}")
+    """POST ``body`` as JSON, signed when ``ALERT_WEBHOOK_SECRET`` is set, through the one
+    webhook sender; raise :class:`RuntimeError` (``OutboundError``) on any failure."""
+    post_webhook(url, body, secret=current_app.config.get("ALERT_WEBHOOK_SECRET"))
 
 
 def has_audience(target: KpiTarget) -> bool:
@@ -219,12 +197,8 @@ def send_emails(alert: Alert, event: AlertEvent) -> None:
                     },
                 )
             )
-    try:
-        with TimedConnection(current_app.extensions["mail"]) as connection:
-            for message in messages:
-                connection.send(message)
-    except (smtplib.SMTPException, OSError) as exc:
-        raise RuntimeError(f"SMTP: {exc}") from exc
+    for message in messages:
+        send_mail(message)
 
 
 def notify_alert(alert: Alert, event: AlertEvent) -> str | None:

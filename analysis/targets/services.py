@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from analysis.metrics import ALL_KPIS, ScopeError, metrics_timezone, parse_metrics_args
 from survey_app.extensions import db
+from survey_app.outbound import UnsafeDestination, check_destination
 
 from .labels import format_value, kpi_range
 from .models import KpiTarget, WebhookFormat
@@ -141,6 +142,15 @@ def validate_spec(spec: TargetSpec, existing: KpiTarget | None = None) -> dict[s
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc or len(url) > 500:
             errors["webhook_url"] = _("Enter an http:// or https:// address.")
+        else:
+            try:
+                # The address a name resolves to is checked again when sending.
+                check_destination(url, resolve=False)
+            except UnsafeDestination:
+                errors["webhook_url"] = _(
+                    "This address is inside the network (loopback, private or link-local): "
+                    "alerts are not sent there."
+                )
     if not errors:
         for other in db.session.scalars(select(KpiTarget).where(KpiTarget.kpi == spec.kpi)):
             if other is not existing and (other.filters or {}) == filters:

@@ -19,7 +19,6 @@ low), computed in one SQL query.
 from __future__ import annotations
 
 import re
-import smtplib
 from dataclasses import dataclass
 from datetime import timedelta
 from html import escape
@@ -35,6 +34,7 @@ from improvement.root_causes.services import current_rule
 from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket, User
+from survey_app.outbound import OutboundError, send_mail
 from survey_app.surveys.links import unsubscribe_url
 from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import UTCDateTime, utcnow
@@ -318,9 +318,8 @@ def send_close_loop_messages(limit: int = BATCH_SIZE) -> SendReport:
             skipped += 1
             continue
         try:
-            mail = _message_for(row, customer, cycle)
-            current_app.extensions["mail"].send(mail)
-        except (smtplib.SMTPException, OSError) as exc:
+            send_mail(_message_for(row, customer, cycle))
+        except OutboundError as exc:
             current_app.logger.warning(
                 "close-the-loop message %s not sent (retried later): %s", message_id, exc
             )

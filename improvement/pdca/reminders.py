@@ -10,7 +10,6 @@ the SMTP server refuses, so the next round retries.
 
 from __future__ import annotations
 
-import smtplib
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -23,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from survey_app.extensions import db
 from survey_app.models import User
+from survey_app.outbound import OutboundError, send_mail
 from survey_app.surveys.links import public_url
 
 from .models import PENDING_ACTION_STATUSES, ActionItem, ActionReminder, ReminderKind
@@ -93,8 +93,8 @@ def send_action_reminders(today: date | None = None) -> ReminderReport:
             db.session.rollback()
             continue
         try:
-            current_app.extensions["mail"].send(_message(action, owner, kind, today))
-        except (smtplib.SMTPException, OSError) as exc:
+            send_mail(_message(action, owner, kind, today))
+        except OutboundError as exc:
             # A mail server that is down is an operating condition, not a bug: one line.
             current_app.logger.warning(
                 "reminder for action %s not sent (next round retries): %s", action.id, exc

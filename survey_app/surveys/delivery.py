@@ -8,27 +8,19 @@ link as signed JSON to ``SURVEY_WEBHOOK_URL`` for the organisation's gateway.
 from __future__ import annotations
 
 import dataclasses
-import json
-import smtplib
-import time
-import urllib.error
-import urllib.request
 from datetime import datetime
 from typing import Protocol
 
 from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import gettext as _
-from flask_mail import Connection, Message
+from flask_mail import Message
 
-from ..intake.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from ..outbound import OutboundError, post_webhook, send_mail
 from ..types import utcnow
 from .links import survey_url, unsubscribe_url
 from .models import DeliveryChannel, Invitation
 from .policy import current_policy
-
-#: Seconds to wait for the SMTP server at each step, unless ``MAIL_TIMEOUT`` says otherwise.
-DEFAULT_SMTP_TIMEOUT = 30.0
 
 
 class DeliveryError(RuntimeError):
@@ -116,7 +108,7 @@ def compose(invitation: Invitation, kind: str, now: datetime | None = None) -> O
 
 
 class EmailSender:
-    """Sends through the configured SMTP server (MAIL_SERVER, MAIL_PORT, ...)."""
+    """Sends through the configured SMTP server (:func:`survey_app.outbound.send_mail`)."""
 
     def send(self, message: OutgoingMessage) -> None:
         if not message.email:
@@ -134,72 +126,38 @@ class EmailSender:
             },
         )
         try:
-            with TimedConnection(current_app.extensions["mail"]) as connection:
-                connection.send(mail_message)
-        except (smtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP: {exc}") from exc
-
-
-class TimedConnection(Connection):
-    """Flask-Mail's SMTP connection with a socket timeout (``MAIL_TIMEOUT`` seconds).
-
-    Flask-Mail waits forever for a server that accepts the connection and then
-    says nothing; the dispatcher would hang, and after ``CLAIM_TIMEOUT`` another
-    one would take the invitation over and mail it a second time.
-    """
-
-    def configure_host(self) -> smtplib.SMTP:
-        timeout = float(current_app.config.get("MAIL_TIMEOUT") or DEFAULT_SMTP_TIMEOUT)
-        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
-        host = smtp_class(self.mail.server, self.mail.port, timeout=timeout)
-        host.set_debuglevel(int(self.mail.debug))
-        if self.mail.use_tls:
-            host.starttls()
-        if self.mail.username and self.mail.password:
-            host.login(self.mail.username, self.mail.password)
-        return host
+            send_mail(mail_message)
+        except OutboundError as exc:
+            raise DeliveryError(str(exc)) from exc
 
 
 class WebhookSender:
     """POSTs ``{"invitation_id", "kind", "language", "phone", "email", "text", "link"}``.
 
     Signed like incoming webhooks (``X-ClosedLoop-Signature`` over
-    ``<timestamp>.<body>`` with ``SURVEY_WEBHOOK_SECRET``).
+    ``<timestamp>.<body>`` with ``SURVEY_WEBHOOK_SECRET``), through
+    :func:`survey_app.outbound.post_webhook` (internal addresses refused).
     """
 
     def send(self, message: OutgoingMessage) -> None:
         url = current_app.config.get("SURVEY_WEBHOOK_URL")
         if not url:
             raise DeliveryError("SURVEY_WEBHOOK_URL is not configured")
-        body = json.dumps(
-            {
-                "invitation_id": message.invitation_id,
-                "kind": message.kind,
-                "language": message.language,
-                "phone": message.phone,
-                "email": message.email,
-                "subject": message.subject,
-                "text": message.text,
-                "link": message.link,
-                "unsubscribe_link": message.unsubscribe_link,
-            },
-            ensure_ascii=False,
-        ).encode()
-        stamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", TIMESTAMP_HEADER: stamp}
-        secret = current_app.config.get("SURVEY_WEBHOOK_SECRET")
-        if secret:
-            headers[SIGNATURE_HEADER] = sign(secret, stamp, body)
-        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        payload = {
+            "invitation_id": message.invitation_id,
+            "kind": message.kind,
+            "language": message.language,
+            "phone": message.phone,
+            "email": message.email,
+            "subject": message.subject,
+            "text": message.text,
+            "link": message.link,
+            "unsubscribe_link": message.unsubscribe_link,
+        }
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            raise DeliveryError(f"webhook answered {exc.code}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            raise DeliveryError(f"webhook: {exc}") from exc
-        if not 200 <= status < 300:
-            raise DeliveryError(f"webhook answered {status}")
+            post_webhook(str(url), payload, secret=current_app.config.get("SURVEY_WEBHOOK_SECRET"))
+        except OutboundError as exc:
+            raise DeliveryError(str(exc)) from exc
 
 
 def sender_for(channel: DeliveryChannel) -> Sender:

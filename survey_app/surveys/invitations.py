@@ -26,7 +26,7 @@ from ..database import changed_rows
 from ..extensions import db
 from ..models import Customer, Ticket, TicketEvent
 from ..types import utcnow
-from .delivery import DeliveryError, compose, sender_for
+from .delivery import DeliveryError, OutgoingMessage, compose, sender_for
 from .models import (
     DeliveryChannel,
     DeliveryLog,
@@ -201,6 +201,16 @@ def last_answer_was_detractor(customer: Customer) -> bool:
     return nps is not None and nps <= 6
 
 
+def _compose(invitation: Invitation, kind: str, now: datetime) -> OutgoingMessage:
+    """The message, or :class:`DeliveryError`: one that cannot be written is that
+    invitation's failure (counted, retried, finally ``failed``), never the whole run's."""
+    try:
+        return compose(invitation, kind, now)
+    except Exception as exc:  # noqa: BLE001  (any bug in one message; logged with its trace)
+        log.exception("invitation %s: the %s could not be composed", invitation.id, kind)
+        raise DeliveryError(f"the message could not be composed ({type(exc).__name__})") from exc
+
+
 def retry_delay(attempts: int) -> timedelta:
     """Back-off after the n-th failed attempt: 5, 10, 20, 40 ... minutes, at most 6 hours."""
     return min(timedelta(minutes=5 * 2 ** max(attempts - 1, 0)), timedelta(hours=6))
@@ -319,10 +329,10 @@ def _send_invitation(invitation_id: int, now: datetime) -> DispatchReport:
     reminder_days = policy.reminder_after_days
     channel = invitation.channel
     attempts = invitation.attempts + 1
-    message = compose(invitation, "invitation", now)
-    # No transaction stays open while the network is slow.
-    db.session.commit()
     try:
+        message = _compose(invitation, "invitation", now)
+        # No transaction stays open while the network is slow.
+        db.session.commit()
         sender_for(channel).send(message)
     except DeliveryError as exc:
         error = str(exc)[:500]
@@ -398,9 +408,9 @@ def send_reminder(invitation_id: int, now: datetime | None = None) -> DispatchRe
         db.session.commit()
         return report
     channel = invitation.channel
-    message = compose(invitation, "reminder", now)
-    db.session.commit()
     try:
+        message = _compose(invitation, "reminder", now)
+        db.session.commit()
         sender_for(channel).send(message)
     except DeliveryError as exc:
         db.session.execute(
