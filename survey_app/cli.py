@@ -14,6 +14,7 @@ from flask.helpers import get_debug_flag
 
 from . import InsecureConfigError, create_app, instance_path, running_app
 from .background import run_jobs_once, start_background_thread
+from .logs import hide_dev_server_request_lines
 
 
 @click.command("init")
@@ -135,6 +136,7 @@ def run_with_dispatcher(ctx: click.Context, **options: object) -> None:
         reloading = get_debug_flag()
     if not reloading or os.environ.get("WERKZEUG_RUN_MAIN") == "true":
         start_dispatch_thread(info.load_app())
+    hide_dev_server_request_lines()
     ctx.forward(run_command)
 
 

@@ -119,6 +119,30 @@ def request_id() -> str:
     return g.get("request_id", "-") if has_request_context() else "-"
 
 
+class DevServerRequestLines(logging.Filter):
+    """Drops the development server's own request line (``"GET /s/<token> ..." 200 -``).
+
+    It would print a survey link's token in full, with terminal colours, and
+    repeat the one access line per request that ClosedLoop writes already (the
+    token shown as a digest). Werkzeug's other messages (the address it serves
+    on, errors) pass.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            isinstance(record.args, tuple)
+            and len(record.args) == 3
+            and str(record.msg).rstrip().endswith('"%s" %s %s')
+        )
+
+
+def hide_dev_server_request_lines() -> None:
+    """Install :class:`DevServerRequestLines` on Werkzeug's logger (``closedloop run``)."""
+    werkzeug_log = logging.getLogger("werkzeug")
+    if not any(isinstance(f, DevServerRequestLines) for f in werkzeug_log.filters):
+        werkzeug_log.addFilter(DevServerRequestLines())
+
+
 def _start_request() -> None:
     offered = request.headers.get(REQUEST_ID_HEADER, "")
     g.request_id = offered if _REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex

@@ -319,3 +319,35 @@ def test_a_non_ascii_address_needs_a_server_that_takes_it(app, server_offers_smt
             assert box.raw == []
     finally:
         server.stop()
+
+
+# --- finding 6: the development server logs no token ---------------------------------------------
+
+
+def test_the_development_server_logs_each_request_once_without_the_token(app, caplog):
+    import threading
+    import urllib.request
+
+    from werkzeug.serving import make_server
+
+    from survey_app.logs import hide_dev_server_request_lines
+
+    hide_dev_server_request_lines()  # what `closedloop run` does before serving
+    token = "tok3n-" + "x" * 40
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with caplog.at_level("INFO"):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{server.server_port}/s/{token}")
+            except urllib.error.HTTPError as answered:
+                assert answered.code == 404
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        server.server_close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert not [line for line in lines if "tok3n" in line], lines
+    assert len([r for r in caplog.records if r.name == "survey_app.access"]) == 1
+    assert not [r for r in caplog.records if r.name == "werkzeug" and "GET" in r.getMessage()]
