@@ -85,6 +85,10 @@ class DefaultConfig:
     MAIL_DEFAULT_SENDER = "ClosedLoop <feedback@localhost>"
     #: Flask-Mail would silently drop mail in testing mode; the tests use a real server.
     MAIL_SUPPRESS_SEND = False
+    #: A ticket import file may have at most this many rows and header columns; past
+    #: them it is refused with a message (a tiny .xlsx can declare a million rows).
+    IMPORT_MAX_ROWS = 500_000
+    IMPORT_MAX_COLUMNS = 200
     #: Seconds to wait for the SMTP server at each step (survey_app.outbound).
     MAIL_TIMEOUT = 30.0
     #: Seconds to wait for a webhook receiver (alerts, the SMS/WeChat gateway).

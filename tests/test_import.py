@@ -794,3 +794,91 @@ def test_ticket_file_resolves_columns_case_insensitively(tmp_path: Path) -> None
         5: "customer.email",  # the first of two columns for a field wins
         7: "ticket.closed_at",
     }
+
+
+# --- bounded reading (issue 14, finding 2) ------------------------------------------------------
+
+
+def xlsx_bomb(path: Path, dimension: str = "A1:XFD1048576", last_row: int = 1_048_576) -> Path:
+    """A ~1.5 KB workbook that declares ``dimension`` and has cells in row 1 and ``last_row``."""
+    import zipfile
+
+    sheet = (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f'<dimension ref="{dimension}"/><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>external_id</t></is></c>'
+        '<c r="XFD1" t="inlineStr"><is><t>far</t></is></c></row>'
+        f'<row r="{last_row}"><c r="A{last_row}" t="inlineStr"><is><t>T-9</t></is></c></row>'
+        "</sheetData></worksheet>"
+    )
+    ooxml = "http://schemas.openxmlformats.org"
+    relationship = f"{ooxml}/officeDocument/2006/relationships"
+    content = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+    parts = {
+        "[Content_Types].xml": (
+            f'<Types xmlns="{ooxml}/package/2006/content-types">'
+            '<Default Extension="rels" '
+            'ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{content}.sheet.main+xml"/>'
+            '<Override PartName="/xl/worksheets/sheet1.xml" '
+            f'ContentType="{content}.worksheet+xml"/></Types>'
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{ooxml}/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{relationship}/officeDocument" '
+            'Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{ooxml}/spreadsheetml/2006/main" xmlns:r="{relationship}">'
+            '<sheets><sheet name="Sheet1" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{ooxml}/package/2006/relationships">'
+            f'<Relationship Id="rId1" Type="{relationship}/worksheet" '
+            'Target="worksheets/sheet1.xml"/></Relationships>'
+        ),
+        "xl/worksheets/sheet1.xml": sheet,
+    }  # fmt: skip
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in parts.items():
+            archive.writestr(name, text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "dimension, last_row, message",
+    [
+        ("A1:XFD1048576", 1_048_576, "declares 1048576 rows"),
+        ("A1:B2", 1_048_576, "more than 500 rows"),  # the dimension lies: rows are counted
+    ],
+)
+def test_an_xlsx_bomb_is_refused_quickly_in_bounded_memory(
+    import_file, app, tmp_path, dimension, last_row, message
+):
+    import time
+    import tracemalloc
+
+    path = xlsx_bomb(tmp_path / "bomb.xlsx", dimension, last_row)
+    assert path.stat().st_size < 3000
+    app.config["IMPORT_MAX_ROWS"] = 500
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        result = import_file(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.exit_code == 1
+    assert message in result.stderr and "IMPORT_MAX_ROWS" in result.stderr
+    assert peak < 100 * 1024 * 1024
+    assert time.perf_counter() - started < 30
+    assert db.session.scalars(db.select(Ticket)).all() == []
+
+
+def test_a_header_wider_than_the_limit_is_refused(import_file, app, tmp_path):
+    path = write_csv(tmp_path / "wide.csv", [[f"c{n}" for n in range(300)], ["x"] * 300])
+    result = import_file(path)
+    assert result.exit_code == 1
+    assert "more than 200 columns" in result.stderr

@@ -11,14 +11,14 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import io
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 from zipfile import BadZipFile
 
+from flask import current_app, has_app_context
 from pydantic import ValidationError
 
 from ..extensions import db
@@ -135,27 +135,85 @@ class TicketFile:
     rows: list[tuple[int, list[Any]]]
 
     @classmethod
-    def open(cls, path: Path, column_overrides: Mapping[str, str] | None = None) -> TicketFile:
-        """Read a .csv (UTF-8) or .xlsx file; refuse an unreadable or header-less one."""
+    def open(
+        cls,
+        path: Path,
+        column_overrides: Mapping[str, str] | None = None,
+        *,
+        max_rows: int | None = None,
+        max_columns: int | None = None,
+    ) -> TicketFile:
+        """Read a .csv (UTF-8) or .xlsx file; refuse an unreadable or header-less one.
+
+        Rows are read one at a time and only non-empty ones kept, each cut to the
+        header's width. Refuses (:class:`ImportFileError`) a file with more than
+        ``max_rows`` rows or a header wider than ``max_columns`` (defaults:
+        ``IMPORT_MAX_ROWS``, ``IMPORT_MAX_COLUMNS``), so a small file that
+        declares a million rows of sixteen thousand columns (an "XLSX bomb")
+        is refused in a moment instead of exhausting memory.
+        """
+        config = current_app.config if has_app_context() else {}
+        limits = _Limits(
+            rows=int(max_rows or config.get("IMPORT_MAX_ROWS") or DEFAULT_MAX_ROWS),
+            columns=int(max_columns or config.get("IMPORT_MAX_COLUMNS") or DEFAULT_MAX_COLUMNS),
+            name=path.name,
+        )
         suffix = path.suffix.lower()
         try:
             if suffix == ".csv":
-                text = path.read_bytes().decode("utf-8-sig")
-                table = list(csv.reader(io.StringIO(text, newline="")))
+                with path.open(encoding="utf-8-sig", newline="") as handle:
+                    header, rows = _read_table(csv.reader(handle), limits)
             elif suffix in (".xlsx", ".xlsm"):
-                table = _read_xlsx(path)
+                header, rows = _read_xlsx(path, limits)
             else:
                 raise ImportFileError(f"Unsupported file type {suffix!r}: use .csv or .xlsx.")
         except (UnicodeDecodeError, csv.Error) as exc:
             raise ImportFileError(f"Cannot read {path.name} as UTF-8 CSV: {exc}") from None
-        if not table:
-            raise ImportFileError(f"{path.name} is empty.")
-        header = [str(c or "").strip() for c in table[0]]
-        rows = [(n, cells) for n, cells in enumerate(table[1:], start=2) if _has_data(cells)]
         return cls(path.name, resolve_columns(header, column_overrides), rows)
 
 
-def _read_xlsx(path: Path) -> list[list[Any]]:
+#: Rows a file may have (header included), and columns its header may have.
+DEFAULT_MAX_ROWS = 500_000
+DEFAULT_MAX_COLUMNS = 200
+
+
+@dataclasses.dataclass(frozen=True)
+class _Limits:
+    rows: int
+    columns: int
+    name: str
+
+
+def _read_table(
+    lines: Iterable[Sequence[Any]], limits: _Limits
+) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+    """The header and the non-empty data rows (numbered as a spreadsheet shows them)."""
+    iterator = iter(lines)
+    first = next(iterator, None)
+    if first is None:
+        raise ImportFileError(f"{limits.name} is empty.")
+    header = [str(c or "").strip() for c in list(first)[: limits.columns + 1]]
+    while header and not header[-1]:
+        header.pop()
+    if len(header) > limits.columns:
+        raise ImportFileError(
+            f"{limits.name} has more than {limits.columns} columns (IMPORT_MAX_COLUMNS)."
+        )
+    width = len(header)
+    rows: list[tuple[int, list[Any]]] = []
+    for number, cells in enumerate(iterator, start=2):
+        if number > limits.rows:
+            raise ImportFileError(
+                f"{limits.name} has more than {limits.rows} rows (IMPORT_MAX_ROWS): "
+                "split it into smaller files."
+            )
+        kept = list(cells[:width])
+        if _has_data(kept):
+            rows.append((number, kept))
+    return header, rows
+
+
+def _read_xlsx(path: Path, limits: _Limits) -> tuple[list[str], list[tuple[int, list[Any]]]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -164,7 +222,18 @@ def _read_xlsx(path: Path) -> list[list[Any]]:
     except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
         raise ImportFileError(f"Cannot read {path.name} as an Excel workbook: {exc}") from None
     try:
-        return [list(r) for r in workbook.worksheets[0].iter_rows(values_only=True)]
+        sheet = workbook.worksheets[0]
+        declared = sheet.max_row or 0  # from the sheet's <dimension>; checked as rows come too
+        if declared > limits.rows:
+            raise ImportFileError(
+                f"{path.name} declares {declared} rows, more than {limits.rows} "
+                "(IMPORT_MAX_ROWS): split it into smaller files."
+            )
+        # Read the rows that are there, not the (possibly lying) dimension; never wider
+        # than the limit (+1 to notice a header that is too wide).
+        sheet.reset_dimensions()
+        rows = sheet.iter_rows(values_only=True, max_col=limits.columns + 1)
+        return _read_table(rows, limits)
     finally:
         workbook.close()
 
