@@ -65,6 +65,8 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI: str | None = None
     RATELIMIT_SURVEY = "600 per minute"
     RATELIMIT_WEBHOOK = "1200 per minute"
+    #: Sign-in attempts (POST /login) per client address.
+    RATELIMIT_LOGIN = "20 per minute"
     WTF_CSRF_TIME_LIMIT = None
 
     #: Rows per page on staff lists.

@@ -47,7 +47,10 @@ def init_app(app: Flask) -> None:
         code = error.code or 500
         if wants_json():
             return api_error(code, error.name.lower().replace(" ", "_"), error.description or "")
-        return render_template("errors/error.html", code=code, message=None), code
+        message = None
+        if code == 429:
+            message = _("Too many attempts from your address. Please wait a minute and try again.")
+        return render_template("errors/error.html", code=code, message=message), code
 
     @app.errorhandler(InternalServerError)
     def server_error(error: InternalServerError):

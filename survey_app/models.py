@@ -193,15 +193,20 @@ class User(UserMixin, Model):
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"), index=True)
     language: Mapped[str | None] = mapped_column(String(16))
     active: Mapped[bool] = mapped_column(default=True)
-    failed_logins: Mapped[int] = mapped_column(default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: Part of every session's identity: raised at sign-out, which ends the sessions.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def get_id(self) -> str:
-        """The session identity: the id plus a stamp that changes with the password."""
+        """The session identity: the id, a stamp that changes with the password, and the
+        session generation (raised at sign-out): a cookie from before either is refused."""
         stamp = hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
-        return f"{self.id}:{stamp}"
+        return f"{self.id}:{stamp}:{self.session_generation or 0}"
+
+    def end_sessions(self) -> None:
+        """End every session of this user, server-side (a replayed cookie is refused)."""
+        self.session_generation = (self.session_generation or 0) + 1
 
     @property
     def is_active(self) -> bool:
@@ -221,3 +226,21 @@ class User(UserMixin, Model):
 
     def __repr__(self) -> str:
         return f"<User {self.email} {self.role}>"
+
+
+class SignInThrottle(Model):
+    """Failed sign-ins of one account from one client address, and that pair's pause.
+
+    Counted per (account, address), so that failures from one address pause
+    sign-ins from that address only: nobody can lock another person (an admin)
+    out of their account by typing wrong passwords for it from elsewhere.
+    """
+
+    __tablename__ = "sign_in_throttle"
+    __table_args__ = (UniqueConstraint("user_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user.id", ondelete="CASCADE"), index=True)
+    address: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -72,6 +72,11 @@ def survey_limit() -> str:
     return str(current_app.config["RATELIMIT_SURVEY"])
 
 
+def login_limit() -> str:
+    """The limit on sign-in attempts per client address (``RATELIMIT_LOGIN``)."""
+    return str(current_app.config["RATELIMIT_LOGIN"])
+
+
 def webhook_limit() -> str:
     """The limit on ``POST /api/v1/ticket-events`` (``RATELIMIT_WEBHOOK``)."""
     return str(current_app.config["RATELIMIT_WEBHOOK"])

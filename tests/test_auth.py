@@ -17,7 +17,16 @@ from sqlalchemy import func, select
 import survey_app.models
 from analysis.sla.models import SlaClock, SlaPolicy
 from survey_app.extensions import db
-from survey_app.models import Channel, Customer, Priority, Role, Ticket, TicketStatus, User
+from survey_app.models import (
+    Channel,
+    Customer,
+    Priority,
+    Role,
+    SignInThrottle,
+    Ticket,
+    TicketStatus,
+    User,
+)
 from survey_app.surveys.defaults import DEFAULT_QUESTIONS
 from survey_app.surveys.models import Question, SurveyTemplate, TemplateVersion, VersionStatus
 from survey_app.surveys.policy import current_policy
@@ -84,8 +93,25 @@ def add_survey_draft() -> dict[str, int]:
 # --- sign-in ---------------------------------------------------------------------------------
 
 
+def throttle(user: User, address: str = "127.0.0.1") -> SignInThrottle | None:
+    """The failed sign-ins of ``user`` from ``address`` (the test client's by default)."""
+    return db.session.scalar(
+        select(SignInThrottle).where(
+            SignInThrottle.user_id == user.id, SignInThrottle.address == address
+        )
+    )
+
+
+def add_throttle(user: User, **fields: Any) -> SignInThrottle:
+    row = SignInThrottle(user_id=user.id, address="127.0.0.1", **{"failures": 0, **fields})
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
 def test_login_redirects_home_and_records_the_sign_in(auth, client, make_user):
-    user = make_user(Role.ANALYST, failed_logins=2)
+    user = make_user(Role.ANALYST)
+    add_throttle(user, failures=2)
 
     response = auth.login(user)
 
@@ -93,7 +119,7 @@ def test_login_redirects_home_and_records_the_sign_in(auth, client, make_user):
     assert location(response) == "/"
     assert client.get("/").status_code == 200
     db.session.refresh(user)
-    assert user.failed_logins == 0
+    assert throttle(user) is None
     assert user.last_login_at is not None
 
 
@@ -193,9 +219,10 @@ REFUSALS = {
 def test_every_refusal_checks_one_password_hash(auth, make_user, monkeypatch, case):
     """Each refusal costs one hash check, so response times do not reveal which e-mails exist."""
     fields, email, password = REFUSALS[case]
-    if "locked_until" in fields:
-        fields = {"locked_until": utcnow() + fields["locked_until"]}
-    user = make_user(**fields)
+    locked = fields.get("locked_until")
+    user = make_user(**{k: v for k, v in fields.items() if k != "locked_until"})
+    if locked is not None:
+        add_throttle(user, locked_until=utcnow() + locked)
     real_check = survey_app.models.check_password_hash
     calls: list[str] = []
 
@@ -218,17 +245,18 @@ def test_lockout_after_too_many_failures(app, auth, client, make_user):
 
     for _attempt in range(limit - 1):
         assert auth.login(user, "not the password").status_code == 401
-    db.session.refresh(user)
-    assert user.failed_logins == limit - 1
-    assert user.locked_until is None
+    pause = throttle(user)
+    assert pause is not None
+    assert pause.failures == limit - 1
+    assert pause.locked_until is None
 
     before = utcnow()
     assert auth.login(user, "not the password").status_code == 401
-    db.session.refresh(user)
-    assert user.locked_until is not None
+    db.session.refresh(pause)
+    assert pause.locked_until is not None
     minutes = app.config["LOGIN_LOCKOUT_MINUTES"]
-    assert before + timedelta(minutes=minutes) <= user.locked_until
-    assert user.locked_until <= utcnow() + timedelta(minutes=minutes)
+    assert before + timedelta(minutes=minutes) <= pause.locked_until
+    assert pause.locked_until <= utcnow() + timedelta(minutes=minutes)
 
     # The right password is refused while locked, with the same message.
     response = auth.login(user, PASSWORD)
@@ -237,13 +265,11 @@ def test_lockout_after_too_many_failures(app, auth, client, make_user):
     assert not is_signed_in(client)
 
     # Once the pause is over the account signs in again and the counters reset.
-    user.locked_until = utcnow() - timedelta(seconds=1)
+    pause.locked_until = utcnow() - timedelta(seconds=1)
     db.session.commit()
     assert auth.login(user, PASSWORD).status_code == 302
     assert is_signed_in(client)
-    db.session.refresh(user)
-    assert user.failed_logins == 0
-    assert user.locked_until is None
+    assert throttle(user) is None
 
 
 def test_lockout_honours_configuration(make_app, make_user):
@@ -252,9 +278,9 @@ def test_lockout_honours_configuration(make_app, make_user):
     auth = Auth(app.test_client())
     auth.login(user, "wrong one")
     auth.login(user, "wrong two")
-    db.session.refresh(user)
-    assert user.locked_until is not None
-    assert user.locked_until <= utcnow() + timedelta(minutes=1)
+    pause = throttle(user)
+    assert pause is not None and pause.locked_until is not None
+    assert pause.locked_until <= utcnow() + timedelta(minutes=1)
 
 
 def test_a_success_before_the_limit_resets_the_count(auth, make_user):
@@ -262,8 +288,7 @@ def test_a_success_before_the_limit_resets_the_count(auth, make_user):
     auth.login(user, "not the password")
     auth.login(user, "not the password")
     assert auth.login(user).status_code == 302
-    db.session.refresh(user)
-    assert user.failed_logins == 0
+    assert throttle(user) is None
 
 
 def test_disabled_user_cannot_sign_in(auth, client, make_user):
@@ -1169,17 +1194,16 @@ def test_admin_may_rename_themselves(admin_client):
 
 
 def test_unlock_clears_the_lockout(admin_client, make_user, make_app):
-    target = make_user(failed_logins=3, locked_until=utcnow() + timedelta(minutes=10))
+    target = make_user()
+    add_throttle(target, failures=3, locked_until=utcnow() + timedelta(minutes=10))
     other = Auth(make_app().test_client())
     assert other.login(target).status_code == 401
 
     assert _edit(admin_client, target).status_code == 302
-    db.session.refresh(target)
-    assert target.locked_until is not None, "saving without 'unlock' keeps the lock"
+    assert throttle(target) is not None, "saving without 'unlock' keeps the lock"
 
     assert _edit(admin_client, target, unlock="y").status_code == 302
-    db.session.refresh(target)
-    assert (target.failed_logins, target.locked_until) == (0, None)
+    assert throttle(target) is None
     assert other.login(target).status_code == 302
 
 
@@ -1433,3 +1457,72 @@ def test_cli_lists_users(runner, make_user):
         "b@example.com\tmanager\tactive",
         "c@example.com\tanalyst\tdisabled",
     ]
+
+
+# --- issue 14, finding 8: sessions, pauses per address, common passwords ----------------------
+
+
+def test_a_cookie_copied_before_sign_out_no_longer_signs_in(client, auth, make_user, app):
+    user = make_user()
+    assert auth.login(user).status_code == 302
+    stolen = client.get_cookie("session", domain="localhost")
+    assert stolen is not None
+    assert auth.logout().status_code == 302
+    replay = app.test_client()
+    replay.set_cookie("session", stolen.value, domain="localhost")
+    response = replay.get("/")
+    assert response.status_code == 302
+    assert location(response).startswith("/login")
+
+
+def test_failures_from_one_address_do_not_pause_the_account_elsewhere(app, make_user):
+    victim = make_user(Role.ADMIN)
+    attacker = app.test_client()
+    attacker.environ_base["REMOTE_ADDR"] = "203.0.113.7"
+    for _attempt in range(app.config["LOGIN_MAX_FAILURES"] + 2):
+        assert Auth(attacker).login(victim, "guessing").status_code == 401
+    assert Auth(attacker).login(victim).status_code == 401  # paused for the attacker
+    pause = throttle(victim, "203.0.113.7")
+    assert pause is not None and pause.locked_until is not None
+    # The admin, from their own address, signs in as usual.
+    assert Auth(app.test_client()).login(victim).status_code == 302
+
+
+def test_sign_in_attempts_are_rate_limited_per_address(make_app, make_user):
+    app = make_app(RATELIMIT_LOGIN="3 per minute")
+    user = make_user()
+    client = app.test_client()
+    for _attempt in range(3):
+        assert Auth(client).login(user, "wrong").status_code == 401
+    response = Auth(client).login(user)
+    assert response.status_code == 429
+    assert "Too many attempts" in response.get_data(as_text=True)
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "198.51.100.4"
+    assert Auth(elsewhere).login(user).status_code == 302
+
+
+@pytest.mark.parametrize("password", ["password123", "Qwertyuiop", "1234567890", "woaini1314520"])
+def test_common_passwords_are_refused_everywhere(admin_client, runner, make_user, password):
+    from survey_app.auth.services import AccountError, check_password_strength
+
+    with pytest.raises(AccountError, match="most common"):
+        check_password_strength(password)
+    result = runner.invoke(
+        args=[
+            "users",
+            "create",
+            "--email",
+            "x@example.com",
+            "--role",
+            "analyst",
+            "--password-stdin",
+        ],  # fmt: skip
+        input=f"{password}\n",
+    )
+    assert result.exit_code != 0 and "most common" in result.output
+    target = make_user()
+    response = _edit(admin_client, target, new_password=password)
+    assert response.status_code == 400
+    assert "most common" in response.get_data(as_text=True)
+    check_password_strength("correct horse battery staple")  # long and uncommon: fine

@@ -9,7 +9,7 @@ from wtforms import EmailField, PasswordField, SelectField, StringField, SubmitF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, EqualTo, Length, Optional, ValidationError
 
-from .services import MIN_PASSWORD_LENGTH
+from .services import password_validators
 
 
 class LoginForm(FlaskForm):
@@ -34,7 +34,8 @@ class AccountForm(FlaskForm):
     # No Optional(): it would stop the chain before validate_current_password runs.
     current_password = PasswordField(_l("Current password"))
     new_password = PasswordField(
-        _l("New password"), validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
+        _l("New password"),
+        validators=[Optional(), *password_validators()],
     )
     confirm_password = PasswordField(
         _l("Repeat new password"),

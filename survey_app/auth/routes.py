@@ -10,6 +10,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from werkzeug.wrappers import Response
 
 from ..extensions import db
+from ..ratelimit import limiter, login_limit
 from .forms import AccountForm, LanguageForm, LoginForm
 from .services import authenticate
 
@@ -32,12 +33,15 @@ def _safe_next(target: str | None) -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"], scope="login")
 def login() -> Response | str | tuple[str, int]:
     if current_user.is_authenticated:
         return redirect(url_for("staff.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = authenticate(form.email.data or "", form.password.data or "")
+        user = authenticate(
+            form.email.data or "", form.password.data or "", request.remote_addr or "-"
+        )
         db.session.commit()
         if user is not None:
             login_user(user)
@@ -57,6 +61,9 @@ def login() -> Response | str | tuple[str, int]:
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Response:
+    # Server-side: the session cookie, even if copied before, no longer signs anyone in.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))

@@ -10,7 +10,7 @@ from wtforms import BooleanField, EmailField, PasswordField, SelectField, String
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from ..auth.services import MIN_PASSWORD_LENGTH
+from ..auth.services import password_validators
 from ..labels import LABELS
 from ..models import Channel, Priority, Role, TicketStatus
 
@@ -42,7 +42,7 @@ class UserCreateForm(FlaskForm):
     role = SelectField(_l("Role"), choices=_role_choices())
     password = PasswordField(
         _l("Initial password"),
-        validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=200)],
+        validators=[DataRequired(), *password_validators()],
     )
     submit = SubmitField(_l("Create user"))
 
@@ -53,6 +53,7 @@ class UserEditForm(FlaskForm):
     active = BooleanField(_l("Active"))
     unlock = BooleanField(_l("Clear failed sign-ins and lock-out"))
     new_password = PasswordField(
-        _l("Set a new password"), validators=[Optional(), Length(min=MIN_PASSWORD_LENGTH, max=200)]
+        _l("Set a new password"),
+        validators=[Optional(), *password_validators()],
     )
     submit = SubmitField(_l("Save"))

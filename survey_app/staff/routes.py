@@ -10,7 +10,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..auth.access import admin_required, staff_required
-from ..auth.services import AccountError, create_user
+from ..auth.services import AccountError, clear_sign_in_pauses, create_user
 from ..extensions import db
 from ..models import Role, Ticket, TicketStatus, User
 from ..routing import paginate
@@ -100,8 +100,7 @@ def user_edit(user_id: int) -> Response | str | tuple[str, int]:
         user.role = Role(form.role.data)
         user.active = bool(form.active.data)
         if form.unlock.data:
-            user.failed_logins = 0
-            user.locked_until = None
+            clear_sign_in_pauses(user)
         if form.new_password.data:
             user.set_password(form.new_password.data)
         db.session.commit()
