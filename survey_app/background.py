@@ -11,15 +11,21 @@ Each part of the app registers its jobs in its ``init_app``; then
   needs no extra server;
 * ``closedloop jobs run`` runs every job once, for cron.
 
-Jobs must be safe to run twice and from two processes at once.
+Jobs must be safe to run twice and from two processes at once; on top of that,
+:func:`run_jobs_once` takes a lease on each job in the database (``job_lease``)
+so the thread of ``closedloop run`` and a ``closedloop jobs run`` from cron never
+run the same job at the same time: the second one skips it for that round.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -56,20 +62,82 @@ def background_interval(app: Flask) -> float:
     return float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
 
 
+#: What :func:`run_jobs_once` reports for a job another process is running.
+SKIPPED = "skipped: running in another process"
+
+
 def run_jobs_once(app: Flask) -> dict[str, Any]:
     """Run every job once, each in its own app context; return what each returned.
 
     A job that fails is logged and reported as its exception; the others still run.
+    A job whose lease another process holds is reported as :data:`SKIPPED`.
     """
     results: dict[str, Any] = {}
+    holder = f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
     for job in registered_jobs(app):
         with app.app_context():
+            if not claim_lease(job.name, holder):
+                results[job.name] = SKIPPED
+                continue
             try:
                 results[job.name] = job.run()
             except Exception as exc:  # the next round retries
                 log.exception("background job %s failed", job.name)
                 results[job.name] = exc
+            finally:
+                release_lease(job.name, holder)
     return results
+
+
+def claim_lease(name: str, holder: str, now: datetime | None = None) -> bool:
+    """Take the lease on job ``name`` for ``holder`` (``JOB_LEASE_SECONDS``); False if
+    another holder has an unexpired one. One short transaction of its own, on both
+    databases: a conditional UPDATE, or an INSERT that the primary key lets only one win."""
+    from flask import current_app
+    from sqlalchemy import or_, update
+    from sqlalchemy.exc import IntegrityError
+
+    from .database import changed_rows, write_transaction
+    from .extensions import db
+    from .models import JobLease
+    from .types import utcnow
+
+    now = now or utcnow()
+    until = now + timedelta(seconds=float(current_app.config["JOB_LEASE_SECONDS"]))
+    write_transaction()
+    taken = db.session.execute(
+        update(JobLease)
+        .where(JobLease.name == name, or_(JobLease.expires_at <= now, JobLease.holder == holder))
+        .values(holder=holder, expires_at=until)
+        .execution_options(synchronize_session=False)
+    )
+    if changed_rows(taken) == 1:
+        db.session.commit()
+        return True
+    if db.session.get(JobLease, name) is not None:
+        db.session.commit()
+        return False
+    try:
+        db.session.add(JobLease(name=name, holder=holder, expires_at=until))
+        db.session.commit()
+    except IntegrityError:  # another runner inserted it first
+        db.session.rollback()
+        return False
+    return True
+
+
+def release_lease(name: str, holder: str) -> None:
+    """Give the lease on ``name`` back (if ``holder`` still has it)."""
+    from sqlalchemy import delete
+
+    from .database import write_transaction
+    from .extensions import db
+    from .models import JobLease
+
+    db.session.rollback()
+    write_transaction()
+    db.session.execute(delete(JobLease).where(JobLease.name == name, JobLease.holder == holder))
+    db.session.commit()
 
 
 def start_background_thread(

@@ -108,6 +108,9 @@ class DefaultConfig:
     CELERY_BROKER_URL: str | None = None
     #: Seconds between dispatch runs (beat, or the thread of ``closedloop run``); 0 = off.
     DISPATCH_INTERVAL_SECONDS = 60
+    #: How long a runner holds a periodic job before another may take it over (a runner
+    #: that died frees its jobs after this); longer than any job's round.
+    JOB_LEASE_SECONDS = 900
 
     #: Sentiment scores inside this band (low, high) are labelled neutral: too uncertain to
     #: call. Chosen on the service corpus's frozen dev split (confident verdicts wrong <= 3 %).

@@ -244,3 +244,13 @@ class SignInThrottle(Model):
     address: Mapped[str] = mapped_column(String(64))
     failures: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class JobLease(Model):
+    """Which process runs a periodic job now, until when (see ``survey_app.background``)."""
+
+    __tablename__ = "job_lease"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -351,3 +351,59 @@ def test_the_development_server_logs_each_request_once_without_the_token(app, ca
     assert not [line for line in lines if "tok3n" in line], lines
     assert len([r for r in caplog.records if r.name == "survey_app.access"]) == 1
     assert not [r for r in caplog.records if r.name == "werkzeug" and "GET" in r.getMessage()]
+
+
+# --- finding 10: one runner per job --------------------------------------------------------------
+
+
+def test_a_job_another_runner_holds_is_skipped_until_its_lease_ends(app):
+    from datetime import timedelta
+
+    from survey_app.background import (
+        SKIPPED,
+        claim_lease,
+        registered_jobs,
+        release_lease,
+        run_jobs_once,
+    )
+    from survey_app.types import utcnow
+
+    first = registered_jobs(app)[0].name
+    assert claim_lease(first, "cron@host:1")
+    results = run_jobs_once(app)
+    assert results[first] == SKIPPED
+    assert [name for name, result in results.items() if result == SKIPPED] == [first]
+    release_lease(first, "cron@host:1")
+    assert run_jobs_once(app)[first] != SKIPPED
+    # A runner that died: its lease runs out and the job is taken over.
+    assert claim_lease(first, "dead@host:2")
+    later = utcnow() + timedelta(seconds=app.config["JOB_LEASE_SECONDS"] + 1)
+    assert claim_lease(first, "alive@host:3", now=later)
+
+
+@pytest.mark.real_db
+def test_two_runners_claiming_at_once_get_one_lease_and_no_lock_error(app):
+    import threading
+
+    from survey_app.background import claim_lease
+
+    barrier = threading.Barrier(4, timeout=20)
+    won: list[str] = []
+    errors: list[BaseException] = []
+
+    def runner(holder: str) -> None:
+        with app.app_context():
+            try:
+                barrier.wait()
+                if claim_lease("dispatch-invitations", holder):
+                    won.append(holder)
+            except BaseException as exc:  # noqa: BLE001  (reported below)
+                errors.append(exc)
+
+    threads = [threading.Thread(target=runner, args=(f"runner-{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(won) == 1
