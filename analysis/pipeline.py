@@ -34,9 +34,10 @@ from survey_app.extensions import db
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
 from survey_app.types import utcnow
 
+from .sentiment.aspects import AspectScore, aspect_rows
 from .sentiment.engine import SentimentResult, configured_band
 from .signals import response_analysed
-from .text.models import replace_response_keywords
+from .text.models import replace_response_aspects, replace_response_keywords
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +77,36 @@ class ResponseScores:
 
 
 def analysis_values(
-    comment: str | None, scores: ResponseScores, sentiment: SentimentResult
+    comment: str | None,
+    scores: ResponseScores,
+    sentiment: SentimentResult,
+    aspects: list[AspectScore] | None = None,
 ) -> dict[str, Any]:
     """Return the analysis columns of a response, given its comment's sentiment.
 
     ``problem_type`` is set only for a complaint (a low score or a negative
-    comment); ``keywords`` is an empty list for a response without text.
+    comment): the survey dimension the comment is most negative about
+    (``aspects``) when it names one, else the problem rules' verdict (which
+    alone know product defects and policies); ``keywords`` is an empty list for
+    a response without text.
     """
+    from .sentiment.aspects import most_negative
     from .text.contradictions import is_contradiction
     from .text.keywords import keywords
-    from .text.problems import ProblemType, classify_problem
+    from .text.problems import ASPECT_PROBLEMS, ProblemType, classify_problem
 
     label = SentimentLabel(sentiment.label)
     problem: str | None = None
     if scores.is_low() or label is SentimentLabel.NEGATIVE:
         sub_scores = {name: getattr(scores, name) for name in _SUB_SCORES}
-        problem = classify_problem(comment, scores=sub_scores).value
+        found = classify_problem(comment, scores=sub_scores)
+        worst = most_negative(aspects or [])
+        if worst is not None and found not in (
+            ProblemType.PRODUCT_DEFECT,
+            ProblemType.PROCESS_POLICY,
+        ):
+            found = ASPECT_PROBLEMS[worst]
+        problem = found.value
     elif comment:
         found = classify_problem(comment)
         problem = None if found is ProblemType.OTHER else found.value
@@ -109,6 +124,14 @@ def analysis_values(
             sentiment_score=sentiment.score,
         ),
     }
+
+
+def comment_aspects(comment: str | None) -> list[AspectScore]:
+    """The comment's sentiment per survey dimension, with the app's engine and band."""
+    from .sentiment.aspects import aspect_scores
+    from .sentiment.engine import score
+
+    return aspect_scores(comment, score, configured_band())
 
 
 def analyse_response(response_id: int, *, force: bool = False) -> bool:
@@ -129,7 +152,8 @@ def analyse_response(response_id: int, *, force: bool = False) -> bool:
     db.session.commit()
     if row is None or (row.analysed_at is not None and not force):
         return False
-    values = analysis_values(row.comment, ResponseScores.of(row), score(row.comment))
+    aspects = comment_aspects(row.comment)
+    values = analysis_values(row.comment, ResponseScores.of(row), score(row.comment), aspects)
     statement = update(SurveyResponse).where(SurveyResponse.id == response_id)
     if not force:
         statement = statement.where(SurveyResponse.analysed_at.is_(None))
@@ -142,6 +166,7 @@ def analyse_response(response_id: int, *, force: bool = False) -> bool:
         db.session.commit()
         return False
     replace_response_keywords({response_id: values["keywords"]})
+    replace_response_aspects({response_id: aspect_rows(response_id, aspects)})
     db.session.commit()
     response_analysed.send(running_app(), response_id=response_id)
     return True
@@ -225,6 +250,7 @@ def rescore_all(
             workers=workers,
         )
         updates: list[dict[str, Any]] = []
+        aspect_by_response: dict[int, list[dict[str, Any]]] = {}
         changed: list[int] = []
         now = utcnow()
         for row, result in zip(rows, results, strict=True):
@@ -232,13 +258,16 @@ def rescore_all(
                 report.errors += 1
                 log.warning("response %s not rescored: %s", row.id, result.engine)
                 continue
-            values = analysis_values(row.comment, ResponseScores.of(row), result)
+            aspects = comment_aspects(row.comment)
+            values = analysis_values(row.comment, ResponseScores.of(row), result, aspects)
             if row.sentiment_label != values["sentiment_label"]:
                 changed.append(row.id)
             updates.append({"id": row.id, **values, "analysed_at": now})
+            aspect_by_response[row.id] = aspect_rows(row.id, aspects)
         if updates:
             db.session.execute(update(SurveyResponse), updates)
             replace_response_keywords({row["id"]: row["keywords"] for row in updates})
+            replace_response_aspects(aspect_by_response)
         db.session.commit()
         report.responses += len(updates)
         report.changed_labels += len(changed)

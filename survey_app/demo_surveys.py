@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from .demo_clock import DemoClock
+from .demo_comments import TicketStory, demo_comment
 from .extensions import db
 from .models import Ticket
 from .surveys.models import (
@@ -35,18 +36,6 @@ from .surveys.versions import ensure_default_template, published_version
 FIRST_RESPONSE_SLA = {"P1": 15, "P2": 30, "P3": 120, "P4": 240}
 #: The priorities whose seed SLA counts working hours only (the others count every minute).
 WORKING_HOURS_PRIORITIES = frozenset({"P3", "P4"})
-PRAISE = {
-    "zh_Hans": ["客服态度很好，问题很快解决了", "响应及时，非常专业", "工程师耐心细致，点赞",
-                "处理效率高，很满意", "一次就解决了，省心"],
-    "en": ["Quick and friendly, thank you", "The engineer really knew the product",
-           "Solved on the first call, great", "Clear explanation and fast fix"],
-}  # fmt: skip
-COMPLAINTS = {
-    "zh_Hans": ["等了很久才有人回复", "问题反复出现，没有彻底解决", "转了好几次人工，太麻烦",
-                "客服不够专业，答非所问", "电话一直排队，体验很差", "解决方案不适用"],
-    "en": ["Waited far too long for a reply", "Had to explain the problem three times",
-           "The fix did not work, the issue came back", "Nobody called me back"],
-}  # fmt: skip
 
 
 def _clamp(value: float, low: int, high: int) -> int:
@@ -83,8 +72,13 @@ def demo_answers(
     )
     answers["ces"] = _clamp(rng.gauss(overall * 1.35, 0.9), 1, 7) if rng.random() < 0.8 else None
     if rng.random() < 0.6:
-        bank = PRAISE if overall >= 4 else COMPLAINTS
-        answers["comment"] = rng.choice(bank.get(language, bank["en"]))
+        story = TicketStory(
+            waited_too_long=waited is not None
+            and waited > FIRST_RESPONSE_SLA[ticket.priority.value],
+            contacts=ticket.contact_count,
+            reopened=bool(ticket.reopen_count),
+        )
+        answers["comment"] = demo_comment(story, overall, language, rng)
     return answers
 
 

@@ -161,10 +161,10 @@ def test_one_failing_response_does_not_stop_the_round(
         second = respond(client, {"nps": 9, "comment": POSITIVE_ZH})
         real = pipeline.analysis_values
 
-        def flaky(comment, scores, sentiment):
+        def flaky(comment, scores, sentiment, *aspects):
             if comment == "broken":
                 raise RuntimeError("disk on fire")
-            return real(comment, scores, sentiment)
+            return real(comment, scores, sentiment, *aspects)
 
         monkeypatch.setattr(pipeline, "analysis_values", flaky)
         with caplog.at_level(logging.ERROR, logger="analysis.pipeline"):

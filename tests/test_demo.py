@@ -273,3 +273,30 @@ def test_demo_arrivals_quiet_down_over_national_day():
     sunday = days.count(date(2026, 10, 11))
     assert working > 4 * holiday
     assert holiday < sunday  # a holiday is quieter than a plain weekend day
+
+
+def test_demo_comments_are_many_distinct_and_fit_their_scores(app):
+    """Hundreds of distinct comments, praise for good scores and complaints for bad ones
+    (issue 13, part 5); the few contradictions are on purpose."""
+    import random
+    from collections import Counter
+
+    from analysis.sentiment.engine import score
+    from survey_app.demo_comments import CONTRADICTION_SHARE, TicketStory, demo_comment
+
+    rng = random.Random(13)
+    written = []
+    for _n in range(1200):
+        story = TicketStory(rng.random() < 0.3, rng.choice([1, 1, 1, 2, 3]), rng.random() < 0.1)
+        overall = rng.choice([1, 2, 4, 5])
+        language = rng.choice(["zh_Hans", "zh_Hans", "zh_Hans", "en"])
+        written.append((overall, demo_comment(story, overall, language, rng)))
+    assert len({text for _overall, text in written}) >= 300
+    happy = Counter(score(text).label for overall, text in written if overall >= 4)
+    unhappy = Counter(score(text).label for overall, text in written if overall <= 2)
+    # Read by the shipped engine: praise is rarely read as a complaint and the other way round
+    # (contradictions, CONTRADICTION_SHARE, and the engine's misreadings included).
+    assert happy["negative"] / sum(happy.values()) < 0.10 + CONTRADICTION_SHARE
+    assert unhappy["positive"] / sum(unhappy.values()) < 0.10 + CONTRADICTION_SHARE
+    assert unhappy["negative"] > unhappy["positive"] * 4
+    assert happy["positive"] > happy["negative"] * 4

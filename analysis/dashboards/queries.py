@@ -524,3 +524,89 @@ def filter_options(names: Sequence[str]) -> dict[str, list[str]]:
             if value
         )
     return options
+
+
+# --- what customers rate vs what they write ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AspectAgreement:
+    """One survey dimension: the CSAT customers gave it and what their comments said of it."""
+
+    aspect: str
+    csat_n: int
+    csat_satisfied: int
+    mentions: int
+    positive: int
+    negative: int
+
+    @property
+    def csat_percent(self) -> float | None:
+        return 100 * self.csat_satisfied / self.csat_n if self.csat_n else None
+
+    @property
+    def negative_percent(self) -> float | None:
+        return 100 * self.negative / self.mentions if self.mentions else None
+
+    @property
+    def positive_percent(self) -> float | None:
+        return 100 * self.positive / self.mentions if self.mentions else None
+
+    @property
+    def disagrees(self) -> bool:
+        """Ratings and words point different ways (enough of both to say so)."""
+        if self.csat_percent is None or self.mentions < 5:
+            return False
+        words = (self.positive - self.negative) / self.mentions
+        return (self.csat_percent >= 80 and words < -0.2) or (
+            self.csat_percent < 60 and words > 0.2
+        )
+
+
+def aspect_agreement(scope: Scope) -> list[AspectAgreement]:
+    """Per survey dimension: CSAT % of the scope's answers beside its comments' sentiment
+    on that dimension (:mod:`analysis.sentiment.aspects`). Two GROUP BY queries."""
+    from analysis.metrics.definitions import CSAT_SATISFIED_MIN
+    from analysis.sentiment.aspects import CSAT_COLUMN
+    from analysis.text.models import ResponseAspect
+
+    conditions = response_conditions(scope)
+    csat_columns = [
+        column
+        for aspect, name in CSAT_COLUMN.items()
+        for column in (
+            func.count(getattr(SurveyResponse, name)).label(f"{aspect.value}_n"),
+            _count_if(getattr(SurveyResponse, name) >= CSAT_SATISFIED_MIN).label(
+                f"{aspect.value}_ok"
+            ),
+        )
+    ]
+    csat = db.session.execute(select(*csat_columns).where(*conditions)).one()._mapping
+    said = {
+        row.aspect: row
+        for row in db.session.execute(
+            select(
+                ResponseAspect.aspect,
+                func.count().label("mentions"),
+                _count_if(ResponseAspect.label == "positive").label("positive"),
+                _count_if(ResponseAspect.label == "negative").label("negative"),
+            )
+            .join(SurveyResponse, SurveyResponse.id == ResponseAspect.response_id)
+            .where(*conditions)
+            .group_by(ResponseAspect.aspect)
+        )
+    }
+    result = []
+    for aspect in CSAT_COLUMN:
+        row = said.get(aspect.value)
+        result.append(
+            AspectAgreement(
+                aspect=aspect.value,
+                csat_n=int(csat[f"{aspect.value}_n"] or 0),
+                csat_satisfied=int(csat[f"{aspect.value}_ok"] or 0),
+                mentions=int(row.mentions) if row else 0,
+                positive=int(row.positive) if row else 0,
+                negative=int(row.negative) if row else 0,
+            )
+        )
+    return result

@@ -137,6 +137,15 @@ def _error_page(template: str, exc: ScopeError) -> tuple[str, int]:
     return render_template(template, errors=exc.errors, **context), 400
 
 
+#: The survey dimensions as the CSAT questions name them.
+ASPECT_LABELS = {
+    "speed": _l("Response speed"),
+    "professionalism": _l("Professionalism / ability to solve"),
+    "attitude": _l("Attitude"),
+    "effectiveness": _l("Effectiveness of the solution"),
+}
+
+
 @bp.get("")
 @staff_required
 def overview() -> tuple[str, int] | str:
@@ -202,6 +211,8 @@ def overview() -> tuple[str, int] | str:
             figs["sentiment_trend"] = figures.sentiment_trend_figure(
                 queries.sentiment_trend(scope, grain)
             )
+        context["aspects"] = queries.aspect_agreement(scope)
+        context["aspect_labels"] = ASPECT_LABELS
         context["themes"] = queries.top_negative_themes(scope)
         if context["themes"]:
             figs["themes"] = figures.themes_figure(context["themes"])

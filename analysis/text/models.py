@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import ForeignKey, Index, String, delete, insert
+from sqlalchemy import Float, ForeignKey, Index, String, delete, insert
 from sqlalchemy.orm import Mapped, mapped_column
 
 from survey_app.extensions import Model, db
@@ -60,3 +60,31 @@ def replace_response_keywords(keywords_by_response: Mapping[int, Iterable[str] |
     ]
     if rows:
         db.session.execute(insert(ResponseKeyword), rows)
+
+
+class ResponseAspect(Model):
+    """A comment's sentiment on one survey dimension (:mod:`analysis.sentiment.aspects`)."""
+
+    __tablename__ = "response_aspect"
+    __table_args__ = (Index("ix_response_aspect_aspect", "aspect", "label"),)
+
+    response_id: Mapped[int] = mapped_column(
+        ForeignKey("survey_response.id", ondelete="CASCADE"), primary_key=True
+    )
+    aspect: Mapped[str] = mapped_column(String(20), primary_key=True)
+    score: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(10))
+    clauses: Mapped[int]
+
+
+def replace_response_aspects(rows_by_response: Mapping[int, Iterable[dict[str, object]]]) -> None:
+    """Replace the aspect rows of the given responses (in the caller's transaction)."""
+    if not rows_by_response:
+        return
+    ids = list(rows_by_response)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        db.session.execute(delete(ResponseAspect).where(ResponseAspect.response_id.in_(chunk)))
+    rows = [row for rows in rows_by_response.values() for row in rows]
+    if rows:
+        db.session.execute(insert(ResponseAspect), rows)

@@ -56,6 +56,14 @@ SUB_SCORES: dict[str, ProblemType] = {
     "csat_effectiveness": ProblemType.UNSUITABLE_SOLUTION,
     "csat_professionalism": ProblemType.UNSUITABLE_SOLUTION,
 }
+#: The problem type of a comment most negative about a survey dimension
+#: (:mod:`analysis.sentiment.aspects`); professionalism is the ability to solve.
+ASPECT_PROBLEMS: dict[str, ProblemType] = {
+    "speed": ProblemType.SLOW_RESPONSE,
+    "attitude": ProblemType.ATTITUDE,
+    "effectiveness": ProblemType.UNSUITABLE_SOLUTION,
+    "professionalism": ProblemType.UNSUITABLE_SOLUTION,
+}
 #: A sub-score at or below this (on the 1-5 CSAT scale) counts as a complaint.
 LOW_SUB_SCORE = 2
 
