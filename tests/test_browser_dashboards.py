@@ -38,6 +38,7 @@ def test_analyst_filters_the_dashboard_and_drills_down(live_server, page, make_u
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_url("**/dashboards")  # the click only starts the navigation
 
     assert page.get_by_role("heading", name="Quality dashboard").is_visible()
     page.wait_for_selector('[data-figure="figure-nps_trend"] .main-svg')

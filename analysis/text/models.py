@@ -47,19 +47,28 @@ def replace_response_keywords(keywords_by_response: Mapping[int, Iterable[str] |
     Deletes every row of those responses, then inserts their current keywords;
     a response mapped to None or an empty list ends with no rows.
     """
-    if not keywords_by_response:
-        return
-    ids = list(keywords_by_response)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        db.session.execute(delete(ResponseKeyword).where(ResponseKeyword.response_id.in_(chunk)))
-    rows = [
-        row
-        for response_id, words in keywords_by_response.items()
-        for row in keyword_rows(response_id, words)
-    ]
+    _replace_rows(
+        ResponseKeyword,
+        list(keywords_by_response),
+        [
+            row
+            for response_id, words in keywords_by_response.items()
+            for row in keyword_rows(response_id, words)
+        ],
+    )
+
+
+def _replace_rows(
+    model: type[ResponseKeyword] | type[ResponseAspect],
+    response_ids: list[int],
+    rows: list[dict[str, object]],
+) -> None:
+    """Delete ``model``'s rows of ``response_ids`` (in chunks of 500), then insert ``rows``."""
+    for start in range(0, len(response_ids), 500):
+        chunk = response_ids[start : start + 500]
+        db.session.execute(delete(model).where(model.response_id.in_(chunk)))
     if rows:
-        db.session.execute(insert(ResponseKeyword), rows)
+        db.session.execute(insert(model), rows)
 
 
 class ResponseAspect(Model):
@@ -79,12 +88,5 @@ class ResponseAspect(Model):
 
 def replace_response_aspects(rows_by_response: Mapping[int, Iterable[dict[str, object]]]) -> None:
     """Replace the aspect rows of the given responses (in the caller's transaction)."""
-    if not rows_by_response:
-        return
-    ids = list(rows_by_response)
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        db.session.execute(delete(ResponseAspect).where(ResponseAspect.response_id.in_(chunk)))
     rows = [row for rows in rows_by_response.values() for row in rows]
-    if rows:
-        db.session.execute(insert(ResponseAspect), rows)
+    _replace_rows(ResponseAspect, list(rows_by_response), rows)

@@ -217,25 +217,28 @@ def _read_xlsx(path: Path, limits: _Limits) -> tuple[list[str], list[tuple[int, 
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise ImportFileError(f"Cannot read {path.name} as an Excel workbook: {exc}") from None
-    try:
-        sheet = workbook.worksheets[0]
-        declared = sheet.max_row or 0  # from the sheet's <dimension>; checked as rows come too
-        if declared > limits.rows:
-            raise ImportFileError(
-                f"{path.name} declares {declared} rows, more than {limits.rows} "
-                "(IMPORT_MAX_ROWS): split it into smaller files."
-            )
-        # Read the rows that are there, not the (possibly lying) dimension; never wider
-        # than the limit (+1 to notice a header that is too wide).
-        sheet.reset_dimensions()
-        rows = sheet.iter_rows(values_only=True, max_col=limits.columns + 1)
-        return _read_table(rows, limits)
-    finally:
-        workbook.close()
+    # The file is ours to close: a refused file stops reading mid-sheet, and openpyxl's
+    # row reader would leave its handle open until garbage collection.
+    with path.open("rb") as handle:
+        try:
+            workbook = load_workbook(handle, read_only=True, data_only=True)
+        except (InvalidFileException, BadZipFile, OSError, KeyError, ValueError) as exc:
+            raise ImportFileError(f"Cannot read {path.name} as an Excel workbook: {exc}") from None
+        try:
+            sheet = workbook.worksheets[0]
+            declared = sheet.max_row or 0  # the sheet's <dimension>; checked as rows come too
+            if declared > limits.rows:
+                raise ImportFileError(
+                    f"{path.name} declares {declared} rows, more than {limits.rows} "
+                    "(IMPORT_MAX_ROWS): split it into smaller files."
+                )
+            # Read the rows that are there, not the (possibly lying) dimension; never wider
+            # than the limit (+1 to notice a header that is too wide).
+            sheet.reset_dimensions()
+            rows = sheet.iter_rows(values_only=True, max_col=limits.columns + 1)
+            return _read_table(rows, limits)
+        finally:
+            workbook.close()
 
 
 def _has_data(cells: list[Any]) -> bool:
