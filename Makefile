@@ -15,7 +15,7 @@ PYTEST_WORKERS ?= 2
 # Line + branch coverage of survey_app, analysis and improvement may not fall below this.
 COV_FLOOR ?= 92.9
 
-.PHONY: run install install-test browser lint test test-sqlite test-postgres test-fast translations
+.PHONY: run install install-test browser lint docs test test-sqlite test-postgres test-fast translations
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,7 +52,11 @@ lint: install-test
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install-test browser lint test-sqlite test-postgres
+## The documentation site (docs/, mkdocs.yml), built strictly: a broken link fails.
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: install-test browser lint docs test-sqlite test-postgres
 
 ## The whole suite on SQLite, with line and branch coverage.
 test-sqlite:

@@ -4,7 +4,7 @@ Set ``CLOSEDLOOP_TEST_DATABASE_URL=postgresql+psycopg://...`` to run the suite o
 PostgreSQL. The schema is built once per session (per xdist worker) with the
 real migrations.
 
-How a test gets its clean database (see the README's "Development" section):
+How a test gets its clean database (see docs/development.md):
 
 * **Shared app, rolled back** (the default). One app per session serves every
   test; each test runs inside an outer transaction on one connection, the

@@ -30,7 +30,7 @@ from survey_app.models import Role, User
 from tests.conftest import PASSWORD, Auth, Mailbox, csrf_token
 from tests.kpi_data import KpiData
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 SECRET = "alert-hook-secret"

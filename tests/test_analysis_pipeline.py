@@ -34,7 +34,7 @@ from survey_app.surveys.responses import submit_response
 from survey_app.types import utcnow
 from tests.conftest import Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 NEGATIVE_ZH = "等了三天都没有人回复，客服态度也很差，问题到现在还没解决，非常失望"

@@ -24,7 +24,7 @@ from survey_app.tasks import dispatch_surveys, send_invitation
 from survey_app.types import utcnow
 from tests.conftest import Mailbox, Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379

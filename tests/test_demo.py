@@ -23,7 +23,7 @@ from survey_app.models import (
 from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import utcnow
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 TICKETS = 200

@@ -43,7 +43,7 @@ from tests.test_celery_worker import (
     wait_until,
 )
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
 # The real-worker fixtures, on this module's Redis database and SMTP server (below).

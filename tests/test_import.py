@@ -34,7 +34,7 @@ from survey_app.models import (
 )
 from tests.conftest import Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 HEADER = ["ticket_id", "subject", "channel", "priority", "team", "created_at", "closed_at",

@@ -36,7 +36,7 @@ from survey_app.surveys.responses import submit_response
 from survey_app.types import utcnow
 from tests.conftest import Mailbox, Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 PUBLIC_URL = "https://feedback.example.com/cl"

@@ -18,7 +18,7 @@ from survey_app.extensions import db
 from survey_app.models import Role
 from tests.kpi_data import KpiData
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

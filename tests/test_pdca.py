@@ -50,7 +50,7 @@ from survey_app.models import Role, Ticket, User
 from tests.conftest import csrf_token
 from tests.kpi_data import KpiData
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 ZONE = ZoneInfo("Asia/Shanghai")

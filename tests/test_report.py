@@ -21,7 +21,7 @@ from survey_app.models import Role, User
 from survey_app.surveys.models import SentimentLabel
 from tests.kpi_data import MID_SEPTEMBER, KpiData
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 SEPTEMBER = Scope(start=date(2025, 9, 1), end=date(2025, 9, 30))

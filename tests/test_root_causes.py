@@ -42,7 +42,7 @@ from survey_app.types import utcnow
 from tests.conftest import csrf_token
 from tests.root_cause_factories import analyse, make_response, make_ticket
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 

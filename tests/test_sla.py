@@ -27,7 +27,7 @@ from survey_app.models import Priority, Role, Ticket, Tier
 from tests.conftest import csrf_token, event_payload
 from tests.kpi_data import KpiData
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

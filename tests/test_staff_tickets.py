@@ -7,7 +7,7 @@ import pytest
 from survey_app.models import Role
 from tests.conftest import event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 

@@ -37,7 +37,7 @@ from survey_app.surveys.versions import (
 from survey_app.types import utcnow
 from tests.conftest import Auth, Webhook, csrf_token, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 PREFIX = "/admin/surveys"

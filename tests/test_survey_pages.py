@@ -41,7 +41,7 @@ from survey_app.surveys.responses import AlreadyAnswered, submit_response
 from survey_app.types import utcnow
 from tests.conftest import Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')

@@ -35,7 +35,7 @@ from survey_app.models import (
 )
 from tests.conftest import WEBHOOK_SECRET, Webhook, event_payload
 
-#: SQL semantics: this module runs on SQLite and PostgreSQL (see README, Development).
+#: SQL semantics: this module runs on SQLite and PostgreSQL (see docs/development.md).
 pytestmark = pytest.mark.db
 
 URL = "/api/v1/ticket-events"
