@@ -300,3 +300,17 @@ def test_demo_comments_are_many_distinct_and_fit_their_scores(app):
     assert unhappy["positive"] / sum(unhappy.values()) < 0.10 + CONTRADICTION_SHARE
     assert unhappy["negative"] > unhappy["positive"] * 4
     assert happy["positive"] > happy["negative"] * 4
+
+
+def test_demo_top_negative_themes_are_complaints(seeded):
+    """The first dashboard is truthful (issue 13, part 5): the words most often found in
+    negative demo comments are complaint words, not praise such as 解决 or 省心."""
+    from analysis.dashboards import queries
+    from analysis.metrics import Scope
+
+    today = utcnow().date()
+    themes = queries.top_negative_themes(Scope(start=today - timedelta(days=400), end=today))
+    assert themes
+    # Dimension nouns (态度, 专业 from 不够专业) may appear; words of praise may not.
+    praise = {"解决", "省心", "满意", "及时", "耐心", "很好", "快", "solved", "fixed"}
+    assert not {theme.keyword for theme in themes[:5]} & praise
