@@ -302,6 +302,7 @@ def test_demo_comments_are_many_distinct_and_fit_their_scores(app):
     assert happy["positive"] > happy["negative"] * 4
 
 
+@pytest.mark.slow
 def test_demo_top_negative_themes_are_complaints(seeded):
     """The first dashboard is truthful (issue 13, part 5): the words most often found in
     negative demo comments are complaint words, not praise such as 解决 or 省心."""
