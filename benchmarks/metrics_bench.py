@@ -21,6 +21,8 @@ markdown table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import random
 import statistics
@@ -79,20 +81,93 @@ def _reset(url: str) -> None:
     admin.dispose()
 
 
+#: The tables the loader fills in bulk (their indexes are built after the rows are in).
+BIG_TABLES = ("customer", "ticket", "ticket_event", "ticket_sla", "invitation", "survey_response")
+
+
+class BulkWriter:
+    """Rows straight through the driver: ``executemany`` on SQLite, ``COPY`` on PostgreSQL.
+
+    SQLAlchemy's per-value type processing made loading a million tickets take 26
+    minutes; the driver takes the values as the column types store them.
+    """
+
+    def __init__(self, engine: Any) -> None:
+        self.raw = engine.raw_connection()
+        self.sqlite = engine.dialect.name == "sqlite"
+        self.cursor = self.raw.cursor()
+        self.dropped: list[str] = []
+        if self.sqlite:
+            self.cursor.execute("PRAGMA synchronous = OFF")
+
+    def execute(self, sql: str) -> None:
+        self.cursor.execute(sql)
+
+    def drop_indexes(self, tables: tuple[str, ...]) -> None:
+        """Drop the plain (non-constraint) indexes of ``tables``, to build them once at the end."""
+        names = ", ".join(f"'{t}'" for t in tables)
+        if self.sqlite:
+            self.cursor.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                f"AND tbl_name IN ({names})"
+            )
+        else:
+            self.cursor.execute(
+                "SELECT indexname, indexdef FROM pg_indexes i WHERE schemaname = 'public' "
+                f"AND tablename IN ({names}) AND NOT EXISTS "
+                "(SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+            )
+        for name, sql in self.cursor.fetchall():
+            self.cursor.execute(f'DROP INDEX "{name}"')
+            self.dropped.append(sql)
+
+    def restore_indexes(self) -> None:
+        for sql in self.dropped:
+            self.cursor.execute(sql)
+        self.raw.commit()
+
+    def write(self, table: str, rows: list[dict[str, Any]]) -> None:
+        columns = list(rows[0])
+        names = ", ".join(columns)
+        if self.sqlite:
+            marks = ", ".join("?" for _ in columns)
+            self.cursor.executemany(
+                f"INSERT INTO {table} ({names}) VALUES ({marks})",
+                [tuple(_sqlite_value(row[c]) for c in columns) for row in rows],
+            )
+            return
+        from psycopg.types.json import Json
+
+        with self.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(
+                    [
+                        Json(v) if isinstance(v, dict | list) else v
+                        for v in (row[c] for c in columns)
+                    ]
+                )
+
+    def close(self) -> None:
+        self.raw.commit()
+        self.raw.close()
+
+
+def _sqlite_value(value: Any) -> Any:
+    """A value as SQLAlchemy stores it in SQLite (naive UTC text, 0/1, JSON text)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, dict | list):
+        return json.dumps(value)
+    return value
+
+
 def _load(url: str, rows: int, days: int) -> float:
     """Migrate and fill the database; return the seconds it took."""
     import flask_migrate
-    from sqlalchemy import text
 
-    from analysis.sla.models import TicketSla
     from survey_app.extensions import db
-    from survey_app.models import Customer, Ticket, TicketEvent
-    from survey_app.surveys.models import (
-        Invitation,
-        SurveyResponse,
-        SurveyTemplate,
-        TemplateVersion,
-    )
 
     started = time.perf_counter()
     _reset(url)
@@ -106,131 +181,140 @@ def _load(url: str, rows: int, days: int) -> float:
         span = int((end - begin).total_seconds())
         customers = max(1, rows // 5)
         extra_invitations = rows // 4
-        with engine.begin() as conn:
-            conn.execute(
-                SurveyTemplate.__table__.insert(),
-                [{"id": 1, "name": "Bench", "channels": [], "tiers": [], "priority": 0,
-                  "active": True, "created_at": begin}],
+        bulk = BulkWriter(engine)
+        bulk.drop_indexes(BIG_TABLES)
+        bulk.write(
+            "survey_template",
+            [{"id": 1, "name": "Bench", "channels": [], "tiers": [], "priority": 0,
+              "active": True, "created_at": begin}],
+        )  # fmt: skip
+        bulk.write(
+            "template_version",
+            [{"id": 1, "template_id": 1, "number": 1, "status": "published", "intro": {},
+              "created_at": begin}],
+        )  # fmt: skip
+        for first in range(1, customers + 1, BATCH):
+            bulk.write(
+                "customer",
+                [
+                    {"id": i, "source": "bench", "external_id": f"C{i}", "language": "zh_Hans",
+                     "tier": "vip" if i % 10 == 0 else "standard", "is_new": i % 3 == 0,
+                     "created_at": begin, "updated_at": begin}
+                    for i in range(first, min(first + BATCH, customers + 1))
+                ],
             )  # fmt: skip
-            conn.execute(
-                TemplateVersion.__table__.insert(),
-                [{"id": 1, "template_id": 1, "number": 1, "status": "published", "intro": {},
-                  "created_at": begin}],
-            )  # fmt: skip
-            for first in range(1, customers + 1, BATCH):
-                conn.execute(
-                    Customer.__table__.insert(),
-                    [
-                        {"id": i, "source": "bench", "external_id": f"C{i}", "language": "zh_Hans",
-                         "tier": "vip" if i % 10 == 0 else "standard", "is_new": i % 3 == 0,
-                         "created_at": begin, "updated_at": begin}
-                        for i in range(first, min(first + BATCH, customers + 1))
-                    ],
-                )  # fmt: skip
-            total_invitations = rows + extra_invitations  # a multiple of 5 for rows % 4 == 0
-            for first in range(1, total_invitations + 1, BATCH):
-                tickets, events, facts, invitations, responses = [], [], [], [], []
-                for i in range(first, min(first + BATCH, total_invitations + 1)):
-                    # Ids grow with time, as in a real helpdesk (and indexes fill in order).
-                    created = begin + timedelta(
-                        seconds=span * (i - 1) // total_invitations + rng.randrange(3600)
-                    )
-                    priority = rng.choices(("P1", "P2", "P3", "P4"), (1, 3, 4, 2))[0]
-                    frt = int(rng.lognormvariate(7, 1))
-                    resolution = frt + int(rng.lognormvariate(9, 1))
-                    closed = created + timedelta(seconds=resolution + 600)
-                    team = rng.choice(TEAMS)
-                    channel = rng.choice(CHANNELS)
-                    customer_id = rng.randrange(1, customers + 1)
-                    tickets.append(
-                        {"id": i, "source": "bench", "external_id": f"T{i}",
-                         "customer_id": customer_id, "channel": channel, "priority": priority,
-                         "product_line": rng.choice(PRODUCTS), "region": rng.choice(REGIONS),
-                         "team": team, "agent": f"{team}-{rng.randrange(12)}", "status": "closed",
-                         "created_at": created,
-                         "first_response_at": created + timedelta(seconds=frt),
-                         "resolved_at": created + timedelta(seconds=resolution),
-                         "closed_at": closed, "reopen_count": int(rng.random() < 0.05),
-                         "contact_count": 1 if rng.random() < 0.76 else rng.randint(2, 4),
-                         "last_event_at": closed, "recorded_at": closed, "updated_at": closed}
-                    )  # fmt: skip
-                    response_target, resolution_target, clock = TARGETS[priority]
-                    facts.append(
-                        {"ticket_id": i, "closed_at": closed, "clock": clock, "priority": priority,
-                         "first_response_target_minutes": response_target,
-                         "resolution_target_minutes": resolution_target,
-                         "first_response_seconds": frt, "resolution_seconds": resolution,
-                         "first_response_elapsed_seconds": frt,
-                         "resolution_elapsed_seconds": resolution,
-                         "response_breached": frt > response_target * 60,
-                         "resolution_breached": resolution > resolution_target * 60,
-                         "breached": frt > response_target * 60
-                         or resolution > resolution_target * 60,
-                         "computed_at": closed}
-                    )  # fmt: skip
-                    events.append(
-                        {"id": i, "ticket_id": i, "event": "closed", "origin": "bench",
-                         "idempotency_key": f"bench-{i}", "occurred_at": closed,
-                         "received_at": closed, "applied": True, "payload": {}}
-                    )  # fmt: skip
-                    sent_at = closed + timedelta(hours=1)
-                    answered = i % 5 != 0  # four in five: --rows responses in all
-                    skipped = not answered and rng.random() < 0.5
-                    invitations.append(
-                        {"id": i, "ticket_id": i, "customer_id": customer_id,
-                         "close_event_id": i, "template_version_id": None if skipped else 1,
-                         "channel": "email",
-                         "status": "answered" if answered else "skipped" if skipped else "sent",
-                         "skip_reason": rng.choice(("fatigue", "sampled_out", "opted_out"))
-                         if skipped else None,
-                         "nonce": f"n{i}", "language": "zh_Hans", "created_at": closed,
-                         "send_after": sent_at, "sent_at": None if skipped else sent_at,
-                         "answered_at": sent_at + timedelta(hours=3) if answered else None,
-                         "attempts": 0 if skipped else 1}
-                    )  # fmt: skip
-                    if answered:
-                        scores = {
-                            f"csat_{d}": rng.choice((None, 2, 3, 4, 4, 5, 5, 5))
-                            for d in ("overall", "speed", "professionalism", "attitude",
-                                      "effectiveness")
-                        }  # fmt: skip
-                        responses.append(
-                            {"id": i, "invitation_id": i, "ticket_id": i,
-                             "customer_id": customer_id, "template_version_id": 1,
-                             "submitted_at": sent_at + timedelta(hours=3), "language": "zh_Hans",
-                             "nps": rng.choice((None, *range(11), 9, 10, 10)),
-                             "ces": rng.choice((None, *range(1, 8), 6, 7)),
-                             "team": team, "agent": tickets[-1]["agent"], "channel": channel,
-                             "priority": priority, "product_line": tickets[-1]["product_line"],
-                             "region": tickets[-1]["region"],
-                             "customer_tier": "vip" if customer_id % 10 == 0 else "standard",
-                             "customer_is_new": customer_id % 3 == 0, **scores}
-                        )  # fmt: skip
-                conn.execute(Ticket.__table__.insert(), tickets)
-                conn.execute(TicketEvent.__table__.insert(), events)
-                conn.execute(TicketSla.__table__.insert(), facts)
-                conn.execute(Invitation.__table__.insert(), invitations)
-                if responses:
-                    conn.execute(SurveyResponse.__table__.insert(), responses)
-                print(
-                    f"  loaded {min(first + BATCH - 1, total_invitations):,} tickets", flush=True
+        total_invitations = rows + extra_invitations  # a multiple of 5 for rows % 4 == 0
+        for first in range(1, total_invitations + 1, BATCH):
+            tickets, events, facts, invitations, responses = [], [], [], [], []
+            for i in range(first, min(first + BATCH, total_invitations + 1)):
+                # Ids grow with time, as in a real helpdesk (and indexes fill in order).
+                created = begin + timedelta(
+                    seconds=span * (i - 1) // total_invitations + rng.randrange(3600)
                 )
-            if engine.dialect.name == "postgresql":
-                for table in (
-                    "customer",
-                    "ticket",
-                    "ticket_event",
-                    "invitation",
-                    "survey_response",
-                    "survey_template",
-                    "template_version",
-                ):
-                    conn.execute(text(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                        f"(SELECT max(id) FROM {table}))"
-                    ))  # fmt: skip
+                priority = rng.choices(("P1", "P2", "P3", "P4"), (1, 3, 4, 2))[0]
+                frt = int(rng.lognormvariate(7, 1))
+                resolution = frt + int(rng.lognormvariate(9, 1))
+                closed = created + timedelta(seconds=resolution + 600)
+                team = rng.choice(TEAMS)
+                channel = rng.choice(CHANNELS)
+                customer_id = rng.randrange(1, customers + 1)
+                tickets.append(
+                    {"id": i, "source": "bench", "external_id": f"T{i}",
+                     "customer_id": customer_id, "channel": channel, "priority": priority,
+                     "product_line": rng.choice(PRODUCTS), "region": rng.choice(REGIONS),
+                     "team": team, "agent": f"{team}-{rng.randrange(12)}", "status": "closed",
+                     "created_at": created,
+                     "first_response_at": created + timedelta(seconds=frt),
+                     "resolved_at": created + timedelta(seconds=resolution),
+                     "closed_at": closed, "reopen_count": int(rng.random() < 0.05),
+                     "contact_count": 1 if rng.random() < 0.76 else rng.randint(2, 4),
+                     "last_event_at": closed, "recorded_at": closed, "updated_at": closed}
+                )  # fmt: skip
+                response_target, resolution_target, clock = TARGETS[priority]
+                facts.append(
+                    {"ticket_id": i, "closed_at": closed, "clock": clock, "priority": priority,
+                     "first_response_target_minutes": response_target,
+                     "resolution_target_minutes": resolution_target,
+                     "first_response_seconds": frt, "resolution_seconds": resolution,
+                     "first_response_elapsed_seconds": frt,
+                     "resolution_elapsed_seconds": resolution,
+                     "response_breached": frt > response_target * 60,
+                     "resolution_breached": resolution > resolution_target * 60,
+                     "breached": frt > response_target * 60
+                     or resolution > resolution_target * 60,
+                     "computed_at": closed}
+                )  # fmt: skip
+                events.append(
+                    {"id": i, "ticket_id": i, "event": "closed", "origin": "bench",
+                     "idempotency_key": f"bench-{i}", "occurred_at": closed,
+                     "received_at": closed, "applied": True, "payload": {}}
+                )  # fmt: skip
+                sent_at = closed + timedelta(hours=1)
+                answered = i % 5 != 0  # four in five: --rows responses in all
+                skipped = not answered and rng.random() < 0.5
+                invitations.append(
+                    {"id": i, "ticket_id": i, "customer_id": customer_id,
+                     "close_event_id": i, "template_version_id": None if skipped else 1,
+                     "channel": "email",
+                     "status": "answered" if answered else "skipped" if skipped else "sent",
+                     "skip_reason": rng.choice(("fatigue", "sampled_out", "opted_out"))
+                     if skipped else None,
+                     "nonce": f"n{i}", "language": "zh_Hans", "created_at": closed,
+                     "send_after": sent_at, "sent_at": None if skipped else sent_at,
+                     "answered_at": sent_at + timedelta(hours=3) if answered else None,
+                     "attempts": 0 if skipped else 1}
+                )  # fmt: skip
+                if answered:
+                    scores = {
+                        f"csat_{d}": rng.choice((None, 2, 3, 4, 4, 5, 5, 5))
+                        for d in ("overall", "speed", "professionalism", "attitude",
+                                  "effectiveness")
+                    }  # fmt: skip
+                    responses.append(
+                        {"id": i, "invitation_id": i, "ticket_id": i,
+                         "customer_id": customer_id, "template_version_id": 1,
+                         "submitted_at": sent_at + timedelta(hours=3), "language": "zh_Hans",
+                         "nps": rng.choice((None, *range(11), 9, 10, 10)),
+                         "ces": rng.choice((None, *range(1, 8), 6, 7)),
+                         "team": team, "agent": tickets[-1]["agent"], "channel": channel,
+                         "priority": priority, "product_line": tickets[-1]["product_line"],
+                         "region": tickets[-1]["region"],
+                         "customer_tier": "vip" if customer_id % 10 == 0 else "standard",
+                         "customer_is_new": customer_id % 3 == 0, **scores}
+                    )  # fmt: skip
+            bulk.write("ticket", tickets)
+            bulk.write("ticket_event", events)
+            bulk.write("ticket_sla", facts)
+            bulk.write("invitation", invitations)
+            if responses:
+                bulk.write("survey_response", responses)
+            print(f"  loaded {min(first + BATCH - 1, total_invitations):,} tickets", flush=True)
+        if engine.dialect.name == "postgresql":
+            for table in (
+                "customer",
+                "ticket",
+                "ticket_event",
+                "invitation",
+                "survey_response",
+                "survey_template",
+                "template_version",
+            ):
+                bulk.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                    f"(SELECT max(id) FROM {table}))"
+                )  # fmt: skip
+        print("  indexes ...", flush=True)
+        bulk.restore_indexes()
+        bulk.close()
         with engine.connect() as conn:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+        loaded = time.perf_counter()
+        print(f"  rows loaded in {loaded - started:.0f} s; building the roll-ups ...", flush=True)
+        from analysis.metrics.rollup import rebuild
+
+        days = rebuild()
+        built = time.perf_counter() - loaded
+        print(f"  roll-ups of {days} days built in {built:.0f} s", flush=True)
         engine.dispose()
     return time.perf_counter() - started
 
@@ -254,6 +338,7 @@ def _time(label: str, call: Any, repeats: int = 5) -> dict[str, Any]:
 def _measure(url: str) -> list[dict[str, Any]]:
     from analysis.metrics import OVERVIEW_KPIS, Scope, compute
     from survey_app.extensions import db
+    from survey_app.models import Channel
 
     app = _app(url)
     results = []
@@ -276,11 +361,28 @@ def _measure(url: str) -> list[dict[str, Any]]:
         results.append(_time("overview, last 365 days + previous 365", overview(year)))
         team = Scope(start=last30.start, end=last30.end, team=("Frontline",))
         results.append(_time("overview, last 30 days, team=Frontline", overview(team)))
+        for days, scope in ((90, last90), (365, year)):
+            phone = dataclasses.replace(scope, channel=(Channel.PHONE,))
+            results.append(_time(f"overview, last {days} days, channel=phone", overview(phone)))
         results.append(
             _time(
                 "every KPI, last 30 days, by team and by week",
                 lambda: compute(last30, group_by="team", grain="week"),
                 repeats=3,
+            )
+        )
+        results.append(
+            _time(
+                "every KPI, last 365 days, by channel and by month",
+                lambda: compute(year, group_by="channel", grain="month"),
+                repeats=3,
+            )
+        )
+        two = dataclasses.replace(team, channel=(Channel.PHONE,))
+        results.append(
+            _time(
+                "overview, last 30 days, team=Frontline and channel=phone (raw rows)",
+                overview(two),
             )
         )
         n = compute(last30, metrics=["nps"]).overall["nps"].n

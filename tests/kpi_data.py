@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -172,3 +173,59 @@ class KpiData:
 
 def _after(start: datetime, delta: timedelta | None) -> datetime | None:
     return None if delta is None else start + delta
+
+
+TEAMS = ("Frontline", "Backline", None)
+AGENTS = ("王芳", "Li Lei", None)
+REGIONS = ("华东", "华南")
+PRODUCTS = ("云存储", "Mail", None)
+
+
+GENERATED_START = datetime(2025, 8, 25, tzinfo=UTC)
+
+
+def generate(
+    data: KpiData, seed: int = 7, start: datetime = GENERATED_START, count: int = 160
+) -> None:
+    """``count`` random tickets over 45 days from ``start``, with invitations and responses."""
+    rng = random.Random(seed)
+    for _ in range(count):
+        created = start + timedelta(minutes=rng.randrange(0, 45 * 24 * 60))
+        closed = rng.random() < 0.9
+        ticket = data.ticket(
+            priority=rng.choice(list(Priority)).value,
+            channel=rng.choice(("chat", "phone", "email")),
+            team=rng.choice(TEAMS),
+            agent=rng.choice(AGENTS),
+            product_line=rng.choice(PRODUCTS),
+            region=rng.choice(REGIONS),
+            tier=rng.choice(("vip", "standard", "standard")),
+            is_new=rng.random() < 0.3,
+            created_at=created,
+            first_response_after=rng.choice([None, timedelta(minutes=rng.randrange(1, 600))]),
+            resolved_after=timedelta(minutes=rng.randrange(600, 4000)) if closed else None,
+            closed_after=timedelta(minutes=rng.randrange(4000, 5000)) if closed else None,
+            contact_count=rng.choice((1, 1, 2, 3)),
+            reopen_count=rng.choice((0, 0, 0, 1)),
+        )
+        if not closed:
+            continue
+        roll = rng.random()
+        sent_at = ticket.closed_at + timedelta(hours=1)
+        if roll < 0.15:
+            data.invitation(ticket, skip_reason=rng.choice(("fatigue", "opted_out", "no_contact")))
+        elif roll < 0.35:
+            data.invitation(ticket, sent_at=sent_at, version=rng.choice((1, 2)))
+        else:
+            scores: dict[str, Any] = {
+                f"csat_{d}": rng.choice((None, 1, 2, 3, 4, 5, 5))
+                for d in ("overall", "speed", "professionalism", "attitude", "effectiveness")
+            }
+            scores["nps"] = rng.choice((None, *range(11)))
+            scores["ces"] = rng.choice((None, *range(1, 8)))
+            data.response(
+                ticket,
+                submitted_at=sent_at + timedelta(hours=rng.randrange(1, 48)),
+                version=rng.choice((1, 2)),
+                **scores,
+            )

@@ -8,6 +8,7 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 
 from survey_app.extensions import db
 from survey_app.models import Role
@@ -40,7 +41,7 @@ def test_analyst_filters_the_dashboard_and_drills_down(live_server, page, make_u
     page.get_by_role("link", name="Dashboard").click()
     page.wait_for_url("**/dashboards")  # the click only starts the navigation
 
-    assert page.get_by_role("heading", name="Quality dashboard").is_visible()
+    expect(page.get_by_role("heading", name="Quality dashboard")).to_be_visible()
     page.wait_for_selector('[data-figure="figure-nps_trend"] .main-svg')
     assert page.locator(".js-plotly-plot .main-svg").count() >= 6
     assert page.locator('[data-kpi="nps"] .stat__value').inner_text().startswith("33.3")
@@ -54,7 +55,7 @@ def test_analyst_filters_the_dashboard_and_drills_down(live_server, page, make_u
     row = page.locator("table.dash-breakdown tbody tr", has_text="Backline")
     row.get_by_role("link", name="Responses").click()
     page.wait_for_url("**/dashboards/responses?**")
-    assert page.get_by_role("heading", name="Responses").is_visible()
+    expect(page.get_by_role("heading", name="Responses")).to_be_visible()
     comment = page.locator("td.dash-comment").first
     assert comment.inner_text() == "<i>Waited</i> two days for a reply"
     assert page.locator("td.dash-comment i").count() == 0

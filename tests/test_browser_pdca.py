@@ -6,6 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from improvement.pdca.models import PdcaCycle, Stage
@@ -46,13 +47,13 @@ def test_manager_runs_a_full_cycle(app, live_server, page, make_user):
     page.get_by_label("Target date").fill((today + timedelta(days=30)).isoformat())
     page.get_by_role("button", name="Open the cycle at Plan").click()
 
-    assert page.get_by_role("heading", name="Rosters <follow> the peak").is_visible()
-    assert page.get_by_text("50.00").first.is_visible()  # the computed baseline
+    expect(page.get_by_role("heading", name="Rosters <follow> the peak")).to_be_visible()
+    expect(page.get_by_text("50.00").first).to_be_visible()  # the computed baseline
     page.locator("#action-title").fill("Two more agents at peak")
     page.locator("#action-deadline").fill((today + timedelta(days=7)).isoformat())
     page.get_by_role("button", name="Add the action").click()
     page.get_by_role("button", name="Approve the plan").click()
-    assert page.get_by_text("approved by Wang").is_visible()
+    expect(page.get_by_text("approved by Wang")).to_be_visible()
 
     page.get_by_role("button", name="Move the cycle").click()  # → Do
     assert page.locator(".pill").inner_text() == "Do"
@@ -60,7 +61,7 @@ def test_manager_runs_a_full_cycle(app, live_server, page, make_user):
     page.get_by_role("button", name="Move the cycle").click()  # → Check, measured
     verdict = page.locator("[data-verdict]").first
     assert verdict.get_attribute("data-verdict") in ("met", "not_met")
-    assert page.get_by_text("two-proportion z-test").is_visible()
+    expect(page.get_by_text("two-proportion z-test")).to_be_visible()
 
     page.get_by_role("button", name="Move the cycle").click()  # → Act
     page.get_by_label("Decision").select_option("standardise")

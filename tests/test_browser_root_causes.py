@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from improvement.root_causes.models import FeedbackCase, RootCause, WhyStep
@@ -28,14 +29,14 @@ def test_analyst_triages_a_case_and_records_a_five_why_chain(live_server, page, 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     page.get_by_role("link", name="Cases").click()
-    assert page.get_by_text("电话一直排队，体验很差").is_visible()
+    expect(page.get_by_text("电话一直排队，体验很差")).to_be_visible()
 
     page.get_by_role("link", name=f"#{case.id}", exact=True).click()
-    assert page.get_by_role("heading", name=f"Case #{case.id}").is_visible()
+    expect(page.get_by_role("heading", name=f"Case #{case.id}")).to_be_visible()
     page.get_by_label("Title").fill("Peak-hour rosters too thin")
     page.get_by_role("button", name="Create and link").click()
 
-    assert page.get_by_role("heading", name="Peak-hour rosters too thin").is_visible()
+    expect(page.get_by_role("heading", name="Peak-hour rosters too thin")).to_be_visible()
     for statement, category in (
         ("Customers queue for over 3 minutes", "process"),
         ("Volume is not measured per hour", "measurement"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from survey_app.models import Role
 from tests.conftest import PASSWORD, event_payload
@@ -22,16 +23,16 @@ def test_staff_signs_in_browses_tickets_and_signs_out(live_server, page, make_us
 
     assert page.url == f"{live_server}/tickets"
     page.get_by_role("link", name="T-1001").click()
-    assert page.get_by_role("heading", name="T-1001").is_visible()
-    assert page.get_by_text("zhang.san@example.com").is_visible()
+    expect(page.get_by_role("heading", name="T-1001")).to_be_visible()
+    expect(page.get_by_text("zhang.san@example.com")).to_be_visible()
 
     page.get_by_role("button", name="简体中文").click()
     assert page.locator("html").get_attribute("lang") == "zh-Hans"
-    assert page.get_by_role("heading", name="客户").is_visible()
+    expect(page.get_by_role("heading", name="客户")).to_be_visible()
 
     page.get_by_role("button", name="退出登录").click()
     assert page.url.startswith(f"{live_server}/login")
-    assert page.get_by_text("您已退出登录。").is_visible()
+    expect(page.get_by_text("您已退出登录。")).to_be_visible()
 
 
 def test_wrong_password_shows_the_generic_message_on_a_phone(live_server, browser, make_user):

@@ -122,7 +122,7 @@ def test_chinese_customer_answers_from_the_email(site, browser):
         submit(page)
 
         expect_thanks(page, link)
-        assert page.get_by_role("heading", level=1).is_visible()
+        expect(page.get_by_role("heading", level=1)).to_be_visible()
         response = stored()
         assert (response.csat_overall, response.nps, response.comment) == (
             4,
@@ -146,7 +146,7 @@ def test_english_customer_answers_on_a_phone(site, browser):
         page = context.new_page()
         page.goto(link)
         assert page.locator("html").get_attribute("lang") == "en"
-        assert page.get_by_role("heading", name="How did we do?").is_visible()
+        expect(page.get_by_role("heading", name="How did we do?")).to_be_visible()
         no_horizontal_overflow(page)
         page.screenshot(path="/tmp/survey-phone-en.png", full_page=True)
 
@@ -160,7 +160,7 @@ def test_english_customer_answers_on_a_phone(site, browser):
         page.get_by_role("button", name="Send my answers").tap()
 
         expect_thanks(page, link)
-        assert page.get_by_role("heading", name="Thank you!").is_visible()
+        expect(page.get_by_role("heading", name="Thank you!")).to_be_visible()
         no_horizontal_overflow(page)
         response = stored()
         assert (response.csat_overall, response.nps, response.ces, response.csat_speed) == (
@@ -259,10 +259,10 @@ def test_without_javascript_and_switching_language(site, browser):
     try:
         page = context.new_page()
         page.goto(link + "?csat_overall=3")  # a one-click link of the e-mail
-        assert page.get_by_text(question("nps", "zh_Hans")).is_visible()
+        expect(page.get_by_text(question("nps", "zh_Hans"))).to_be_visible()
         page.get_by_role("button", name="English").click()
         expect(page.locator("html")).to_have_attribute("lang", "en")
-        assert page.get_by_text(question("nps", "en")).is_visible()
+        expect(page.get_by_text(question("nps", "en"))).to_be_visible()
         # The pre-selected answer survived the switch; nothing was stored by opening the link.
         overall = page.get_by_role("group", name=question("csat_overall", "en"))
         assert overall.get_by_label("3", exact=True).is_checked()

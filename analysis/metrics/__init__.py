@@ -64,11 +64,17 @@ def compute_for_args(args: Any) -> MetricsResult:
 
 
 def init_app(app: Flask) -> None:
-    """Set the metrics defaults; register ``GET /api/v1/metrics`` and ``closedloop metrics``."""
+    """Set the metrics defaults; register ``GET /api/v1/metrics``, ``closedloop metrics`` and
+    the job that keeps the roll-ups current (:mod:`analysis.metrics.rollup`)."""
+    from survey_app.background import register_job
+
+    from . import rollup_tables, tasks  # noqa: F401  (rollup_tables: so Alembic sees them)
     from .api import bp
     from .cli import metrics_command
+    from .rollup import refresh
 
     for key, value in METRICS_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
+    register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, refresh)

@@ -104,3 +104,25 @@ def recompute_sla_command() -> None:
 
     count = recompute_all()
     click.echo(f"{count} tickets measured.")
+
+
+@metrics_command.command("rebuild")
+def rebuild_command() -> None:
+    """Build the daily KPI roll-ups again from every response, invitation and ticket.
+
+    The ``refresh-metrics`` job keeps them current by itself; run this after
+    restoring a backup or changing METRICS_TIMEZONE, or to build them at once.
+    """
+    from .rollup import rebuild
+
+    days = rebuild()
+    click.echo(f"Roll-ups rebuilt: {days} days.")
+
+
+@metrics_command.command("refresh")
+def refresh_command() -> None:
+    """Rebuild the roll-ups of the days changed since the last refresh (the periodic job)."""
+    from .rollup import refresh
+
+    days = refresh()
+    click.echo(f"Roll-ups refreshed: {days} days.")

@@ -183,7 +183,7 @@ def _ticket_versions() -> FromClause:
     )
 
 
-class _Population:
+class Population:
     """The FROM clause, period column and dimension columns of one kind of row."""
 
     def __init__(self, kind: str) -> None:
@@ -282,7 +282,7 @@ def _grouped(
     Each row also carries ``_group`` and ``_period`` (None when not grouped).
     ``extra_keys`` are further (labelled) group-by columns of the population's base table.
     """
-    population = _Population(kind)
+    population = Population(kind)
     begin, end = scope.bounds
     conditions = [population.time >= begin, population.time < end, *where]
     for name, values in scope.filters().items():
@@ -310,7 +310,7 @@ def _grouped(
     return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
 
 
-_DURATION_COLUMNS = {
+DURATION_COLUMNS = {
     "first_response_time": TicketSla.first_response_seconds,
     "resolution_time": TicketSla.resolution_seconds,
     "first_response_time_elapsed": TicketSla.first_response_elapsed_seconds,
@@ -320,8 +320,8 @@ _DURATION_COLUMNS = {
 
 def _filtered_sla(
     scope: Scope, value_column: SQLColumnExpression[Any]
-) -> tuple[_Population, list[Any]]:
-    population = _Population("sla")
+) -> tuple[Population, list[Any]]:
+    population = Population("sla")
     begin, end = scope.bounds
     conditions: list[Any] = [
         population.time >= begin,
@@ -350,7 +350,7 @@ def _percentile_rows(
     """
     if group_by is None and grain is None:
         return [_percentile_row(duration, scope, names)]
-    value_column = _DURATION_COLUMNS[duration]
+    value_column = DURATION_COLUMNS[duration]
     population, conditions = _filtered_sla(scope, value_column)
     keys: list[ColumnElement[Any]] = []
     if group_by is not None:
@@ -390,7 +390,7 @@ def _percentile_rows(
 
 
 def _percentile_row(duration: str, scope: Scope, names: Sequence[str]) -> dict[str, Any]:
-    value_column = _DURATION_COLUMNS[duration]
+    value_column = DURATION_COLUMNS[duration]
     population, conditions = _filtered_sla(scope, value_column)
     clause = population.from_clause()
     count, total = db.session.execute(
@@ -440,50 +440,103 @@ def _key(row: Mapping[str, Any]) -> GroupKey:
     return (getattr(value, "value", value), row["_period"])
 
 
-def _kpis_by_group(
-    scope: Scope, group_by: str | None, grain: Grain | None, names: Sequence[str], min_sample: int
-) -> dict[GroupKey, dict[str, Kpi]]:
-    wanted = set(names)
-    found: dict[str, dict[GroupKey, Any]] = defaultdict(dict)
+def population_aggregates(
+    kind: str, names: Sequence[str] = ALL_KPIS
+) -> tuple[list[ColumnElement[Any]], list[ColumnElement[Any]], list[ColumnElement[bool]]]:
+    """The aggregate columns, extra group keys and extra conditions of one population's query.
 
-    def run(kind: str, columns: Any, **options: Any) -> list[dict[str, Any]]:
-        return _grouped(kind, scope, group_by, grain, columns, **options)
-
-    if wanted & set(RESPONSE_KPIS):
+    The raw queries and the roll-ups (:mod:`analysis.metrics.rollup`) both build on this, so a
+    roll-up row holds exactly what a raw aggregate row holds.
+    """
+    if kind == "responses":
         survey_columns = {
             **{f"csat_{d}": getattr(SurveyResponse, f"csat_{d}") for d in CSAT_DIMENSIONS},
             "nps": SurveyResponse.nps,
             "ces": SurveyResponse.ces,
         }
-        for row in run("responses", lambda p: response_aggregates(survey_columns, names)):
-            found["responses"][_key(row)] = row
-    if wanted & set(INVITATION_KPIS):
-        sent = [func.count().label("sent"), func.count(Invitation.answered_at).label("answered")]
-        for row in run("sent", lambda p: sent):
-            found["sent"][_key(row)] = row
-        for row in run(
-            "skipped",
-            lambda p: [func.count().label("count")],
-            extra_keys=[Invitation.skip_reason.label("reason")],
-            where=[Invitation.skip_reason.is_not(None)],
-        ):
-            reasons = found["skipped"].setdefault(_key(row), {})
-            reasons[getattr(row["reason"], "value", row["reason"])] = int(row["count"])
-    if wanted & set(TICKET_KPIS):
-        columns = ticket_aggregates(Ticket.contact_count, Ticket.reopen_count)
-        for row in run("tickets", lambda p: columns):
-            found["tickets"][_key(row)] = row
-    if wanted & set(SLA_KPIS):
-        for row in run(
-            "sla",
-            lambda p: sla_aggregates(TicketSla.breached),
-            extra_keys=[TicketSla.priority.label("priority")],
-        ):
-            priority = getattr(row["priority"], "value", row["priority"])
-            found["sla"].setdefault(_key(row), {})[priority] = row
+        return response_aggregates(survey_columns, names), [], []
+    if kind == "sent":
+        sent: list[ColumnElement[Any]] = [
+            func.count().label("sent"),
+            func.count(Invitation.answered_at).label("answered"),
+        ]
+        return sent, [], []
+    if kind == "skipped":
+        return (
+            [func.count().label("count")],
+            [Invitation.skip_reason.label("reason")],
+            [Invitation.skip_reason.is_not(None)],
+        )
+    if kind == "tickets":
+        return ticket_aggregates(Ticket.contact_count, Ticket.reopen_count), [], []
+    if kind == "sla":
+        return sla_aggregates(TicketSla.breached), [TicketSla.priority.label("priority")], []
+    raise ValueError(f"unknown population {kind!r}")
+
+
+#: The populations behind each group of KPIs.
+_POPULATIONS = (
+    ("responses", RESPONSE_KPIS),
+    ("sent", INVITATION_KPIS),
+    ("skipped", INVITATION_KPIS),
+    ("tickets", TICKET_KPIS),
+    ("sla", SLA_KPIS),
+)
+
+
+def _kpis_by_group(
+    scope: Scope, group_by: str | None, grain: Grain | None, names: Sequence[str], min_sample: int
+) -> dict[GroupKey, dict[str, Kpi]]:
+    from . import rollup
+
+    wanted = set(names)
+    found: dict[str, dict[GroupKey, Any]] = defaultdict(dict)
+    plan = rollup.plan(scope, group_by)
+    for kind, kpis in _POPULATIONS:
+        if not wanted & set(kpis):
+            continue
+        aggregates, extra_keys, where = population_aggregates(kind, names)
+
+        def raw(
+            more: Sequence[ColumnElement[bool]] = (),
+            kind: str = kind,
+            aggregates: Any = aggregates,
+            extra_keys: Any = extra_keys,
+            where: Any = where,
+        ) -> list[dict[str, Any]]:
+            return _grouped(
+                kind,
+                scope,
+                group_by,
+                grain,
+                lambda p: aggregates,
+                extra_keys=extra_keys,
+                where=[*where, *more],
+            )
+
+        rows = raw() if plan is None else rollup.grouped_rows(plan, kind, group_by, grain, raw)
+        for row in rows:
+            if kind == "skipped":
+                reasons = found["skipped"].setdefault(_key(row), {})
+                reasons[getattr(row["reason"], "value", row["reason"])] = int(row["count"])
+            elif kind == "sla":
+                priority = getattr(row["priority"], "value", row["priority"])
+                found["sla"].setdefault(_key(row), {})[priority] = row
+            else:
+                found[kind][_key(row)] = row
     for duration in DURATIONS:
         if any(f"{duration}_{stat}" in wanted for stat in DURATION_STATS):
-            for row in _percentile_rows(duration, scope, group_by, grain, names):
+            if plan is None:
+                rows = _percentile_rows(duration, scope, group_by, grain, names)
+            else:
+
+                def values(
+                    more: Sequence[ColumnElement[bool]], duration: str = duration
+                ) -> list[tuple[Any, datetime, int]]:
+                    return duration_values(duration, scope, group_by, more)
+
+                rows = rollup.percentile_rows(plan, duration, group_by, grain, values)
+            for row in rows:
                 found[duration][_key(row)] = row
 
     if group_by is None and grain is None:
@@ -494,6 +547,21 @@ def _kpis_by_group(
         key: _finish(names, {kind: rows.get(key) for kind, rows in found.items()}, min_sample)
         for key in keys
     }
+
+
+def duration_values(
+    duration: str, scope: Scope, group_by: str | None, where: Sequence[ColumnElement[bool]]
+) -> list[tuple[Any, datetime, int]]:
+    """(group value, closed at, seconds) of each measured ``duration`` in scope and ``where``."""
+    value_column = DURATION_COLUMNS[duration]
+    population, conditions = _filtered_sla(scope, value_column)
+    group = population.column(group_by) if group_by is not None else literal(None)
+    statement = (
+        select(group, population.time, value_column)
+        .select_from(population.from_clause())
+        .where(*conditions, *where)
+    )
+    return [(row[0], row[1], row[2]) for row in db.session.execute(statement)]
 
 
 def _finish(names: Sequence[str], rows: Mapping[str, Any], min_sample: int) -> dict[str, Kpi]:

@@ -17,7 +17,7 @@ from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 
 from .definitions import CSAT_DIMENSIONS, DURATION_STATS, DURATIONS
-from .engine import _DURATION_COLUMNS, _Population
+from .engine import DURATION_COLUMNS, Population
 from .scope import Scope
 
 #: KPI name → (population, column) for every KPI that is a mean, median or P90 of values.
@@ -29,7 +29,7 @@ SAMPLED_KPIS: dict[str, tuple[str, Any]] = {
     "ces_average": ("responses", SurveyResponse.ces),
     "contacts_per_ticket": ("tickets", Ticket.contact_count),
     **{
-        f"{duration}_{stat}": ("sla", _DURATION_COLUMNS[duration])
+        f"{duration}_{stat}": ("sla", DURATION_COLUMNS[duration])
         for duration in DURATIONS
         for stat in DURATION_STATS
     },
@@ -44,7 +44,7 @@ def kpi_sample(scope: Scope, kpi: str) -> list[float]:
     if kpi not in SAMPLED_KPIS:
         raise ValueError(f"{kpi!r} is not computed from per-row values")
     kind, column = SAMPLED_KPIS[kpi]
-    population = _Population(kind)
+    population = Population(kind)
     begin, end = scope.bounds
     conditions: list[Any] = [population.time >= begin, population.time < end, column.is_not(None)]
     for name, values in scope.filters().items():

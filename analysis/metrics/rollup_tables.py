@@ -1,0 +1,108 @@
+"""The tables behind the KPI roll-ups (:mod:`analysis.metrics.rollup`).
+
+One table per population, one row per (local day, slice, value, extra key):
+
+* ``dimension`` is ``""`` for the day's totals, else the name of one dimension
+  of :data:`~analysis.metrics.scope.DIMENSIONS`; ``value`` is that dimension's
+  value as text (``None`` for rows without one), so every view that filters
+  and groups by at most one dimension reads a few rows per day;
+* ``extra`` is the skip reason (skipped invitations) or the priority (SLA facts);
+* the other columns are the SQL aggregates of
+  :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
+  and a raw aggregate row are summed alike;
+* the SLA table also keeps, per duration, its values as a sorted array of
+  32-bit integers (``<duration>_values``): percentiles stay exact.
+
+``metric_dirty`` receives, from database triggers on every write to the source
+tables, the instants whose local day a write may have changed;
+``metric_rollup_state`` says which time zone the roll-ups were built in.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Table,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from survey_app.extensions import Model
+from survey_app.types import UTCDateTime, utcnow
+
+from .definitions import CSAT_DIMENSIONS, DURATIONS
+
+#: The aggregate columns of each population (the labels of the raw aggregate queries).
+AGGREGATES: dict[str, tuple[str, ...]] = {
+    "responses": (
+        "responses",
+        *(f"csat_{d}_{part}" for d in CSAT_DIMENSIONS for part in ("n", "sum", "satisfied")),
+        "nps_n",
+        "nps_promoters",
+        "nps_detractors",
+        "ces_n",
+        "ces_sum",
+        "ces_easy",
+    ),
+    "sent": ("sent", "answered"),
+    "skipped": ("count",),
+    "tickets": ("closed", "first_contact_resolved", "reopened", "contacts"),
+    "sla": (
+        "sla_measured",
+        "sla_breached",
+        *(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
+    ),
+}
+#: The name of the ``extra`` key in raw rows, per population.
+EXTRA_KEYS = {"skipped": "reason", "sla": "priority"}
+
+
+def _table(kind: str) -> Table:
+    columns: list[Any] = [
+        Column("id", Integer, primary_key=True),
+        Column("day", Date, nullable=False),
+        Column("dimension", String(32), nullable=False),
+        Column("value", String(200)),
+        Column("extra", String(32)),
+        *(Column(name, BigInteger, nullable=False) for name in AGGREGATES[kind]),
+    ]
+    if kind == "sla":
+        columns += [Column(f"{d}_values", LargeBinary, nullable=False) for d in DURATIONS]
+    name = f"metric_rollup_{kind}"
+    return Table(
+        name,
+        Model.metadata,
+        *columns,
+        Index(f"ix_{name}_dimension_day", "dimension", "day"),
+    )
+
+
+#: population → its roll-up table.
+ROLLUP_TABLES: dict[str, Table] = {kind: _table(kind) for kind in AGGREGATES}
+
+
+class RollupState(Model):
+    """The roll-ups' one state row: built in which time zone, when (absent: not built)."""
+
+    __tablename__ = "metric_rollup_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    timezone: Mapped[str] = mapped_column(String(64))
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DirtyInstant(Model):
+    """An instant whose local day's roll-ups a write may have changed (written by triggers)."""
+
+    __tablename__ = "metric_dirty"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

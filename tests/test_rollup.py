@@ -1,0 +1,249 @@
+"""KPI roll-ups: the fast path equals the raw rows, for random data, scopes, filters and groupings.
+
+Every comparison computes the same view twice: once from the raw rows (the roll-ups switched off
+by making :func:`analysis.metrics.rollup.plan` answer None) and once as the product does. The
+KPIs are compared exactly (``Kpi`` equality: values, n, intervals, counts), not rounded.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from analysis.metrics import DIMENSIONS, Scope, compute, rollup
+from analysis.metrics.rollup_tables import ROLLUP_TABLES, DirtyInstant, RollupState
+from survey_app.extensions import db
+from survey_app.models import Channel, Customer, Priority, Ticket, Tier
+from survey_app.surveys.models import SurveyResponse
+from tests.kpi_data import GENERATED_START, KpiData, generate
+
+#: SQL semantics (triggers, dates, casts): runs on SQLite and PostgreSQL.
+pytestmark = pytest.mark.db
+
+ZONE = "Asia/Shanghai"
+FIRST_DAY = date(2025, 8, 24)
+LAST_DAY = date(2025, 10, 20)
+
+
+@pytest.fixture
+def data(app) -> KpiData:
+    app.config["METRICS_TIMEZONE"] = ZONE
+    return KpiData()
+
+
+@pytest.fixture
+def raw(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """``raw(view)`` computes ``view`` from the raw rows only."""
+    original = rollup.plan
+
+    def compute_raw(*args: Any, **kwargs: Any) -> Any:
+        monkeypatch.setattr(rollup, "plan", lambda scope, group_by: None)
+        try:
+            return compute(*args, **kwargs)
+        finally:
+            monkeypatch.setattr(rollup, "plan", original)
+
+    yield compute_raw
+
+
+def _values(dimension: str) -> list[Any]:
+    """Filter values to pick from, including ones no row has."""
+    return {
+        "team": ["Frontline", "Backline", "Nobody"],
+        "agent": ["王芳", "Li Lei"],
+        "channel": list(Channel)[:3],
+        "priority": list(Priority),
+        "product_line": ["云存储", "Mail"],
+        "region": ["华东", "华南"],
+        "customer_tier": list(Tier),
+        "customer_is_new": [True, False],
+        "template_version": [1, 2, 99],
+    }[dimension]
+
+
+def random_view(rng: random.Random, versions: list[int]) -> dict[str, Any]:
+    """A random scope (period, one filter or none), group_by and grain."""
+    start = FIRST_DAY + timedelta(days=rng.randrange(0, 50))
+    end = min(LAST_DAY, start + timedelta(days=rng.choice((0, 1, 6, 13, 30, 56))))
+    dimension = rng.choice((None, *DIMENSIONS))
+    filters: dict[str, Any] = {}
+    if dimension is not None and rng.random() < 0.6:
+        values = _values(dimension)
+        if dimension == "template_version":
+            values = [*versions, 99]
+        if dimension == "customer_is_new":
+            filters[dimension] = rng.choice(values)
+        else:
+            filters[dimension] = tuple(rng.sample(values, rng.randint(1, min(2, len(values)))))
+    group_by = dimension if dimension is not None and rng.random() < 0.6 else None
+    if dimension is not None and not filters and group_by is None:
+        group_by = dimension
+    grain = rng.choice((None, None, "day", "week", "month"))
+    scope = Scope(start=start, end=end, timezone=ZONE, **filters)
+    return {"scope": scope, "group_by": group_by, "grain": grain}
+
+
+def assert_same(fast: Any, slow: Any) -> None:
+    assert fast.overall == slow.overall
+    assert [g.key for g in fast.groups] == [g.key for g in slow.groups]
+    for mine, theirs in zip(fast.groups, slow.groups, strict=True):
+        assert mine.kpis == theirs.kpis, mine.key
+
+
+def _versions(data: KpiData) -> list[int]:
+    return [version.id for version in data.versions]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_fast_path_equals_raw_rows_for_random_views(data, raw, seed):
+    generate(data, seed=seed, count=220)
+    db.session.commit()
+    assert rollup.rebuild() > 40
+    rng = random.Random(seed)
+    served = 0
+    for _ in range(40):
+        view = random_view(rng, _versions(data))
+        served += rollup.plan(view["scope"], view["group_by"]) is not None
+        assert_same(compute(**view), raw(**view))
+    assert served == 40  # every view above is one the roll-ups serve
+
+
+def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
+    generate(data, seed=4, count=160)
+    db.session.commit()
+    rollup.rebuild()
+    assert db.session.scalar(select(func.count()).select_from(DirtyInstant)) == 0
+    rng = random.Random(4)
+    views = [random_view(rng, _versions(data)) for _ in range(25)]
+
+    # New rows through the ORM, a Core insert, an update of a ticket's team and of a
+    # customer's tier: each leaves dirty instants behind, in the same transaction.
+    extra = data
+    ticket = extra.ticket(created_at=GENERATED_START + timedelta(days=9), team="Backline")
+    extra.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=3), nps=0, ces=1)
+    template = db.session.scalar(select(SurveyResponse).limit(1))
+    assert template is not None
+    db.session.execute(
+        insert(SurveyResponse.__table__),
+        [
+            {
+                "invitation_id": extra.invitation(ticket, sent_at=ticket.closed_at).id,
+                "ticket_id": ticket.id,
+                "customer_id": ticket.customer_id,
+                "template_version_id": template.template_version_id,
+                "submitted_at": GENERATED_START + timedelta(days=20, hours=5),
+                "language": "zh_Hans",
+                "nps": 10,
+                "csat_overall": 5,
+                "team": "Frontline",
+                "channel": "chat",
+                "priority": "P2",
+                "customer_tier": "vip",
+                "customer_is_new": True,
+            }
+        ],
+    )
+    some = db.session.scalars(select(Ticket).where(Ticket.closed_at.is_not(None)).limit(3)).all()
+    for moved in some:
+        moved.team = "Nobody"
+    customer = db.session.get(Customer, some[0].customer_id)
+    assert customer is not None
+    customer.tier = Tier.VIP if customer.tier is Tier.STANDARD else Tier.STANDARD
+    db.session.execute(
+        update(Ticket).where(Ticket.id == some[1].id).values(reopen_count=5, contact_count=4)
+    )
+    db.session.commit()
+    assert db.session.scalar(select(func.count()).select_from(DirtyInstant)) > 0
+    for view in views:
+        assert_same(compute(**view), raw(**view))
+
+    assert rollup.refresh() > 0
+    assert db.session.scalar(select(func.count()).select_from(DirtyInstant)) == 0
+    for view in views:
+        assert rollup.plan(view["scope"], view["group_by"]).dirty == frozenset()  # type: ignore[union-attr]
+        assert_same(compute(**view), raw(**view))
+
+
+def test_views_the_roll_ups_do_not_serve_read_raw_rows(data, raw):
+    generate(data, seed=5, count=60)
+    db.session.commit()
+    rollup.rebuild()
+    two_filters = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",))
+    assert rollup.plan(two_filters, "channel") is None
+    assert_same(compute(two_filters, "channel"), raw(two_filters, "channel"))
+    elsewhere = Scope(start=FIRST_DAY, end=LAST_DAY, timezone="Europe/Berlin")
+    assert rollup.plan(elsewhere, None) is None
+
+
+def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
+    generate(data, seed=6, count=40)
+    db.session.commit()
+    scope = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE)
+    assert rollup.plan(scope, None) is None
+    assert rollup.refresh() > 0  # the job's first round builds everything
+    assert db.session.get(RollupState, 1).timezone == ZONE  # type: ignore[union-attr]
+    assert rollup.plan(scope, None) is not None
+    app.config["METRICS_TIMEZONE"] = "America/New_York"
+    assert rollup.plan(scope, None) is not None  # the scope says Shanghai: built for it
+    rollup.refresh()
+    assert db.session.get(RollupState, 1).timezone == "America/New_York"  # type: ignore[union-attr]
+    assert rollup.plan(scope, None) is None
+
+
+def test_daylight_saving_days_equal_raw_rows(app, raw):
+    app.config["METRICS_TIMEZONE"] = "America/New_York"
+    data = KpiData()
+    generate(data, seed=8, start=datetime(2025, 10, 20, tzinfo=UTC), count=120)
+    db.session.commit()
+    rollup.rebuild()
+    for grain in (None, "day", "week"):
+        for group_by in (None, "priority"):
+            scope = Scope(
+                start=date(2025, 10, 28), end=date(2025, 11, 30), timezone="America/New_York"
+            )
+            assert rollup.plan(scope, group_by) is not None
+            assert_same(compute(scope, group_by, grain), raw(scope, group_by, grain))
+
+
+def test_offset_spans_cut_at_the_daylight_saving_change():
+    zone = ZoneInfo("America/New_York")
+    begin = datetime(2025, 11, 1, 4, tzinfo=UTC)
+    end = datetime(2025, 11, 4, 5, tzinfo=UTC)
+    spans = rollup.offset_spans(begin, end, zone)
+    change = datetime(2025, 11, 2, 6, tzinfo=UTC)  # 02:00 EDT becomes 01:00 EST
+    assert spans == [(begin, change, -240), (change, end, -300)]
+    assert rollup.offset_spans(begin, end, ZoneInfo(ZONE)) == [(begin, end, 480)]
+
+
+def test_rollup_rows_hold_sorted_durations(data):
+    generate(data, seed=9, count=50)
+    db.session.commit()
+    rollup.rebuild()
+    table = ROLLUP_TABLES["sla"]
+    rows = db.session.execute(
+        select(table).where(table.c.dimension == "", table.c.first_response_time_n > 0)
+    ).mappings()
+    import numpy as np
+
+    for row in rows:
+        values = np.frombuffer(row["first_response_time_values"], dtype="<i4")
+        assert len(values) == row["first_response_time_n"]
+        assert int(values.sum()) == row["first_response_time_total"]
+        assert list(values) == sorted(values)
+
+
+def test_rebuild_and_refresh_commands(app, data):
+    generate(data, seed=10, count=20)
+    db.session.commit()
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["metrics", "rebuild"])
+    assert result.exit_code == 0, result.output
+    assert "Roll-ups rebuilt:" in result.output
+    result = runner.invoke(args=["metrics", "refresh"])
+    assert result.exit_code == 0 and "Roll-ups refreshed: 0 days." in result.output
