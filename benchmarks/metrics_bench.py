@@ -155,7 +155,8 @@ class BulkWriter:
 def _sqlite_value(value: Any) -> Any:
     """A value as SQLAlchemy stores it in SQLite (naive UTC text, 0/1, JSON text)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        text = value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+        return text if len(text) > 19 else text + ".000000"  # SQLAlchemy's format
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, dict | list):
@@ -386,10 +387,49 @@ def _measure(url: str) -> list[dict[str, Any]]:
             )
         )
         n = compute(last30, metrics=["nps"]).overall["nps"].n
+        client = _signed_in_client(app)
+        pages = {
+            "last 30 days": "",
+            "last 365 days": f"&from={year.start}",
+            "last 90 days, team=Frontline": f"&from={last90.start}&team=Frontline",
+            "last 30 days, team=Frontline, channel=phone": "&team=Frontline&channel=phone",
+        }
+        for label, extra in pages.items():
+            url = f"/dashboards?to={today}{extra}"
+
+            def page(url: str = url) -> None:
+                response = client.get(url)
+                assert response.status_code == 200, response.status_code
+
+            results.append(_time(f"dashboard page (server), {label}", page, repeats=3))
         db.engine.dispose()
     for result in results:
         result["n30"] = n
     return results
+
+
+def _signed_in_client(app: Any) -> Any:
+    """A test client signed in as an analyst (created in the benchmark database if missing)."""
+    from flask import session
+    from flask_login import login_user
+    from sqlalchemy import select
+
+    from survey_app.extensions import db
+    from survey_app.models import Role, User
+
+    user = db.session.scalar(select(User).where(User.email == "bench@example.com"))
+    if user is None:
+        user = User(email="bench@example.com", name="Bench", role=Role.ANALYST)
+        user.set_password("bench-password-1234")
+        db.session.add(user)
+        db.session.commit()
+    client = app.test_client()
+    with app.test_request_context():
+        login_user(user)
+        values = dict(session)
+    with client.session_transaction() as cookie:
+        cookie.update(values)
+    return client
 
 
 def _postgres_reachable(url: str) -> bool:
@@ -419,10 +459,27 @@ def ensure_rows(name: str, url: str, rows: int, days: int, *, reload: bool = Fal
     """Load ``rows`` responses unless the database already holds that many; True if loaded."""
     existing = -1 if reload else _row_count(_app(url)) if _exists(url) else -1
     if existing == rows:
+        _ensure_rollups(name, url)
         return False
     print(f"{name}: loading {rows:,} responses ...", flush=True)
     print(f"{name}: loaded in {_load(url, rows, days):.0f} s", flush=True)
     return True
+
+
+def _ensure_rollups(name: str, url: str) -> None:
+    """Build the roll-ups of a database loaded earlier, if they are not built."""
+    from analysis.metrics.rollup import rebuild
+    from analysis.metrics.rollup_tables import RollupState
+    from survey_app.extensions import db
+
+    app = _app(url)
+    with app.app_context():
+        if db.session.get(RollupState, 1) is None:
+            started = time.perf_counter()
+            days = rebuild()
+            took = time.perf_counter() - started
+            print(f"{name}: roll-ups of {days} days built in {took:.0f} s")
+        db.engine.dispose()
 
 
 def main() -> None:

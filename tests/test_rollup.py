@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
-from analysis.metrics.rollup_tables import ROLLUP_TABLES, DirtyInstant, RollupState
+from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Ticket, Tier
 from survey_app.surveys.models import SurveyResponse
@@ -68,12 +68,18 @@ def _values(dimension: str) -> list[Any]:
 
 
 def random_view(rng: random.Random, versions: list[int]) -> dict[str, Any]:
-    """A random scope (period, one filter or none), group_by and grain."""
+    """A random scope (period, filters on none, one or several dimensions), group_by and grain."""
     start = FIRST_DAY + timedelta(days=rng.randrange(0, 50))
     end = min(LAST_DAY, start + timedelta(days=rng.choice((0, 1, 6, 13, 30, 56))))
-    dimension = rng.choice((None, *DIMENSIONS))
+    if rng.random() < 0.3:  # several of the dimensions the combined slice keeps
+        dimensions = rng.sample(COMBINED, rng.randint(2, 3))
+    else:
+        dimensions = [d for d in (rng.choice((None, *DIMENSIONS)),) if d is not None]
+    group_by = rng.choice(dimensions) if dimensions and rng.random() < 0.6 else None
     filters: dict[str, Any] = {}
-    if dimension is not None and rng.random() < 0.6:
+    for dimension in dimensions:
+        if dimension == group_by and rng.random() < 0.5:
+            continue
         values = _values(dimension)
         if dimension == "template_version":
             values = [*versions, 99]
@@ -81,9 +87,6 @@ def random_view(rng: random.Random, versions: list[int]) -> dict[str, Any]:
             filters[dimension] = rng.choice(values)
         else:
             filters[dimension] = tuple(rng.sample(values, rng.randint(1, min(2, len(values)))))
-    group_by = dimension if dimension is not None and rng.random() < 0.6 else None
-    if dimension is not None and not filters and group_by is None:
-        group_by = dimension
     grain = rng.choice((None, None, "day", "week", "month"))
     scope = Scope(start=start, end=end, timezone=ZONE, **filters)
     return {"scope": scope, "group_by": group_by, "grain": grain}
@@ -175,8 +178,10 @@ def test_views_the_roll_ups_do_not_serve_read_raw_rows(data, raw):
     db.session.commit()
     rollup.rebuild()
     two_filters = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",))
-    assert rollup.plan(two_filters, "channel") is None
-    assert_same(compute(two_filters, "channel"), raw(two_filters, "channel"))
+    assert rollup.plan(two_filters, "agent") is None  # the agent is in no combination
+    assert_same(compute(two_filters, "agent"), raw(two_filters, "agent"))
+    assert rollup.plan(two_filters, "template_version") is None
+    assert rollup.plan(two_filters, "channel").dimension == "*"  # type: ignore[union-attr]
     elsewhere = Scope(start=FIRST_DAY, end=LAST_DAY, timezone="Europe/Berlin")
     assert rollup.plan(elsewhere, None) is None
 

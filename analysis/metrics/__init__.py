@@ -67,6 +67,7 @@ def init_app(app: Flask) -> None:
     """Set the metrics defaults; register ``GET /api/v1/metrics``, ``closedloop metrics`` and
     the job that keeps the roll-ups current (:mod:`analysis.metrics.rollup`)."""
     from survey_app.background import register_job
+    from survey_app.demo import demo_seeded
 
     from . import rollup_tables, tasks  # noqa: F401  (rollup_tables: so Alembic sees them)
     from .api import bp
@@ -78,3 +79,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
     register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, refresh)
+    demo_seeded.connect(_build_demo_rollups, sender=app)
+
+
+def _build_demo_rollups(sender: Flask, **_: Any) -> str:
+    """The metrics part of ``closedloop demo``: build the roll-ups of the demo data at once."""
+    from .rollup import rebuild
+
+    return f"KPI roll-ups: {rebuild()} days built."

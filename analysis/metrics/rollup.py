@@ -58,7 +58,14 @@ from survey_app.extensions import db
 
 from .definitions import DURATIONS, PERCENTILES, percentile_ranks
 from .engine import DURATION_COLUMNS, Population, population_aggregates
-from .rollup_tables import AGGREGATES, EXTRA_KEYS, ROLLUP_TABLES, DirtyInstant, RollupState
+from .rollup_tables import (
+    AGGREGATES,
+    COMBINED,
+    EXTRA_KEYS,
+    ROLLUP_TABLES,
+    DirtyInstant,
+    RollupState,
+)
 from .scope import DIMENSIONS, Grain, Scope, local_midnight
 
 log = logging.getLogger(__name__)
@@ -132,7 +139,7 @@ def _value_text(population: Population, dimension: str) -> ColumnElement[Any]:
     return cast(column, String)
 
 
-def _typed(dimension: str, value: str | None) -> Any:
+def _typed(dimension: str | None, value: str | None) -> Any:
     """A roll-up's text value as the raw queries' group key has it."""
     if value is None:
         return None
@@ -177,13 +184,15 @@ def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dic
     )
     totals: dict[tuple[Any, ...], list[int]] = {}
     names = AGGREGATES[kind]
-    for dimension in SLICES:
+    for dimension in (*SLICES, "*"):
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population(kind)
             aggregates, extra_keys, where = population_aggregates(kind)
             day = _local_day(population.time, minutes).label("day")
             keys: list[ColumnElement[Any]] = [day]
-            if dimension:
+            if dimension == "*":
+                keys += [_value_text(population, d).label(f"by_{d}") for d in COMBINED]
+            elif dimension:
                 keys.append(_value_text(population, dimension).label("value"))
             keys += list(extra_keys)
             statement = (
@@ -197,8 +206,11 @@ def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dic
                 key = (
                     _as_date(row["day"]),
                     dimension,
-                    row["value"] if dimension else None,
+                    row["value"] if dimension not in ("", "*") else None,
                     None if extra is None else _text(extra),
+                    tuple(row[f"by_{d}"] for d in COMBINED)
+                    if dimension == "*"
+                    else _NO_COMBINATION,
                 )
                 sums = totals.setdefault(key, [0] * len(names))
                 for index, name in enumerate(names):
@@ -209,10 +221,19 @@ def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dic
             "dimension": key[1],
             "value": key[2],
             "extra": key[3],
+            **{f"by_{d}": value for d, value in zip(COMBINED, key[4], strict=True)},
             **dict(zip(names, sums, strict=True)),
         }
         for key, sums in totals.items()
     ]
+
+
+#: The ``by_<dimension>`` values of rows outside the combined slice.
+_NO_COMBINATION = (None,) * len(COMBINED)
+
+
+def _combination(row: Any) -> tuple[Any, ...]:
+    return tuple(row[f"by_{d}"] for d in COMBINED)
 
 
 def _build_durations(first: date, last: date, timezone: str, rows: list[dict[str, Any]]) -> None:
@@ -222,55 +243,98 @@ def _build_durations(first: date, last: date, timezone: str, rows: list[dict[str
         local_midnight(first, timezone),
         local_midnight(last + timedelta(days=1), timezone),
     )
-    by_key = {(r["day"], r["dimension"], r["value"], r["extra"]): r for r in rows}
+    by_key = {
+        (
+            r["day"],
+            r["dimension"],
+            r["value"],
+            r["extra"],
+            tuple(r[f"by_{d}"] for d in COMBINED),
+        ): r
+        for r in rows
+    }
     for row in rows:
         for duration in DURATIONS:
             row[f"{duration}_n"] = row[f"{duration}_total"] = 0
             row[f"{duration}_values"] = b""
-    for dimension in SLICES:
+    # One read per group of slices: the template version multiplies a ticket by its versions.
+    for dimensions in (
+        [d for d in DIMENSIONS if d != "template_version"],
+        ["template_version"],
+    ):
         fetched: list[Any] = []
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population("sla")
-            day = _local_day(population.time, minutes)
-            value = _value_text(population, dimension) if dimension else literal_column("NULL")
-            columns = [DURATION_COLUMNS[d] for d in DURATIONS]
+            values = [_value_text(population, d).label(f"v_{d}") for d in dimensions]
             statement = (
-                select(day, value, population.column("priority"), *columns)
+                select(
+                    _local_day(population.time, minutes).label("day"),
+                    population.column("priority").label("priority"),
+                    *values,
+                    *(DURATION_COLUMNS[d].label(d) for d in DURATIONS),
+                )
                 .select_from(population.from_clause())
                 .where(population.time >= span_begin, population.time < span_end)
             )
             fetched += db.session.execute(statement).all()
         if not fetched:
             continue
-        codes: dict[tuple[Any, ...], int] = {}
-        keys = np.fromiter(
-            (
-                codes.setdefault(
-                    (_as_date(r[0]), dimension, r[1] if dimension else None, _text(r[2])),
-                    len(codes),
+        days = [_as_date(r[0]) for r in fetched]
+        priorities = [_text(r[1]) for r in fetched]
+        seconds = [
+            np.array([r[2 + len(dimensions) + i] for r in fetched], dtype=np.float64)
+            for i in range(len(DURATIONS))
+        ]
+        slices: list[tuple[str, int | None]] = [(d, 2 + i) for i, d in enumerate(dimensions)]
+        if dimensions != ["template_version"]:  # the first read: the totals and the combinations
+            slices += [("", None), ("*", None)]
+        for dimension, position in slices:
+            if dimension == "*":
+                places = [2 + dimensions.index(d) for d in COMBINED]
+                combos = [tuple(r[i] for i in places) for r in fetched]
+                column: list[Any] = [None] * len(fetched)
+            else:
+                column = (
+                    [None] * len(fetched) if position is None else [r[position] for r in fetched]
                 )
-                for r in fetched
-            ),
-            dtype=np.int64,
-            count=len(fetched),
-        )
-        ordered_keys = list(codes)
-        for index, duration in enumerate(DURATIONS):
-            values = np.array([r[3 + index] for r in fetched], dtype=np.float64)
-            measured = ~np.isnan(values)
-            group, seconds = keys[measured], values[measured].astype(np.int64)
-            order = np.lexsort((seconds, group))
-            group, seconds = group[order], seconds[order]
-            bounds = np.searchsorted(group, np.arange(len(ordered_keys) + 1))
-            for code, key in enumerate(ordered_keys):
-                start, stop = int(bounds[code]), int(bounds[code + 1])
-                if start == stop:
-                    continue
-                target = by_key[key]
-                part = seconds[start:stop]
-                target[f"{duration}_n"] = stop - start
-                target[f"{duration}_total"] = int(part.sum())
-                target[f"{duration}_values"] = part.astype(_VALUES).tobytes()
+                combos = [_NO_COMBINATION] * len(fetched)
+            codes: dict[tuple[Any, ...], int] = {}
+            keys = np.fromiter(
+                (
+                    codes.setdefault((day, dimension, value, priority, combo), len(codes))
+                    for day, value, priority, combo in zip(
+                        days, column, priorities, combos, strict=True
+                    )
+                ),
+                dtype=np.int64,
+                count=len(fetched),
+            )
+            targets = [by_key[key] for key in codes]
+            for duration, values in zip(DURATIONS, seconds, strict=True):
+                _store_sorted(duration, keys, values, targets)
+
+
+def _store_sorted(
+    duration: str, keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], targets: list[Any]
+) -> None:
+    """Put each key's measured values of ``duration``, sorted, on its roll-up row."""
+    measured = ~np.isnan(values)
+    group, seconds = keys[measured], values[measured].astype(np.int64)
+    order = np.lexsort((seconds, group))
+    group, seconds = group[order], seconds[order]
+    bounds = np.searchsorted(group, np.arange(len(targets) + 1))
+    totals = (
+        np.add.reduceat(seconds, bounds[:-1].clip(max=max(len(seconds) - 1, 0)))
+        if len(seconds)
+        else []
+    )
+    for code, target in enumerate(targets):
+        start, stop = int(bounds[code]), int(bounds[code + 1])
+        if start == stop:
+            continue
+        target[f"{duration}_n"] = stop - start
+        target[f"{duration}_total"] = int(totals[code])
+        target[f"{duration}_values"] = seconds[start:stop].astype(_VALUES).tobytes()
 
 
 def _rebuild_days(days: Iterable[date], timezone: str) -> None:
@@ -361,8 +425,12 @@ class Plan:
     """How a view reads the roll-ups: which slice, which of its values, which days raw."""
 
     scope: Scope
+    #: The slice: "" (totals), a dimension, or "*" (combinations).
     dimension: str
-    values: tuple[str, ...] | None
+    #: Roll-up column → accepted values (``value`` or ``by_<dimension>``).
+    filters: dict[str, tuple[str, ...]]
+    #: The roll-up column holding the group_by dimension's value.
+    group_column: str | None
     dirty: frozenset[date]
 
     def dirty_conditions(self, time: SQLColumnExpression[Any]) -> list[ColumnElement[bool]]:
@@ -381,20 +449,26 @@ def plan(scope: Scope, group_by: str | None) -> Plan | None:
     """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows."""
     filters = scope.filters()
     involved = set(filters) | ({group_by} if group_by is not None else set())
-    if len(involved) > 1:
+    if len(involved) > 1 and not involved <= set(COMBINED):
         return None
     state = db.session.get(RollupState, _STATE_ID)
     if state is None or state.timezone != scope.timezone:
         return None
-    dimension = next(iter(involved), "")
-    values = tuple(_text(v) for v in filters[dimension]) if dimension in filters else None
+    if len(involved) > 1:
+        dimension = "*"
+        columns = {name: f"by_{name}" for name in involved}
+    else:
+        dimension = next(iter(involved), "")
+        columns = {dimension: "value"} if dimension else {}
+    accepted = {columns[name]: tuple(_text(v) for v in values) for name, values in filters.items()}
+    group_column = columns[group_by] if group_by is not None else None
     zone = scope.zone
     begin, end = scope.bounds
     instants = db.session.scalars(
         select(DirtyInstant.at).where(DirtyInstant.at >= begin, DirtyInstant.at < end).distinct()
     )
     dirty = frozenset(at.astimezone(zone).date() for at in instants)
-    return Plan(scope, dimension, values, dirty)
+    return Plan(scope, dimension, accepted, group_column, dirty)
 
 
 def _period_labels(scope: Scope, grain: Grain | None) -> dict[date, str | None]:
@@ -439,13 +513,15 @@ def _rollup_select(
         table.c.day >= plan.scope.start,
         table.c.day <= plan.scope.end,
     ]
-    if plan.values is not None:
-        conditions.append(table.c.value.in_(plan.values))
+    for column, values in plan.filters.items():
+        conditions.append(table.c[column].in_(values))
     if plan.dirty:
         conditions.append(table.c.day.not_in(sorted(plan.dirty)))
     period = _period(table, plan.scope, grain)
     keys = [
-        (table.c.value if group_by is not None else literal_column("NULL")).label("value"),
+        (
+            table.c[plan.group_column] if plan.group_column is not None else literal_column("NULL")
+        ).label("value"),
         (period if period is not None else literal_column("NULL")).label("period"),
         table.c.extra.label("extra"),
     ]
@@ -488,7 +564,7 @@ def grouped_rows(
             target[name] += int(value or 0)
 
     for stored in db.session.execute(statement.group_by(*keys)):
-        group = _typed(plan.dimension, stored[0])
+        group = _typed(group_by, stored[0])
         add((group, _label(stored[1]), stored[2]), zip(names, stored[3:], strict=True))
     if plan.dirty:
         time = Population(kind).time
@@ -519,7 +595,7 @@ def percentile_rows(
     for value, period, _extra, blob in db.session.execute(
         statement.where(table.c[f"{duration}_n"] > 0)
     ):
-        blobs.setdefault((_typed(plan.dimension, value), _label(period)), []).append(blob)
+        blobs.setdefault((_typed(group_by, value), _label(period)), []).append(blob)
     parts = {
         key: [np.frombuffer(b"".join(chunks), dtype=_VALUES).astype(np.int64)]
         for key, chunks in blobs.items()

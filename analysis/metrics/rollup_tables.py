@@ -6,6 +6,8 @@ One table per population, one row per (local day, slice, value, extra key):
   of :data:`~analysis.metrics.scope.DIMENSIONS`; ``value`` is that dimension's
   value as text (``None`` for rows without one), so every view that filters
   and groups by at most one dimension reads a few rows per day;
+* ``dimension`` ``"*"`` is the combined slice: one row per combination of the
+  values of :data:`COMBINED`, in the ``by_<dimension>`` columns;
 * ``extra`` is the skip reason (skipped invitations) or the priority (SLA facts);
 * the other columns are the SQL aggregates of
   :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
@@ -61,6 +63,19 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
         *(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
     ),
 }
+#: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
+#: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
+#: more of them. The agent (many values) and the template version (a ticket may have several)
+#: are left out: such views read the raw rows.
+COMBINED = (
+    "team",
+    "channel",
+    "priority",
+    "product_line",
+    "region",
+    "customer_tier",
+    "customer_is_new",
+)
 #: The name of the ``extra`` key in raw rows, per population.
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority"}
 
@@ -72,6 +87,7 @@ def _table(kind: str) -> Table:
         Column("dimension", String(32), nullable=False),
         Column("value", String(200)),
         Column("extra", String(32)),
+        *(Column(f"by_{name}", String(200)) for name in COMBINED),
         *(Column(name, BigInteger, nullable=False) for name in AGGREGATES[kind]),
     ]
     if kind == "sla":

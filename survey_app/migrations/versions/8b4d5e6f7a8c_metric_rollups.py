@@ -21,6 +21,8 @@ down_revision = '7a3c4d5e6f7b'
 branch_labels = None
 depends_on = None
 
+COMBINED = ('team', 'channel', 'priority', 'product_line', 'region', 'customer_tier',
+            'customer_is_new')
 CSAT = ('overall', 'speed', 'professionalism', 'attitude', 'effectiveness')
 DURATIONS = (
     'first_response_time',
@@ -144,6 +146,7 @@ def upgrade():
             sa.Column('dimension', sa.String(length=32), nullable=False),
             sa.Column('value', sa.String(length=200), nullable=True),
             sa.Column('extra', sa.String(length=32), nullable=True),
+            *(sa.Column(f'by_{d}', sa.String(length=200), nullable=True) for d in COMBINED),
             *(sa.Column(name, sa.BigInteger(), nullable=False) for name in names),
         ]
         if kind == 'sla':
