@@ -518,14 +518,14 @@ def _rollup_select(
     if plan.dirty:
         conditions.append(table.c.day.not_in(sorted(plan.dirty)))
     period = _period(table, plan.scope, grain)
-    keys = [
-        (
-            table.c[plan.group_column] if plan.group_column is not None else literal_column("NULL")
-        ).label("value"),
+    group = table.c[plan.group_column] if plan.group_column is not None else None
+    selected = [
+        (group if group is not None else literal_column("NULL")).label("value"),
         (period if period is not None else literal_column("NULL")).label("period"),
         table.c.extra.label("extra"),
     ]
-    return select(*keys, *columns).where(*conditions), keys
+    keys = [key for key in (group, period, table.c.extra) if key is not None]
+    return select(*selected, *columns).where(*conditions), keys
 
 
 def _label(value: Any) -> str | None:
