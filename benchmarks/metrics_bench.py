@@ -382,10 +382,12 @@ def _measure(url: str) -> list[dict[str, Any]]:
         two = dataclasses.replace(team, channel=(Channel.PHONE,))
         results.append(
             _time(
-                "overview, last 30 days, team=Frontline and channel=phone (raw rows)",
+                "overview, last 30 days, team=Frontline and channel=phone",
                 overview(two),
             )
         )
+        agent = dataclasses.replace(team, agent=("Frontline-3",))
+        results.append(_time("overview, last 30 days, team and agent (raw rows)", overview(agent)))
         n = compute(last30, metrics=["nps"]).overall["nps"].n
         client = _signed_in_client(app)
         pages = {

@@ -230,7 +230,7 @@ def test_rollup_rows_hold_sorted_durations(data):
     generate(data, seed=9, count=50)
     db.session.commit()
     rollup.rebuild()
-    table = ROLLUP_TABLES["sla"]
+    table = ROLLUP_TABLES["durations"]
     rows = db.session.execute(
         select(table).where(table.c.dimension == "", table.c.first_response_time_n > 0)
     ).mappings()

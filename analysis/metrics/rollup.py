@@ -236,27 +236,15 @@ def _combination(row: Any) -> tuple[Any, ...]:
     return tuple(row[f"by_{d}"] for d in COMBINED)
 
 
-def _build_durations(first: date, last: date, timezone: str, rows: list[dict[str, Any]]) -> None:
-    """Add each SLA roll-up row's duration counts, sums and sorted value arrays."""
+def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, Any]]:
+    """The duration roll-up rows of the days ``first``..``last``: per slice and value, each
+    duration's count, sum and sorted values."""
     zone = ZoneInfo(timezone)
     begin, end = (
         local_midnight(first, timezone),
         local_midnight(last + timedelta(days=1), timezone),
     )
-    by_key = {
-        (
-            r["day"],
-            r["dimension"],
-            r["value"],
-            r["extra"],
-            tuple(r[f"by_{d}"] for d in COMBINED),
-        ): r
-        for r in rows
-    }
-    for row in rows:
-        for duration in DURATIONS:
-            row[f"{duration}_n"] = row[f"{duration}_total"] = 0
-            row[f"{duration}_values"] = b""
+    rows: list[dict[str, Any]] = []
     # One read per group of slices: the template version multiplies a ticket by its versions.
     for dimensions in (
         [d for d in DIMENSIONS if d != "template_version"],
@@ -269,7 +257,6 @@ def _build_durations(first: date, last: date, timezone: str, rows: list[dict[str
             statement = (
                 select(
                     _local_day(population.time, minutes).label("day"),
-                    population.column("priority").label("priority"),
                     *values,
                     *(DURATION_COLUMNS[d].label(d) for d in DURATIONS),
                 )
@@ -280,60 +267,60 @@ def _build_durations(first: date, last: date, timezone: str, rows: list[dict[str
         if not fetched:
             continue
         days = [_as_date(r[0]) for r in fetched]
-        priorities = [_text(r[1]) for r in fetched]
         seconds = [
-            np.array([r[2 + len(dimensions) + i] for r in fetched], dtype=np.float64)
+            np.array([r[1 + len(dimensions) + i] for r in fetched], dtype=np.float64)
             for i in range(len(DURATIONS))
         ]
-        slices: list[tuple[str, int | None]] = [(d, 2 + i) for i, d in enumerate(dimensions)]
+        slices: list[tuple[str, int | None]] = [(d, 1 + i) for i, d in enumerate(dimensions)]
         if dimensions != ["template_version"]:  # the first read: the totals and the combinations
             slices += [("", None), ("*", None)]
         for dimension, position in slices:
             if dimension == "*":
-                places = [2 + dimensions.index(d) for d in COMBINED]
+                places = [1 + dimensions.index(d) for d in COMBINED]
                 combos = [tuple(r[i] for i in places) for r in fetched]
                 column: list[Any] = [None] * len(fetched)
             else:
-                column = (
-                    [None] * len(fetched) if position is None else [r[position] for r in fetched]
-                )
+                column = [r[position] for r in fetched] if position else [None] * len(fetched)
                 combos = [_NO_COMBINATION] * len(fetched)
             codes: dict[tuple[Any, ...], int] = {}
             keys = np.fromiter(
                 (
-                    codes.setdefault((day, dimension, value, priority, combo), len(codes))
-                    for day, value, priority, combo in zip(
-                        days, column, priorities, combos, strict=True
-                    )
+                    codes.setdefault((day, value, combo), len(codes))
+                    for day, value, combo in zip(days, column, combos, strict=True)
                 ),
                 dtype=np.int64,
                 count=len(fetched),
             )
-            targets = [by_key[key] for key in codes]
+            targets = [
+                {
+                    "day": day,
+                    "dimension": dimension,
+                    "value": value,
+                    "extra": None,
+                    **{f"by_{d}": v for d, v in zip(COMBINED, combo, strict=True)},
+                }
+                for day, value, combo in codes
+            ]
             for duration, values in zip(DURATIONS, seconds, strict=True):
                 _store_sorted(duration, keys, values, targets)
+            rows += targets
+    return rows
 
 
 def _store_sorted(
     duration: str, keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], targets: list[Any]
 ) -> None:
-    """Put each key's measured values of ``duration``, sorted, on its roll-up row."""
+    """Put each key's measured values of ``duration``, sorted, with their count and sum."""
     measured = ~np.isnan(values)
     group, seconds = keys[measured], values[measured].astype(np.int64)
     order = np.lexsort((seconds, group))
     group, seconds = group[order], seconds[order]
     bounds = np.searchsorted(group, np.arange(len(targets) + 1))
-    totals = (
-        np.add.reduceat(seconds, bounds[:-1].clip(max=max(len(seconds) - 1, 0)))
-        if len(seconds)
-        else []
-    )
+    running = np.concatenate(([0], np.cumsum(seconds)))
     for code, target in enumerate(targets):
         start, stop = int(bounds[code]), int(bounds[code + 1])
-        if start == stop:
-            continue
         target[f"{duration}_n"] = stop - start
-        target[f"{duration}_total"] = int(totals[code])
+        target[f"{duration}_total"] = int(running[stop] - running[start])
         target[f"{duration}_values"] = seconds[start:stop].astype(_VALUES).tobytes()
 
 
@@ -341,9 +328,10 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
     for first, last in _runs(days):
         for kind, table in ROLLUP_TABLES.items():
             db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
-            rows = _build_counts(kind, first, last, timezone)
-            if kind == "sla":
-                _build_durations(first, last, timezone, rows)
+            if kind == "durations":
+                rows = _build_durations(first, last, timezone)
+            else:
+                rows = _build_counts(kind, first, last, timezone)
             if rows:
                 db.session.execute(insert(table), rows)
 
@@ -586,10 +574,10 @@ def percentile_rows(
 ) -> list[dict[str, Any]]:
     """n, Σ and the values at each percentile's interpolation ranks, per group, as the raw
     query returns them: from the sorted arrays of clean days plus ``raw`` values of dirty days."""
-    table = ROLLUP_TABLES["sla"]
+    table = ROLLUP_TABLES["durations"]
     labels = _period_labels(plan.scope, grain)
     statement, _keys = _rollup_select(
-        plan, "sla", [table.c[f"{duration}_values"]], group_by, grain
+        plan, "durations", [table.c[f"{duration}_values"]], group_by, grain
     )
     blobs: dict[tuple[Any, str | None], list[bytes]] = {}
     for value, period, _extra, blob in db.session.execute(

@@ -12,8 +12,9 @@ One table per population, one row per (local day, slice, value, extra key):
 * the other columns are the SQL aggregates of
   :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
   and a raw aggregate row are summed alike;
-* the SLA table also keeps, per duration, its values as a sorted array of
-  32-bit integers (``<duration>_values``): percentiles stay exact.
+* the durations table (``metric_rollup_durations``, built from the SLA facts
+  without the priority split) keeps, per duration, its count, sum and values as a
+  sorted array of 32-bit integers (``<duration>_values``): percentiles stay exact.
 
 ``metric_dirty`` receives, from database triggers on every write to the source
 tables, the instants whose local day a write may have changed;
@@ -57,11 +58,8 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
     "sent": ("sent", "answered"),
     "skipped": ("count",),
     "tickets": ("closed", "first_contact_resolved", "reopened", "contacts"),
-    "sla": (
-        "sla_measured",
-        "sla_breached",
-        *(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
-    ),
+    "sla": ("sla_measured", "sla_breached"),
+    "durations": tuple(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
 }
 #: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
@@ -90,7 +88,7 @@ def _table(kind: str) -> Table:
         *(Column(f"by_{name}", String(200)) for name in COMBINED),
         *(Column(name, BigInteger, nullable=False) for name in AGGREGATES[kind]),
     ]
-    if kind == "sla":
+    if kind == "durations":
         columns += [Column(f"{d}_values", LargeBinary, nullable=False) for d in DURATIONS]
     name = f"metric_rollup_{kind}"
     return Table(

@@ -39,7 +39,8 @@ AGGREGATES = {
     'sent': ('sent', 'answered'),
     'skipped': ('count',),
     'tickets': ('closed', 'first_contact_resolved', 'reopened', 'contacts'),
-    'sla': ('sla_measured', 'sla_breached', *(f'{d}_{p}' for d in DURATIONS for p in ('n', 'total'))),
+    'sla': ('sla_measured', 'sla_breached'),
+    'durations': tuple(f'{d}_{p}' for d in DURATIONS for p in ('n', 'total')),
 }
 
 # table → (columns whose update may move a KPI, instants to mark for a row R (NEW or OLD)).
@@ -149,7 +150,7 @@ def upgrade():
             *(sa.Column(f'by_{d}', sa.String(length=200), nullable=True) for d in COMBINED),
             *(sa.Column(name, sa.BigInteger(), nullable=False) for name in names),
         ]
-        if kind == 'sla':
+        if kind == 'durations':
             columns += [sa.Column(f'{d}_values', sa.LargeBinary(), nullable=False) for d in DURATIONS]
         op.create_table(table, *columns, sa.PrimaryKeyConstraint('id', name=op.f(f'pk_{table}')))
         with op.batch_alter_table(table, schema=None) as batch_op:
