@@ -202,6 +202,7 @@ def _child(url: str, path: str) -> None:
                 "failed": len(report.errors),
                 "check_seconds": checked - started,
                 "seconds": finished - started,
+                "cpu_seconds": time.process_time(),
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 "counts": counts,
             }
