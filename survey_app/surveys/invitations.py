@@ -92,35 +92,29 @@ class CloseToInvite:
     language: str | None
 
 
-def schedule_invitations(closes: Sequence[CloseToInvite]) -> int:
-    """The bulk form of :func:`schedule_invitation` (the file import): one query, one INSERT.
+def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
+    """The bulk form of :func:`schedule_invitation` (the file import): one INSERT.
 
-    Creates the pending invitation of every close that has none yet, with the
-    same rules; returns how many it created. Flushes; the caller commits.
+    Creates the pending invitation of each close, with the same rules. The
+    closes must be new, recorded in this transaction (so none has an
+    invitation yet: the unique ``close_event_id`` refuses a second one). The
+    caller commits.
     """
     if not closes:
-        return 0
-    invited = set(
-        db.session.scalars(
-            select(Invitation.close_event_id).where(
-                Invitation.close_event_id.in_([close.close_event_id for close in closes])
-            )
-        )
-    )
+        return
     policy, now = current_policy(), utcnow()
-    rows = [
-        {
-            "ticket_id": close.ticket_id,
-            "customer_id": close.customer_id,
-            "close_event_id": close.close_event_id,
-            **_new_invitation(close.closed_at, close.language, policy, now),
-        }
-        for close in closes
-        if close.close_event_id not in invited
-    ]
-    if rows:
-        db.session.execute(insert(cast(Table, Invitation.__table__)), rows)
-    return len(rows)
+    db.session.execute(
+        insert(cast(Table, Invitation.__table__)),
+        [
+            {
+                "ticket_id": close.ticket_id,
+                "customer_id": close.customer_id,
+                "close_event_id": close.close_event_id,
+                **_new_invitation(close.closed_at, close.language, policy, now),
+            }
+            for close in closes
+        ],
+    )
 
 
 def _new_invitation(
