@@ -41,8 +41,8 @@ HEADER = [
     "创建时间", "首次响应时间", "解决时间", "关闭时间", "重开次数", "联系次数",
     "客户编号", "客户姓名", "邮箱", "电话", "语言", "客户等级",
 ]  # fmt: skip
-SUBJECTS = ("无法登录", "退款还没到账", "App 闪退", "发票开错了", "同步失败", "Cannot reset password",
-            "订单一直显示处理中", "VPN disconnects every hour")  # fmt: skip
+SUBJECTS = ("无法登录", "退款还没到账", "App 闪退", "发票开错了", "同步失败", "订单一直显示处理中",
+            "Cannot reset password", "VPN disconnects every hour")  # fmt: skip
 CHANNELS = ("Phone", "WeChat", "email", "chat", "app", "web")
 PRIORITIES = ("紧急", "高", "中", "低", "P2", "P3")
 CATEGORIES = ("账号登录", "支付退款", "物流", "发票", "产品故障", "咨询")
@@ -117,7 +117,7 @@ def _app(url: str) -> Any:
 
 
 def _fresh_database(url: str) -> None:
-    """Create the database empty (SQLite file removed, PostgreSQL dropped and created), migrated."""
+    """Create the database empty (SQLite: file removed; PostgreSQL: dropped, created), migrated."""
     import flask_migrate
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url

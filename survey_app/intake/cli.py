@@ -85,9 +85,12 @@ def import_command(
         file=sys.stderr,
         update_min_steps=IMPORT_BATCH,
     ) as bar:
-        report = import_tickets(
-            ticket_file, naive_timezone=zone, source=source, on_row=lambda: bar.update(1)
-        )
+        try:
+            report = import_tickets(
+                ticket_file, naive_timezone=zone, source=source, on_row=lambda: bar.update(1)
+            )
+        except ImportFileError as exc:  # the file changed since it was checked
+            raise click.ClickException(str(exc)) from None
 
     for error in report.errors:
         click.echo(f"row {error.row}: {error.message}", err=True)
