@@ -26,9 +26,9 @@ SLA_DEFAULTS: dict[str, Any] = {
 
 
 def init_app(app: Flask) -> None:
-    """Set SLA defaults, register the admin page, the task, and the intake hook."""
+    """Set SLA defaults, register the admin page, the task, and the intake hooks."""
     from survey_app.background import register_job
-    from survey_app.intake.signals import ticket_changed
+    from survey_app.intake.signals import ticket_changed, tickets_changed
 
     from . import models, tasks  # noqa: F401  (tables for migrations; the Celery task)
     from .routes import bp
@@ -38,6 +38,7 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     app.register_blueprint(bp)
     ticket_changed.connect(_measure_changed_ticket)
+    tickets_changed.connect(_measure_changed_tickets)
     register_job(app, "recompute-sla", tasks.recompute_if_stale_task.name, recompute_if_stale)
 
 
@@ -45,3 +46,9 @@ def _measure_changed_ticket(sender: Flask, *, ticket: Any, **_extra: Any) -> Non
     from .services import refresh_ticket_sla
 
     refresh_ticket_sla(ticket)
+
+
+def _measure_changed_tickets(sender: Flask, *, ticket_ids: list[int], **_extra: Any) -> None:
+    from .services import measure_tickets
+
+    measure_tickets(ticket_ids)

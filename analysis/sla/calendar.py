@@ -59,6 +59,10 @@ class WorkingCalendar:
     country: str = "CN"
     holidays: frozenset[date] = field(default_factory=frozenset)
     extra_workdays: frozenset[date] = field(default_factory=frozenset)
+    #: Each day's working hours as UTC times (None: a day off), filled as days are asked.
+    _hours: dict[date, tuple[datetime, datetime] | None] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def __post_init__(self) -> None:
         if self.country not in CALENDARS:
@@ -109,17 +113,32 @@ class WorkingCalendar:
         zone = self.zone
         first = start.astimezone(zone).date()
         last = min(end.astimezone(zone).date(), first + timedelta(days=MAX_DAYS))
+        # All in UTC: the same instants, compared and subtracted without time zone lookups.
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
         total = 0.0
         day = first
         while day <= last:
-            if self.is_working_day(day):
-                opens = datetime.combine(day, self.start, zone)
-                closes = datetime.combine(day, self.end, zone)
+            hours = self._working_hours(day, zone)
+            if hours is not None:
+                opens, closes = hours
                 overlap = (min(end, closes) - max(start, opens)).total_seconds()
                 if overlap > 0:
                     total += overlap
             day += timedelta(days=1)
         return int(total)
+
+    def _working_hours(self, day: date, zone: ZoneInfo) -> tuple[datetime, datetime] | None:
+        """When ``day``'s working hours open and close (UTC), or None on a day off."""
+        if day not in self._hours:
+            self._hours[day] = (
+                (
+                    datetime.combine(day, self.start, zone).astimezone(UTC),
+                    datetime.combine(day, self.end, zone).astimezone(UTC),
+                )
+                if self.is_working_day(day)
+                else None
+            )
+        return self._hours[day]
 
 
 def _dates(values: Iterable[str | date]) -> frozenset[date]:

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from .importer import ImportFileError, TicketFile, import_tickets
+from .importer import IMPORT_BATCH, ImportFileError, TicketFile, import_tickets
 
 
 @click.group("tickets")
@@ -48,9 +48,9 @@ def import_command(
 ) -> None:
     """Import closed tickets from a .csv or .xlsx export.
 
-    Good rows are imported, each atomically; every bad row is reported with
-    its row number and reason, and the exit status is 1 if any row failed.
-    Importing the same file again creates no duplicates.
+    Good rows are imported, a thousand per transaction; every bad row is
+    reported with its row number and reason, and the exit status is 1 if any
+    row failed. Importing the same file again creates no duplicates.
     """
     overrides: dict[str, str] = {}
     if mapping_file is not None:
@@ -77,13 +77,20 @@ def import_command(
         ticket_file = TicketFile.open(file, overrides)
     except ImportFileError as exc:
         raise click.ClickException(str(exc)) from None
-    # sys.stderr: click.get_text_stream is deprecated since Click 8.5.
+    # sys.stderr: click.get_text_stream is deprecated since Click 8.5. Rows are counted
+    # a batch at a time, once it is committed: the bar is drawn once per batch.
     with click.progressbar(
-        length=len(ticket_file.rows), label="Importing", file=sys.stderr
+        length=len(ticket_file.rows),
+        label="Importing",
+        file=sys.stderr,
+        update_min_steps=IMPORT_BATCH,
     ) as bar:
-        report = import_tickets(
-            ticket_file, naive_timezone=zone, source=source, on_row=lambda: bar.update(1)
-        )
+        try:
+            report = import_tickets(
+                ticket_file, naive_timezone=zone, source=source, on_row=lambda: bar.update(1)
+            )
+        except ImportFileError as exc:  # the file changed since it was checked
+            raise click.ClickException(str(exc)) from None
 
     for error in report.errors:
         click.echo(f"row {error.row}: {error.message}", err=True)

@@ -1,27 +1,34 @@
 """Import closed tickets from a helpdesk's CSV or XLSX export.
 
-Each row is validated with the webhook's schema and applied in its own
-SAVEPOINT: a bad row is reported (row number and reason) and skipped, good
-rows land. The idempotency key is the row's content, so importing the same
-file again changes nothing, while a row whose data changed updates its ticket.
+Each row is validated with the webhook's schema: a bad row is reported (row
+number and reason) and skipped, good rows land, written a thousand at a time
+with the result applying them one by one would have (:mod:`.bulk`). The
+idempotency key is the row's content, so importing the same file again changes
+nothing, while a row whose data changed updates its ticket. The file is read a
+row at a time (twice: checked whole before the first row is written, then
+imported), so memory does not grow with its size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zipfile import BadZipFile
 
 from flask import current_app, has_app_context
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 
+from ..database import write_transaction
 from ..extensions import db
+from .bulk import apply_ticket_events
 from .schemas import TicketEventIn, error_list
 from .services import Outcome, apply_ticket_event
 
@@ -125,14 +132,45 @@ def resolve_columns(
     return positions
 
 
+class NumberedRows(Protocol):
+    """Rows as ``(row number, cells)`` that can be counted and iterated (again)."""
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]: ...
+
+    def __len__(self) -> int: ...
+
+
+class TicketRows:
+    """The non-empty data rows of a file, read again from the file on every iteration.
+
+    Iterating yields ``(row number as a spreadsheet shows it, cells)``, each row cut
+    to the header's width; ``len()`` is their number, counted when the file was
+    opened. Only one row is held at a time, so memory does not grow with the file.
+    """
+
+    def __init__(self, path: Path, limits: _Limits, width: int, count: int) -> None:
+        self.path = path
+        self.limits = limits
+        self.width = width
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[tuple[int, list[Any]]]:
+        with _raw_rows(self.path, self.limits) as lines:
+            next(lines, None)  # the header
+            yield from _data_rows(lines, self.width, self.limits)
+
+
 @dataclasses.dataclass
 class TicketFile:
-    """A helpdesk export, read and with its columns resolved."""
+    """A helpdesk export, checked and with its columns resolved."""
 
     name: str
     columns: dict[int, str]
     #: ``(row number as a spreadsheet shows it, cells)`` for every non-empty data row.
-    rows: list[tuple[int, list[Any]]]
+    rows: NumberedRows
 
     @classmethod
     def open(
@@ -143,14 +181,15 @@ class TicketFile:
         max_rows: int | None = None,
         max_columns: int | None = None,
     ) -> TicketFile:
-        """Read a .csv (UTF-8) or .xlsx file; refuse an unreadable or header-less one.
+        """Check a .csv (UTF-8) or .xlsx file; refuse an unreadable or header-less one.
 
-        Rows are read one at a time and only non-empty ones kept, each cut to the
-        header's width. Refuses (:class:`ImportFileError`) a file with more than
-        ``max_rows`` rows or a header wider than ``max_columns`` (defaults:
+        The whole file is read once, a row at a time, before anything is imported,
+        so a file refused is refused before its first row is written: one with more
+        than ``max_rows`` rows or a header wider than ``max_columns`` (defaults:
         ``IMPORT_MAX_ROWS``, ``IMPORT_MAX_COLUMNS``), so a small file that
         declares a million rows of sixteen thousand columns (an "XLSX bomb")
-        is refused in a moment instead of exhausting memory.
+        is refused in a moment instead of exhausting memory. The rows are read
+        again, one at a time, when :attr:`rows` is iterated (:class:`TicketRows`).
         """
         config = current_app.config if has_app_context() else {}
         limits = _Limits(
@@ -158,17 +197,10 @@ class TicketFile:
             columns=int(max_columns or config.get("IMPORT_MAX_COLUMNS") or DEFAULT_MAX_COLUMNS),
             name=path.name,
         )
-        suffix = path.suffix.lower()
-        try:
-            if suffix == ".csv":
-                with path.open(encoding="utf-8-sig", newline="") as handle:
-                    header, rows = _read_table(csv.reader(handle), limits)
-            elif suffix in (".xlsx", ".xlsm"):
-                header, rows = _read_xlsx(path, limits)
-            else:
-                raise ImportFileError(f"Unsupported file type {suffix!r}: use .csv or .xlsx.")
-        except (UnicodeDecodeError, csv.Error) as exc:
-            raise ImportFileError(f"Cannot read {path.name} as UTF-8 CSV: {exc}") from None
+        with _raw_rows(path, limits) as lines:
+            header = _read_header(lines, limits)
+            count = sum(1 for _row in _data_rows(lines, len(header), limits))
+        rows = TicketRows(path, limits, len(header), count)
         return cls(path.name, resolve_columns(header, column_overrides), rows)
 
 
@@ -184,12 +216,27 @@ class _Limits:
     name: str
 
 
-def _read_table(
-    lines: Iterable[Sequence[Any]], limits: _Limits
-) -> tuple[list[str], list[tuple[int, list[Any]]]]:
-    """The header and the non-empty data rows (numbered as a spreadsheet shows them)."""
-    iterator = iter(lines)
-    first = next(iterator, None)
+@contextlib.contextmanager
+def _raw_rows(path: Path, limits: _Limits) -> Iterator[Iterator[Sequence[Any]]]:
+    """The file's rows as cell sequences, header first; refuses an unreadable file."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".xlsx", ".xlsm"):
+        raise ImportFileError(f"Unsupported file type {suffix!r}: use .csv or .xlsx.")
+    if suffix != ".csv":
+        with _xlsx_rows(path, limits) as rows:
+            yield rows
+        return
+    # The CSV is decoded as it is read, so a bad byte surfaces in the caller's loop:
+    # it comes back here (at the yield) and is reported like any unreadable file.
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            yield csv.reader(handle)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ImportFileError(f"Cannot read {path.name} as UTF-8 CSV: {exc}") from None
+
+
+def _read_header(lines: Iterator[Sequence[Any]], limits: _Limits) -> list[str]:
+    first = next(lines, None)
     if first is None:
         raise ImportFileError(f"{limits.name} is empty.")
     header = [str(c or "").strip() for c in list(first)[: limits.columns + 1]]
@@ -199,9 +246,14 @@ def _read_table(
         raise ImportFileError(
             f"{limits.name} has more than {limits.columns} columns (IMPORT_MAX_COLUMNS)."
         )
-    width = len(header)
-    rows: list[tuple[int, list[Any]]] = []
-    for number, cells in enumerate(iterator, start=2):
+    return header
+
+
+def _data_rows(
+    lines: Iterator[Sequence[Any]], width: int, limits: _Limits
+) -> Iterator[tuple[int, list[Any]]]:
+    """The non-empty rows after the header, numbered as a spreadsheet shows them."""
+    for number, cells in enumerate(lines, start=2):
         if number > limits.rows:
             raise ImportFileError(
                 f"{limits.name} has more than {limits.rows} rows (IMPORT_MAX_ROWS): "
@@ -209,11 +261,11 @@ def _read_table(
             )
         kept = list(cells[:width])
         if _has_data(kept):
-            rows.append((number, kept))
-    return header, rows
+            yield number, kept
 
 
-def _read_xlsx(path: Path, limits: _Limits) -> tuple[list[str], list[tuple[int, list[Any]]]]:
+@contextlib.contextmanager
+def _xlsx_rows(path: Path, limits: _Limits) -> Iterator[Iterator[Sequence[Any]]]:
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -235,8 +287,7 @@ def _read_xlsx(path: Path, limits: _Limits) -> tuple[list[str], list[tuple[int, 
             # Read the rows that are there, not the (possibly lying) dimension; never wider
             # than the limit (+1 to notice a header that is too wide).
             sheet.reset_dimensions()
-            rows = sheet.iter_rows(values_only=True, max_col=limits.columns + 1)
-            return _read_table(rows, limits)
+            yield iter(sheet.iter_rows(values_only=True, max_col=limits.columns + 1))
         finally:
             workbook.close()
 
@@ -262,47 +313,122 @@ def row_to_event(cells: list[Any], columns: dict[int, str]) -> dict[str, Any]:
     return payload
 
 
+@dataclasses.dataclass(frozen=True)
+class ImportRow:
+    """A row that passed validation: its event, idempotency key and stored payload."""
+
+    number: int
+    event: TicketEventIn
+    idempotency_key: str
+    payload: dict[str, Any]
+
+
+def check_row(
+    number: int,
+    cells: list[Any],
+    columns: dict[int, str],
+    *,
+    naive_timezone: tzinfo,
+    source: str | None = None,
+) -> ImportRow | RowError:
+    """Validate one row like a webhook ``closed`` event; the error names field and reason.
+
+    The idempotency key is a hash of the validated content, so the same row
+    imported twice is recognised, and a row whose data changed is not.
+    """
+    payload = row_to_event(cells, columns)
+    if source:
+        payload["ticket"]["source"] = source
+    try:
+        event = TicketEventIn.model_validate(payload, context={"naive_timezone": naive_timezone})
+    except ValidationError as exc:
+        message = "; ".join(f"{e['field']}: {e['message']}" for e in error_list(exc))
+        return RowError(number, message)
+    data = event.model_dump(mode="json")
+    key = "import:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+    return ImportRow(number, event, key, data)
+
+
+#: Rows validated, then written together in one transaction.
+IMPORT_BATCH = 1000
+
+
 def import_tickets(
     ticket_file: TicketFile,
     *,
     naive_timezone: tzinfo,
     source: str | None = None,
     on_row: Callable[[], None] | None = None,
-    batch_size: int = 200,
+    batch_size: int = IMPORT_BATCH,
 ) -> ImportReport:
     """Import every row of ``ticket_file``; commit good rows, report bad ones.
 
     ``naive_timezone`` is the zone of timestamps written without one;
-    ``source`` overrides the ticket source for every row.
+    ``source`` overrides the ticket source for every row. Rows are validated one
+    by one and written ``batch_size`` at a time, one transaction per batch, with
+    the outcome applying them one by one would have (:mod:`.bulk`); ``on_row`` is
+    called for each row once its batch is committed. Holds one batch in memory.
     """
     report = ImportReport()
+    batch: list[ImportRow] = []
+    read = 0
     for number, cells in ticket_file.rows:
         report.rows += 1
-        payload = row_to_event(cells, ticket_file.columns)
-        if source:
-            payload["ticket"]["source"] = source
-        try:
-            event = TicketEventIn.model_validate(
-                payload, context={"naive_timezone": naive_timezone}
-            )
-        except ValidationError as exc:
-            message = "; ".join(f"{e['field']}: {e['message']}" for e in error_list(exc))
-            report.errors.append(RowError(number, message))
+        read += 1
+        checked = check_row(
+            number, cells, ticket_file.columns, naive_timezone=naive_timezone, source=source
+        )
+        if isinstance(checked, RowError):
+            report.errors.append(checked)
         else:
-            data = event.model_dump(mode="json")
-            key = "import:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-            result = apply_ticket_event(event, idempotency_key=key, origin="import", payload=data)
-            if result.outcome is Outcome.CREATED:
-                report.created += 1
-            elif result.outcome is Outcome.UPDATED:
-                report.updated += 1
-            elif result.outcome is Outcome.STALE:
-                report.stale.append(number)
-            else:
-                report.unchanged += 1
-        if report.rows % batch_size == 0:
-            db.session.commit()
-        if on_row is not None:
-            on_row()
-    db.session.commit()
+            batch.append(checked)
+        if read >= batch_size:
+            _write_batch(batch, report)
+            _progress(on_row, read)
+            batch, read = [], 0
+    _write_batch(batch, report)
+    _progress(on_row, read)
     return report
+
+
+def _write_batch(batch: list[ImportRow], report: ImportReport) -> None:
+    """Apply ``batch`` in one transaction and count the outcomes; commit.
+
+    If a concurrent writer (the webhook) added one of its tickets, customers or
+    events meanwhile, the batch is rolled back and applied row by row, which
+    settles such races row by row.
+    """
+    if not batch:
+        db.session.commit()
+        return
+    write_transaction()
+    try:
+        outcomes = apply_ticket_events(batch, origin="import")
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        outcomes = [
+            apply_ticket_event(
+                row.event,
+                idempotency_key=row.idempotency_key,
+                origin="import",
+                payload=row.payload,
+            ).outcome
+            for row in batch
+        ]
+        db.session.commit()
+    for row, outcome in zip(batch, outcomes, strict=True):
+        if outcome is Outcome.CREATED:
+            report.created += 1
+        elif outcome is Outcome.UPDATED:
+            report.updated += 1
+        elif outcome is Outcome.STALE:
+            report.stale.append(row.number)
+        else:
+            report.unchanged += 1
+
+
+def _progress(on_row: Callable[[], None] | None, rows: int) -> None:
+    if on_row is not None:
+        for _row in range(rows):
+            on_row()

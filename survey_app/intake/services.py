@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -11,7 +12,16 @@ from sqlalchemy.exc import IntegrityError
 
 from .. import running_app
 from ..extensions import db
-from ..models import Customer, EventType, Ticket, TicketEvent, TicketStatus
+from ..models import (
+    Channel,
+    Customer,
+    EventType,
+    Priority,
+    Ticket,
+    TicketEvent,
+    TicketStatus,
+    Tier,
+)
 from ..surveys.invitations import cancel_open_invitations, schedule_invitation
 from ..types import utcnow
 from .schemas import CustomerIn, TicketEventIn, TicketIn
@@ -41,6 +51,66 @@ TICKET_FIELDS = (
     "created_at", "first_response_at", "resolved_at", "closed_at",
 )  # fmt: skip
 CUSTOMER_FIELDS = ("name", "email", "phone", "language", "tier")
+#: What a new customer row holds for a column the event leaves out (the model's defaults).
+NEW_CUSTOMER_LANGUAGE: str = Customer.__table__.c.language.default.arg
+NEW_CUSTOMER_TIER: Tier = Customer.__table__.c.tier.default.arg
+
+
+@dataclasses.dataclass(eq=False)
+class CustomerRecord:
+    """A customer row as the bulk writer holds it (:mod:`.bulk`): loaded, or new (no id yet)."""
+
+    source: str
+    external_id: str
+    id: int | None = None
+    name: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    language: str = NEW_CUSTOMER_LANGUAGE
+    tier: Tier = NEW_CUSTOMER_TIER
+    is_new: bool = False
+
+    def values(self) -> dict[str, Any]:
+        """The columns an event can change."""
+        return {name: getattr(self, name) for name in CUSTOMER_COLUMNS}
+
+
+@dataclasses.dataclass(eq=False)
+class TicketRecord:
+    """A ticket row as the bulk writer holds it (:mod:`.bulk`): loaded, or new (no id yet)."""
+
+    source: str
+    external_id: str
+    customer: CustomerRecord
+    id: int | None = None
+    subject: str | None = None
+    channel: Channel | None = None
+    priority: Priority | None = None
+    category: str | None = None
+    product_line: str | None = None
+    region: str | None = None
+    team: str | None = None
+    agent: str | None = None
+    status: TicketStatus | None = None
+    created_at: datetime | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    reopen_count: int = 0
+    contact_count: int = 1
+    last_event_at: datetime | None = None
+
+    def values(self) -> dict[str, Any]:
+        """The columns an event can change (the customer as ``customer_id``)."""
+        values = {name: getattr(self, name) for name in TICKET_COLUMNS}
+        values["customer_id"] = self.customer.id
+        return values
+
+
+#: Customer columns an event can change.
+CUSTOMER_COLUMNS = (*CUSTOMER_FIELDS, "is_new")
+#: Ticket columns an event can change, besides ``customer_id``.
+TICKET_COLUMNS = (*TICKET_FIELDS, "status", "reopen_count", "contact_count", "last_event_at")
 
 
 def apply_ticket_event(
@@ -114,7 +184,7 @@ def _apply(
             reopen_count=0,
             contact_count=1,
         )
-        _update_ticket(ticket, event.ticket, event.event, creating=True)
+        update_ticket(ticket, event.ticket, event.event, creating=True)
         ticket.last_event_at = occurred_at
         db.session.add(ticket)
         outcome = Outcome.CREATED
@@ -122,7 +192,7 @@ def _apply(
         outcome = Outcome.STALE
     else:
         ticket.customer = _upsert_customer(source, event.customer, creating_ticket=False)
-        _update_ticket(ticket, event.ticket, event.event, creating=False)
+        update_ticket(ticket, event.ticket, event.event, creating=False)
         ticket.last_event_at = occurred_at
         outcome = Outcome.UPDATED
     record = TicketEvent(
@@ -153,20 +223,34 @@ def _upsert_customer(source: str, data: CustomerIn, *, creating_ticket: bool) ->
     if customer is None:
         customer = Customer(source=source, external_id=identity, is_new=True)
         db.session.add(customer)
-    elif creating_ticket:
-        # A customer seen before who opens another ticket is returning.
+        merge_customer(customer, data, returning=False)
+    else:
+        merge_customer(customer, data, returning=creating_ticket)
+    return customer
+
+
+def merge_customer(
+    customer: Customer | CustomerRecord, data: CustomerIn, *, returning: bool
+) -> None:
+    """Apply what an event says about its customer to ``customer``.
+
+    ``returning``: a customer seen before opens another ticket, so is no longer new.
+    Only what the sender actually sent overwrites what we know.
+    """
+    if returning:
         customer.is_new = False
-    # Only what the sender actually sent overwrites what we know.
     for name in CUSTOMER_FIELDS:
         value = getattr(data, name)
         if name in data.model_fields_set and value is not None:
             setattr(customer, name, value.lower() if name == "email" else value)
     if data.is_new is not None:
         customer.is_new = data.is_new
-    return customer
 
 
-def _update_ticket(ticket: Ticket, data: TicketIn, event: EventType, *, creating: bool) -> None:
+def update_ticket(
+    ticket: Ticket | TicketRecord, data: TicketIn, event: EventType, *, creating: bool
+) -> None:
+    """Apply an event's ticket fields and its effect on the status to ``ticket``."""
     for name in TICKET_FIELDS:
         if name in data.model_fields_set:
             setattr(ticket, name, getattr(data, name))

@@ -16,10 +16,12 @@ import dataclasses
 import hashlib
 import logging
 import secrets
+from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import changed_rows
@@ -59,23 +61,75 @@ def schedule_invitation(ticket: Ticket, close_event: TicketEvent) -> Invitation 
     )
     if existing is not None:
         return existing
-    policy = current_policy()
-    closed_at = ticket.closed_at or close_event.occurred_at
     invitation = Invitation(
         ticket=ticket,
         customer=ticket.customer,
         close_event_id=close_event.id,
-        nonce=secrets.token_urlsafe(32),
-        language=ticket.customer.language or current_app.config["BABEL_DEFAULT_LOCALE"],
-        send_after=closed_at + timedelta(minutes=policy.delay_minutes),
-        status=InvitationStatus.PENDING,
+        **_new_invitation(
+            ticket.closed_at or close_event.occurred_at,
+            ticket.customer.language,
+            current_policy(),
+            utcnow(),
+        ),
     )
-    if closed_at + timedelta(days=policy.link_valid_days) <= utcnow():
-        invitation.status = InvitationStatus.SKIPPED
-        invitation.skip_reason = SkipReason.TOO_OLD
     db.session.add(invitation)
     db.session.flush()
     return invitation
+
+
+@dataclasses.dataclass(frozen=True)
+class CloseToInvite:
+    """A close just recorded, as :func:`schedule_invitations` needs it.
+
+    ``closed_at`` is the ticket's (else the close event's time) and ``language``
+    the customer's, both as they were when the close was applied.
+    """
+
+    ticket_id: int
+    customer_id: int
+    close_event_id: int
+    closed_at: datetime
+    language: str | None
+
+
+def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
+    """The bulk form of :func:`schedule_invitation` (the file import): one INSERT.
+
+    Creates the pending invitation of each close, with the same rules. The
+    closes must be new, recorded in this transaction (so none has an
+    invitation yet: the unique ``close_event_id`` refuses a second one). The
+    caller commits.
+    """
+    if not closes:
+        return
+    policy, now = current_policy(), utcnow()
+    db.session.execute(
+        insert(cast(Table, Invitation.__table__)),
+        [
+            {
+                "ticket_id": close.ticket_id,
+                "customer_id": close.customer_id,
+                "close_event_id": close.close_event_id,
+                **_new_invitation(close.closed_at, close.language, policy, now),
+            }
+            for close in closes
+        ],
+    )
+
+
+def _new_invitation(
+    closed_at: datetime, language: str | None, policy: InvitationPolicy, now: datetime
+) -> dict[str, Any]:
+    """The columns of a new invitation for a close at ``closed_at``: due ``delay_minutes``
+    later; skipped at once as too old when its link would already have expired."""
+    too_old = closed_at + timedelta(days=policy.link_valid_days) <= now
+    return {
+        "nonce": secrets.token_urlsafe(32),
+        "language": language or current_app.config["BABEL_DEFAULT_LOCALE"],
+        "send_after": closed_at + timedelta(minutes=policy.delay_minutes),
+        "status": InvitationStatus.SKIPPED if too_old else InvitationStatus.PENDING,
+        "skip_reason": SkipReason.TOO_OLD if too_old else None,
+    }
 
 
 def cancel_open_invitations(
