@@ -62,11 +62,16 @@ def within_supported_days(day: date) -> bool:
 
 
 def paginate(query: Select[Any], per_page: int) -> Pagination:
-    """One page of ``query`` for ``?page=``: missing or not a number is page 1, too large a 404."""
-    raw = request.args.get("page")
+    """One page of ``query`` for ``?page=`` (missing or empty: page 1), counted with one
+    SQL ``COUNT``.
+
+    A page that names nothing is a 404: not a whole number (``abc``, ``-1``,
+    ``²``), 0, beyond :data:`MAX_PAGE`, or past the last page. An empty list
+    still has its page 1.
+    """
+    raw = request.args.get("page", "")
     page = whole_number(raw, MAX_PAGE) if raw else 1
-    if page is None:
-        if raw and raw.isascii() and raw.isdigit():
-            abort(404)
-        page = 1
-    return db.paginate(query, page=max(page, 1), per_page=per_page, error_out=False)
+    if not page:
+        abort(404)
+    # error_out: Flask-SQLAlchemy answers 404 for a page past the last one.
+    return db.paginate(query, page=page, per_page=per_page, error_out=True)
