@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import abort, request
+from flask import abort, request, url_for
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 from werkzeug.routing import IntegerConverter, Map
@@ -59,6 +59,23 @@ def whole_number(raw: str | None, maximum: int = MAX_ID) -> int | None:
 def within_supported_days(day: date) -> bool:
     """Whether a date filter's ``day`` is one the app can turn into times."""
     return EARLIEST_DAY <= day <= LATEST_DAY
+
+
+def list_url(endpoint: str, **changes: Any) -> str:
+    """The URL of the list at ``endpoint`` with this request's search and filters, and
+    ``changes`` (``page=3``; None drops a parameter).
+
+    Only the query's parameters are carried over, never ``url_for``'s own
+    (``endpoint``, ``_external``, ``_method`` ...): a crafted ``?_method=POST``
+    must not break (or redirect) the links of a page.
+    """
+    values: dict[str, Any] = {
+        key: value
+        for key, value in request.args.items()
+        if key != "endpoint" and not key.startswith("_")
+    }
+    values.update(changes)
+    return url_for(endpoint, **values)
 
 
 def paginate(query: Select[Any], per_page: int) -> Pagination:

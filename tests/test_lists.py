@@ -157,6 +157,7 @@ def test_pages_show_the_range_and_link_each_other(client, app):
     assert listed(last, "P-") == ["P-01"]
     assert "Showing 5–5 of 5" in last
     assert 'rel="prev"' in last and 'rel="next"' not in last
+    assert 'href="/tickets/export.csv"' in last  # every page, whichever is open
 
     searched = text_of(client.get("/tickets", query_string={"q": "Subject", "team": "Frontline"}))
     assert re.search(r'href="/tickets\?[^"]*q=Subject[^"]*page=2"', searched.replace("&amp;", "&"))
@@ -182,6 +183,18 @@ def test_a_page_that_names_nothing_is_404(client, app, page, status):
     app.config["PAGE_SIZE"] = 2
     many_tickets(5)
     assert client.get("/tickets", query_string={"page": page}).status_code == status
+
+
+@pytest.mark.usefixtures("analyst")
+@pytest.mark.parametrize(
+    "crafted", ["endpoint=x", "_method=POST", "_external=1&_scheme=javascript", "_anchor=x"]
+)
+def test_url_for_parameters_in_the_query_are_not_carried_into_links(client, app, crafted):
+    app.config["PAGE_SIZE"] = 2
+    many_tickets(3)
+    html = text_of(client.get(f"/tickets?q=Subject&{crafted}"))
+    assert 'href="/tickets?q=Subject&amp;page=2"' in html
+    assert 'href="/tickets/export.csv?q=Subject"' in html
 
 
 @pytest.mark.usefixtures("analyst")
