@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import abort, request
+from flask import abort, request, url_for
 from flask_sqlalchemy.pagination import Pagination
 from sqlalchemy import Select
 from werkzeug.routing import IntegerConverter, Map
@@ -61,12 +61,34 @@ def within_supported_days(day: date) -> bool:
     return EARLIEST_DAY <= day <= LATEST_DAY
 
 
+def list_url(endpoint: str, **changes: Any) -> str:
+    """The URL of the list at ``endpoint`` with this request's search and filters, and
+    ``changes`` (``page=3``; None drops a parameter).
+
+    Only the query's parameters are carried over, never ``url_for``'s own
+    (``endpoint``, ``_external``, ``_method`` ...): a crafted ``?_method=POST``
+    must not break (or redirect) the links of a page.
+    """
+    values: dict[str, Any] = {
+        key: value
+        for key, value in request.args.items()
+        if key != "endpoint" and not key.startswith("_")
+    }
+    values.update(changes)
+    return url_for(endpoint, **values)
+
+
 def paginate(query: Select[Any], per_page: int) -> Pagination:
-    """One page of ``query`` for ``?page=``: missing or not a number is page 1, too large a 404."""
-    raw = request.args.get("page")
+    """One page of ``query`` for ``?page=`` (missing or empty: page 1), counted with one
+    SQL ``COUNT``.
+
+    A page that names nothing is a 404: not a whole number (``abc``, ``-1``,
+    ``²``), 0, beyond :data:`MAX_PAGE`, or past the last page. An empty list
+    still has its page 1.
+    """
+    raw = request.args.get("page", "")
     page = whole_number(raw, MAX_PAGE) if raw else 1
-    if page is None:
-        if raw and raw.isascii() and raw.isdigit():
-            abort(404)
-        page = 1
-    return db.paginate(query, page=max(page, 1), per_page=per_page, error_out=False)
+    if not page:
+        abort(404)
+    # error_out: Flask-SQLAlchemy answers 404 for a page past the last one.
+    return db.paginate(query, page=page, per_page=per_page, error_out=True)

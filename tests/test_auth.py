@@ -564,6 +564,7 @@ SURVEY_ROUTES = [
         changed=lambda ids: current_policy().delay_minutes == 15,
     ),
     Route("GET", "/admin/surveys/invitations", MANAGERS),
+    Route("GET", "/admin/surveys/invitations/export.csv", MANAGERS),
 ]
 
 STAFF_WRITE = _expect(TO_LOGIN, 302, 302, 302)
@@ -600,6 +601,7 @@ def _now_in_shanghai() -> str:
 
 ROOT_CAUSE_ROUTES = [
     Route("GET", "/cases", STAFF),
+    Route("GET", "/cases/export.csv", STAFF),
     Route("GET", "/cases/<int:case_id>", STAFF),
     Route(
         "POST",
@@ -928,6 +930,7 @@ STAFF_API_ROUTES = [
 ROUTES = [
     Route("GET", "/", STAFF),
     Route("GET", "/tickets", STAFF),
+    Route("GET", "/tickets/export.csv", STAFF),
     Route("GET", "/tickets/<int:ticket_id>", STAFF),
     Route("GET", "/admin/users", ADMIN_ONLY),
     Route("GET", "/admin/users/new", ADMIN_ONLY),

@@ -17,6 +17,7 @@ from analysis.dashboards.stats import p_chart, pearson
 from analysis.metrics import Scope
 from analysis.pipeline import analyse_response
 from analysis.text.models import ResponseKeyword, replace_response_keywords
+from survey_app.csvexport import csv_lines, neutralise
 from survey_app.extensions import db
 from survey_app.models import Role
 from survey_app.surveys.models import SentimentLabel
@@ -313,10 +314,10 @@ def test_csv_cells_are_neutralised(client, analyst, data):
     data.response(ticket, nps=3, comment="-2+3")
     data.response(ticket, nps=9, comment="\tTabbed")
     db.session.commit()
-    assert services.neutralise("+1") == "'+1"
-    assert services.neutralise("\rx") == "'\rx"
-    assert services.neutralise(-5) == -5
-    assert services.neutralise("safe") == "safe"
+    assert neutralise("+1") == "'+1"
+    assert neutralise("\rx") == "'\rx"
+    assert neutralise(-5) == -5
+    assert neutralise("safe") == "safe"
 
     response = client.get(f"/dashboards/export?table=responses&{PERIOD}")
     assert response.status_code == 200
@@ -363,7 +364,7 @@ def test_card_status_hook(app, data):
 
 
 def test_csv_cells_with_a_semicolon_are_quoted_for_semicolon_locales():
-    lines = list(services.csv_lines(["team", "n"], [["A; B", 3], ["plain", 4]]))
+    lines = list(csv_lines(["team", "n"], [["A; B", 3], ["plain", 4]]))
     assert lines[1] == '"A; B",3\r\n'  # Excel with ";" as separator keeps it one cell
     assert lines[2] == "plain,4\r\n"
     parsed = list(csv.reader(io.StringIO("".join(lines).lstrip("\ufeff"))))

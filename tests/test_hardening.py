@@ -55,7 +55,9 @@ def test_the_largest_id_still_reaches_the_view(client, auth, make_user):
         (f"/cases?page={TOO_BIG}", 404),
         (f"/admin/surveys/invitations?page={TOO_BIG}", 404),
         (f"/admin/audit?page={TOO_BIG}", 404),
-        ("/tickets?page=abc", 200),  # not a number: the first page, as before
+        ("/tickets?page=abc", 404),  # names no page
+        ("/cases?page=0", 404),
+        ("/tickets?page=2", 404),  # past the last page (none listed)
         (f"/admin/audit?entity_id={TOO_BIG}", 400),
         ("/admin/audit?entity_id=²", 400),
         ("/admin/audit?actor_id=1_0", 400),

@@ -45,7 +45,9 @@ def listed(client, **params) -> list[str]:
     [
         ({}, ["T-1", "T-2", "T-3"]),
         ({"q": "login"}, ["T-2"]),
-        ({"q": "王芳"}, ["T-3"]),
+        ({"q": "李雷"}, ["T-1"]),  # a customer's name in Chinese
+        ({"q": "王芳"}, ["T-1", "T-2", "T-3"]),  # the agent of all three (and a customer)
+        ({"q": "techn"}, ["T-2"]),  # the team
         ({"q": "HAN_MM@"}, ["T-2"]),
         ({"q": "%"}, ["T-1"]),  # a literal percent sign, not a wildcard
         ({"q": "_"}, ["T-2"]),  # a literal underscore

@@ -19,7 +19,6 @@ from flask import (
     current_app,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_babel import gettext as _
@@ -30,6 +29,7 @@ from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_ti
 from analysis.metrics.scope import ScopeError, parse_metrics_args
 from analysis.targets.labels import LEVEL_LABELS
 from survey_app.auth.access import staff_required
+from survey_app.csvexport import csv_download
 from survey_app.extensions import db
 from survey_app.labels import label
 from survey_app.models import Channel, Priority, Tier
@@ -297,11 +297,7 @@ def export() -> Response | tuple[str, int]:
         sentiment=sentiment,
     )
     name = f"closedloop-{table}-{query.scope.start}-{query.scope.end}.csv"
-    return Response(
-        stream_with_context(services.csv_lines(header, rows)),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    return csv_download(name, header, rows)
 
 
 @bp.get("/plotly.min.js")

@@ -6,8 +6,6 @@ from :func:`analysis.metrics.compute`, the rest from :mod:`.queries`.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -37,8 +35,6 @@ KPI_STATUS_HOOK = "closedloop.kpi_status"
 TIMELINE_MARKERS_HOOK = "closedloop.timeline_markers"
 #: Every table the CSV download offers.
 TABLES = ("cards", "breakdown", "trend", "themes", "heatmap", "drivers", "pchart", "responses")
-#: Cells beginning with one of these are read as formulas by spreadsheets.
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
 def default_grain(scope: Scope) -> Grain:
@@ -142,39 +138,6 @@ def detractor_pchart(scope: Scope) -> list[PChartPoint]:
             for group in result.groups
         ]
     )
-
-
-# --- CSV ---------------------------------------------------------------------------------------
-
-
-def neutralise(value: Any) -> Any:
-    """A cell made safe for spreadsheets: text starting with = + - @ tab or CR gets a leading
-    apostrophe, so it is shown as text and never run as a formula. Numbers stay numbers."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def csv_lines(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Iterator[str]:
-    """CSV text, line by line (a UTF-8 BOM first so Excel reads Chinese), every cell
-    passed through :func:`neutralise`; None becomes an empty cell. A row with a ``;``
-    in a cell has its text cells quoted: Excel in locales that separate by ``;``
-    would otherwise split that cell."""
-    buffer = io.StringIO()
-    plain = csv.writer(buffer)
-    quoted = csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC)
-
-    def line(cells: Sequence[Any]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        safe = ["" if cell is None else neutralise(cell) for cell in cells]
-        splits = any(isinstance(cell, str) and ";" in cell for cell in safe)
-        (quoted if splits else plain).writerow(safe)
-        return buffer.getvalue()
-
-    yield "\ufeff" + line(header)
-    for row in rows:
-        yield line(row)
 
 
 def _value(value: Any) -> Any:

@@ -26,7 +26,7 @@ Sheets, in order:
 
 Every number comes from the modules named above: no KPI formula is repeated
 here. Text that people typed (titles, names, comments, filters) goes through
-:func:`analysis.dashboards.services.neutralise`, so no cell starts with a
+:func:`survey_app.csvexport.neutralise`, so no cell starts with a
 formula character, and openpyxl never writes it as a formula.
 """
 
@@ -55,11 +55,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from analysis.dashboards.queries import response_conditions, top_negative_themes
-from analysis.dashboards.services import neutralise
 from analysis.metrics import ALL_KPIS, DEFINITIONS_VERSION, OVERVIEW_KPIS, Kpi, Scope, compute
 from analysis.metrics import definitions as kpi_definitions
 from analysis.targets import status_for
 from analysis.targets.labels import KPI_LABELS, LEVEL_LABELS, kpi_unit
+from survey_app.csvexport import neutralise
 from survey_app.extensions import db
 from survey_app.labels import label
 from survey_app.models import Ticket

@@ -11,6 +11,7 @@ from wtforms import (
     DateField,
     DateTimeLocalField,
     HiddenField,
+    SearchField,
     SelectField,
     StringField,
     SubmitField,
@@ -65,7 +66,7 @@ class CaseFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Ticket, customer or comment"), validators=[Optional(), Length(max=200)])
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=200)])
     status = SelectField(
         _l("Status"),
         choices=[

@@ -7,7 +7,7 @@ the transaction is rolled back, so nothing is half-written.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,6 +23,7 @@ from analysis.metrics import metrics_timezone
 from analysis.metrics.scope import local_midnight
 from analysis.text.problems import ProblemType
 from survey_app.auth.access import staff_required
+from survey_app.csvexport import csv_download
 from survey_app.extensions import db
 from survey_app.models import Channel, Ticket
 from survey_app.routing import paginate
@@ -30,6 +31,7 @@ from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
 from .charts import fishbone_figure, pareto_figure
+from .export import case_export
 from .forms import (
     ButtonForm,
     CallBackForm,
@@ -118,15 +120,20 @@ def open_from_ticket(ticket_id: int) -> Response:
 # --- the triage queue and a case -------------------------------------------------------------
 
 
-@bp.get("/cases")
-@staff_required
-def cases() -> str:
+def _case_filters() -> tuple[CaseFilterForm, dict[str, Any]]:
     form = CaseFilterForm(request.args)
     form.validate()
     # An invalid filter is shown with its error and ignored; the others still apply.
     filters = {field.name: field.data for field in form if not field.errors}
     if "status" not in request.args:
         filters["status"] = form.status.default
+    return form, filters
+
+
+@bp.get("/cases")
+@staff_required
+def cases() -> str:
+    form, filters = _case_filters()
     now = utcnow()
     query = case_queue(filters, now).options(
         selectinload(FeedbackCase.response),
@@ -135,6 +142,16 @@ def cases() -> str:
     )
     page = paginate(query, per_page=current_app.config["PAGE_SIZE"])
     return render_template("root_causes/cases.html", form=form, page=page, now=now)
+
+
+@bp.get("/cases/export.csv")
+@staff_required
+def cases_export() -> Response:
+    """The case list as CSV: every page of the same search and filters."""
+    _form, filters = _case_filters()
+    zone = _display_zone()
+    header, rows = case_export(filters, zone)
+    return csv_download(f"closedloop-cases-{datetime.now(zone):%Y-%m-%d}.csv", header, rows)
 
 
 def _load_case(case_id: int) -> FeedbackCase:

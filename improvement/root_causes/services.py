@@ -25,7 +25,8 @@ from analysis.text.problems import ProblemType
 from improvement.audit.services import record_event, snapshot
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Ticket, User
-from survey_app.staff.services import escape_like
+from survey_app.routing import whole_number
+from survey_app.search import contains_text
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
@@ -755,6 +756,16 @@ def delete_why(why: WhyStep, user: User | None = None) -> None:
 
 #: The status filter's default: cases still being worked.
 OPEN_FILTER = "open"
+#: What the search box of the case list looks in (besides the case number).
+CASE_SEARCH_COLUMNS = (
+    Ticket.external_id,
+    Customer.name,
+    Customer.email,
+    SurveyResponse.comment,
+    FeedbackCase.trigger,
+    RootCause.title,
+    RootCause.description,
+)
 
 
 def case_queue(filters: Mapping[str, object], now: datetime | None = None) -> Select:
@@ -764,7 +775,8 @@ def case_queue(filters: Mapping[str, object], now: datetime | None = None) -> Se
     empty (any); ``problem_type``, ``touchpoint``, ``sentiment``, ``team`` and
     ``root_cause_id`` match exactly; ``linked`` is ``yes`` or ``no``;
     ``overdue`` keeps cases past their call-back deadline with no call-back
-    yet; ``q`` searches the ticket id, customer name and e-mail and the comment.
+    yet; ``q`` is a case number (``12`` or ``#12``) or text searched in
+    :data:`CASE_SEARCH_COLUMNS` (substring, case-insensitive).
     """
     now = now or utcnow()
     query = (
@@ -772,6 +784,7 @@ def case_queue(filters: Mapping[str, object], now: datetime | None = None) -> Se
         .join(FeedbackCase.ticket)
         .join(Ticket.customer)
         .outerjoin(FeedbackCase.response)
+        .outerjoin(FeedbackCase.root_cause)
     )
     status = filters.get("status", OPEN_FILTER)
     if status == OPEN_FILTER:
@@ -801,9 +814,11 @@ def case_queue(filters: Mapping[str, object], now: datetime | None = None) -> Se
         )
     text = str(filters.get("q") or "").strip()
     if text:
-        like = f"%{escape_like(text)}%"
-        columns = (Ticket.external_id, Customer.name, Customer.email, SurveyResponse.comment)
-        query = query.where(or_(*(column.ilike(like, escape="\\") for column in columns)))
+        found = contains_text(text, CASE_SEARCH_COLUMNS)
+        case_id = whole_number(text.removeprefix("#"))
+        if case_id is not None:
+            found = or_(found, FeedbackCase.id == case_id)
+        query = query.where(found)
     return query.order_by(FeedbackCase.callback_due_at, FeedbackCase.id)
 
 

@@ -6,7 +6,15 @@ from enum import Enum
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, PasswordField, SelectField, StringField, SubmitField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    PasswordField,
+    SearchField,
+    SelectField,
+    StringField,
+    SubmitField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Email, Length, Optional
 
@@ -29,7 +37,7 @@ class TicketFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
-    q = StringField(_l("Ticket or customer"), validators=[Optional(), Length(max=200)])
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=200)])
     status = SelectField(_l("Status"), choices=_choices(TicketStatus, _l("Any")), default="")
     priority = SelectField(_l("Priority"), choices=_choices(Priority, _l("Any")), default="")
     channel = SelectField(_l("Channel"), choices=_choices(Channel, _l("Any")), default="")

@@ -6,8 +6,10 @@ published versions are only ever shown, previewed and retired.
 
 from __future__ import annotations
 
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -19,7 +21,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, get_timezone
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -28,6 +30,7 @@ from sqlalchemy.orm import selectinload
 from werkzeug.wrappers import Response
 
 from ..auth.access import admin_required, manager_required
+from ..csvexport import csv_download
 from ..extensions import db
 from ..labels import label
 from ..models import Channel, Tier
@@ -46,6 +49,7 @@ from .forms import survey_form_class
 from .invitation_report import (
     counts_by_skip_reason,
     counts_by_status,
+    invitation_export,
     invitation_search,
     response_rate,
 )
@@ -405,13 +409,17 @@ def policy() -> Response | str | tuple[str, int]:
     return render_template("surveys/admin/policy.html", form=form, policy=current), status
 
 
+def _invitation_filters() -> tuple[InvitationFilterForm, dict[str, str | None]]:
+    form = InvitationFilterForm(request.args)
+    form.validate()
+    # An invalid filter is shown with its error and ignored; the others still apply.
+    return form, {field.name: field.data for field in form if not field.errors}
+
+
 @bp.get("/invitations")
 @manager_required
 def invitations() -> str:
-    form = InvitationFilterForm(request.args)
-    form.validate()
-    # An invalid filter is shown with its error and ignored; the other still applies.
-    filters = {field.name: field.data for field in form if not field.errors}
+    form, filters = _invitation_filters()
     page = paginate(invitation_search(filters), per_page=current_app.config["PAGE_SIZE"])
     by_status = counts_by_status()
     return render_template(
@@ -423,3 +431,13 @@ def invitations() -> str:
         total=sum(by_status.values()),
         rate=response_rate(by_status),
     )
+
+
+@bp.get("/invitations/export.csv")
+@manager_required
+def invitations_export() -> Response:
+    """The invitation log as CSV: every page of the same search and filters."""
+    _form, filters = _invitation_filters()
+    zone = ZoneInfo(str(get_timezone()))
+    header, rows = invitation_export(filters, zone)
+    return csv_download(f"closedloop-invitations-{datetime.now(zone):%Y-%m-%d}.csv", header, rows)

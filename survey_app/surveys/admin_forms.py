@@ -9,6 +9,7 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     IntegerField,
+    SearchField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -165,5 +166,6 @@ class InvitationFilterForm(FlaskForm):
     class Meta:
         csrf = False
 
+    q = SearchField(_l("Search"), validators=[Optional(), Length(max=200)])
     status = SelectField(_l("Status"), choices=_filter_choices(InvitationStatus), default="")
     skip_reason = SelectField(_l("Reason"), choices=_filter_choices(SkipReason), default="")
