@@ -301,8 +301,8 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
                 }
                 for day, value, combo in codes
             ]
-            for duration, values in zip(DURATIONS, seconds, strict=True):
-                _store_sorted(duration, keys, values, targets)
+            for duration, measured in zip(DURATIONS, seconds, strict=True):
+                _store_sorted(duration, keys, measured, targets)
             rows += targets
     return rows
 
