@@ -17,10 +17,11 @@ import pytest
 from sqlalchemy import func, insert, select, update
 
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
+from analysis.metrics.engine import response_sums
 from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Ticket, Tier
-from survey_app.surveys.models import SurveyResponse
+from survey_app.surveys.models import SentimentLabel, SurveyResponse
 from tests.kpi_data import GENERATED_START, KpiData, generate
 
 #: SQL semantics (triggers, dates, casts): runs on SQLite and PostgreSQL.
@@ -252,3 +253,26 @@ def test_rebuild_and_refresh_commands(app, data):
     assert "Roll-ups rebuilt:" in result.output
     result = runner.invoke(args=["metrics", "refresh"])
     assert result.exit_code == 0 and "Roll-ups refreshed: 0 days." in result.output
+
+
+def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
+    generate(data, seed=11, count=160)
+    rng = random.Random(11)
+    labels = [None, *SentimentLabel]
+    for response in db.session.scalars(select(SurveyResponse)):
+        if rng.random() < 0.7:
+            response.comment = rng.choice(("", "等了很久", "解决了，谢谢"))
+            response.sentiment_label = rng.choice(labels)
+    db.session.commit()
+    rollup.rebuild()
+    original = rollup.plan
+    commented = 0
+    for _ in range(30):
+        view = random_view(rng, _versions(data))
+        fast = response_sums(view["scope"], view["grain"])
+        monkeypatch.setattr(rollup, "plan", lambda scope, group_by: None)
+        slow = response_sums(view["scope"], view["grain"])
+        monkeypatch.setattr(rollup, "plan", original)
+        assert fast == slow
+        commented += sum(sums["sentiment_negative"] + sums["nps_10"] for sums in fast.values())
+    assert commented > 0

@@ -24,7 +24,6 @@ from sqlalchemy import (
     FromClause,
     Integer,
     String,
-    and_,
     case,
     exists,
     func,
@@ -34,11 +33,17 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from analysis.metrics import Scope
-from analysis.metrics.definitions import CSAT_DIMENSIONS
+from analysis.metrics.distributions import (
+    DRIVER_DIMENSIONS,
+    PAIR_PARTS,
+    SCALES,
+    SENTIMENTS,
+)
+from analysis.metrics.engine import RESPONSE_SUM_NAMES, response_sums
 from analysis.metrics.scope import Grain, time_buckets
 from analysis.sla.models import TicketSla
 from analysis.text.models import ResponseKeyword
@@ -49,11 +54,9 @@ from survey_app.surveys.models import Invitation, SentimentLabel, SurveyResponse
 from survey_app.types import UTCDateTime
 
 #: The scales of the score distributions.
-SCALES = {"nps": range(0, 11), "csat_overall": range(1, 6), "ces": range(1, 8)}
+
 #: Sentiment labels in display order; ``pending`` = not analysed yet.
-SENTIMENTS = ("positive", "neutral", "negative", "none", "pending")
 #: The CSAT dimensions whose correlation with NPS the driver analysis reports.
-DRIVER_DIMENSIONS = tuple(d for d in CSAT_DIMENSIONS if d != "overall")
 #: Responses per page of the drill-down list.
 RESPONSES_PER_PAGE = 50
 
@@ -81,12 +84,13 @@ def response_conditions(scope: Scope) -> list[ColumnElement[bool]]:
 
 def response_count(scope: Scope) -> int:
     """How many responses the scope holds."""
-    return int(
-        db.session.scalar(
-            select(func.count()).select_from(SurveyResponse).where(*response_conditions(scope))
-        )
-        or 0
-    )
+    return _sums(scope).get("responses", 0)
+
+
+def _sums(scope: Scope) -> dict[str, int]:
+    """The scope's response sums (:func:`analysis.metrics.engine.response_sums`), all zero
+    when it holds no response."""
+    return response_sums(scope).get(None) or dict.fromkeys(RESPONSE_SUM_NAMES, 0)
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -112,22 +116,11 @@ def _buckets(scope: Scope, grain: Grain) -> FromClause:
 def score_distributions(scope: Scope) -> dict[str, dict[int, int]]:
     """Answers per score value for NPS (0–10), overall CSAT (1–5) and CES (1–7).
 
-    One grouped query per question; every value of the scale is present
-    (0 when nobody gave it); skipped answers are not counted.
+    Every value of the scale is present (0 when nobody gave it); skipped answers
+    are not counted.
     """
-    conditions = response_conditions(scope)
-    result: dict[str, dict[int, int]] = {}
-    for name, scale in SCALES.items():
-        column = getattr(SurveyResponse, name)
-        counts = dict.fromkeys(scale, 0)
-        rows = db.session.execute(
-            select(column, func.count()).where(*conditions, column.is_not(None)).group_by(column)
-        )
-        for value, count in rows:
-            if value in counts:
-                counts[value] = int(count)
-        result[name] = counts
-    return result
+    sums = _sums(scope)
+    return {name: {v: sums[f"{name}_{v}"] for v in scale} for name, scale in SCALES.items()}
 
 
 def _label_key(label: Any) -> str:
@@ -141,13 +134,13 @@ def sentiment_distribution(scope: Scope, *, commented_only: bool = True) -> dict
     With ``commented_only`` (the default) responses without a comment are left
     out: they have nothing to judge.
     """
-    conditions = response_conditions(scope)
     if commented_only:
-        conditions += [SurveyResponse.comment.is_not(None), SurveyResponse.comment != ""]
+        sums = _sums(scope)
+        return {label: sums[f"sentiment_{label}"] for label in SENTIMENTS}
     counts = dict.fromkeys(SENTIMENTS, 0)
     rows = db.session.execute(
         select(SurveyResponse.sentiment_label, func.count())
-        .where(*conditions)
+        .where(*response_conditions(scope))
         .group_by(SurveyResponse.sentiment_label)
     )
     for label, count in rows:
@@ -158,31 +151,12 @@ def sentiment_distribution(scope: Scope, *, commented_only: bool = True) -> dict
 def sentiment_trend(scope: Scope, grain: Grain) -> list[tuple[str, dict[str, int]]]:
     """Commented responses per sentiment label per local day / week / month, every bucket
     listed (empty ones with zeros)."""
-    buckets = _buckets(scope, grain)
-    conditions = [
-        *response_conditions(scope),
-        SurveyResponse.comment.is_not(None),
-        SurveyResponse.comment != "",
-    ]
-    clause = SurveyResponse.__table__.join(
-        buckets,
-        and_(
-            SurveyResponse.submitted_at >= buckets.c.begins,
-            SurveyResponse.submitted_at < buckets.c.ends,
-        ),
-    )
-    found: dict[str, dict[str, int]] = {
-        label: dict.fromkeys(SENTIMENTS, 0) for label, _b, _e in time_buckets(scope, grain)
-    }
-    rows = db.session.execute(
-        select(buckets.c.label, SurveyResponse.sentiment_label, func.count())
-        .select_from(clause)
-        .where(*conditions)
-        .group_by(buckets.c.label, SurveyResponse.sentiment_label)
-    )
-    for period, label, count in rows:
-        found[period][_label_key(label)] += int(count)
-    return list(found.items())
+    sums = response_sums(scope, grain)
+    trend = []
+    for label, _begin, _end in time_buckets(scope, grain):
+        found = sums.get(label)
+        trend.append((label, {s: found[f"sentiment_{s}"] if found else 0 for s in SENTIMENTS}))
+    return trend
 
 
 # --- themes --------------------------------------------------------------------------------------
@@ -280,29 +254,10 @@ class PairSums:
 
 def driver_sums(scope: Scope) -> dict[str, PairSums]:
     """For each CSAT dimension of :data:`DRIVER_DIMENSIONS`, the sums of it against NPS over
-    the scope's responses answering both: one query, six conditional sums per dimension."""
-    nps = SurveyResponse.nps
-    columns: list[ColumnElement[Any]] = []
-    for dim in DRIVER_DIMENSIONS:
-        x = getattr(SurveyResponse, f"csat_{dim}")
-        both = and_(x.is_not(None), nps.is_not(None))
-
-        def total(expression: SQLColumnExpression[Any], name: str) -> ColumnElement[Any]:
-            return func.coalesce(func.sum(case((both, expression), else_=0)), 0).label(name)  # noqa: B023
-
-        columns += [
-            _count_if(both).label(f"{dim}_n"),
-            total(x, f"{dim}_x"),
-            total(nps, f"{dim}_y"),
-            total(x * nps, f"{dim}_xy"),
-            total(x * x, f"{dim}_x2"),
-            total(nps * nps, f"{dim}_y2"),
-        ]
-    row = db.session.execute(select(*columns).where(*response_conditions(scope))).mappings().one()
+    the scope's responses answering both (:mod:`analysis.metrics.distributions`)."""
+    sums = _sums(scope)
     return {
-        dim: PairSums(
-            *(int(row[f"{dim}_{part}"] or 0) for part in ("n", "x", "y", "xy", "x2", "y2"))
-        )
+        dim: PairSums(*(sums[f"driver_{dim}_{part}"] for part in PAIR_PARTS))
         for dim in DRIVER_DIMENSIONS
     }
 
@@ -566,22 +521,11 @@ class AspectAgreement:
 def aspect_agreement(scope: Scope) -> list[AspectAgreement]:
     """Per survey dimension: CSAT % of the scope's answers beside its comments' sentiment
     on that dimension (:mod:`analysis.sentiment.aspects`). Two GROUP BY queries."""
-    from analysis.metrics.definitions import CSAT_SATISFIED_MIN
     from analysis.sentiment.aspects import CSAT_COLUMN
     from analysis.text.models import ResponseAspect
 
     conditions = response_conditions(scope)
-    csat_columns = [
-        column
-        for aspect, name in CSAT_COLUMN.items()
-        for column in (
-            func.count(getattr(SurveyResponse, name)).label(f"{aspect.value}_n"),
-            _count_if(getattr(SurveyResponse, name) >= CSAT_SATISFIED_MIN).label(
-                f"{aspect.value}_ok"
-            ),
-        )
-    ]
-    csat = db.session.execute(select(*csat_columns).where(*conditions)).one()._mapping
+    sums = _sums(scope)
     said = {
         row.aspect: row
         for row in db.session.execute(
@@ -602,8 +546,8 @@ def aspect_agreement(scope: Scope) -> list[AspectAgreement]:
         result.append(
             AspectAgreement(
                 aspect=aspect.value,
-                csat_n=int(csat[f"{aspect.value}_n"] or 0),
-                csat_satisfied=int(csat[f"{aspect.value}_ok"] or 0),
+                csat_n=sums[f"{CSAT_COLUMN[aspect]}_n"],
+                csat_satisfied=sums[f"{CSAT_COLUMN[aspect]}_satisfied"],
                 mentions=int(row.mentions) if row else 0,
                 positive=int(row.positive) if row else 0,
                 negative=int(row.negative) if row else 0,

@@ -72,14 +72,20 @@ def init_app(app: Flask) -> None:
     from . import rollup_tables, tasks  # noqa: F401  (rollup_tables: so Alembic sees them)
     from .api import bp
     from .cli import metrics_command
-    from .rollup import refresh
 
     for key, value in METRICS_DEFAULTS.items():
         app.config.setdefault(key, value)
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
-    register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, refresh)
+    register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, _refresh_rollups)
     demo_seeded.connect(_build_demo_rollups, sender=app)
+
+
+def _refresh_rollups() -> int:
+    """The ``refresh-metrics`` job (numpy loads with the roll-ups, on first use)."""
+    from .rollup import refresh
+
+    return refresh()
 
 
 def _build_demo_rollups(sender: Flask, **_: Any) -> str:

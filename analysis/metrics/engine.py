@@ -62,6 +62,7 @@ from .definitions import (
     ticket_aggregates,
     ticket_kpis,
 )
+from .distributions import distribution_aggregates
 from .scope import DIMENSIONS, Grain, Scope, time_buckets
 
 #: A group's key: (value of the group_by dimension or None, period label or None).
@@ -441,9 +442,10 @@ def _key(row: Mapping[str, Any]) -> GroupKey:
 
 
 def population_aggregates(
-    kind: str, names: Sequence[str] = ALL_KPIS
+    kind: str, names: Sequence[str] = ALL_KPIS, *, distributions: bool = False
 ) -> tuple[list[ColumnElement[Any]], list[ColumnElement[Any]], list[ColumnElement[bool]]]:
-    """The aggregate columns, extra group keys and extra conditions of one population's query.
+    """The aggregate columns, extra group keys and extra conditions of one population's query
+    (for responses with ``distributions``: also the dashboard's distribution sums).
 
     The raw queries and the roll-ups (:mod:`analysis.metrics.rollup`) both build on this, so a
     roll-up row holds exactly what a raw aggregate row holds.
@@ -454,7 +456,10 @@ def population_aggregates(
             "nps": SurveyResponse.nps,
             "ces": SurveyResponse.ces,
         }
-        return response_aggregates(survey_columns, names), [], []
+        aggregates = response_aggregates(survey_columns, names)
+        if distributions:
+            aggregates += distribution_aggregates()
+        return aggregates, [], []
     if kind == "sent":
         sent: list[ColumnElement[Any]] = [
             func.count().label("sent"),
@@ -547,6 +552,29 @@ def _kpis_by_group(
         key: _finish(names, {kind: rows.get(key) for kind, rows in found.items()}, min_sample)
         for key in keys
     }
+
+
+def response_sums(scope: Scope, grain: Grain | None = None) -> dict[str | None, dict[str, int]]:
+    """Every response aggregate (the KPIs' counts and sums and the dashboard's distribution
+    sums of :mod:`analysis.metrics.distributions`) over ``scope``, per ``grain`` bucket
+    (key: the bucket's label; None without a grain); buckets without responses are absent.
+    From the roll-ups when they serve the scope, else from the raw rows."""
+    from . import rollup
+
+    aggregates, _keys, _where = population_aggregates("responses", distributions=True)
+    names = [column.name for column in aggregates]
+
+    def raw(more: Sequence[ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
+        return _grouped("responses", scope, None, grain, lambda p: aggregates, where=more)
+
+    plan = rollup.plan(scope, None)
+    rows = raw() if plan is None else rollup.grouped_rows(plan, "responses", None, grain, raw)
+    return {row["_period"]: {name: int(row.get(name) or 0) for name in names} for row in rows}
+
+
+RESPONSE_SUM_NAMES = tuple(
+    column.name for column in population_aggregates("responses", distributions=True)[0]
+)
 
 
 def duration_values(

@@ -187,7 +187,7 @@ def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dic
     for dimension in (*SLICES, "*"):
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population(kind)
-            aggregates, extra_keys, where = population_aggregates(kind)
+            aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
             day = _local_day(population.time, minutes).label("day")
             keys: list[ColumnElement[Any]] = [day]
             if dimension == "*":

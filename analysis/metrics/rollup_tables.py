@@ -42,6 +42,7 @@ from survey_app.extensions import Model
 from survey_app.types import UTCDateTime, utcnow
 
 from .definitions import CSAT_DIMENSIONS, DURATIONS
+from .distributions import DISTRIBUTION_NAMES
 
 #: The aggregate columns of each population (the labels of the raw aggregate queries).
 AGGREGATES: dict[str, tuple[str, ...]] = {
@@ -54,6 +55,7 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
         "ces_n",
         "ces_sum",
         "ces_easy",
+        *DISTRIBUTION_NAMES,
     ),
     "sent": ("sent", "answered"),
     "skipped": ("count",),

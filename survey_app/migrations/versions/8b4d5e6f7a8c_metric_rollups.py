@@ -35,6 +35,12 @@ AGGREGATES = {
         'responses',
         *(f'csat_{d}_{part}' for d in CSAT for part in ('n', 'sum', 'satisfied')),
         'nps_n', 'nps_promoters', 'nps_detractors', 'ces_n', 'ces_sum', 'ces_easy',
+        # the dashboard's distributions: answers per score, comments per sentiment, driver sums
+        *(f'nps_{v}' for v in range(0, 11)),
+        *(f'csat_overall_{v}' for v in range(1, 6)),
+        *(f'ces_{v}' for v in range(1, 8)),
+        *(f'sentiment_{label}' for label in ('positive', 'neutral', 'negative', 'none', 'pending')),
+        *(f'driver_{d}_{p}' for d in CSAT[1:] for p in ('n', 'x', 'y', 'xy', 'x2', 'y2')),
     ),
     'sent': ('sent', 'answered'),
     'skipped': ('count',),
@@ -46,7 +52,8 @@ AGGREGATES = {
 # table → (columns whose update may move a KPI, instants to mark for a row R (NEW or OLD)).
 TRIGGERS = {
     'survey_response': (
-        ('submitted_at', *(f'csat_{d}' for d in CSAT), 'nps', 'ces', 'team', 'agent',
+        ('submitted_at', *(f'csat_{d}' for d in CSAT), 'nps', 'ces', 'comment', 'sentiment_label',
+         'team', 'agent',
          'channel', 'priority', 'product_line', 'region', 'customer_tier', 'customer_is_new',
          'template_version_id'),
         ('SELECT R.submitted_at AS at',),
