@@ -17,7 +17,7 @@ from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 
 from .definitions import CSAT_DIMENSIONS, DURATION_STATS, DURATIONS
-from .engine import DURATION_COLUMNS, Population
+from .populations import DURATION_COLUMNS, Population
 from .scope import Scope
 
 #: KPI name → (population, column) for every KPI that is a mean, median or P90 of values.

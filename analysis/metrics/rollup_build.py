@@ -1,0 +1,371 @@
+"""Building the daily roll-ups (:mod:`analysis.metrics.rollup`) from the raw rows.
+
+Local days come from UTC instants with the zone's UTC offset, taken in spans
+over which the offset does not change (:func:`offset_spans`), so SQLite and
+PostgreSQL give the same days whatever the daylight-saving rules. Each slice is
+one grouped query per population (the aggregates of
+:func:`analysis.metrics.populations.population_aggregates`); the durations are
+read once per chunk of days and sorted per slice value with numpy.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from flask import current_app
+from sqlalchemy import (
+    Date,
+    String,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
+
+from survey_app.extensions import db
+
+from .definitions import DURATIONS
+from .populations import DURATION_COLUMNS, Population, population_aggregates
+from .rollup_tables import (
+    AGGREGATES,
+    COMBINED,
+    EXTRA_KEYS,
+    ROLLUP_TABLES,
+    DirtyInstant,
+    RollupState,
+)
+from .scope import DIMENSIONS, local_midnight
+
+log = logging.getLogger(__name__)
+
+#: The slices of each day: its totals ("") and each dimension.
+SLICES = ("", *DIMENSIONS)
+#: Days rebuilt per round of queries (bounds memory and the length of a transaction).
+CHUNK_DAYS = 31
+STATE_ID = 1
+#: Duration arrays are stored as little-endian 32-bit integers.
+VALUES_DTYPE = np.dtype("<i4")
+
+
+# --- local days --------------------------------------------------------------------------------
+
+
+def _offset_minutes(at: datetime, zone: ZoneInfo) -> int:
+    offset = at.astimezone(zone).utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else 0
+
+
+def offset_spans(
+    begin: datetime, end: datetime, zone: ZoneInfo
+) -> list[tuple[datetime, datetime, int]]:
+    """``[begin, end)`` cut where ``zone``'s UTC offset changes: ``(begin, end, minutes)`` each."""
+    spans: list[tuple[datetime, datetime, int]] = []
+    cursor = begin
+    while cursor < end:
+        offset = _offset_minutes(cursor, zone)
+        low, change = cursor, None
+        while low < end:
+            high = min(low + timedelta(hours=12), end)
+            probe = high if high < end else end - timedelta(seconds=1)
+            if probe > low and _offset_minutes(probe, zone) != offset:
+                # The offset changes in (low, probe]: find the first second with the new one.
+                while probe - low > timedelta(seconds=1):
+                    middle = low + (probe - low) / 2
+                    middle = middle.replace(microsecond=0)
+                    if middle <= low:
+                        break
+                    if _offset_minutes(middle, zone) == offset:
+                        low = middle
+                    else:
+                        probe = middle
+                change = probe
+                break
+            low = high
+        if change is None:
+            spans.append((cursor, end, offset))
+            break
+        spans.append((cursor, change, offset))
+        cursor = change
+    return spans
+
+
+def _local_day(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[Any]:
+    if db.session.get_bind().dialect.name == "sqlite":  # naive UTC text
+        return func.date(column, f"{minutes:+d} minutes")
+    shifted = func.timezone("UTC", column) + literal_column(f"INTERVAL '{int(minutes)} minutes'")
+    return cast(shifted, Date)
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _valuetext_value(population: Population, dimension: str) -> ColumnElement[Any]:
+    column = population.column(dimension)
+    if dimension == "customer_is_new":
+        return case((column.is_(True), "true"), (column.is_(False), "false"))
+    return cast(column, String)
+
+
+def text_value(value: Any) -> str:
+    value = getattr(value, "value", value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+# --- building ----------------------------------------------------------------------------------
+
+
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days, each at most :data:`CHUNK_DAYS` long."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if (
+            runs
+            and day == runs[-1][1] + timedelta(days=1)
+            and (day - runs[-1][0]).days < CHUNK_DAYS
+        ):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dict[str, Any]]:
+    """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows."""
+    zone = ZoneInfo(timezone)
+    begin, end = (
+        local_midnight(first, timezone),
+        local_midnight(last + timedelta(days=1), timezone),
+    )
+    totals: dict[tuple[Any, ...], list[int]] = {}
+    names = AGGREGATES[kind]
+    for dimension in (*SLICES, "*"):
+        for span_begin, span_end, minutes in offset_spans(begin, end, zone):
+            population = Population(kind)
+            aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
+            day = _local_day(population.time, minutes).label("day")
+            keys: list[ColumnElement[Any]] = [day]
+            if dimension == "*":
+                keys += [_valuetext_value(population, d).label(f"by_{d}") for d in COMBINED]
+            elif dimension:
+                keys.append(_valuetext_value(population, dimension).label("value"))
+            keys += list(extra_keys)
+            statement = (
+                select(*keys, *aggregates)
+                .select_from(population.from_clause())
+                .where(population.time >= span_begin, population.time < span_end, *where)
+                .group_by(*keys)
+            )
+            for row in db.session.execute(statement).mappings():
+                extra = row[EXTRA_KEYS[kind]] if kind in EXTRA_KEYS else None
+                key = (
+                    as_date(row["day"]),
+                    dimension,
+                    row["value"] if dimension not in ("", "*") else None,
+                    None if extra is None else text_value(extra),
+                    tuple(row[f"by_{d}"] for d in COMBINED)
+                    if dimension == "*"
+                    else NO_COMBINATION,
+                )
+                sums = totals.setdefault(key, [0] * len(names))
+                for index, name in enumerate(names):
+                    sums[index] += int(row.get(name) or 0)
+    return [
+        {
+            "day": key[0],
+            "dimension": key[1],
+            "value": key[2],
+            "extra": key[3],
+            **{f"by_{d}": value for d, value in zip(COMBINED, key[4], strict=True)},
+            **dict(zip(names, sums, strict=True)),
+        }
+        for key, sums in totals.items()
+    ]
+
+
+#: The ``by_<dimension>`` values of rows outside the combined slice.
+NO_COMBINATION = (None,) * len(COMBINED)
+
+
+def _combination(row: Any) -> tuple[Any, ...]:
+    return tuple(row[f"by_{d}"] for d in COMBINED)
+
+
+def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, Any]]:
+    """The duration roll-up rows of the days ``first``..``last``: per slice and value, each
+    duration's count, sum and sorted values."""
+    zone = ZoneInfo(timezone)
+    begin, end = (
+        local_midnight(first, timezone),
+        local_midnight(last + timedelta(days=1), timezone),
+    )
+    rows: list[dict[str, Any]] = []
+    # One read per group of slices: the template version multiplies a ticket by its versions.
+    for dimensions in (
+        [d for d in DIMENSIONS if d != "template_version"],
+        ["template_version"],
+    ):
+        fetched: list[Any] = []
+        for span_begin, span_end, minutes in offset_spans(begin, end, zone):
+            population = Population("sla")
+            values = [_valuetext_value(population, d).label(f"v_{d}") for d in dimensions]
+            statement = (
+                select(
+                    _local_day(population.time, minutes).label("day"),
+                    *values,
+                    *(DURATION_COLUMNS[d].label(d) for d in DURATIONS),
+                )
+                .select_from(population.from_clause())
+                .where(population.time >= span_begin, population.time < span_end)
+            )
+            fetched += db.session.execute(statement).all()
+        if not fetched:
+            continue
+        days = [as_date(r[0]) for r in fetched]
+        seconds = [
+            np.array([r[1 + len(dimensions) + i] for r in fetched], dtype=np.float64)
+            for i in range(len(DURATIONS))
+        ]
+        slices: list[tuple[str, int | None]] = [(d, 1 + i) for i, d in enumerate(dimensions)]
+        if dimensions != ["template_version"]:  # the first read: the totals and the combinations
+            slices += [("", None), ("*", None)]
+        for dimension, position in slices:
+            if dimension == "*":
+                places = [1 + dimensions.index(d) for d in COMBINED]
+                combos = [tuple(r[i] for i in places) for r in fetched]
+                column: list[Any] = [None] * len(fetched)
+            else:
+                column = [r[position] for r in fetched] if position else [None] * len(fetched)
+                combos = [NO_COMBINATION] * len(fetched)
+            codes: dict[tuple[Any, ...], int] = {}
+            keys = np.fromiter(
+                (
+                    codes.setdefault((day, value, combo), len(codes))
+                    for day, value, combo in zip(days, column, combos, strict=True)
+                ),
+                dtype=np.int64,
+                count=len(fetched),
+            )
+            targets = [
+                {
+                    "day": day,
+                    "dimension": dimension,
+                    "value": value,
+                    "extra": None,
+                    **{f"by_{d}": v for d, v in zip(COMBINED, combo, strict=True)},
+                }
+                for day, value, combo in codes
+            ]
+            for duration, measured in zip(DURATIONS, seconds, strict=True):
+                _store_sorted(duration, keys, measured, targets)
+            rows += targets
+    return rows
+
+
+def _store_sorted(
+    duration: str, keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], targets: list[Any]
+) -> None:
+    """Put each key's measured values of ``duration``, sorted, with their count and sum."""
+    measured = ~np.isnan(values)
+    group, seconds = keys[measured], values[measured].astype(np.int64)
+    order = np.lexsort((seconds, group))
+    group, seconds = group[order], seconds[order]
+    bounds = np.searchsorted(group, np.arange(len(targets) + 1))
+    running = np.concatenate(([0], np.cumsum(seconds)))
+    for code, target in enumerate(targets):
+        start, stop = int(bounds[code]), int(bounds[code + 1])
+        target[f"{duration}_n"] = stop - start
+        target[f"{duration}_total"] = int(running[stop] - running[start])
+        target[f"{duration}_values"] = seconds[start:stop].astype(VALUES_DTYPE).tobytes()
+
+
+def _rebuild_days(days: Iterable[date], timezone: str) -> None:
+    for first, last in day_runs(days):
+        for kind, table in ROLLUP_TABLES.items():
+            db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
+            if kind == "durations":
+                rows = _build_durations(first, last, timezone)
+            else:
+                rows = _build_counts(kind, first, last, timezone)
+            if rows:
+                db.session.execute(insert(table), rows)
+
+
+def _data_days(timezone: str) -> list[date]:
+    """Every local day from the first to the last instant in any source population."""
+    bounds: list[datetime] = []
+    for kind in ("responses", "sent", "skipped", "tickets", "sla"):
+        population = Population(kind)
+        low, high = db.session.execute(
+            select(func.min(population.time), func.max(population.time))
+        ).one()
+        bounds += [value for value in (low, high) if value is not None]
+    if not bounds:
+        return []
+    zone = ZoneInfo(timezone)
+    first = min(bounds).astimezone(zone).date()
+    last = max(bounds).astimezone(zone).date()
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _timezone() -> str:
+    from . import metrics_timezone
+
+    return metrics_timezone(current_app.config)
+
+
+def rebuild() -> int:
+    """Build every roll-up again from the raw rows, in ``METRICS_TIMEZONE``; return the days.
+
+    Commits. Safe to run while data arrives: writes during the rebuild leave dirty
+    instants that the next :func:`refresh` rebuilds.
+    """
+    timezone = _timezone()
+    seen = db.session.scalar(select(func.max(DirtyInstant.id)))
+    for table in ROLLUP_TABLES.values():
+        db.session.execute(delete(table))
+    days = _data_days(timezone)
+    _rebuild_days(days, timezone)
+    if seen is not None:
+        db.session.execute(delete(DirtyInstant).where(DirtyInstant.id <= seen))
+    state = db.session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)
+    state.timezone, state.built_at = timezone, datetime.now(UTC)
+    db.session.add(state)
+    db.session.commit()
+    log.info("metrics roll-ups rebuilt: %d days (%s)", len(days), timezone)
+    return len(days)
+
+
+def refresh() -> int:
+    """The periodic job: rebuild the days that writes made dirty; return how many.
+
+    Builds everything (:func:`rebuild`) when the roll-ups were never built or were
+    built in another time zone. Commits.
+    """
+    state = db.session.get(RollupState, STATE_ID)
+    if state is None or state.timezone != _timezone():
+        return rebuild()
+    dirty = db.session.execute(select(DirtyInstant.id, DirtyInstant.at)).all()
+    if not dirty:
+        return 0
+    zone = ZoneInfo(state.timezone)
+    days = {at.astimezone(zone).date() for _id, at in dirty}
+    _rebuild_days(days, state.timezone)
+    ids = [row_id for row_id, _at in dirty]
+    for start in range(0, len(ids), 500):
+        db.session.execute(
+            delete(DirtyInstant).where(DirtyInstant.id.in_(ids[start : start + 500]))
+        )
+    db.session.commit()
+    return len(days)
