@@ -30,7 +30,11 @@ class ClosedLoopFlask(Flask):
         self.logger.error(f"Exception on {path} [{request.method}]", exc_info=exc_info)
 
 
-class InsecureConfigError(RuntimeError):
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which setting and what to do."""
+
+
+class InsecureConfigError(ConfigError):
     """Raised when the app would serve real traffic with an empty or placeholder secret key."""
 
 
@@ -84,6 +88,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         intake,
         labels,
         logs,
+        outbox,
         ratelimit,
         security,
         staff,
@@ -108,6 +113,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     intake.init_app(app)
     staff.init_app(app)
+    outbox.init_app(app)
     celery_init_app(app)
     surveys.init_app(app)
 

@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
 from flask.helpers import get_debug_flag
 
-from . import InsecureConfigError, create_app, instance_path, running_app
+from . import ConfigError, create_app, instance_path, running_app
 from .background import run_jobs_once, start_background_thread
 from .logs import hide_dev_server_request_lines
 
@@ -151,7 +151,7 @@ def create_app_for_cli() -> Flask:
     """``create_app`` with configuration errors shown as a message, not a traceback."""
     try:
         return create_app()
-    except InsecureConfigError as exc:
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 
