@@ -134,4 +134,5 @@ def _part(message: EmailMessage, subtype: str) -> str | None:
     if body is None or body.get_content_subtype() != subtype:
         return None
     content = body.get_content()
-    return content if isinstance(content, str) else None
+    # Stored with the wire's CRLF line ends; shown with plain ones.
+    return content.replace("\r\n", "\n") if isinstance(content, str) else None
