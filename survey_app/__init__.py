@@ -58,7 +58,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Configuration is layered: defaults, then ``instance/config.py`` (optional),
     then ``CLOSEDLOOP_*`` environment variables, then ``test_config``.
     Refuses (:class:`InsecureConfigError`) to build a non-debug, non-testing
-    app with an empty or placeholder ``SECRET_KEY``.
+    app with an empty or placeholder ``SECRET_KEY``, and (:class:`ConfigError`) an
+    unknown ``MAIL_BACKEND``.
     """
     app = ClosedLoopFlask(
         __name__,
