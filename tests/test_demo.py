@@ -111,6 +111,8 @@ def test_demo_prints_the_accounts_and_survey_links_to_answer(app, seeded, client
         assert page.status_code == 200, ticket
         assert 'class="survey-form' in page.get_data(as_text=True)
     assert links.rstrip().endswith("More: closedloop surveys link <ticket>.")
+    # An answer the history would date after now is left for the visitor to give.
+    assert db.session.scalar(select(func.max(SurveyResponse.submitted_at))) <= utcnow()
 
 
 def test_demo_tickets_are_plausible(seeded):
