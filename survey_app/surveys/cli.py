@@ -45,7 +45,8 @@ def link_command(ticket: str, source: str | None) -> None:
     """Print the survey link of each invitation of TICKET (its external id), with status.
 
     Status is pending (not sent yet: the link works once it is), sent, answered
-    (the link says so), or skipped / cancelled / failed (no link: never sent).
+    (the link says so), or skipped / failed (never sent) / cancelled (the ticket
+    reopened), which have no link.
     Exits with status 2 when no ticket has that id, or when it is in several
     sources and --source is not given.
     """

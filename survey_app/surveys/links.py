@@ -240,17 +240,18 @@ def closed_reason(invitation: Invitation | SurveyLink) -> str | None:
     return None
 
 
+#: Statuses whose link can never be answered: never sent, or cancelled by a reopen.
+_NEVER_ANSWERABLE = (InvitationStatus.SKIPPED, InvitationStatus.CANCELLED, InvitationStatus.FAILED)
+
+
 def survey_links(invitations: list[Invitation]) -> list[tuple[Invitation, str | None]]:
     """Each invitation with its survey link, or None when the link can never be answered
-    (skipped, cancelled or failed: never sent). A pending invitation's link works once
-    it is sent; an answered one shows that it was answered."""
+    (skipped or failed: never sent; cancelled: the ticket reopened). A pending
+    invitation's link works once it is sent; an answered one's says it was answered."""
     return [
         (invitation, None if invitation.status in _NEVER_ANSWERABLE else survey_url(invitation))
         for invitation in invitations
     ]
-
-
-_NEVER_ANSWERABLE = (InvitationStatus.SKIPPED, InvitationStatus.CANCELLED, InvitationStatus.FAILED)
 
 
 def open_invitations(source: str, limit: int) -> list[Invitation]:
