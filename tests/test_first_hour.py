@@ -155,3 +155,16 @@ def test_make_run_installs_once_and_keeps_mail_in_the_outbox(tmp_path: Path) -> 
     )
     assert lines[-1].endswith(".venv/bin/closedloop run --host 127.0.0.1 --port 5000")
     assert "CLOSEDLOOP_MAIL_BACKEND=outbox" in lines[-1]
+
+
+def test_closedloop_run_says_where_the_outbox_is(
+    outbox_app: Flask, app: Flask, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from survey_app.cli import announce_outbox
+
+    announce_outbox(app)  # SMTP: nothing to say
+    assert capsys.readouterr().out == ""
+    announce_outbox(outbox_app)
+    assert capsys.readouterr().out == (
+        f"Mail is kept in the outbox, not sent: admins read it at {PUBLIC_URL}/admin/outbox\n"
+    )
