@@ -7,6 +7,12 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
+# `make run` keeps mail in the outbox (instance/outbox/, read at /admin/outbox) instead of
+# sending it; `make run MAIL_BACKEND=smtp` uses the SMTP server of instance/config.py.
+MAIL_BACKEND ?= outbox
+# The links `make run` prints and mails point at the server it starts.
+PUBLIC_URL ?= http://$(HOST):$(PORT)
+RUN_ENV := CLOSEDLOOP_MAIL_BACKEND=$(MAIL_BACKEND) CLOSEDLOOP_PUBLIC_URL=$(PUBLIC_URL)
 # PostgreSQL used by the second half of `make test` (trust auth on this machine).
 PG_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 PYTEST_ARGS ?=
@@ -41,11 +47,12 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	else echo "Chromium is not installed: browser tests will be skipped (apt-get install chromium)"; fi
 
+## Prints the demo accounts and a few survey links to answer before it serves.
 run: install
 	$(BIN)/closedloop init
 	$(BIN)/closedloop db upgrade
-	$(BIN)/closedloop demo
-	$(BIN)/closedloop run --host $(HOST) --port $(PORT)
+	$(RUN_ENV) $(BIN)/closedloop demo
+	$(RUN_ENV) $(BIN)/closedloop run --host $(HOST) --port $(PORT)
 
 lint: install-test
 	$(BIN)/ruff check .

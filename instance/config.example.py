@@ -17,3 +17,8 @@ WEBHOOK_SECRET = "replace-with-another-long-random-string"
 # Sign-in lock-out.
 # LOGIN_MAX_FAILURES = 5
 # LOGIN_LOCKOUT_MINUTES = 15
+
+# Outgoing mail: "smtp" (default; MAIL_SERVER, MAIL_PORT, MAIL_USE_TLS, MAIL_USERNAME,
+# MAIL_PASSWORD, MAIL_DEFAULT_SENDER) or "outbox" (development: kept in instance/outbox/).
+# MAIL_BACKEND = "smtp"
+# MAIL_SERVER = "smtp.example.com"

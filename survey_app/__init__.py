@@ -30,7 +30,11 @@ class ClosedLoopFlask(Flask):
         self.logger.error(f"Exception on {path} [{request.method}]", exc_info=exc_info)
 
 
-class InsecureConfigError(RuntimeError):
+class ConfigError(RuntimeError):
+    """The configuration cannot work; the message says which setting and what to do."""
+
+
+class InsecureConfigError(ConfigError):
     """Raised when the app would serve real traffic with an empty or placeholder secret key."""
 
 
@@ -54,7 +58,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     Configuration is layered: defaults, then ``instance/config.py`` (optional),
     then ``CLOSEDLOOP_*`` environment variables, then ``test_config``.
     Refuses (:class:`InsecureConfigError`) to build a non-debug, non-testing
-    app with an empty or placeholder ``SECRET_KEY``.
+    app with an empty or placeholder ``SECRET_KEY``, and (:class:`ConfigError`) an
+    unknown ``MAIL_BACKEND``.
     """
     app = ClosedLoopFlask(
         __name__,
@@ -84,6 +89,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         intake,
         labels,
         logs,
+        outbox,
         ratelimit,
         security,
         staff,
@@ -108,6 +114,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     auth.init_app(app)
     intake.init_app(app)
     staff.init_app(app)
+    outbox.init_app(app)
     celery_init_app(app)
     surveys.init_app(app)
 

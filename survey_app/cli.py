@@ -12,7 +12,7 @@ from flask import Flask
 from flask.cli import FlaskGroup, ScriptInfo, routes_command, run_command, shell_command
 from flask.helpers import get_debug_flag
 
-from . import InsecureConfigError, create_app, instance_path, running_app
+from . import ConfigError, create_app, instance_path, running_app
 from .background import run_jobs_once, start_background_thread
 from .logs import hide_dev_server_request_lines
 
@@ -135,9 +135,22 @@ def run_with_dispatcher(ctx: click.Context, **options: object) -> None:
     if reloading is None:
         reloading = get_debug_flag()
     if not reloading or os.environ.get("WERKZEUG_RUN_MAIN") == "true":
-        start_dispatch_thread(info.load_app())
+        app = info.load_app()
+        start_dispatch_thread(app)
+        announce_outbox(app)
     hide_dev_server_request_lines()
     ctx.forward(run_command)
+
+
+def announce_outbox(app: Flask) -> None:
+    """With ``MAIL_BACKEND = "outbox"``, say where the mail that is not sent can be read."""
+    from .outbox import outbox_enabled
+    from .surveys.links import public_url
+
+    if outbox_enabled(app.config):
+        with app.app_context():
+            where = public_url("outbox.messages")
+        click.echo(f"Mail is kept in the outbox, not sent: admins read it at {where}")
 
 
 def start_dispatch_thread(
@@ -151,7 +164,7 @@ def create_app_for_cli() -> Flask:
     """``create_app`` with configuration errors shown as a message, not a traceback."""
     try:
         return create_app()
-    except InsecureConfigError as exc:
+    except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
 

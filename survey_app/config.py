@@ -77,6 +77,10 @@ class DefaultConfig:
     #: Where customers reach this app: the base of every link in an e-mail.
     PUBLIC_URL = "http://127.0.0.1:5000"
 
+    #: Where outgoing mail goes: "smtp" (MAIL_SERVER, below) or "outbox", which writes
+    #: each message as an .eml file under <instance>/outbox/ for admins to read at
+    #: /admin/outbox and connects to nothing. ``make run`` uses the outbox; never in production.
+    MAIL_BACKEND = "smtp"
     # Outgoing mail (Flask-Mail): a real SMTP server.
     MAIL_SERVER = "localhost"
     MAIL_PORT = 25

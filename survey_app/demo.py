@@ -23,20 +23,25 @@ from .extensions import db
 from .intake.schemas import TicketEventIn
 from .intake.services import Outcome, apply_ticket_event
 from .models import Role
+from .surveys.links import open_invitations, public_url, survey_links
 from .types import utcnow
 
 _signals = Namespace()
 #: Sent by ``closedloop demo`` once the shell's demo data is committed; ``sender`` is the
-#: app. ``analysis`` and ``improvement`` add their part of the demo by subscribing (the
-#: shell imports neither); a receiver returns one line for the summary, or None.
+#: app, ``started_at`` when the command started. ``analysis`` and ``improvement`` add their
+#: part of the demo by subscribing (the shell imports neither); a receiver returns one line
+#: for the summary, or None.
 demo_seeded = _signals.signal("demo-seeded")
 
 DEMO_PASSWORD = "closedloop-demo"
+#: How many unanswered survey links ``closedloop demo`` prints.
+DEMO_LINKS = 3
 DEMO_USERS = (
     ("admin@example.com", Role.ADMIN, "演示管理员 Demo Admin"),
     ("manager@example.com", Role.MANAGER, "王经理 Wang (manager)"),
     ("analyst@example.com", Role.ANALYST, "李分析 Li (quality analyst)"),
 )
+ROLE_NAMES = {Role.ADMIN: "admin", Role.MANAGER: "manager", Role.ANALYST: "quality analyst"}
 TEAMS = {
     "一线支持 Frontline": ["王芳", "李娜", "张伟", "刘洋", "陈静", "杨磊"],
     "技术支持 Technical": ["赵强", "黄敏", "周杰", "吴婷"],
@@ -197,13 +202,27 @@ def seed_demo(customers: int = 600, tickets: int = 3000) -> dict[str, int]:
 @click.option("--tickets", default=3000, show_default=True, help="How many closed tickets.")
 @click.option("--customers", default=600, show_default=True, help="How many customers.")
 def demo_command(tickets: int, customers: int) -> None:
-    """Seed demo accounts and 90 days of closed tickets (safe to run again)."""
+    """Seed demo accounts and 90 days of closed tickets (safe to run again).
+
+    Ends with the accounts to sign in with and a few survey links still waiting
+    for the customer's answer, to open and answer.
+    """
+    started_at = utcnow()
     counts = seed_demo(customers=customers, tickets=tickets)
     click.echo(
         f"Demo data: {counts['created']} tickets created, {counts['duplicate']} already there; "
         f"{counts['users']} accounts created; {counts['responses']} survey answers added."
     )
-    for _receiver, line in demo_seeded.send(running_app()):
+    for _receiver, line in demo_seeded.send(running_app(), started_at=started_at):
         if line:
             click.echo(line)
-    click.echo(f"Sign in as {DEMO_USERS[0][0]} with password {DEMO_PASSWORD}.")
+    click.echo("")
+    click.echo(f"Sign in at {public_url('auth.login')} with password {DEMO_PASSWORD} as:")
+    for email, role, _name in DEMO_USERS:
+        click.echo(f"  {email:<22} {ROLE_NAMES[role]}")
+    links = survey_links(open_invitations("demo", DEMO_LINKS))
+    if links:
+        click.echo("Survey links waiting for the customer's answer (open one to answer it):")
+        for invitation, link in links:
+            click.echo(f"  {invitation.ticket.external_id}  {link}")
+        click.echo("More: closedloop surveys link <ticket>.")

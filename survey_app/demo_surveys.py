@@ -31,6 +31,7 @@ from .surveys.models import (
 from .surveys.policy import current_policy
 from .surveys.responses import submit_response
 from .surveys.versions import ensure_default_template, published_version
+from .types import utcnow
 
 #: Seed first-response limits (minutes) per priority, from PRODUCT.md.
 FIRST_RESPONSE_SLA = {"P1": 15, "P2": 30, "P3": 120, "P4": 240}
@@ -116,6 +117,7 @@ def _seed(
     clock: DemoClock,
 ) -> int:
     answered = 0
+    now = utcnow()
     last_sent: dict[int, datetime] = {}
     for ticket in tickets:
         rng = random.Random(f"{seed}:{ticket.external_id}")
@@ -145,6 +147,9 @@ def _seed(
         db.session.flush()
         if invitation.status is InvitationStatus.SENT and rng.random() < 0.45:
             submitted = send_at + timedelta(minutes=rng.randrange(5, 3 * 24 * 60))
+            if submitted > now:
+                # Not answered yet: one of the open links `closedloop demo` prints.
+                continue
             submit_response(
                 invitation,
                 demo_answers(ticket, invitation.language, rng, clock),

@@ -20,7 +20,16 @@ reminders, close-the-loop messages and the SMS/WeChat gateway all call
 * one error type, :class:`OutboundError`, whose message is safe to store on the
   message's row and show to admins (no secrets, no bodies). Retrying is the
   caller's: each feature counts attempts on its own rows and retries in a
-  later round, with back-off, up to its limit.
+  later round, with back-off, up to its limit;
+* one warning per mail-server outage: the first failure to reach ``MAIL_SERVER``
+  is logged as a warning, the failures after it (every message of every round
+  while it stays down) raise :class:`MailServerUnreachable` quietly (callers log
+  them with :func:`failure_log_level`), and the first message through logs that
+  the server is back.
+
+``MAIL_BACKEND = "outbox"`` (development) keeps every message, checked the same
+way, as a file in the instance folder instead (:mod:`survey_app.outbox`): nothing
+connects to an SMTP server.
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import json
 import logging
 import smtplib
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -41,11 +51,13 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app
+from flask import Flask, current_app
 from flask_mail import Message
 
+from . import running_app
 from .intake.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from .normalise import has_control_characters
+from .outbox import outbox_enabled
 
 log = logging.getLogger(__name__)
 
@@ -63,19 +75,39 @@ class UnsafeDestination(OutboundError):
     """An outbound URL points at an internal address (or is not http/https)."""
 
 
+class MailServerUnreachable(OutboundError):
+    """``MAIL_SERVER`` could not be reached or hung up: an outage, warned about once."""
+
+
+def failure_log_level(error: BaseException) -> int:
+    """The level at which a caller logs a failed send: DEBUG when the mail server is
+    down (:func:`send_mail` warned once for the whole outage), else WARNING."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, MailServerUnreachable):
+            return logging.DEBUG
+        cause = cause.__cause__
+    return logging.WARNING
+
+
 # --- mail --------------------------------------------------------------------------------------
 
 
 def send_mail(message: Message) -> None:
-    """Send ``message`` (Flask-Mail's ``Message``) through ``MAIL_SERVER``.
+    """Send ``message`` (Flask-Mail's ``Message``) through ``MAIL_SERVER``, or keep it in
+    the outbox with ``MAIL_BACKEND = "outbox"``.
 
     Raises :class:`OutboundError` for a header with a line break, an address the
-    server cannot take, and any SMTP or network failure (after ``MAIL_TIMEOUT``).
+    server cannot take, and any SMTP or network failure (after ``MAIL_TIMEOUT``);
+    :class:`MailServerUnreachable` when the server cannot be reached.
     """
     config = current_app.config
     email = _wire_message(message, config.get("MAIL_DEFAULT_SENDER"))
     recipients = [str(r) for r in message.send_to]
     needs_utf8 = any(not address.isascii() for address in [*recipients, email["From"]])
+    if outbox_enabled(config):
+        _keep_in_outbox(email.as_bytes(policy=WIRE_POLICY.clone(utf8=needs_utf8)), recipients)
+        return
     timeout = float(config.get("MAIL_TIMEOUT") or DEFAULT_TIMEOUT)
     smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
     try:
@@ -106,8 +138,62 @@ def send_mail(message: Message) -> None:
     except OutboundError:
         raise
     except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+        if _is_outage(exc):
+            _server_down(running_app(), exc)
+            raise MailServerUnreachable(f"SMTP: {_first_line(exc)}") from exc
         raise OutboundError(f"SMTP: {_first_line(exc)}") from exc
+    _server_up(running_app())
     log.info("mail sent to %d recipient(s)", len(recipients))
+
+
+def _keep_in_outbox(data: bytes, recipients: list[str]) -> None:
+    from .outbox.store import store_message
+
+    try:
+        name = store_message(data)
+    except OSError as exc:
+        raise OutboundError(f"outbox: {_first_line(exc)}") from exc
+    log.info("mail to %d recipient(s) kept in the outbox as %s", len(recipients), name)
+
+
+# The outage state lives on the app (one per process in production; a fresh one per test app).
+_OUTAGE = "closedloop.mail_outage"
+_OUTAGE_LOCK = threading.Lock()
+
+
+def _is_outage(error: BaseException) -> bool:
+    """A failure to reach or keep talking to the server, as opposed to a refused message."""
+    if isinstance(error, smtplib.SMTPConnectError | smtplib.SMTPServerDisconnected):
+        return True
+    return isinstance(error, OSError) and not isinstance(error, smtplib.SMTPException)
+
+
+def _server_down(app: Flask, error: BaseException) -> None:
+    with _OUTAGE_LOCK:
+        outage = app.extensions.get(_OUTAGE)
+        if outage is not None:
+            outage["failures"] += 1
+            return
+        app.extensions[_OUTAGE] = {"failures": 1}
+    log.warning(
+        "mail server %s:%s unreachable (%s): mail waits and is retried; not logged again "
+        'until it answers (MAIL_SERVER, or MAIL_BACKEND = "outbox" in development)',
+        app.config.get("MAIL_SERVER") or "localhost",
+        app.config.get("MAIL_PORT") or 25,
+        _first_line(error),
+    )
+
+
+def _server_up(app: Flask) -> None:
+    if _OUTAGE not in app.extensions:
+        return
+    with _OUTAGE_LOCK:
+        outage = app.extensions.pop(_OUTAGE, None)
+    if outage is not None:
+        log.info(
+            "mail server reachable again (%d send(s) failed while it was down)",
+            outage["failures"],
+        )
 
 
 def _wire_message(message: Message, default_sender: Any) -> EmailMessage:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
 
+from analysis.targets.models import KpiTarget
 from survey_app.demo import DEMO_PASSWORD, DEMO_USERS, ON_CALL, TEAMS, demo_events
 from survey_app.demo_clock import DemoClock
 from survey_app.extensions import db
@@ -43,6 +45,7 @@ def counts() -> dict[str, int]:
         "events": count(TicketEvent),
         "invitations": count(Invitation),
         "responses": count(SurveyResponse),
+        "targets": count(KpiTarget),
     }
 
 
@@ -90,6 +93,26 @@ def test_demo_accounts_sign_in_with_the_demo_password(seeded, auth, client):
     assert listing.status_code == 200
     assert "DEMO-T" in listing.get_data(as_text=True)
     assert client.get("/admin/users").status_code == 200
+
+
+def test_demo_prints_the_accounts_and_survey_links_to_answer(app, seeded, client):
+    assert "KPI targets: 4 demo targets set (CSAT %, NPS, FRT P90, FCR)." in seeded
+    assert count(KpiTarget) == 4
+    base = app.config["PUBLIC_URL"]
+    assert f"Sign in at {base}/login with password closedloop-demo as:" in seeded
+    for email, _role, _name in DEMO_USERS:
+        assert f"  {email} " in seeded
+    assert "  analyst@example.com    quality analyst" in seeded
+    _accounts, links = seeded.split("Survey links waiting for the customer's answer")
+    shown = re.findall(rf"^  (DEMO-T\d+)  {re.escape(base)}(/s/\S+)$", links, re.MULTILINE)
+    assert 1 <= len(shown) <= 3
+    for ticket, path in shown:
+        page = client.get(path)
+        assert page.status_code == 200, ticket
+        assert 'class="survey-form' in page.get_data(as_text=True)
+    assert links.rstrip().endswith("More: closedloop surveys link <ticket>.")
+    # An answer the history would date after now is left for the visitor to give.
+    assert db.session.scalar(select(func.max(SurveyResponse.submitted_at))) <= utcnow()
 
 
 def test_demo_tickets_are_plausible(seeded):

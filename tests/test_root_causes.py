@@ -1043,6 +1043,10 @@ def test_demo_adds_cases_root_causes_whys_and_callbacks(runner):
         for model in (FeedbackCase, RootCause, WhyStep, CallBack)
     }
     assert counts["FeedbackCase"] > 10
+    # Also those the analysis opened before the root-cause part of the demo ran.
+    assert f"Root causes: {counts['FeedbackCase']} cases opened by the low-feedback rule" in (
+        first.output
+    )
     assert counts["RootCause"] == 5
     assert counts["WhyStep"] == 17
     assert counts["CallBack"] > 0

@@ -46,12 +46,15 @@ ALERT_DEFAULTS: dict[str, Any] = {
 
 
 def init_app(app: Flask) -> None:
-    """Set the defaults; register the models, pages, ``closedloop alerts`` and the job."""
+    """Set the defaults; register the models, pages, ``closedloop alerts``, the job and the
+    demo targets (:mod:`.demo`)."""
     from survey_app.background import register_job
+    from survey_app.demo import demo_seeded
 
     from . import models, tasks  # noqa: F401  (models: so Alembic sees the tables)
     from .alerts import check_alerts
     from .cli import alerts_cli
+    from .demo import seed_demo_targets
     from .routes import bp
 
     for key, value in ALERT_DEFAULTS.items():
@@ -59,3 +62,4 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(alerts_cli)
     register_job(app, "check-alerts", tasks.check_alerts_task.name, check_alerts)
+    demo_seeded.connect(seed_demo_targets, sender=app)

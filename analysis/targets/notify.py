@@ -23,6 +23,7 @@ security: their own signature schemes are not ClosedLoop's).
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from typing import Any, Literal
 
@@ -35,7 +36,7 @@ from sqlalchemy import func, select
 from analysis.metrics import DEFINITIONS_VERSION
 from survey_app.extensions import db
 from survey_app.models import User
-from survey_app.outbound import post_webhook, send_mail
+from survey_app.outbound import failure_log_level, post_webhook, send_mail
 
 from .labels import KPI_LABELS, LEVEL_LABELS, format_gap, format_value
 from .models import Alert, KpiTarget, Level, WebhookFormat
@@ -209,6 +210,7 @@ def notify_alert(alert: Alert, event: AlertEvent) -> str | None:
     """
     previous = None
     errors: list[str] = []
+    level = logging.DEBUG
     if event == "escalated" and alert.notified_level is not None:
         previous = alert.notified_level
     elif event == "resolved":
@@ -217,6 +219,7 @@ def notify_alert(alert: Alert, event: AlertEvent) -> str | None:
         send_emails(alert, event)
     except RuntimeError as exc:
         errors.append(str(exc))
+        level = max(level, failure_log_level(exc))
     url = alert.kpi_target.webhook_url or current_app.config.get("ALERT_WEBHOOK_URL")
     if url:
         try:
@@ -224,7 +227,8 @@ def notify_alert(alert: Alert, event: AlertEvent) -> str | None:
             send_webhook(str(url), webhook_body(payload, alert.kpi_target.webhook_format))
         except RuntimeError as exc:
             errors.append(str(exc))
+            level = logging.WARNING
     if errors:
-        current_app.logger.warning("alert %s: notification failed: %s", alert.id, errors)
+        current_app.logger.log(level, "alert %s: notification failed: %s", alert.id, errors)
         return "; ".join(errors)
     return None

@@ -34,7 +34,7 @@ from improvement.root_causes.services import current_rule
 from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket, User
-from survey_app.outbound import OutboundError, send_mail
+from survey_app.outbound import OutboundError, failure_log_level, send_mail
 from survey_app.surveys.links import unsubscribe_url
 from survey_app.surveys.models import Invitation, SurveyResponse
 from survey_app.types import UTCDateTime, utcnow
@@ -320,8 +320,11 @@ def send_close_loop_messages(limit: int = BATCH_SIZE) -> SendReport:
         try:
             send_mail(_message_for(row, customer, cycle))
         except OutboundError as exc:
-            current_app.logger.warning(
-                "close-the-loop message %s not sent (retried later): %s", message_id, exc
+            current_app.logger.log(
+                failure_log_level(exc),
+                "close-the-loop message %s not sent (retried later): %s",
+                message_id,
+                exc,
             )
             row.claimed_at = None
             row.last_error = str(exc)[:500]

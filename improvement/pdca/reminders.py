@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 
 from survey_app.extensions import db
 from survey_app.models import User
-from survey_app.outbound import OutboundError, send_mail
+from survey_app.outbound import OutboundError, failure_log_level, send_mail
 from survey_app.surveys.links import public_url
 
 from .models import PENDING_ACTION_STATUSES, ActionItem, ActionReminder, ReminderKind
@@ -96,8 +96,11 @@ def send_action_reminders(today: date | None = None) -> ReminderReport:
             send_mail(_message(action, owner, kind, today))
         except OutboundError as exc:
             # A mail server that is down is an operating condition, not a bug: one line.
-            current_app.logger.warning(
-                "reminder for action %s not sent (next round retries): %s", action.id, exc
+            current_app.logger.log(
+                failure_log_level(exc),
+                "reminder for action %s not sent (next round retries): %s",
+                action.id,
+                exc,
             )
             db.session.delete(reminder)
             db.session.commit()

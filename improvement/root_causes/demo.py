@@ -9,7 +9,7 @@ only if it has none.
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask
@@ -135,12 +135,14 @@ OUTCOMES = (
 )
 
 
-def seed_demo_root_causes(sender: Flask, **_extra: Any) -> str:
+def seed_demo_root_causes(sender: Flask, started_at: datetime | None = None, **_extra: Any) -> str:
     """Open the demo's cases and give them root causes, whys and call-backs; commit.
 
-    Returns the line ``closedloop demo`` prints.
+    Returns the line ``closedloop demo`` prints. It counts the cases opened since
+    ``started_at`` (the demo command's start; default: now), so also those the
+    analysis opened before this receiver ran.
     """
-    cases_before = _case_count()
+    started_at = started_at or utcnow()
     # The rule reads the comments' sentiment: analyse the demo's responses first.
     analyse_demo_responses(sender)
     scan()  # opens what the analysis left unopened
@@ -177,9 +179,10 @@ def seed_demo_root_causes(sender: Flask, **_extra: Any) -> str:
             link_case(case, root_cause)
             linked += 1
             calls += _work_case(case, spec, analyst)
-    # Most cases open as the responses are analysed (the rule listens to the analysis);
-    # the scan opens whatever was left. The line counts both.
-    opened = _case_count() - cases_before
+    # Most cases open as the responses are analysed (the rule listens to the analysis,
+    # which may have run before this receiver); the scan opens whatever was left. The line
+    # counts both.
+    opened = _cases_opened_since(started_at)
     db.session.commit()
     return (
         f"Root causes: {opened} cases opened by the low-feedback rule, "
@@ -188,8 +191,15 @@ def seed_demo_root_causes(sender: Flask, **_extra: Any) -> str:
     )
 
 
-def _case_count() -> int:
-    return int(db.session.scalar(select(func.count()).select_from(FeedbackCase)) or 0)
+def _cases_opened_since(started_at: datetime) -> int:
+    return int(
+        db.session.scalar(
+            select(func.count())
+            .select_from(FeedbackCase)
+            .where(FeedbackCase.opened_at >= started_at)
+        )
+        or 0
+    )
 
 
 def _work_case(case: FeedbackCase, spec: dict[str, Any], analyst: Any) -> int:

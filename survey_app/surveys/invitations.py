@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from ..database import changed_rows
 from ..extensions import db
 from ..models import Customer, Ticket, TicketEvent
+from ..outbound import failure_log_level
 from ..types import utcnow
 from .delivery import DeliveryError, OutgoingMessage, compose, sender_for
 from .models import (
@@ -401,7 +402,13 @@ def _send_invitation(invitation_id: int, now: datetime) -> DispatchReport:
         db.session.add(DeliveryLog(invitation_id=invitation_id, kind="invitation", ok=False,
                                    detail={"error": error, "attempt": attempts}))  # fmt: skip
         db.session.commit()
-        log.warning("invitation %s not delivered (attempt %s): %s", invitation_id, attempts, exc)
+        log.log(
+            failure_log_level(exc),
+            "invitation %s not delivered (attempt %s): %s",
+            invitation_id,
+            attempts,
+            exc,
+        )
         return report
     sent = _finish(
         invitation_id,

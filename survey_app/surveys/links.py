@@ -238,3 +238,40 @@ def closed_reason(invitation: Invitation | SurveyLink) -> str | None:
     if invitation.customer.opted_out_at is not None:
         return "opted_out"
     return None
+
+
+#: Statuses whose link can never be answered: never sent, or cancelled by a reopen.
+_NEVER_ANSWERABLE = (InvitationStatus.SKIPPED, InvitationStatus.CANCELLED, InvitationStatus.FAILED)
+
+
+def survey_links(invitations: list[Invitation]) -> list[tuple[Invitation, str | None]]:
+    """Each invitation with its survey link, or None when the link can never be answered
+    (skipped or failed: never sent; cancelled: the ticket reopened). A pending
+    invitation's link works once it is sent; an answered one's says it was answered."""
+    return [
+        (invitation, None if invitation.status in _NEVER_ANSWERABLE else survey_url(invitation))
+        for invitation in invitations
+    ]
+
+
+def open_invitations(source: str, limit: int) -> list[Invitation]:
+    """Up to ``limit`` sent, unanswered, unexpired invitations of tickets from ``source``
+    whose customer has not opted out, the most recently sent first (their links open a
+    survey to answer)."""
+    now = utcnow()
+    return list(
+        db.session.scalars(
+            select(Invitation)
+            .join(Ticket, Ticket.id == Invitation.ticket_id)
+            .join(Customer, Customer.id == Invitation.customer_id)
+            .where(
+                Ticket.source == source,
+                Invitation.status == InvitationStatus.SENT,
+                Invitation.expires_at > now,
+                Customer.opted_out_at.is_(None),
+            )
+            .options(joinedload(Invitation.ticket))
+            .order_by(Invitation.sent_at.desc(), Invitation.id.desc())
+            .limit(limit)
+        )
+    )
