@@ -21,15 +21,12 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    FromClause,
     Integer,
-    String,
     case,
     exists,
     func,
     literal,
     select,
-    union_all,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -51,7 +48,6 @@ from analysis.text.themes import EXAMPLES_PER_THEME, Theme, ThemeExample
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket
 from survey_app.surveys.models import Invitation, SentimentLabel, SurveyResponse
-from survey_app.types import UTCDateTime
 
 #: The scales of the score distributions.
 
@@ -95,19 +91,6 @@ def _sums(scope: Scope) -> dict[str, int]:
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
-def _buckets(scope: Scope, grain: Grain) -> FromClause:
-    """The period's local days / weeks / months as a derived table (label, begins, ends)."""
-    rows = [
-        select(
-            literal(label, String()).label("label"),
-            literal(begin, UTCDateTime()).label("begins"),
-            literal(end, UTCDateTime()).label("ends"),
-        )
-        for label, begin, end in time_buckets(scope, grain)
-    ]
-    return union_all(*rows).subquery("buckets") if len(rows) > 1 else rows[0].subquery("buckets")
 
 
 # --- distributions -------------------------------------------------------------------------------

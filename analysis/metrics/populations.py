@@ -136,7 +136,8 @@ class Population:
         return clause
 
 
-def _buckets(scope: Scope, grain: Grain) -> FromClause:
+def bucket_table(scope: Scope, grain: Grain) -> FromClause:
+    """The period's local days / weeks / months as a derived table (label, begins, ends)."""
     rows = [
         select(
             literal(label, String()).label("label"),
@@ -179,7 +180,7 @@ def grouped(
     aggregates = columns(population)
     clause = population.from_clause()
     if grain is not None:
-        buckets = _buckets(scope, grain)
+        buckets = bucket_table(scope, grain)
         clause = clause.join(
             buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
         )
@@ -238,7 +239,7 @@ def percentile_rows(
         keys.append(population.column(group_by).label("_group"))
     clause = population.from_clause()
     if grain is not None:
-        buckets = _buckets(scope, grain)
+        buckets = bucket_table(scope, grain)
         clause = clause.join(
             buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
         )
