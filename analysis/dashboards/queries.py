@@ -14,11 +14,13 @@ Responses are filtered on the values copied onto them (team, agent, channel
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from flask import g, has_request_context
 from sqlalchemy import (
     BigInteger,
     Integer,
@@ -86,7 +88,18 @@ def response_count(scope: Scope) -> int:
 def _sums(scope: Scope) -> dict[str, int]:
     """The scope's response sums (:func:`analysis.metrics.engine.response_sums`), all zero
     when it holds no response."""
-    return response_sums(scope).get(None) or dict.fromkeys(RESPONSE_SUM_NAMES, 0)
+    return _response_sums(scope, None).get(None) or dict.fromkeys(RESPONSE_SUM_NAMES, 0)
+
+
+def _response_sums(scope: Scope, grain: Grain | None) -> dict[str | None, dict[str, int]]:
+    """:func:`response_sums`, once per request and view: the count, the distributions, the
+    sentiment, the drivers and the aspects of one page all read the same sums."""
+    if not has_request_context():
+        return response_sums(scope, grain)
+    cache = g.setdefault("response_sums", {})
+    if (scope, grain) not in cache:
+        cache[scope, grain] = response_sums(scope, grain)
+    return cache[scope, grain]
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -134,7 +147,7 @@ def sentiment_distribution(scope: Scope, *, commented_only: bool = True) -> dict
 def sentiment_trend(scope: Scope, grain: Grain) -> list[tuple[str, dict[str, int]]]:
     """Commented responses per sentiment label per local day / week / month, every bucket
     listed (empty ones with zeros)."""
-    sums = response_sums(scope, grain)
+    sums = _response_sums(scope, grain)
     trend = []
     for label, _begin, _end in time_buckets(scope, grain):
         found = sums.get(label)
@@ -341,6 +354,31 @@ class HeatmapCell:
 
 
 def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
+    """Mean first-response time by local weekday × hour of ticket creation: 7 rows × 24 cells,
+    from the roll-ups for the days they hold (:func:`raw_frt_heatmap` for the rest)."""
+    from analysis.metrics import rollup
+
+    plan = rollup.plan(scope, None, heatmap=True)
+    if plan is None:
+        return raw_frt_heatmap(scope)
+    found: dict[int, list[int]] = {}
+
+    def add(how: int, *sums: int) -> None:
+        found[how] = [a + b for a, b in zip(found.get(how, [0, 0, 0]), sums, strict=True)]
+
+    for how, *sums in rollup.heatmap_cells(plan):
+        add(how, *sums)
+    for first, last in rollup.day_runs(plan.dirty):  # days written since the last refresh
+        for row in raw_frt_heatmap(dataclasses.replace(scope, start=first, end=last)):
+            for c in row:
+                add(c.weekday * 24 + c.hour, c.n, c.total_seconds, c.total_elapsed_seconds)
+    return [
+        [HeatmapCell(day, hour, *found.get(day * 24 + hour, (0, 0, 0))) for hour in range(24)]
+        for day in range(7)
+    ]
+
+
+def raw_frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
     """Mean first-response time by local weekday × hour of ticket creation: 7 rows × 24 cells.
 
     Population: tickets *created* in the scope's period (local days) that have

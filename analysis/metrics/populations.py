@@ -82,6 +82,11 @@ class Population:
         elif kind == "sla":  # SLA facts: breaches and durations
             self.base = TicketSla.__table__
             self.time = TicketSla.closed_at
+        elif kind == "created":  # tickets by creation, with their SLA facts (the heatmap)
+            self.base = Ticket.__table__.join(
+                TicketSla.__table__, TicketSla.ticket_id == Ticket.id
+            )
+            self.time = Ticket.created_at
         else:  # sent / skipped invitations
             self.base = Invitation.__table__
             self.time = Invitation.sent_at if kind == "sent" else Invitation.created_at
@@ -92,7 +97,7 @@ class Population:
         self._joined.add(name)
         invitations = self.kind in ("sent", "skipped")
         if name == "ticket":
-            if self.kind == "tickets":
+            if self.kind in ("tickets", "created"):
                 return
             ticket_id = Invitation.ticket_id if invitations else TicketSla.ticket_id
             self.joins.append((Ticket.__table__, Ticket.id == ticket_id))
@@ -125,7 +130,7 @@ class Population:
         if dimension in ("customer_tier", "customer_is_new"):
             self._join("customer")
             return Customer.tier if dimension == "customer_tier" else Customer.is_new
-        if self.kind != "tickets":
+        if self.kind not in ("tickets", "created"):
             self._join("ticket")
         return getattr(Ticket, dimension)
 
@@ -349,6 +354,17 @@ def population_aggregates(
         return ticket_aggregates(Ticket.contact_count, Ticket.reopen_count), [], []
     if kind == "sla":
         return sla_aggregates(TicketSla.breached), [TicketSla.priority.label("priority")], []
+    if kind == "created":  # the first-response heatmap; its hour key is the roll-up's to add
+        seconds, elapsed = (
+            TicketSla.first_response_seconds,
+            TicketSla.first_response_elapsed_seconds,
+        )
+        heatmap: list[ColumnElement[Any]] = [
+            func.count().label("n"),
+            func.coalesce(func.sum(seconds), 0).label("seconds"),
+            func.coalesce(func.sum(elapsed), 0).label("elapsed"),
+        ]
+        return heatmap, [], [seconds.is_not(None)]
     raise ValueError(f"unknown population {kind!r}")
 
 

@@ -111,11 +111,17 @@ class Plan:
         return [or_(*ranges)]
 
 
-def plan(scope: Scope, group_by: str | None) -> Plan | None:
-    """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows."""
+def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan | None:
+    """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows.
+
+    ``heatmap``: for the first-response heatmap's roll-up, which keeps the totals and one
+    dimension at a time (no combinations, no template version).
+    """
     filters = scope.filters()
     involved = set(filters) | ({group_by} if group_by is not None else set())
     if len(involved) > 1 and not involved <= set(COMBINED):
+        return None
+    if heatmap and (len(involved) > 1 or "template_version" in involved):
         return None
     state = db.session.get(RollupState, STATE_ID)
     if state is None or state.timezone != scope.timezone:
@@ -304,3 +310,21 @@ def percentile_rows(
 def _rank_indexes(count: int, numerator: int, denominator: int) -> list[int]:
     rank, _fraction = percentile_ranks(count, numerator, denominator)
     return [rank - 1] + ([rank] if rank < count else [])
+
+
+def heatmap_cells(plan: Plan) -> list[tuple[int, int, int, int]]:
+    """The first-response heatmap of the plan's clean days from the roll-ups: (hour of the
+    week counted from Monday 00:00 local, n, Σ seconds, Σ elapsed seconds), unsorted."""
+    table = ROLLUP_TABLES["created"]
+    statement, keys = _rollup_select(
+        plan,
+        "created",
+        [func.sum(table.c.n), func.sum(table.c.seconds), func.sum(table.c.elapsed)],
+        None,
+        "day",
+    )
+    cells = []
+    for _value, day, hour, n, seconds, elapsed in db.session.execute(statement.group_by(*keys)):
+        weekday = as_date(day).weekday()
+        cells.append((weekday * 24 + int(hour), int(n), int(seconds), int(elapsed)))
+    return cells

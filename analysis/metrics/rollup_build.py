@@ -11,7 +11,7 @@ read once per chunk of days and sorted per slice value with numpy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,6 +20,7 @@ import numpy as np
 from flask import current_app
 from sqlalchemy import (
     Date,
+    Integer,
     String,
     case,
     cast,
@@ -47,8 +48,6 @@ from .scope import DIMENSIONS, local_midnight
 
 log = logging.getLogger(__name__)
 
-#: The slices of each day: its totals ("") and each dimension.
-SLICES = ("", *DIMENSIONS)
 #: Days rebuilt per round of queries (bounds memory and the length of a transaction).
 CHUNK_DAYS = 31
 STATE_ID = 1
@@ -105,11 +104,19 @@ def _local_day(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[
     return cast(shifted, Date)
 
 
+def _local_hour(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[Any]:
+    """The local hour (0–23) of a UTC instant at a fixed offset, as an integer."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        return cast(func.strftime("%H", column, f"{minutes:+d} minutes"), Integer)
+    shifted = func.timezone("UTC", column) + literal_column(f"INTERVAL '{int(minutes)} minutes'")
+    return cast(func.extract("hour", shifted), Integer)
+
+
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _valuetext_value(population: Population, dimension: str) -> ColumnElement[Any]:
+def _value_sql(population: Population, dimension: str) -> ColumnElement[Any]:
     column = population.column(dimension)
     if dimension == "customer_is_new":
         return case((column.is_(True), "true"), (column.is_(False), "false"))
@@ -142,57 +149,104 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 
 
 def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dict[str, Any]]:
-    """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows."""
-    zone = ZoneInfo(timezone)
-    begin, end = (
-        local_midnight(first, timezone),
-        local_midnight(last + timedelta(days=1), timezone),
-    )
-    totals: dict[tuple[Any, ...], list[int]] = {}
+    """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows.
+
+    Three grouped queries over the raw rows: the combinations (``"*"``), the agent and the
+    template version. The totals and the slices of the other dimensions are sums of the
+    combination rows (numpy), since each raw row lies in exactly one combination.
+    """
     names = AGGREGATES[kind]
-    for dimension in (*SLICES, "*"):
-        for span_begin, span_end, minutes in offset_spans(begin, end, zone):
-            population = Population(kind)
-            aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
-            day = _local_day(population.time, minutes).label("day")
-            keys: list[ColumnElement[Any]] = [day]
-            if dimension == "*":
-                keys += [_valuetext_value(population, d).label(f"by_{d}") for d in COMBINED]
-            elif dimension:
-                keys.append(_valuetext_value(population, dimension).label("value"))
-            keys += list(extra_keys)
-            statement = (
-                select(*keys, *aggregates)
-                .select_from(population.from_clause())
-                .where(population.time >= span_begin, population.time < span_end, *where)
-                .group_by(*keys)
+    rows: list[dict[str, Any]] = []
+    if kind == "created":  # the heatmap: totals and one dimension at a time
+        for dimension in CREATED_SLICES:
+            keys, sums = _slice_sums(kind, dimension, first, last, timezone)
+            rows += _slice_rows(dimension, keys, sums, names)
+        return rows
+    for dimension in ("*", "agent", "template_version"):
+        keys, sums = _slice_sums(kind, dimension, first, last, timezone)
+        rows += _slice_rows(dimension, keys, sums, names)
+        if dimension != "*" or not keys:
+            continue
+        for derived in ("", *COMBINED):
+            place = COMBINED.index(derived) if derived else None
+            codes: dict[tuple[Any, ...], int] = {}
+            index = np.fromiter(
+                (
+                    codes.setdefault(
+                        (day, None if place is None else combo[place], extra, NO_COMBINATION),
+                        len(codes),
+                    )
+                    for day, _value, extra, combo in keys
+                ),
+                dtype=np.int64,
+                count=len(keys),
             )
-            for row in db.session.execute(statement).mappings():
-                extra = row[EXTRA_KEYS[kind]] if kind in EXTRA_KEYS else None
-                key = (
-                    as_date(row["day"]),
-                    dimension,
-                    row["value"] if dimension not in ("", "*") else None,
-                    None if extra is None else text_value(extra),
-                    tuple(row[f"by_{d}"] for d in COMBINED)
-                    if dimension == "*"
-                    else NO_COMBINATION,
-                )
-                sums = totals.setdefault(key, [0] * len(names))
-                for index, name in enumerate(names):
-                    sums[index] += int(row.get(name) or 0)
+            totals = np.zeros((len(codes), len(names)), dtype=np.int64)
+            np.add.at(totals, index, sums)
+            rows += _slice_rows(derived, list(codes), totals, names)
+    return rows
+
+
+def _slice_sums(
+    kind: str, dimension: str, first: date, last: date, timezone: str
+) -> tuple[list[tuple[Any, ...]], np.ndarray[Any, Any]]:
+    """One slice's raw aggregates by (day, value, extra, combination): keys and a sums matrix."""
+    zone = ZoneInfo(timezone)
+    begin = local_midnight(first, timezone)
+    end = local_midnight(last + timedelta(days=1), timezone)
+    names = AGGREGATES[kind]
+    found: dict[tuple[Any, ...], list[int]] = {}
+    for span_begin, span_end, minutes in offset_spans(begin, end, zone):
+        population = Population(kind)
+        aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
+        keys: list[ColumnElement[Any]] = [_local_day(population.time, minutes).label("day")]
+        if dimension == "*":
+            keys += [_value_sql(population, d).label(f"by_{d}") for d in COMBINED]
+        elif dimension:
+            keys.append(_value_sql(population, dimension).label("value"))
+        keys += list(extra_keys)
+        if kind == "created":
+            keys.append(_local_hour(population.time, minutes).label("hour"))
+        statement = (
+            select(*keys, *aggregates)
+            .select_from(population.from_clause())
+            .where(population.time >= span_begin, population.time < span_end, *where)
+            .group_by(*keys)
+        )
+        for row in db.session.execute(statement).mappings():
+            extra = row[EXTRA_KEYS[kind]] if kind in EXTRA_KEYS else None
+            key = (
+                as_date(row["day"]),
+                row["value"] if dimension not in ("", "*") else None,
+                None if extra is None else text_value(extra),
+                _combination(row) if dimension == "*" else NO_COMBINATION,
+            )
+            sums = found.setdefault(key, [0] * len(names))  # a day cut by an offset change
+            for index, name in enumerate(names):
+                sums[index] += int(row[name] or 0)
+    matrix = np.array(list(found.values()), dtype=np.int64).reshape(len(found), len(names))
+    return list(found), matrix
+
+
+def _slice_rows(
+    dimension: str, keys: list[tuple[Any, ...]], sums: np.ndarray[Any, Any], names: Sequence[str]
+) -> list[dict[str, Any]]:
     return [
         {
-            "day": key[0],
-            "dimension": key[1],
-            "value": key[2],
-            "extra": key[3],
-            **{f"by_{d}": value for d, value in zip(COMBINED, key[4], strict=True)},
-            **dict(zip(names, sums, strict=True)),
+            "day": day,
+            "dimension": dimension,
+            "value": value,
+            "extra": extra,
+            **{f"by_{d}": v for d, v in zip(COMBINED, combo, strict=True)},
+            **dict(zip(names, map(int, row), strict=True)),
         }
-        for key, sums in totals.items()
+        for (day, value, extra, combo), row in zip(keys, sums, strict=True)
     ]
 
+
+#: The slices of the heatmap's roll-up: totals and each dimension but the template version
+#: (the heatmap counts a ticket invited with two versions once).
+CREATED_SLICES = ("", *(d for d in DIMENSIONS if d != "template_version"))
 
 #: The ``by_<dimension>`` values of rows outside the combined slice.
 NO_COMBINATION = (None,) * len(COMBINED)
@@ -219,7 +273,7 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
         fetched: list[Any] = []
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population("sla")
-            values = [_valuetext_value(population, d).label(f"v_{d}") for d in dimensions]
+            values = [_value_sql(population, d).label(f"v_{d}") for d in dimensions]
             statement = (
                 select(
                     _local_day(population.time, minutes).label("day"),
@@ -305,7 +359,7 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
 def _data_days(timezone: str) -> list[date]:
     """Every local day from the first to the last instant in any source population."""
     bounds: list[datetime] = []
-    for kind in ("responses", "sent", "skipped", "tickets", "sla"):
+    for kind in ("responses", "sent", "skipped", "tickets", "sla", "created"):
         population = Population(kind)
         low, high = db.session.execute(
             select(func.min(population.time), func.max(population.time))

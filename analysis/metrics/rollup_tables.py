@@ -62,6 +62,8 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
     "tickets": ("closed", "first_contact_resolved", "reopened", "contacts"),
     "sla": ("sla_measured", "sla_breached"),
     "durations": tuple(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
+    # tickets by local day and hour of creation with a first response (the FRT heatmap)
+    "created": ("n", "seconds", "elapsed"),
 }
 #: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
@@ -77,7 +79,7 @@ COMBINED = (
     "customer_is_new",
 )
 #: The name of the ``extra`` key in raw rows, per population.
-EXTRA_KEYS = {"skipped": "reason", "sla": "priority"}
+EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
 
 
 def _table(kind: str) -> Table:

@@ -47,6 +47,7 @@ AGGREGATES = {
     'tickets': ('closed', 'first_contact_resolved', 'reopened', 'contacts'),
     'sla': ('sla_measured', 'sla_breached'),
     'durations': tuple(f'{d}_{p}' for d in DURATIONS for p in ('n', 'total')),
+    'created': ('n', 'seconds', 'elapsed'),
 }
 
 # table → (columns whose update may move a KPI, instants to mark for a row R (NEW or OLD)).
@@ -66,9 +67,9 @@ TRIGGERS = {
          'SELECT closed_at FROM ticket_sla WHERE ticket_id = R.ticket_id'),
     ),
     'ticket': (
-        ('closed_at', 'team', 'agent', 'channel', 'priority', 'product_line', 'region',
-         'customer_id', 'contact_count', 'reopen_count'),
-        ('SELECT R.closed_at AS at',
+        ('closed_at', 'created_at', 'team', 'agent', 'channel', 'priority', 'product_line',
+         'region', 'customer_id', 'contact_count', 'reopen_count'),
+        ('SELECT R.closed_at AS at', 'SELECT R.created_at',
          'SELECT sent_at FROM invitation WHERE ticket_id = R.id',
          'SELECT created_at FROM invitation WHERE ticket_id = R.id',
          'SELECT closed_at FROM ticket_sla WHERE ticket_id = R.id'),
@@ -76,11 +77,13 @@ TRIGGERS = {
     'ticket_sla': (
         ('closed_at', 'priority', 'breached', 'first_response_seconds', 'resolution_seconds',
          'first_response_elapsed_seconds', 'resolution_elapsed_seconds'),
-        ('SELECT R.closed_at AS at',),
+        ('SELECT R.closed_at AS at',
+         'SELECT created_at FROM ticket WHERE id = R.ticket_id'),
     ),
     'customer': (
         ('tier', 'is_new'),
         ('SELECT closed_at AS at FROM ticket WHERE customer_id = R.id',
+         'SELECT created_at FROM ticket WHERE customer_id = R.id',
          'SELECT ticket_sla.closed_at FROM ticket_sla JOIN ticket ON ticket.id = ticket_sla.ticket_id'
          ' WHERE ticket.customer_id = R.id',
          'SELECT sent_at FROM invitation WHERE customer_id = R.id',
