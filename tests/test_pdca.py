@@ -43,8 +43,9 @@ from improvement.pdca.services import (
     update_plan,
 )
 from improvement.pdca.stats import mann_whitney_bootstrap, mean, nps_bootstrap, two_proportion_test
+from improvement.root_causes.cases import open_case
+from improvement.root_causes.causes import create_root_cause, link_case
 from improvement.root_causes.models import CaseOrigin, CaseStatus, RootCauseStatus
-from improvement.root_causes.services import create_root_cause, link_case, open_case
 from survey_app.extensions import db
 from survey_app.models import Role, Ticket, User
 from tests.conftest import csrf_token

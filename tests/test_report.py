@@ -314,7 +314,8 @@ def test_pdca_and_actions_sheets(app, make_user):
 
 
 def test_root_cause_pareto_sheet(app):
-    from improvement.root_causes.services import auto_open_case, create_root_cause, link_case
+    from improvement.root_causes.cases import auto_open_case
+    from improvement.root_causes.causes import create_root_cause, link_case
     from tests.root_cause_factories import analyse, make_response
 
     today = datetime.now(SEPTEMBER.zone).date()

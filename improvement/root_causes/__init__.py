@@ -28,8 +28,9 @@ def init_app(app: Flask) -> None:
 
     from . import labels, models  # noqa: F401  (models: so Alembic sees the tables)
     from .cli import cases_cli
+    from .common import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES
+    from .queue import cases_for_ticket
     from .routes import bp
-    from .services import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES, cases_for_ticket
 
     app.config.setdefault("ROOT_CAUSE_RULE", None)
     app.config.setdefault("CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS)
@@ -71,7 +72,7 @@ def on_response_analysed(sender: Flask, response_id: int, **_extra: Any) -> None
     """
     from survey_app.extensions import db
 
-    from .services import auto_open_case
+    from .cases import auto_open_case
 
     try:
         auto_open_case(response_id)

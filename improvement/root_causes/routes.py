@@ -30,8 +30,18 @@ from survey_app.routing import paginate
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
+from .cases import classify_case, log_call_back, open_case_for_response, open_case_for_ticket
+from .causes import (
+    create_root_cause,
+    create_root_cause_for_case,
+    link_case,
+    suggestions_for_case,
+    update_root_cause,
+)
 from .charts import fishbone_figure, pareto_figure
+from .common import CaseError, fishbone_categories
 from .export import case_export
+from .five_whys import add_why, delete_why, move_why, update_why
 from .forms import (
     ButtonForm,
     CallBackForm,
@@ -48,24 +58,7 @@ from .forms import (
 from .labels import category_label, problem_label
 from .models import FeedbackCase, RootCause, RootCauseStatus, WhyStep
 from .pareto import root_cause_pareto
-from .services import (
-    CaseError,
-    add_why,
-    case_queue,
-    classify_case,
-    create_root_cause,
-    create_root_cause_for_case,
-    delete_why,
-    fishbone_categories,
-    link_case,
-    log_call_back,
-    move_why,
-    open_case_for_response,
-    open_case_for_ticket,
-    suggestions_for_case,
-    update_root_cause,
-    update_why,
-)
+from .queue import case_queue
 
 bp = Blueprint("root_causes", __name__)
 
