@@ -252,7 +252,8 @@ def test_both_languages(app):
 
 
 def _cycle_with_overdue_action(owner: User) -> tuple[int, int]:
-    from improvement.pdca.services import PlanInput, add_action, create_cycle
+    from improvement.pdca.actions import add_action
+    from improvement.pdca.plan import PlanInput, create_cycle
 
     today = datetime.now(SEPTEMBER.zone).date()
     kd = KpiData()

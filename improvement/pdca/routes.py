@@ -21,7 +21,9 @@ from survey_app.auth.access import staff_required
 from survey_app.extensions import db
 from survey_app.models import User
 
+from .actions import add_action, update_action
 from .checks import LOWER_IS_BETTER, measure, other_clock_values
+from .common import PdcaError, PdcaForbidden, can_own, can_run, is_manager, local_today
 from .forms import (
     ActForm,
     ActionForm,
@@ -31,29 +33,17 @@ from .forms import (
     StageForm,
     scope_text,
 )
-from .models import ActionItem, PdcaCycle, Stage
-from .services import (
-    PdcaError,
-    PdcaForbidden,
-    PlanInput,
-    add_action,
-    advance,
-    approve_plan,
+from .lists import (
     board,
-    can_own,
-    can_run,
-    create_cycle,
     cycle_overdue,
-    is_manager,
-    local_today,
     my_actions,
     owners_for_choice,
-    record_act,
     root_causes_for_choice,
-    update_action,
-    update_plan,
     users_for_choice,
 )
+from .models import ActionItem, PdcaCycle, Stage
+from .plan import PlanInput, create_cycle, update_plan
+from .stages import advance, approve_plan, record_act
 
 bp = Blueprint("pdca", __name__)
 

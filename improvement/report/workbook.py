@@ -66,9 +66,9 @@ from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
+from ..pdca.common import scope_for
 from ..pdca.labels import ENUM_LABELS
 from ..pdca.models import PENDING_ACTION_STATUSES, ActionItem, PdcaCycle
-from ..pdca.services import scope_for
 from ..root_causes.pareto import root_cause_pareto
 from . import stream
 from .languages import LANGUAGES
