@@ -26,11 +26,12 @@ def init_app(app: Flask) -> None:
     """
     from analysis.signals import response_analysed
 
-    from . import labels, models  # noqa: F401  (models: so Alembic sees the tables)
+    # models: so Alembic sees the tables; the two route modules: their views join bp.
+    from . import case_routes, labels, models, root_cause_routes  # noqa: F401
+    from .blueprint import bp
     from .cli import cases_cli
     from .common import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES
     from .queue import cases_for_ticket
-    from .routes import bp
 
     app.config.setdefault("ROOT_CAUSE_RULE", None)
     app.config.setdefault("CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS)
