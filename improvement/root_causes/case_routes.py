@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from survey_app.auth.access import staff_required
 from survey_app.csvexport import csv_download
+from survey_app.database import commit_unless
 from survey_app.extensions import db
 from survey_app.models import Ticket
 from survey_app.routing import paginate
@@ -158,7 +159,7 @@ def case_classify(case_id: int) -> Response | tuple[str, int]:
     case = _load_case(case_id)
     form = CaseClassifyForm()
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             classify_case(
                 case,
                 problem_type=form.problem_type.data,
@@ -170,13 +171,10 @@ def case_classify(case_id: int) -> Response | tuple[str, int]:
                 status=form.status.data or "",
                 user=current_user,
             )
-        except CaseError as exc:
-            db.session.rollback()
-            form.status.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Case #%(id)s saved.", id=case.id), "success")
             return redirect(url_for(".case_detail", case_id=case.id))
+        form.status.errors = [str(attempt.refusal)]
     return _case_page(_load_case(case_id), 400, classify=form)
 
 
@@ -188,7 +186,7 @@ def case_call_back(case_id: int) -> Response | tuple[str, int]:
     if form.validate_on_submit():
         assert form.called_at.data is not None
         called_at = form.called_at.data.replace(tzinfo=display_zone())
-        try:
+        with commit_unless(CaseError) as attempt:
             log_call_back(
                 case,
                 user=current_user,
@@ -196,13 +194,10 @@ def case_call_back(case_id: int) -> Response | tuple[str, int]:
                 outcome=form.outcome.data or "",
                 note=form.note.data or "",
             )
-        except CaseError as exc:
-            db.session.rollback()
-            form.called_at.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Call-back logged."), "success")
             return redirect(url_for(".case_detail", case_id=case.id, _anchor="call-backs"))
+        form.called_at.errors = [str(attempt.refusal)]
     return _case_page(_load_case(case_id), 400, call_back=form)
 
 
@@ -217,13 +212,9 @@ def case_link(case_id: int) -> Response | tuple[str, int]:
             if form.root_cause_id.data is not None
             else None
         )
-        try:
+        with commit_unless(CaseError) as attempt:
             link_case(case, root_cause, current_user)
-        except CaseError as exc:
-            db.session.rollback()
-            form.root_cause_id.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             if root_cause is None:
                 flash(
                     _("Case #%(id)s is no longer linked to a root cause.", id=case.id), "success"
@@ -234,6 +225,7 @@ def case_link(case_id: int) -> Response | tuple[str, int]:
                 )
                 flash(message, "success")
             return redirect(url_for(".case_detail", case_id=case.id))
+        form.root_cause_id.errors = [str(attempt.refusal)]
     return _case_page(_load_case(case_id), 400, link=form)
 
 
@@ -243,16 +235,13 @@ def case_new_root_cause(case_id: int) -> Response | tuple[str, int]:
     case = _load_case(case_id)
     form = NewRootCauseForCaseForm()
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             root_cause = create_root_cause_for_case(
                 case, form.title.data or "", description=form.description.data or "",
                 user=current_user,
             )  # fmt: skip
-        except CaseError as exc:
-            db.session.rollback()
-            form.title.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Root cause #%(rc)s created and linked.", rc=root_cause.id), "success")
             return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id))
+        form.title.errors = [str(attempt.refusal)]
     return _case_page(_load_case(case_id), 400, new_root_cause=form)

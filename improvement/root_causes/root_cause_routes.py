@@ -17,6 +17,7 @@ from analysis.metrics import metrics_timezone
 from analysis.metrics.scope import local_midnight
 from analysis.text.problems import ProblemType
 from survey_app.auth.access import staff_required
+from survey_app.database import commit_unless
 from survey_app.extensions import db
 from survey_app.models import Channel
 
@@ -39,12 +40,6 @@ from .forms import (
 from .labels import category_label, problem_label
 from .models import FeedbackCase, RootCause, RootCauseStatus, WhyStep
 from .pareto import root_cause_pareto
-
-
-def _refused(exc: CaseError) -> None:
-    db.session.rollback()
-    flash(str(exc), "error")
-
 
 # --- root causes -----------------------------------------------------------------------------
 
@@ -76,7 +71,7 @@ def root_causes() -> tuple[str, int]:
 def root_cause_create() -> Response | tuple[str, int]:
     form = RootCauseForm()
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             root_cause = create_root_cause(
                 form.title.data or "",
                 description=form.description.data or "",
@@ -84,13 +79,10 @@ def root_cause_create() -> Response | tuple[str, int]:
                 themes=form.themes.data,
                 user=current_user,
             )
-        except CaseError as exc:
-            db.session.rollback()
-            form.title.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Root cause #%(rc)s created.", rc=root_cause.id), "success")
             return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id))
+        form.title.errors = [str(attempt.refusal)]
     return _root_cause_list(form, 400)
 
 
@@ -159,7 +151,7 @@ def root_cause_edit(root_cause_id: int) -> Response | tuple[str, int]:
     root_cause = _load_root_cause(root_cause_id)
     form = RootCauseEditForm()
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             update_root_cause(
                 root_cause,
                 title=form.title.data or "",
@@ -169,13 +161,10 @@ def root_cause_edit(root_cause_id: int) -> Response | tuple[str, int]:
                 status=form.status.data or "",
                 user=current_user,
             )
-        except CaseError as exc:
-            db.session.rollback()
-            form.title.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Root cause #%(rc)s saved.", rc=root_cause.id), "success")
             return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id))
+        form.title.errors = [str(attempt.refusal)]
     return _root_cause_page(_load_root_cause(root_cause_id), 400, edit=form)
 
 
@@ -185,15 +174,12 @@ def why_add(root_cause_id: int) -> Response | tuple[str, int]:
     root_cause = _load_root_cause(root_cause_id)
     form = WhyForm()
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             add_why(root_cause, form.statement.data or "", form.category.data or "", current_user)
-        except CaseError as exc:
-            db.session.rollback()
-            form.statement.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id,
                                     _anchor="whys"))  # fmt: skip
+        form.statement.errors = [str(attempt.refusal)]
     return _root_cause_page(_load_root_cause(root_cause_id), 400, why=form)
 
 
@@ -204,15 +190,12 @@ def why_edit(root_cause_id: int, why_id: int) -> Response | tuple[str, int]:
     why = _load_why(root_cause, why_id)
     form = WhyForm(prefix=f"why{why.id}")
     if form.validate_on_submit():
-        try:
+        with commit_unless(CaseError) as attempt:
             update_why(why, form.statement.data or "", form.category.data or "", current_user)
-        except CaseError as exc:
-            db.session.rollback()
-            form.statement.errors = [str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id,
                                     _anchor="whys"))  # fmt: skip
+        form.statement.errors = [str(attempt.refusal)]
     db.session.rollback()
     return _root_cause_page(_load_root_cause(root_cause_id), 400, failed_why=(why_id, form))
 
@@ -224,12 +207,11 @@ def why_move(root_cause_id: int, why_id: int) -> Response | tuple[str, int]:
     why = _load_why(root_cause, why_id)
     form = MoveForm()
     check_button(form)
-    try:
+    with commit_unless(CaseError) as attempt:
         move_why(why, form.direction.data or "", current_user)
-    except CaseError as exc:
-        _refused(exc)
+    if attempt.refusal is not None:
+        flash(str(attempt.refusal), "error")
         return _root_cause_page(_load_root_cause(root_cause_id), 400)
-    db.session.commit()
     return redirect(url_for(".root_cause_detail", root_cause_id=root_cause.id, _anchor="whys"))
 
 
