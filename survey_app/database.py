@@ -1,11 +1,13 @@
-"""Engine set-up that differs per database."""
+"""Engine set-up that differs per database, and the transaction helpers views use."""
 
 from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
 from sqlalchemy import event
@@ -131,3 +133,31 @@ def write_transaction() -> None:
             return
         session.commit()
     session.connection(execution_options={"sqlite_immediate": True})
+
+
+Refusal = TypeVar("Refusal", bound=Exception)
+
+
+@dataclass
+class Attempt(Generic[Refusal]):
+    """What :func:`commit_unless` saw: the refusal that rolled the block back, else None."""
+
+    refusal: Refusal | None = None
+
+
+@contextmanager
+def commit_unless(refusal: type[Refusal]) -> Iterator[Attempt[Refusal]]:
+    """Commit the session when the block ends; roll back when it raises ``refusal``.
+
+    The refusal (an operation's "no", its message meant for the user) is kept
+    on the yielded :class:`Attempt` and goes no further, so the view shows it;
+    any other exception propagates uncommitted, to the error handlers.
+    """
+    attempt: Attempt[Refusal] = Attempt()
+    try:
+        yield attempt
+    except refusal as exc:
+        db.session.rollback()
+        attempt.refusal = exc
+    else:
+        db.session.commit()

@@ -15,7 +15,8 @@ ZONE = ZoneInfo("Asia/Shanghai")
 
 def pdca_matrix_ids() -> dict[str, int]:
     """Ids of a Plan-stage cycle (baseline from two answers 35 days ago) and of its action."""
-    from improvement.pdca.services import PlanInput, add_action, create_cycle
+    from improvement.pdca.actions import add_action
+    from improvement.pdca.plan import PlanInput, create_cycle
 
     today = datetime.now(ZONE).date()
     kd = KpiData()

@@ -150,7 +150,9 @@ def analyse(
 
 def matrix_ids() -> dict[str, int]:
     """Ids for the role matrix: a response without a case, a case, a root cause with two whys."""
-    from improvement.root_causes.services import add_why, auto_open_case, create_root_cause
+    from improvement.root_causes.cases import auto_open_case
+    from improvement.root_causes.causes import create_root_cause
+    from improvement.root_causes.five_whys import add_why
 
     spare = make_response(nps=9)
     low = make_response(nps=2)

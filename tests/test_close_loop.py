@@ -22,15 +22,12 @@ from improvement.close_loop.services import (
     save_template,
     send_close_loop_messages,
 )
+from improvement.pdca.actions import add_action, update_action
 from improvement.pdca.models import PdcaCycle, Stage
-from improvement.pdca.services import add_action, approve_plan, record_act, update_action
+from improvement.pdca.stages import approve_plan, record_act
+from improvement.root_causes.cases import classify_case, open_case
+from improvement.root_causes.causes import create_root_cause, link_case
 from improvement.root_causes.models import CaseOrigin
-from improvement.root_causes.services import (
-    classify_case,
-    create_root_cause,
-    link_case,
-    open_case,
-)
 from survey_app.extensions import db
 from survey_app.models import Role, Ticket, User
 from survey_app.types import utcnow

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import event
 
+from improvement.root_causes.causes import create_root_cause, link_case
 from improvement.root_causes.models import FeedbackCase
-from improvement.root_causes.services import create_root_cause, link_case
 from survey_app.csvexport import csv_lines, neutralise
 from survey_app.extensions import db
 from survey_app.models import Role, Ticket

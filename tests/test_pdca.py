@@ -14,7 +14,10 @@ from sqlalchemy import func, select
 
 from analysis.metrics import Scope
 from improvement.pdca import TIMELINE_MARKERS, timeline_markers
+from improvement.pdca.actions import add_action, update_action
 from improvement.pdca.checks import measure, run_due_rechecks
+from improvement.pdca.common import PdcaError, PdcaForbidden, local_today
+from improvement.pdca.lists import action_dates
 from improvement.pdca.models import (
     ActDecision,
     ActionItem,
@@ -27,24 +30,13 @@ from improvement.pdca.models import (
     StageChange,
     Verdict,
 )
+from improvement.pdca.plan import PlanInput, create_cycle, update_plan
 from improvement.pdca.reminders import send_action_reminders
-from improvement.pdca.services import (
-    PdcaError,
-    PdcaForbidden,
-    PlanInput,
-    action_dates,
-    add_action,
-    advance,
-    approve_plan,
-    create_cycle,
-    local_today,
-    record_act,
-    update_action,
-    update_plan,
-)
+from improvement.pdca.stages import advance, approve_plan, record_act
 from improvement.pdca.stats import mann_whitney_bootstrap, mean, nps_bootstrap, two_proportion_test
+from improvement.root_causes.cases import open_case
+from improvement.root_causes.causes import create_root_cause, link_case
 from improvement.root_causes.models import CaseOrigin, CaseStatus, RootCauseStatus
-from improvement.root_causes.services import create_root_cause, link_case, open_case
 from survey_app.extensions import db
 from survey_app.models import Role, Ticket, User
 from tests.conftest import csrf_token

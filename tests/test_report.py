@@ -252,7 +252,8 @@ def test_both_languages(app):
 
 
 def _cycle_with_overdue_action(owner: User) -> tuple[int, int]:
-    from improvement.pdca.services import PlanInput, add_action, create_cycle
+    from improvement.pdca.actions import add_action
+    from improvement.pdca.plan import PlanInput, create_cycle
 
     today = datetime.now(SEPTEMBER.zone).date()
     kd = KpiData()
@@ -314,7 +315,8 @@ def test_pdca_and_actions_sheets(app, make_user):
 
 
 def test_root_cause_pareto_sheet(app):
-    from improvement.root_causes.services import auto_open_case, create_root_cause, link_case
+    from improvement.root_causes.cases import auto_open_case
+    from improvement.root_causes.causes import create_root_cause, link_case
     from tests.root_cause_factories import analyse, make_response
 
     today = datetime.now(SEPTEMBER.zone).date()

@@ -9,6 +9,10 @@ from sqlalchemy import func, select
 
 from analysis.signals import response_analysed
 from improvement.audit.models import AuditEvent
+from improvement.root_causes.cases import auto_open_case, classify_case, log_call_back
+from improvement.root_causes.causes import create_root_cause, link_case, suggest_root_causes
+from improvement.root_causes.common import CaseError
+from improvement.root_causes.five_whys import add_why, delete_why, move_why, update_why
 from improvement.root_causes.models import (
     CallBack,
     CallBackOutcome,
@@ -22,19 +26,6 @@ from improvement.root_causes.models import (
 )
 from improvement.root_causes.pareto import root_cause_pareto
 from improvement.root_causes.rules import LowFeedbackRule, RuleConfigError
-from improvement.root_causes.services import (
-    CaseError,
-    add_why,
-    auto_open_case,
-    classify_case,
-    create_root_cause,
-    delete_why,
-    link_case,
-    log_call_back,
-    move_why,
-    suggest_root_causes,
-    update_why,
-)
 from survey_app.extensions import db
 from survey_app.models import Channel, Role
 from survey_app.surveys.models import SentimentLabel
@@ -207,12 +198,12 @@ def test_good_feedback_and_unknown_responses_open_nothing(app):
 
 
 def test_a_failing_rule_does_not_break_the_analysis(app, monkeypatch, caplog):
-    import improvement.root_causes.services as services
+    import improvement.root_causes.cases as cases
 
     def broken(response_id: int) -> None:
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr(services, "auto_open_case", broken)
+    monkeypatch.setattr(cases, "auto_open_case", broken)
     response = make_response(nps=0)
     analyse(response)  # the receiver logs, the sender goes on
     assert "could not apply the low-feedback rule" in caplog.text

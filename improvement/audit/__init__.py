@@ -1,7 +1,7 @@
 """Audit trail: who changed what and when on cases, root causes, cycles and actions.
 
-The operation functions of :mod:`improvement.root_causes.services` and
-:mod:`improvement.pdca.services` call :func:`.services.record_event` (never the
+The operation functions of :mod:`improvement.root_causes` and
+:mod:`improvement.pdca` call :func:`.services.record_event` (never the
 views), so the web UI, the CLI and the jobs leave the same trail. Each entity's
 page lists its events newest first; admins filter all of them on ``/admin/audit``.
 """

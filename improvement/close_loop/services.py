@@ -29,8 +29,8 @@ from flask_mail import Message
 from sqlalchemy import and_, case, exists, func, insert, literal, or_, select, update
 
 from improvement.pdca.models import PdcaCycle, cycle_root_cause
+from improvement.root_causes.common import current_rule
 from improvement.root_causes.models import FeedbackCase
-from improvement.root_causes.services import current_rule
 from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket, User

@@ -7,7 +7,7 @@ owner gets the due-soon reminder.
 Hooks for other parts of the app (which may not import this package):
 ``app.extensions["closedloop.timeline_markers"]`` is a list of callables
 ``(scope: analysis.metrics.Scope) -> list[tuple[date, str]]``; this package
-appends :func:`.services.action_dates`, and a trend chart draws every marker
+appends :func:`.lists.action_dates`, and a trend chart draws every marker
 the callables return.
 """
 
@@ -28,9 +28,9 @@ def init_app(app: Flask) -> None:
     from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
     from .checks import run_due_rechecks
     from .cli import actions_cli, pdca_cli
+    from .lists import action_dates
     from .reminders import DEFAULT_DUE_SOON_DAYS, send_action_reminders
     from .routes import bp
-    from .services import action_dates
 
     app.config.setdefault("ACTION_DUE_SOON_DAYS", DEFAULT_DUE_SOON_DAYS)
     labels.init_app()

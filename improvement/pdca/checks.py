@@ -29,8 +29,8 @@ from survey_app.extensions import db
 from survey_app.types import utcnow
 
 from . import stats
+from .common import RECHECK_DAYS, local_date, local_today, scope_for
 from .models import CheckMeasurement, Comparison, PdcaCycle, Stage, Verdict
-from .services import RECHECK_DAYS, local_date, local_today, scope_for
 
 #: Significance level of the verdict.
 ALPHA = 0.05

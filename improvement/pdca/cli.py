@@ -9,8 +9,9 @@ import click
 from survey_app.extensions import db
 
 from .checks import run_due_rechecks
+from .common import local_today
+from .lists import board, cycle_overdue
 from .reminders import send_action_reminders
-from .services import board, cycle_overdue, local_today
 
 
 @click.group("actions")

@@ -21,8 +21,11 @@ from survey_app.auth.services import find_user
 from survey_app.extensions import db
 from survey_app.types import utcnow
 
+from .actions import add_action
+from .common import local_today
 from .models import ActionStatus, PdcaCycle
-from .services import PlanInput, add_action, advance, approve_plan, create_cycle, local_today
+from .plan import PlanInput, create_cycle
+from .stages import advance, approve_plan
 
 DEMO_CYCLES: tuple[dict[str, Any], ...] = (
     {

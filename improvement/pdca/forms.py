@@ -22,9 +22,9 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional, Va
 from analysis.metrics import ALL_KPIS, DIMENSIONS
 from analysis.targets.labels import KPI_LABELS
 
+from .common import MAX_TEXT, MAX_TITLE
 from .labels import ENUM_LABELS, choices
 from .models import ActDecision, ActionStatus, Stage
-from .services import MAX_TEXT, MAX_TITLE
 
 
 def parse_scope_text(text: str | None) -> dict[str, Any]:

@@ -25,8 +25,8 @@ from survey_app.models import User
 from survey_app.outbound import OutboundError, failure_log_level, send_mail
 from survey_app.surveys.links import public_url
 
+from .common import local_today
 from .models import PENDING_ACTION_STATUSES, ActionItem, ActionReminder, ReminderKind
-from .services import local_today
 
 DEFAULT_DUE_SOON_DAYS = 3
 

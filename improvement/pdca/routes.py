@@ -18,10 +18,13 @@ from wtforms.fields.choices import SelectChoice
 from analysis.metrics import ALL_KPIS
 from analysis.targets.labels import KPI_LABELS
 from survey_app.auth.access import staff_required
+from survey_app.database import commit_unless
 from survey_app.extensions import db
 from survey_app.models import User
 
+from .actions import add_action, update_action
 from .checks import LOWER_IS_BETTER, measure, other_clock_values
+from .common import PdcaError, PdcaForbidden, can_own, can_run, is_manager, local_today
 from .forms import (
     ActForm,
     ActionForm,
@@ -31,29 +34,17 @@ from .forms import (
     StageForm,
     scope_text,
 )
-from .models import ActionItem, PdcaCycle, Stage
-from .services import (
-    PdcaError,
-    PdcaForbidden,
-    PlanInput,
-    add_action,
-    advance,
-    approve_plan,
+from .lists import (
     board,
-    can_own,
-    can_run,
-    create_cycle,
     cycle_overdue,
-    is_manager,
-    local_today,
     my_actions,
     owners_for_choice,
-    record_act,
     root_causes_for_choice,
-    update_action,
-    update_plan,
     users_for_choice,
 )
+from .models import ActionItem, PdcaCycle, Stage
+from .plan import PlanInput, create_cycle, update_plan
+from .stages import advance, approve_plan, record_act
 
 bp = Blueprint("pdca", __name__)
 
@@ -63,8 +54,7 @@ def _load(cycle_id: int) -> PdcaCycle:
 
 
 def _refused(exc: PdcaError) -> int:
-    """Roll back, flash the reason; return the status to answer with."""
-    db.session.rollback()
+    """Flash the reason of a refusal (already rolled back); return the status to answer with."""
     flash(str(exc), "error")
     return 403 if isinstance(exc, PdcaForbidden) else 400
 
@@ -121,15 +111,12 @@ def new_cycle() -> Response | tuple[str, int]:
     if not form.is_submitted() and can_own(current_user):
         form.owner_id.data = current_user.id
     if form.validate_on_submit():
-        try:
+        with commit_unless(PdcaError) as attempt:
             cycle = create_cycle(_plan_from(form), current_user)
-        except PdcaError as exc:
-            db.session.rollback()
-            form.title.errors = [*form.title.errors, str(exc)]
-        else:
-            db.session.commit()
+        if attempt.refusal is None:
             flash(_("Cycle #%(id)s opened at Plan.", id=cycle.id), "success")
             return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
+        form.title.errors = [*form.title.errors, str(attempt.refusal)]
     status = 400 if form.is_submitted() else 200
     return render_template("pdca/cycle_form.html", form=form, cycle=None), status
 
@@ -199,11 +186,10 @@ def cycle_edit(cycle_id: int) -> Response | tuple[str, int]:
     form = CycleForm()
     _fill_choices(form, cycle)
     if form.validate_on_submit():
-        try:
+        with commit_unless(PdcaError) as attempt:
             update_plan(cycle, _plan_from(form), current_user)
-        except PdcaError as exc:
-            return _cycle_page(cycle, _refused(exc), plan=form)
-        db.session.commit()
+        if attempt.refusal is not None:
+            return _cycle_page(cycle, _refused(attempt.refusal), plan=form)
         flash(_("Plan saved."), "success")
         return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
     return _cycle_page(cycle, 400, plan=form)
@@ -216,7 +202,7 @@ def action_add(cycle_id: int) -> Response | tuple[str, int]:
     form = ActionForm(prefix="action")
     _fill_choices(form)
     if form.validate_on_submit():
-        try:
+        with commit_unless(PdcaError) as attempt:
             add_action(
                 cycle,
                 title=form.title.data or "",
@@ -224,9 +210,8 @@ def action_add(cycle_id: int) -> Response | tuple[str, int]:
                 deadline=form.deadline.data,
                 user=current_user,
             )
-        except PdcaError as exc:
-            return _cycle_page(cycle, _refused(exc), action=form)
-        db.session.commit()
+        if attempt.refusal is not None:
+            return _cycle_page(cycle, _refused(attempt.refusal), action=form)
         flash(_("Action added."), "success")
         return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
     return _cycle_page(cycle, 400, action=form)
@@ -240,13 +225,12 @@ def action_update(action_id: int) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         flash(_("Choose a status; the evidence note is at most 5000 characters."), "error")
         return _cycle_page(action.cycle, 400)
-    try:
+    with commit_unless(PdcaError) as attempt:
         update_action(
             action, status=form.status.data, evidence=form.evidence.data or "", user=current_user
         )
-    except PdcaError as exc:
-        return _cycle_page(action.cycle, _refused(exc))
-    db.session.commit()
+    if attempt.refusal is not None:
+        return _cycle_page(action.cycle, _refused(attempt.refusal))
     flash(_("Action updated."), "success")
     return redirect(url_for(".cycle_detail", cycle_id=action.cycle_id))
 
@@ -257,11 +241,10 @@ def cycle_approve(cycle_id: int) -> Response | tuple[str, int]:
     cycle = _load(cycle_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    try:
+    with commit_unless(PdcaError) as attempt:
         approve_plan(cycle, current_user)
-    except PdcaError as exc:
-        return _cycle_page(cycle, _refused(exc))
-    db.session.commit()
+    if attempt.refusal is not None:
+        return _cycle_page(cycle, _refused(attempt.refusal))
     flash(_("Plan approved."), "success")
     return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
 
@@ -274,11 +257,10 @@ def cycle_stage(cycle_id: int) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         flash(_("Choose the stage to move to."), "error")
         return _cycle_page(cycle, 400)
-    try:
+    with commit_unless(PdcaError) as attempt:
         advance(cycle, form.to.data, current_user, form.note.data or "")
-    except PdcaError as exc:
-        return _cycle_page(cycle, _refused(exc))
-    db.session.commit()
+    if attempt.refusal is not None:
+        return _cycle_page(cycle, _refused(attempt.refusal))
     flash(_("The cycle is now at %(stage)s.", stage=form.to.data), "success")
     return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
 
@@ -289,17 +271,14 @@ def cycle_measure(cycle_id: int) -> Response | tuple[str, int]:
     cycle = _load(cycle_id)
     if not ButtonForm().validate_on_submit():
         abort(400)
-    if not can_run(cycle, current_user):
-        return _cycle_page(
-            cycle,
-            _refused(PdcaForbidden(_("Only a manager can measure a cycle again."))),
-        )
-    if cycle.stage is not Stage.CHECK:
-        return _cycle_page(
-            cycle, _refused(PdcaError(_("The KPI is measured again only at Check.")))
-        )
-    measure(cycle, 0)
-    db.session.commit()
+    with commit_unless(PdcaError) as attempt:
+        if not can_run(cycle, current_user):
+            raise PdcaForbidden(_("Only a manager can measure a cycle again."))
+        if cycle.stage is not Stage.CHECK:
+            raise PdcaError(_("The KPI is measured again only at Check."))
+        measure(cycle, 0)
+    if attempt.refusal is not None:
+        return _cycle_page(cycle, _refused(attempt.refusal))
     flash(_("Measured again."), "success")
     return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
 
@@ -312,7 +291,7 @@ def cycle_act(cycle_id: int) -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         flash(_("Choose standardise, adjust or abandon."), "error")
         return _cycle_page(cycle, 400)
-    try:
+    with commit_unless(PdcaError) as attempt:
         _cycle, following = record_act(
             cycle,
             form.decision.data,
@@ -320,9 +299,8 @@ def cycle_act(cycle_id: int) -> Response | tuple[str, int]:
             form.note.data or "",
             open_next=form.open_next.data,
         )
-    except PdcaError as exc:
-        return _cycle_page(cycle, _refused(exc))
-    db.session.commit()
+    if attempt.refusal is not None:
+        return _cycle_page(cycle, _refused(attempt.refusal))
     flash(_("Decision recorded; the cycle is closed."), "success")
     if following is not None:
         return redirect(url_for(".cycle_detail", cycle_id=following.id))

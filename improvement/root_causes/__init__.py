@@ -26,10 +26,12 @@ def init_app(app: Flask) -> None:
     """
     from analysis.signals import response_analysed
 
-    from . import labels, models  # noqa: F401  (models: so Alembic sees the tables)
+    # models: so Alembic sees the tables; the two route modules: their views join bp.
+    from . import case_routes, labels, models, root_cause_routes  # noqa: F401
+    from .blueprint import bp
     from .cli import cases_cli
-    from .routes import bp
-    from .services import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES, cases_for_ticket
+    from .common import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES
+    from .queue import cases_for_ticket
 
     app.config.setdefault("ROOT_CAUSE_RULE", None)
     app.config.setdefault("CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS)
@@ -71,7 +73,7 @@ def on_response_analysed(sender: Flask, response_id: int, **_extra: Any) -> None
     """
     from survey_app.extensions import db
 
-    from .services import auto_open_case
+    from .cases import auto_open_case
 
     try:
         auto_open_case(response_id)

@@ -11,15 +11,10 @@ from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
+from .cases import open_case_for_response, open_case_for_ticket, scan_responses
 from .models import CaseStatus
 from .pareto import root_cause_pareto
-from .services import (
-    OPEN_FILTER,
-    case_queue,
-    open_case_for_response,
-    open_case_for_ticket,
-    scan_responses,
-)
+from .queue import OPEN_FILTER, case_queue
 
 
 @click.group("cases")

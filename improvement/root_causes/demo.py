@@ -22,6 +22,10 @@ from survey_app.extensions import db
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
+from .cases import classify_case, log_call_back
+from .cases import scan_responses as scan
+from .causes import create_root_cause, link_case
+from .five_whys import add_why
 from .models import (
     COMPLETING_OUTCOMES,
     CallBackOutcome,
@@ -32,8 +36,6 @@ from .models import (
     RootCause,
     RootCauseStatus,
 )
-from .services import add_why, classify_case, create_root_cause, link_case, log_call_back
-from .services import scan_responses as scan
 
 DEMO_ANALYST = "analyst@example.com"
 DEMO_ROOT_CAUSES: tuple[dict[str, Any], ...] = (

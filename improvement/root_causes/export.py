@@ -18,7 +18,7 @@ from survey_app.types import utcnow
 
 from .labels import problem_label, severity_label
 from .models import FeedbackCase, RootCause
-from .services import case_queue
+from .queue import case_queue
 
 
 def case_export(

@@ -26,6 +26,8 @@ from survey_app.models import Channel
 from survey_app.routing import within_supported_days
 from survey_app.surveys.models import SentimentLabel
 
+from .causes import linkable_root_causes
+from .common import MAX_DESCRIPTION, MAX_NOTE, MAX_STATEMENT, MAX_TITLE, fishbone_categories
 from .labels import ENUM_LABELS, REACH_LABELS, URGENCY_LABELS, category_label
 from .models import (
     CallBackOutcome,
@@ -34,15 +36,7 @@ from .models import (
     ResponsibleParty,
     RootCauseStatus,
 )
-from .services import (
-    MAX_DESCRIPTION,
-    MAX_NOTE,
-    MAX_STATEMENT,
-    MAX_TITLE,
-    OPEN_FILTER,
-    fishbone_categories,
-    linkable_root_causes,
-)
+from .queue import OPEN_FILTER
 
 
 def _enum_choices(enum_cls: type[Enum], blank: object | None = None) -> list[SelectChoice]:
