@@ -26,7 +26,6 @@ from sqlalchemy import (
     cast,
     delete,
     func,
-    insert,
     literal_column,
     select,
 )
@@ -352,8 +351,28 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
                 rows = _build_durations(first, last, timezone)
             else:
                 rows = _build_counts(kind, first, last, timezone)
-            if rows:
-                db.session.execute(insert(table), rows)
+            _insert(table, rows)
+
+
+def _insert(table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert roll-up rows through the driver's executemany: a rebuild writes hundreds of
+    thousands, and the values are already what the columns store (dates, ints, bytes)."""
+    if not rows:
+        return
+    connection = db.session.connection()
+    names = [column.name for column in table.columns if column.name != "id"]
+    sqlite = connection.dialect.name == "sqlite"
+    marks = ", ".join("?" if sqlite else "%s" for _ in names)
+    values = [
+        tuple(
+            value.isoformat() if sqlite and isinstance(value, date) else value
+            for value in (row.get(name) for name in names)
+        )
+        for row in rows
+    ]
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", values
+    )
 
 
 def _data_days(timezone: str) -> list[date]:
