@@ -22,8 +22,9 @@ def init_app(app: Flask) -> None:
     from survey_app.surveys.signals import response_submitted
 
     from . import dashboards, metrics, sla, tasks
-    from .pipeline import analyse_demo_responses, analyse_pending, on_response_submitted
+    from .pipeline import analyse_demo_responses, analyse_pending
     from .sentiment.cli import sentiment_cli
+    from .tasks import on_response_submitted
     from .text import models  # noqa: F401  (response_keyword, so Alembic sees it)
 
     app.cli.add_command(sentiment_cli)

@@ -3,7 +3,7 @@
 Every new response is analysed in the background, never inside the
 customer's request:
 
-* with a Celery broker, :func:`on_response_submitted` enqueues
+* with a Celery broker, :func:`analysis.tasks.on_response_submitted` enqueues
   ``analysis.tasks.analyse_response`` for the worker as the response is saved;
 * the periodic job :func:`analyse_pending` (Celery beat, the thread of
   ``closedloop run``, or ``closedloop jobs run`` from cron) picks up every
@@ -393,28 +393,3 @@ def analyse_demo_responses(sender: Flask, **_: Any) -> str:
     if not done:
         return ""
     return f"Analysis: {done} responses scored and mined in {time.perf_counter() - started:.0f} s."
-
-
-# --- wiring --------------------------------------------------------------------------
-
-
-def on_response_submitted(sender: Flask, response_id: int, **_: Any) -> None:
-    """Enqueue the analysis of a new response for the worker (with a broker only).
-
-    Without a broker the periodic job analyses it within
-    ``DISPATCH_INTERVAL_SECONDS``: scoring never runs in the customer's request.
-    When the broker cannot be reached, the customer's submit still succeeds and
-    the periodic sweep picks the response up.
-    """
-    if not sender.config.get("CELERY_BROKER_URL"):
-        return
-    from .tasks import analyse_response_task
-
-    try:
-        analyse_response_task.delay(response_id)
-    except Exception as exc:
-        log.warning(
-            "could not enqueue the analysis of response %s (%s); the periodic job will do it",
-            response_id,
-            exc,
-        )

@@ -1,8 +1,16 @@
-"""Celery tasks of the analysis layer (run by the worker; in-process without a broker)."""
+"""Celery tasks of the analysis layer (run by the worker; in-process without a broker), and
+the hook that enqueues a new response's analysis. Depends on :mod:`analysis.pipeline`,
+never the other way round."""
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import shared_task
+from flask import Flask
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="analysis.tasks.analyse_response")
@@ -19,3 +27,23 @@ def analyse_pending_task() -> int:
     from .pipeline import analyse_pending
 
     return analyse_pending()
+
+
+def on_response_submitted(sender: Flask, response_id: int, **_: Any) -> None:
+    """Enqueue the analysis of a new response for the worker (with a broker only).
+
+    Without a broker the periodic job analyses it within
+    ``DISPATCH_INTERVAL_SECONDS``: scoring never runs in the customer's request.
+    When the broker cannot be reached, the customer's submit still succeeds and
+    the periodic sweep picks the response up.
+    """
+    if not sender.config.get("CELERY_BROKER_URL"):
+        return
+    try:
+        analyse_response_task.delay(response_id)
+    except Exception as exc:
+        log.warning(
+            "could not enqueue the analysis of response %s (%s); the periodic job will do it",
+            response_id,
+            exc,
+        )

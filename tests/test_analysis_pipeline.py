@@ -190,7 +190,7 @@ def test_an_unreachable_broker_never_fails_the_customer_and_the_sweep_catches_up
         CELERY_BROKER_URL=f"redis://127.0.0.1:{_closed_port()}/0",
         CELERY={"broker_connection_timeout": 1, "broker_connection_max_retries": 0},
     )
-    with app.app_context(), caplog.at_level(logging.WARNING, logger="analysis.pipeline"):
+    with app.app_context(), caplog.at_level(logging.WARNING, logger="analysis.tasks"):
         response_id = respond(app.test_client(), {"nps": 3, "comment": NEGATIVE_ZH})
 
         assert "could not enqueue the analysis" in caplog.text

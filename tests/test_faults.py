@@ -216,10 +216,10 @@ def test_redis_down_submit_and_webhook_still_work_and_the_sweep_analyses_later(
         token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text)
         answers = {"csrf_token": token.group(1), "csat_overall": "2", "nps": "3",
                    "comment": "The agent never called back."}  # fmt: skip
-        with caplog.at_level(logging.WARNING, logger="analysis.pipeline"):
+        with caplog.at_level(logging.WARNING, logger="analysis.tasks"):
             submitted = client.post(link, data=answers)
         assert submitted.status_code == 302, submitted.text
-        warnings = [r.getMessage() for r in caplog.records if r.name == "analysis.pipeline"]
+        warnings = [r.getMessage() for r in caplog.records if r.name == "analysis.tasks"]
         assert len(warnings) == 1
         assert "could not enqueue the analysis of response" in warnings[0]
         assert "the periodic job will do it" in warnings[0]
