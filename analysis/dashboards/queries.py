@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from flask import g, has_request_context
@@ -43,7 +43,7 @@ from analysis.metrics.distributions import (
     SENTIMENTS,
 )
 from analysis.metrics.engine import RESPONSE_SUM_NAMES, response_sums
-from analysis.metrics.scope import Grain, time_buckets
+from analysis.metrics.scope import Grain, offset_spans, time_buckets
 from analysis.sla.models import TicketSla
 from analysis.text.models import ResponseKeyword
 from analysis.text.themes import EXAMPLES_PER_THEME, Theme, ThemeExample
@@ -281,35 +281,11 @@ def _epoch_default(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> 
 
 
 def utc_offset_segments(scope: Scope) -> list[tuple[datetime, int]]:
-    """The scope's period cut where its time zone's UTC offset changes (daylight saving).
-
-    Returns ``(starts, offset_seconds)`` pairs in order, the first starting at
-    the period's beginning; each offset holds until the next pair starts. A
-    change is found by stepping an hour at a time and then bisecting to the
-    second, so it is exact for every zone.
-    """
+    """The scope's period cut where its time zone's UTC offset changes (daylight saving):
+    ``(starts, offset_seconds)`` pairs in order, the first at the period's beginning
+    (:func:`analysis.metrics.scope.offset_spans`)."""
     begin, end = scope.bounds
-    zone = scope.zone
-
-    def offset(moment: datetime) -> int:
-        delta = moment.astimezone(zone).utcoffset()
-        return int(delta.total_seconds()) if delta is not None else 0
-
-    segments = [(begin, offset(begin))]
-    moment = begin
-    while moment < end:
-        following = min(moment + timedelta(hours=1), end)
-        if offset(following) != segments[-1][1]:
-            low, high = moment, following  # offset(low) is the old one, offset(high) the new
-            while high - low > timedelta(seconds=1):
-                middle = low + (high - low) / 2
-                if offset(middle) == segments[-1][1]:
-                    low = middle
-                else:
-                    high = middle
-            segments.append((high, offset(high)))
-        moment = following
-    return segments
+    return [(start, minutes * 60) for start, _end, minutes in offset_spans(begin, end, scope.zone)]
 
 
 def _ticket_conditions(scope: Scope) -> list[ColumnElement[bool]]:

@@ -54,7 +54,6 @@ from .rollup_build import (
     VALUES_DTYPE,
     as_date,
     day_runs,
-    offset_spans,
     rebuild,
     refresh,
     text_value,
@@ -67,7 +66,7 @@ from .rollup_tables import (
     DirtyInstant,
     RollupState,
 )
-from .scope import Grain, Scope, local_midnight
+from .scope import Grain, Scope, local_midnight, offset_spans
 
 __all__ = ["Plan", "grouped_rows", "offset_spans", "percentile_rows", "plan", "rebuild", "refresh"]
 

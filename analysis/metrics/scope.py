@@ -56,6 +56,45 @@ def local_midnight(day: date, timezone: str) -> datetime:
     return datetime.combine(day, time(0), ZoneInfo(timezone)).astimezone(UTC)
 
 
+def _offset_minutes(at: datetime, zone: ZoneInfo) -> int:
+    offset = at.astimezone(zone).utcoffset()
+    return int(offset.total_seconds() // 60) if offset is not None else 0
+
+
+def offset_spans(
+    begin: datetime, end: datetime, zone: ZoneInfo
+) -> list[tuple[datetime, datetime, int]]:
+    """``[begin, end)`` cut where ``zone``'s UTC offset changes: ``(begin, end, minutes)`` each."""
+    spans: list[tuple[datetime, datetime, int]] = []
+    cursor = begin
+    while cursor < end:
+        offset = _offset_minutes(cursor, zone)
+        low, change = cursor, None
+        while low < end:
+            high = min(low + timedelta(hours=12), end)
+            probe = high if high < end else end - timedelta(seconds=1)
+            if probe > low and _offset_minutes(probe, zone) != offset:
+                # The offset changes in (low, probe]: find the first second with the new one.
+                while probe - low > timedelta(seconds=1):
+                    middle = low + (probe - low) / 2
+                    middle = middle.replace(microsecond=0)
+                    if middle <= low:
+                        break
+                    if _offset_minutes(middle, zone) == offset:
+                        low = middle
+                    else:
+                        probe = middle
+                change = probe
+                break
+            low = high
+        if change is None:
+            spans.append((cursor, end, offset))
+            break
+        spans.append((cursor, change, offset))
+        cursor = change
+    return spans
+
+
 @dataclasses.dataclass(frozen=True)
 class Scope:
     """A period of whole local days, ``start``..``end`` inclusive, in ``timezone``, and filters.
