@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from analysis.dashboards.queries import frt_heatmap, raw_frt_heatmap
+from analysis.dashboards.queries import filter_options, frt_heatmap, raw_frt_heatmap
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
 from analysis.metrics.engine import response_sums
 from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState
@@ -278,6 +278,11 @@ def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
         commented += sum(sums["sentiment_negative"] + sums["nps_10"] for sums in fast.values())
         assert frt_heatmap(view["scope"]) == raw_frt_heatmap(view["scope"])
     assert commented > 0
+    names = ["team", "agent", "region", "product_line"]
+    with_rollups = filter_options(names)
+    monkeypatch.setattr(rollup, "response_values", lambda names: None)
+    assert with_rollups == filter_options(names)
+    monkeypatch.undo()
     # Tickets written after the build: their days are read raw until the refresh.
     moved = db.session.scalars(select(Ticket).limit(5)).all()
     for ticket in moved:
@@ -287,6 +292,11 @@ def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
     scope = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Backline",))
     assert rollup.plan(scope, None, heatmap=True).dirty  # type: ignore[union-attr]
     assert frt_heatmap(scope) == raw_frt_heatmap(scope)
+    late = data.ticket(team="Night shift", created_at=GENERATED_START + timedelta(days=3))
+    data.response(late, submitted_at=late.closed_at + timedelta(hours=2), nps=9)
+    db.session.commit()
+    assert "Night shift" in filter_options(["team"])["team"]  # written since the refresh
     rollup.refresh()
+    assert "Night shift" in filter_options(["team"])["team"]  # and in the roll-ups since
     assert frt_heatmap(scope) == raw_frt_heatmap(scope)
     assert sum(cell.n for row in frt_heatmap(scope) for cell in row) > 0

@@ -467,6 +467,11 @@ def responses_page(
 def filter_options(names: Sequence[str]) -> dict[str, list[str]]:
     """The values seen on responses for each free-text filter (team, agent, region ...),
     sorted, for the filter form's choices (one ``SELECT DISTINCT`` per name, on its index)."""
+    from analysis.metrics import rollup
+
+    from_rollups = rollup.response_values(names)
+    if from_rollups is not None:
+        return from_rollups
     options: dict[str, list[str]] = {}
     for name in names:
         column = getattr(SurveyResponse, name)

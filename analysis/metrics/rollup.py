@@ -46,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.extensions import db
+from survey_app.surveys.models import SurveyResponse
 
 from .definitions import PERCENTILES, percentile_ranks
 from .populations import Population
@@ -313,17 +314,41 @@ def _rank_indexes(count: int, numerator: int, denominator: int) -> list[int]:
 
 def heatmap_cells(plan: Plan) -> list[tuple[int, int, int, int]]:
     """The first-response heatmap of the plan's clean days from the roll-ups: (hour of the
-    week counted from Monday 00:00 local, n, Σ seconds, Σ elapsed seconds), unsorted."""
+    week counted from Monday 00:00 local, n, Σ seconds, Σ elapsed seconds)."""
     table = ROLLUP_TABLES["created"]
-    statement, keys = _rollup_select(
-        plan,
-        "created",
-        [func.sum(table.c.n), func.sum(table.c.seconds), func.sum(table.c.elapsed)],
-        None,
-        "day",
-    )
-    cells = []
-    for _value, day, hour, n, seconds, elapsed in db.session.execute(statement.group_by(*keys)):
-        weekday = as_date(day).weekday()
-        cells.append((weekday * 24 + int(hour), int(n), int(seconds), int(elapsed)))
-    return cells
+    sums = [func.sum(table.c.n), func.sum(table.c.seconds), func.sum(table.c.elapsed)]
+    statement, keys = _rollup_select(plan, "created", sums, None, None)
+    return [
+        (int(how), int(n), int(seconds), int(elapsed))
+        for _value, _period, how, n, seconds, elapsed in db.session.execute(
+            statement.group_by(*keys)
+        )
+    ]
+
+
+def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
+    """The values seen on responses of each dimension ``names`` (the dashboard's filter
+    choices), from the roll-ups plus the responses written since they were last refreshed;
+    None when the roll-ups are not built."""
+    if db.session.get(RollupState, STATE_ID) is None:
+        return None
+    table = ROLLUP_TABLES["responses"]
+    since = db.session.scalar(select(func.min(DirtyInstant.at)))
+    options: dict[str, list[str]] = {}
+    for name in names:
+        seen = set(
+            db.session.scalars(
+                select(table.c.value)
+                .where(table.c.dimension == name, table.c.value.is_not(None))
+                .distinct()
+            )
+        )
+        if since is not None:
+            column = getattr(SurveyResponse, name)
+            seen.update(
+                db.session.scalars(
+                    select(column).where(SurveyResponse.submitted_at >= since).distinct()
+                )
+            )
+        options[name] = sorted(value for value in seen if value)
+    return options

@@ -175,8 +175,11 @@ def _slice_sums(
         )
         for row in db.session.execute(statement).mappings():
             extra = row[EXTRA_KEYS[kind]] if kind in EXTRA_KEYS else None
+            day = as_date(row["day"])
+            if kind == "created":  # the local hour of the week, counted from Monday 00:00
+                extra = day.weekday() * 24 + int(row["hour"])
             key = (
-                as_date(row["day"]),
+                day,
                 row["value"] if dimension not in ("", "*") else None,
                 None if extra is None else text_value(extra),
                 _combination(row) if dimension == "*" else NO_COMBINATION,

@@ -79,6 +79,7 @@ COMBINED = (
     "customer_is_new",
 )
 #: The name of the ``extra`` key in raw rows, per population.
+#: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
 
 
