@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from analysis.dashboards import queries, services
+from analysis.dashboards import heatmap, queries, services
 from analysis.dashboards.stats import p_chart, pearson
 from analysis.metrics import Scope
 from analysis.pipeline import analyse_response
@@ -196,7 +196,7 @@ def test_heatmap_by_local_weekday_and_hour(data):
     db.session.commit()
 
     scope = Scope(start=SEPTEMBER.start, end=SEPTEMBER.end, team=("Frontline",))
-    grid = queries.frt_heatmap(scope)
+    grid = heatmap.frt_heatmap(scope)
     assert len(grid) == 7 and all(len(row) == 24 for row in grid)
     cells = _cells(grid)
     # The ticket without first response or resolution counts its close (on its clock).
@@ -212,8 +212,8 @@ def test_heatmap_across_a_daylight_saving_change(app, data):
     data.ticket(created_at=datetime(2025, 10, 26, 1, 30, tzinfo=UTC))  # Sun 02:30 CET
     db.session.commit()
     scope = Scope(start=date(2025, 10, 1), end=date(2025, 10, 31), timezone="Europe/Berlin")
-    assert [offset for _start, offset in queries.utc_offset_segments(scope)] == [7200, 3600]
-    assert _cells(queries.frt_heatmap(scope)) == {(0, 12): (2, 600.0), (6, 2): (2, 600.0)}
+    assert [offset for _start, offset in heatmap.utc_offset_segments(scope)] == [7200, 3600]
+    assert _cells(heatmap.frt_heatmap(scope)) == {(0, 12): (2, 600.0), (6, 2): (2, 600.0)}
 
 
 # --- distributions and sentiment -----------------------------------------------------------------

@@ -257,10 +257,10 @@ def test_dashboard_cards_show_both_clocks(auth, client, make_user, data):
 
 
 def test_heatmap_cells_and_csv_carry_both_clocks(auth, client, make_user, data):
-    from analysis.dashboards import queries
+    from analysis.dashboards import heatmap
 
     _clock_tickets(data)
-    grid = queries.frt_heatmap(AUTUMN_2026)
+    grid = heatmap.frt_heatmap(AUTUMN_2026)
 
     night = grid[1][22]  # Tuesday 22:00 local
     assert (night.n, night.mean_seconds, night.mean_elapsed_seconds) == (1, 1800, 41400)

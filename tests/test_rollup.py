@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, select, update
 
-from analysis.dashboards.queries import filter_options, frt_heatmap, raw_frt_heatmap
+from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
+from analysis.dashboards.queries import filter_options
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
 from analysis.metrics.engine import response_sums
 from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState

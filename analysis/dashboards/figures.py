@@ -18,7 +18,7 @@ from flask_babel import gettext as _
 from analysis.metrics import Kpi
 from analysis.text.themes import Theme
 
-from .queries import HeatmapCell
+from .heatmap import HeatmapCell
 from .stats import Correlation, PChartPoint
 
 #: Colours: promoters / satisfied, passives / neutral, detractors / negative, no text, pending.

@@ -35,7 +35,7 @@ from survey_app.labels import label
 from survey_app.models import Channel, Priority, Tier
 from survey_app.routing import whole_number
 
-from . import figures, queries, services
+from . import figures, heatmap, queries, services
 
 bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 
@@ -161,7 +161,7 @@ def overview() -> tuple[str, int] | str:
     total = queries.response_count(scope)
     cards = services.overview_cards(scope)
     breakdown = services.breakdown(scope, group_by)
-    heatmap = queries.frt_heatmap(scope)
+    grid = heatmap.frt_heatmap(scope)
     context: dict[str, Any] = {
         "scope": scope,
         "grain": grain,
@@ -173,12 +173,12 @@ def overview() -> tuple[str, int] | str:
         "breakdown": breakdown,
         "breakdown_kpis": OVERVIEW_KPIS,
         "drill_value": drill_value,
-        "heatmap_n": sum(cell.n for row in heatmap for cell in row),
+        "heatmap_n": sum(cell.n for row in grid for cell in row),
         "figures": {},
         "themes": [],
     }
     figs: dict[str, Any] = context["figures"]
-    figs["heatmap"] = figures.heatmap_figure(heatmap) if context["heatmap_n"] else None
+    figs["heatmap"] = figures.heatmap_figure(grid) if context["heatmap_n"] else None
     if total:
         trend = services.kpi_trend(scope, grain)
         markers = services.timeline_markers(scope, grain)

@@ -17,7 +17,7 @@ from analysis.metrics import OVERVIEW_KPIS, Kpi, MetricsResult, Scope, compute
 from analysis.metrics.scope import Grain
 from analysis.text.themes import Theme
 
-from . import queries
+from . import heatmap, queries
 from .stats import Correlation, PChartPoint, p_chart, pearson
 
 #: Where the KPI-target module plugs the cards' status colours in::
@@ -208,7 +208,7 @@ def table_rows(
             for t in themes
         )
     if table == "heatmap":
-        grid = queries.frt_heatmap(scope)
+        grid = heatmap.frt_heatmap(scope)
         header = [
             "weekday",
             "hour",
