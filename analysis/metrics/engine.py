@@ -205,20 +205,22 @@ def _kpis_by_group(
                 found["sla"].setdefault(_key(row), {})[priority] = row
             else:
                 found[kind][_key(row)] = row
-    for duration in DURATIONS:
-        if any(f"{duration}_{stat}" in wanted for stat in DURATION_STATS):
-            if plan is None:
-                rows = percentile_rows(duration, scope, group_by, grain, names)
-            else:
+    durations = [d for d in DURATIONS if any(f"{d}_{stat}" in wanted for stat in DURATION_STATS)]
+    if plan is None:
+        by_duration = {d: percentile_rows(d, scope, group_by, grain, names) for d in durations}
+    elif durations:
 
-                def values(
-                    more: Sequence[ColumnElement[bool]], duration: str = duration
-                ) -> list[tuple[Any, datetime, int]]:
-                    return duration_values(duration, scope, group_by, more)
+        def values(
+            duration: str, more: Sequence[ColumnElement[bool]]
+        ) -> list[tuple[Any, datetime, int]]:
+            return duration_values(duration, scope, group_by, more)
 
-                rows = rollup.percentile_rows(plan, duration, group_by, grain, values)
-            for row in rows:
-                found[duration][_key(row)] = row
+        by_duration = rollup.percentile_rows(plan, durations, group_by, grain, values)
+    else:
+        by_duration = {}
+    for duration, rows in by_duration.items():
+        for row in rows:
+            found[duration][_key(row)] = row
 
     if group_by is None and grain is None:
         keys: set[GroupKey] = {(None, None)}

@@ -253,28 +253,47 @@ def grouped_rows(
 
 def percentile_rows(
     plan: Plan,
-    duration: str,
+    durations: Sequence[str],
     group_by: str | None,
     grain: Grain | None,
+    raw: Callable[[str, Sequence[ColumnElement[bool]]], list[tuple[Any, datetime, int]]],
+) -> dict[str, list[dict[str, Any]]]:
+    """Per duration: n, Σ and the values at each percentile's interpolation ranks, per group,
+    as the raw query returns them, from the sorted arrays of clean days (one query for all
+    ``durations``) plus ``raw(duration, conditions)`` values of dirty days."""
+    table = ROLLUP_TABLES["durations"]
+    columns = [table.c[f"{d}_values"] for d in durations]
+    statement, _keys = _rollup_select(plan, "durations", columns, group_by, grain)
+    blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
+    for value, period, _extra, *arrays in db.session.execute(statement):
+        key = (_typed(group_by, value), _label(period))
+        for duration, blob in zip(durations, arrays, strict=True):
+            if blob:
+                blobs[duration].setdefault(key, []).append(blob)
+    result: dict[str, list[dict[str, Any]]] = {}
+    for duration in durations:
+
+        def dirty(
+            more: Sequence[ColumnElement[bool]], duration: str = duration
+        ) -> list[tuple[Any, datetime, int]]:
+            return raw(duration, more)
+
+        result[duration] = _percentiles(plan, grain, blobs[duration], dirty)
+    return result
+
+
+def _percentiles(
+    plan: Plan,
+    grain: Grain | None,
+    blobs: dict[tuple[Any, str | None], list[bytes]],
     raw: Callable[[Sequence[ColumnElement[bool]]], list[tuple[Any, datetime, int]]],
 ) -> list[dict[str, Any]]:
-    """n, Σ and the values at each percentile's interpolation ranks, per group, as the raw
-    query returns them: from the sorted arrays of clean days plus ``raw`` values of dirty days."""
-    table = ROLLUP_TABLES["durations"]
-    labels = _period_labels(plan.scope, grain)
-    statement, _keys = _rollup_select(
-        plan, "durations", [table.c[f"{duration}_values"]], group_by, grain
-    )
-    blobs: dict[tuple[Any, str | None], list[bytes]] = {}
-    for value, period, _extra, blob in db.session.execute(
-        statement.where(table.c[f"{duration}_n"] > 0)
-    ):
-        blobs.setdefault((_typed(group_by, value), _label(period)), []).append(blob)
     parts = {
         key: [np.frombuffer(b"".join(chunks), dtype=VALUES_DTYPE).astype(np.int64)]
         for key, chunks in blobs.items()
     }
     if plan.dirty:
+        labels = _period_labels(plan.scope, grain)
         starts = sorted(
             (local_midnight(day, plan.scope.timezone), label) for day, label in labels.items()
         )
