@@ -369,3 +369,12 @@ def test_csv_cells_with_a_semicolon_are_quoted_for_semicolon_locales():
     assert lines[2] == "plain,4\r\n"
     parsed = list(csv.reader(io.StringIO("".join(lines).lstrip("\ufeff"))))
     assert parsed[1] == ["A; B", "3"]
+
+
+@pytest.mark.parametrize(
+    ("days", "grain"), [(1, "day"), (29, "day"), (30, "week"), (90, "week"), (91, "month")]
+)
+def test_the_trend_grain_follows_the_window(days, grain):
+    end = date(2025, 9, 30)
+    scope = Scope(start=end - timedelta(days=days - 1), end=end)
+    assert services.default_grain(scope) == grain

@@ -38,10 +38,12 @@ TABLES = ("cards", "breakdown", "trend", "themes", "heatmap", "drivers", "pchart
 
 
 def default_grain(scope: Scope) -> Grain:
-    """Day up to 31 days, week up to 26 weeks, month beyond."""
-    if scope.days <= 31:
+    """The trend's grain when the view does not name one, following the window: days under
+    30 days, weeks from 30 to 90 days, months beyond (a point per bucket stays readable and
+    each point rests on enough answers)."""
+    if scope.days < 30:
         return "day"
-    return "week" if scope.days <= 182 else "month"
+    return "week" if scope.days <= 90 else "month"
 
 
 @dataclass(frozen=True)
