@@ -26,6 +26,7 @@ from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
 from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_timezone
+from analysis.metrics.catalog import CARD_LABELS, DIMENSION_LABELS, TEXT_FILTERS
 from analysis.metrics.scope import ScopeError, parse_metrics_args
 from analysis.targets.labels import LEVEL_LABELS
 from survey_app.auth.access import staff_required
@@ -41,28 +42,7 @@ bp = Blueprint("dashboards", __name__, url_prefix="/dashboards")
 
 #: Arguments of the dashboard pages that are not metrics filters.
 PAGE_ARGS = ("page", "keyword", "sentiment", "table")
-#: Filters whose choices are the values seen on responses.
-TEXT_FILTERS = ("team", "agent", "product_line", "region")
-DIMENSION_LABELS = {
-    "team": _l("Team"),
-    "agent": _l("Agent"),
-    "channel": _l("Channel"),
-    "priority": _l("Priority"),
-    "product_line": _l("Product line"),
-    "region": _l("Region"),
-    "customer_tier": _l("Customer tier"),
-    "customer_is_new": _l("New or returning"),
-    "template_version": _l("Survey version"),
-}
-KPI_LABELS = {
-    "csat_overall_percent": _l("CSAT %"),
-    "nps": _l("NPS"),
-    "ces_average": _l("CES (1–7)"),
-    "first_response_time_p90": _l("First response P90, business hours"),
-    "first_response_time_elapsed_p90": _l("First response P90, elapsed"),
-    "sla_breach_rate": _l("SLA breach rate"),
-    "response_rate": _l("Response rate"),
-}
+KPI_LABELS = CARD_LABELS
 DRIVER_LABELS = {
     "speed": _l("Response speed"),
     "professionalism": _l("Professionalism"),

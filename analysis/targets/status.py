@@ -27,31 +27,15 @@ from typing import Any, Literal
 from flask import g, has_app_context
 from sqlalchemy import select
 
-from analysis.metrics import ALL_KPIS, DIMENSIONS, Kpi, Scope
+from analysis.metrics import DIMENSIONS, Kpi, Scope
+from analysis.metrics.catalog import Direction, direction_of
 from survey_app.extensions import db
 
 from .models import KpiTarget, Level
 
-Direction = Literal["higher", "lower"]
 StatusLevel = Literal["ok", "yellow", "orange", "red", "no_target", "low_confidence"]
 
-#: KPIs for which a lower value is better; every other KPI is better higher.
-LOWER_IS_BETTER_PREFIXES = (
-    "sla_breach_rate",
-    "reopen_rate",
-    "contacts_per_ticket",
-    "first_response_time_",
-    "resolution_time_",
-)
 _CACHE = "closedloop_kpi_targets"
-
-
-def direction_of(kpi_name: str) -> Direction:
-    """``"lower"`` for breach/reopen rates, contacts and durations, else ``"higher"``.
-    Refuses (ValueError) a name that is not in ``ALL_KPIS``."""
-    if kpi_name not in ALL_KPIS:
-        raise ValueError(f"unknown KPI {kpi_name!r}")
-    return "lower" if kpi_name.startswith(LOWER_IS_BETTER_PREFIXES) else "higher"
 
 
 def gap_of(kpi_name: str, value: float, target: float) -> float:

@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from analysis.metrics import DEFINITIONS_VERSION, Kpi, Scope, compute, other_clock
+from analysis.metrics.catalog import direction_of
 from analysis.metrics.samples import SAMPLED_KPIS, kpi_sample
 from survey_app.extensions import db
 from survey_app.types import utcnow
@@ -34,15 +35,9 @@ from .models import CheckMeasurement, Comparison, PdcaCycle, Stage, Verdict
 
 #: Significance level of the verdict.
 ALPHA = 0.05
-#: KPIs for which less is better (a target below the baseline is the usual goal).
-LOWER_IS_BETTER = frozenset(
-    {
-        "reopen_rate",
-        "sla_breach_rate",
-        "contacts_per_ticket",
-        *(name for name in SAMPLED_KPIS if name.endswith(("_mean", "_median", "_p90"))),
-    }
-)
+#: KPIs for which less is better (a target below the baseline is the usual goal): the
+#: catalogue's direction (:func:`analysis.metrics.catalog.direction_of`).
+LOWER_IS_BETTER = frozenset(name for name in SAMPLED_KPIS if direction_of(name) == "lower")
 
 
 def is_proportion(kpi: str) -> bool:

@@ -15,7 +15,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import Scope
-from analysis.targets.labels import KPI_LABELS, kpi_unit
+from analysis.metrics.catalog import KPI_LABELS, kpi_unit
 from survey_app.csvexport import neutralise
 
 from . import stream

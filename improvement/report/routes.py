@@ -16,8 +16,8 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from analysis.dashboards.queries import filter_options
-from analysis.dashboards.routes import DIMENSION_LABELS, TEXT_FILTERS
 from analysis.metrics import DIMENSIONS, MetricsQuery, metrics_timezone
+from analysis.metrics.catalog import DIMENSION_LABELS, TEXT_FILTERS
 from analysis.metrics.scope import ScopeError, parse_metrics_args
 from survey_app.auth.access import manager_required
 from survey_app.extensions import db

@@ -14,7 +14,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import ALL_KPIS, DEFINITIONS_VERSION
 from analysis.metrics import definitions as kpi_definitions
-from analysis.targets.labels import kpi_unit
+from analysis.metrics.catalog import kpi_unit
 
 from ..cells import TITLE_FONT, ReportContext, kpi_label, set_widths, write_header
 

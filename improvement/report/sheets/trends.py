@@ -14,7 +14,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import OVERVIEW_KPIS, Kpi, Scope, compute
-from analysis.targets.labels import kpi_unit
+from analysis.metrics.catalog import kpi_unit
 
 from ..cells import (
     DATE_FORMAT,
