@@ -694,3 +694,13 @@ def test_duration_check_shows_the_other_clock(app, client, auth, data, people):
     assert "First response, business hours, median (s)" in page
     assert "First response, elapsed, median (s): 41400" in page
     assert "First response, elapsed, median (s): 40200" in page
+
+
+def test_the_board_names_kpis_by_their_label(app, auth, client, make_user):
+    from tests.pdca_factories import pdca_matrix_ids
+
+    pdca_matrix_ids()
+    auth.sign_in(make_user("manager"))
+    board = client.get("/pdca").get_data(as_text=True)
+    assert "CSAT overall, % satisfied" in board
+    assert "csat_overall_percent" not in board

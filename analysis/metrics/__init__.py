@@ -77,8 +77,18 @@ def init_app(app: Flask) -> None:
         app.config.setdefault(key, value)
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
+    app.add_template_filter(kpi_label, "kpi_label")
     register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, _refresh_rollups)
     demo_seeded.connect(_build_demo_rollups, sender=app)
+
+
+def kpi_label(name: str) -> str:
+    """A KPI's label from the catalogue (the name itself when unknown); the ``kpi_label``
+    template filter."""
+    from .catalog import KPI_LABELS
+
+    label = KPI_LABELS.get(name)
+    return str(label) if label is not None else name
 
 
 def _refresh_rollups() -> int:
