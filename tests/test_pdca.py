@@ -704,3 +704,15 @@ def test_the_board_names_kpis_by_their_label(app, auth, client, make_user):
     board = client.get("/pdca").get_data(as_text=True)
     assert "CSAT overall, % satisfied" in board
     assert "csat_overall_percent" not in board
+
+
+def test_the_history_reads_as_people_write(app, auth, client, make_user):
+    from tests.pdca_factories import pdca_matrix_ids
+
+    ids = pdca_matrix_ids()
+    auth.sign_in(make_user("manager"))
+    page = client.get(f"/pdca/{ids['cycle_id']}").get_data(as_text=True)
+    history = page[page.index("audit") :]
+    assert "Owner: — → cycle-owner@example.com" in history
+    assert "KPI: — → CSAT overall, % satisfied" in history
+    assert "owner_id" not in history and "csat_overall_percent" not in history
