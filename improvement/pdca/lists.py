@@ -55,7 +55,12 @@ def cycle_overdue(cycle: PdcaCycle, today: date) -> bool:
 
 
 def _overlaps(cycle_filters: Mapping[str, Any], scope: Scope) -> bool:
-    wanted = Scope.to_json(scope)["filters"]
+    return filters_overlap(cycle_filters, Scope.to_json(scope)["filters"])
+
+
+def filters_overlap(cycle_filters: Mapping[str, Any], wanted: Mapping[str, Any]) -> bool:
+    """Whether a cycle's scope filters and ``wanted`` (a scope's JSON filters) share rows: no
+    dimension that both name lists disjoint values."""
     for name, value in cycle_filters.items():
         if name not in wanted:
             continue

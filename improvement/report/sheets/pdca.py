@@ -4,8 +4,6 @@ and the Check (verdict, test, difference, CI, p)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask_babel import gettext as _
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
@@ -15,6 +13,7 @@ from sqlalchemy.orm import selectinload
 from analysis.metrics import compute
 from improvement.pdca.common import scope_for
 from improvement.pdca.labels import ENUM_LABELS
+from improvement.pdca.lists import filters_overlap
 from improvement.pdca.models import ActionItem, PdcaCycle
 from survey_app.extensions import db
 
@@ -50,7 +49,7 @@ def report_cycles(report: ReportContext) -> list[PdcaCycle]:
         cycle
         for cycle in found
         if (cycle.closed_at is None or cycle.closed_at >= begin)
-        and _overlaps(cycle.scope or {}, wanted)
+        and filters_overlap(cycle.scope or {}, wanted)
     ]
 
 
@@ -125,14 +124,3 @@ def write_pdca(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle]) ->
         ws.cell(row=2, column=1, value=_("No PDCA cycle in scope in the period."))
     ws.freeze_panes = "C2"
     set_widths(ws, [8, 36, 10, 18, 28] + [12] * 18)
-
-
-def _overlaps(cycle_filters: dict[str, Any], wanted: dict[str, Any]) -> bool:
-    for name, value in cycle_filters.items():
-        if name not in wanted:
-            continue
-        mine = set(value) if isinstance(value, list) else {value}
-        theirs = set(wanted[name]) if isinstance(wanted[name], list) else {wanted[name]}
-        if not mine & theirs:
-            return False
-    return True
