@@ -221,6 +221,9 @@ def test_gates(app, data, people):
     add_responses(data, days_ago(10), csat_overall=[5] * 15 + [2] * 5)
     with pytest.raises(PdcaForbidden):
         advance(cycle, "check", analyst)
+    with pytest.raises(PdcaError, match="has 20 of the 30 observations"):
+        advance(cycle, "check", manager)  # the Check window is short of data
+    app.config["METRICS_MIN_SAMPLE"] = 20
     advance(cycle, "check", manager)
     assert [m.round for m in cycle.measurements] == [0]
     # No leaving Check without a measurement.
@@ -235,7 +238,9 @@ def test_gates(app, data, people):
         record_act(cycle, "standardise", analyst)
     with pytest.raises(PdcaError, match="Unknown decision"):
         record_act(cycle, "shrug", manager)
-    record_act(cycle, ActDecision.ADJUST, manager, "half of it worked")
+    with pytest.raises(PdcaError, match="1 action is still open"):
+        record_act(cycle, ActDecision.ADJUST, manager, "half of it worked")
+    record_act(cycle, ActDecision.ADJUST, manager, "half of it worked", pending="keep")
     db.session.commit()
     log = db.session.scalars(
         select(StageChange).where(StageChange.cycle_id == cycle.id).order_by(StageChange.id)
@@ -249,7 +254,8 @@ def test_gates(app, data, people):
     ]
     assert log[0].user_id == analyst.id
     assert log[1].user_id == manager.id and log[1].note == "go"
-    assert log[-1].user_id == manager.id and log[-1].note == "half of it worked"
+    assert log[-1].user_id == manager.id
+    assert log[-1].note == "half of it worked\n1 open action kept open, to be finished later."
     with pytest.raises(PdcaError, match="closed"):
         add_action(cycle, title="late", owner=analyst, deadline=days_ago(-1), user=analyst)
 
@@ -371,8 +377,11 @@ def test_check_met_and_the_loop_closes(app, client, auth, data, people):
     assert check.test == "two-proportion z-test"
     assert check.verdict is Verdict.MET
     advance(cycle, "act", people["manager"])
-    _cycle, following = record_act(cycle, "standardise", people["manager"], open_next=True)
+    _cycle, following = record_act(
+        cycle, "standardise", people["manager"], open_next=True, pending="carry"
+    )
     db.session.commit()
+    assert following is not None and [a.title for a in following.actions] == ["Re-roster"]
     assert case.status is CaseStatus.RESOLVED and case.closed_at is not None
     assert root_cause.status is RootCauseStatus.RESOLVED
     assert "1 linked feedback cases closed" in cycle.stage_log[-1].note
@@ -397,7 +406,7 @@ def test_check_not_met_and_not_enough_data(app, data, people):
     assert db.session.scalar(select(func.count()).select_from(CheckMeasurement)) == 1
     # A standardised cycle without a met Check closes no case.
     advance(cycle, "act", people["manager"])
-    record_act(cycle, "standardise", people["manager"])
+    record_act(cycle, "standardise", people["manager"], pending="cancel")
     assert "closed" not in (cycle.stage_log[-1].note or "")
 
 
@@ -676,6 +685,7 @@ def test_duration_check_shows_the_other_clock(app, client, auth, data, people):
         plan(people["manager"], kpi="first_response_time_median", target_value=900.0),
         people["analyst"],
     )
+    app.config["METRICS_MIN_SAMPLE"] = 3
     run_to_check(cycle, people)
 
     (check,) = cycle.measurements

@@ -29,6 +29,8 @@ FIELD_LABELS = {
     "target_date": _l("Target date"),
     "baseline_start": _l("Baseline from"),
     "baseline_end": _l("Baseline to"),
+    "check_scheduled_for": _l("Check scheduled for"),
+    "cycle_id": _l("Cycle"),
 }
 NOTHING = "—"
 
@@ -39,6 +41,8 @@ def _shown(field: str, value: Any) -> str:
     if field.endswith(("owner_id", "assignee_id")) and isinstance(value, int):
         user = db.session.get(User, value)
         return (user.name or user.email) if user is not None else f"#{value}"
+    if field == "cycle_id" and isinstance(value, int):
+        return f"#{value}"
     if field == "kpi" and isinstance(value, str):
         return kpi_label(value)
     if isinstance(value, float):

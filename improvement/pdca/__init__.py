@@ -26,11 +26,11 @@ def init_app(app: Flask) -> None:
     from survey_app.background import register_job
 
     from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
-    from .checks import run_due_rechecks
     from .cli import actions_cli, pdca_cli
     from .lists import action_dates
     from .reminders import DEFAULT_DUE_SOON_DAYS, send_action_reminders
     from .routes import bp
+    from .stages import run_due_checks
 
     app.config.setdefault("ACTION_DUE_SOON_DAYS", DEFAULT_DUE_SOON_DAYS)
     labels.init_app()
@@ -41,7 +41,8 @@ def init_app(app: Flask) -> None:
     register_job(
         app, "action-reminders", tasks.send_action_reminders_task.name, send_action_reminders
     )
-    register_job(app, "pdca-rechecks", tasks.run_due_rechecks_task.name, run_due_rechecks)
+    # One job for the Check work that falls due: scheduled Checks, then re-checks.
+    register_job(app, "pdca-rechecks", tasks.run_due_rechecks_task.name, run_due_checks)
 
 
 def timeline_markers(app: Flask, scope: Any) -> list[tuple[Any, str]]:

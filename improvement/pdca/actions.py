@@ -15,7 +15,7 @@ from survey_app.models import User
 from survey_app.types import utcnow
 
 from .common import ACTION_AUDIT_FIELDS, MAX_TEXT, MAX_TITLE, PdcaError, is_manager, require
-from .models import ActionItem, ActionStatus, PdcaCycle, Stage
+from .models import PENDING_ACTION_STATUSES, ActionItem, ActionStatus, PdcaCycle, Stage
 
 
 def add_action(
@@ -50,7 +50,8 @@ def update_action(
     deadline: date | None = None,
 ) -> ActionItem:
     """Change an action's status, evidence note (and deadline); by its owner, the cycle's
-    owner or a manager. A done action records when; reopening clears it."""
+    owner or a manager. A done action records when; reopening clears it. On a closed
+    cycle only an action the Act kept open (still pending) can change, until finished."""
     require(
         user.id in (action.owner_id, action.cycle.owner_id) or is_manager(user),
         _("Only the action's owner, the cycle's owner or a manager can update this action."),
@@ -61,7 +62,7 @@ def update_action(
         raise PdcaError(_("Unknown status %(status)s.", status=status)) from None
     if len(evidence) > MAX_TEXT:
         raise PdcaError(_("The evidence note is too long."))
-    if action.cycle.stage is Stage.CLOSED:
+    if action.cycle.stage is Stage.CLOSED and action.status not in PENDING_ACTION_STATUSES:
         raise PdcaError(_("This cycle is closed."))
     before = snapshot(action, ACTION_AUDIT_FIELDS)
     if new_status is ActionStatus.DONE and action.status is not ActionStatus.DONE:

@@ -18,6 +18,8 @@ significant (p < 0.05) in the direction of the target; else *not met*.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from flask import current_app
@@ -89,15 +91,56 @@ def compare(kpi: str, a_scope: Scope, b_scope: Scope) -> tuple[Kpi, Kpi, stats.C
     )
 
 
+def min_sample() -> int:
+    """The fewest observations a side of a Check needs (``METRICS_MIN_SAMPLE``, default 30)."""
+    return int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
+
+
 def verdict(kpi: str, target: float, a: Kpi, b: Kpi, result: stats.Comparison | None) -> Verdict:
     """Met / not met / not enough data, as the module docstring says."""
-    min_sample = int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
-    if result is None or a.n < min_sample or b.n < min_sample or b.value is None:
+    needed = min_sample()
+    if result is None or a.n < needed or b.n < needed or b.value is None:
         return Verdict.NOT_ENOUGH_DATA
     lower = kpi in LOWER_IS_BETTER
     reached = b.value <= target if lower else b.value >= target
     improved = result.difference < 0 if lower else result.difference > 0
     return Verdict.MET if reached and improved and result.p_value < ALPHA else Verdict.NOT_MET
+
+
+@dataclass(frozen=True)
+class WindowSample:
+    """The KPI's observations in a cycle's Check window so far (the day Do started to
+    ``end``, in the cycle's scope), against the minimum the Check needs."""
+
+    start: date
+    end: date
+    n: int
+    needed: int
+    #: The day the window should have enough at the daily rate observed so far (``end``
+    #: when it has enough already); None when nothing was observed yet (unknown).
+    ready_by: date | None
+
+    @property
+    def enough(self) -> bool:
+        return self.n >= self.needed
+
+
+def window_sample(cycle: PdcaCycle, today: date | None = None) -> WindowSample:
+    """Count the KPI's sample (its ``n``, from :func:`analysis.metrics.compute`) in the Check
+    window as it would be if the cycle entered Check on ``today`` (default: today), and
+    estimate when it will reach ``METRICS_MIN_SAMPLE`` from the observed daily rate."""
+    end = today or local_today()
+    start = local_date(cycle.do_started_at) if cycle.do_started_at else end
+    start = min(start, end)
+    n = compute(scope_for(cycle.scope, start, end), metrics=[cycle.kpi]).overall[cycle.kpi].n
+    needed = min_sample()
+    ready_by: date | None = end
+    if n == 0 and needed > 0:
+        ready_by = None
+    elif n < needed:
+        per_day = n / ((end - start).days + 1)
+        ready_by = end + timedelta(days=math.ceil((needed - n) / per_day))
+    return WindowSample(start=start, end=end, n=n, needed=needed, ready_by=ready_by)
 
 
 def _periods(cycle: PdcaCycle, round_: int) -> tuple[date, date]:

@@ -12,6 +12,7 @@ from .checks import run_due_rechecks
 from .common import local_today
 from .lists import board, cycle_overdue
 from .reminders import send_action_reminders
+from .stages import run_scheduled_checks
 
 
 @click.group("actions")
@@ -43,8 +44,10 @@ def pdca_cli() -> None:
 
 @pdca_cli.command("recheck")
 def recheck_command() -> None:
-    """Measure the 30 / 60 / 90-day re-checks that are due."""
-    click.echo(f"{run_due_rechecks()} re-checks measured.")
+    """Enter the scheduled Checks that are due (when their window has the minimum sample),
+    then measure the 30 / 60 / 90-day re-checks that are due."""
+    started = run_scheduled_checks()
+    click.echo(f"{started} scheduled Checks started, {run_due_rechecks()} re-checks measured.")
 
 
 @pdca_cli.command("list")

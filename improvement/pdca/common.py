@@ -54,6 +54,7 @@ CYCLE_AUDIT_FIELDS = (
     "target_date",
     "root_causes",
     "approved_by_id",
+    "check_scheduled_for",
     "act_decision",
     "act_note",
 )

@@ -11,9 +11,11 @@ from wtforms import (
     BooleanField,
     DateField,
     FloatField,
+    RadioField,
     SelectField,
     SelectMultipleField,
     StringField,
+    SubmitField,
     TextAreaField,
 )
 from wtforms.fields.choices import SelectChoice
@@ -24,7 +26,7 @@ from analysis.targets.labels import KPI_LABELS
 
 from .common import MAX_TEXT, MAX_TITLE
 from .labels import ENUM_LABELS, choices
-from .models import ActDecision, ActionStatus, Stage
+from .models import ActDecision, ActionStatus, OpenActions, Stage
 
 
 def parse_scope_text(text: str | None) -> dict[str, Any]:
@@ -124,6 +126,13 @@ class StageForm(FlaskForm):
         validators=[DataRequired()],
     )
     note = TextAreaField(_l("Note"), validators=[Length(max=MAX_TEXT)])
+    #: Enter Check although the window is short of data (the note says why).
+    anyway = BooleanField(_l("Check now anyway"))
+
+
+class ScheduleCheckForm(FlaskForm):
+    on = DateField(_l("Check on"), validators=[Optional()])
+    cancel = SubmitField(_l("Cancel the scheduled Check"))
 
 
 class ActForm(FlaskForm):
@@ -132,6 +141,12 @@ class ActForm(FlaskForm):
     )
     note = TextAreaField(_l("What was decided"), validators=[Length(max=MAX_TEXT)])
     open_next = BooleanField(_l("Open the next cycle"))
+    #: Asked (and required by the operation) while actions are still pending.
+    open_actions = RadioField(
+        _l("What happens to the open actions?"),
+        choices=choices(OpenActions),
+        validators=[Optional()],
+    )
 
 
 class ButtonForm(FlaskForm):

@@ -10,7 +10,15 @@ from wtforms.fields.choices import SelectChoice
 
 from survey_app.labels import LABELS
 
-from .models import ActDecision, ActionStatus, Comparison, ReminderKind, Stage, Verdict
+from .models import (
+    ActDecision,
+    ActionStatus,
+    Comparison,
+    OpenActions,
+    ReminderKind,
+    Stage,
+    Verdict,
+)
 
 ENUM_LABELS: dict[enum.Enum, LazyString] = {
     Stage.PLAN: _l("Plan"),
@@ -21,6 +29,9 @@ ENUM_LABELS: dict[enum.Enum, LazyString] = {
     ActDecision.STANDARDISE: _l("standardise"),
     ActDecision.ADJUST: _l("adjust"),
     ActDecision.ABANDON: _l("abandon"),
+    OpenActions.CARRY: _l("carry them into the next cycle"),
+    OpenActions.CANCEL: _l("cancel them"),
+    OpenActions.KEEP: _l("keep them open, to be finished later"),
     ActionStatus.OPEN: _l("open"),
     ActionStatus.IN_PROGRESS: _l("in progress"),
     ActionStatus.BLOCKED: _l("blocked"),

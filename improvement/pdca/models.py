@@ -33,6 +33,16 @@ class Stage(enum.StrEnum):
 STAGE_ORDER = (Stage.PLAN, Stage.DO, Stage.CHECK, Stage.ACT, Stage.CLOSED)
 
 
+class OpenActions(enum.StrEnum):
+    """What the Act decision does with the cycle's actions still pending."""
+
+    #: Moved into the next cycle the Act opens.
+    CARRY = "carry"
+    CANCEL = "cancel"
+    #: Left pending on the closed cycle, their owners finish them later.
+    KEEP = "keep"
+
+
 class ActDecision(enum.StrEnum):
     STANDARDISE = "standardise"
     ADJUST = "adjust"
@@ -81,7 +91,8 @@ class PdcaCycle(Model):
     The baseline is ``compute(scope over baseline_start..baseline_end)`` of
     ``kpi``, stored when the plan is saved (value and n). ``approved_*``
     records the manager's approval of the plan; ``previous_id`` links the
-    cycle an Act opened this one from.
+    cycle an Act opened this one from; ``check_scheduled_for`` is the day the
+    Check was scheduled for while its window was short of data.
     """
 
     __tablename__ = "pdca_cycle"
@@ -107,6 +118,9 @@ class PdcaCycle(Model):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     do_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     check_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    #: A local day from which the periodic job moves the cycle (at Do) to Check, as soon as
+    #: the Check window has the minimum sample (:func:`.stages.run_scheduled_checks`).
+    check_scheduled_for: Mapped[date | None]
     act_decision: Mapped[ActDecision | None] = mapped_column(str_enum(ActDecision, "act_decision"))
     act_note: Mapped[str] = mapped_column(Text, default="")
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -31,9 +31,11 @@ from .forms import (
     ActionUpdateForm,
     ButtonForm,
     CycleForm,
+    ScheduleCheckForm,
     StageForm,
     scope_text,
 )
+from .labels import ENUM_LABELS
 from .lists import (
     board,
     cycle_overdue,
@@ -44,7 +46,15 @@ from .lists import (
 )
 from .models import ActionItem, PdcaCycle, Stage
 from .plan import PlanInput, create_cycle, update_plan
-from .stages import advance, approve_plan, record_act
+from .stages import (
+    advance,
+    approval_blockers,
+    approve_plan,
+    next_move,
+    open_actions,
+    record_act,
+    schedule_check,
+)
 
 bp = Blueprint("pdca", __name__)
 
@@ -147,19 +157,29 @@ def _cycle_page(cycle: PdcaCycle, status: int = 200, **forms: Any) -> tuple[str,
         )
     if plan_form is not None:
         _fill_choices(plan_form, cycle)
-    next_stage = {Stage.PLAN: Stage.DO, Stage.DO: Stage.CHECK, Stage.CHECK: Stage.ACT}.get(
-        cycle.stage
+    move = next_move(cycle)
+    move_reasons = list(move.blockers) if move is not None else []
+    if move is not None and not can_run(cycle, current_user):
+        move_reasons.append(_("Only a manager can move a cycle between stages."))
+    suggested = cycle.check_scheduled_for
+    if suggested is None and move is not None and move.sample is not None:
+        suggested = move.sample.ready_by
+    schedule_form = forms.get("schedule") or ScheduleCheckForm(
+        formdata=None, data={"on": suggested}
     )
-    stage_form = StageForm(formdata=None, data={"to": next_stage.value if next_stage else None})
     page = render_template(
         "pdca/cycle.html",
         cycle=cycle,
         today=local_today(),
         plan_form=plan_form,
         action_form=action_form,
-        stage_form=stage_form,
-        next_stage=next_stage,
-        act_form=ActForm(formdata=None),
+        stage_form=forms.get("stage") or StageForm(formdata=None),
+        move=move,
+        move_reasons=move_reasons,
+        approval_reasons=approval_blockers(cycle),
+        schedule_form=schedule_form,
+        open_actions=open_actions(cycle),
+        act_form=forms.get("act") or ActForm(formdata=None),
         button=ButtonForm(),
         update_form=ActionUpdateForm,
         can_run=can_run(cycle, current_user),
@@ -258,10 +278,33 @@ def cycle_stage(cycle_id: int) -> Response | tuple[str, int]:
         flash(_("Choose the stage to move to."), "error")
         return _cycle_page(cycle, 400)
     with commit_unless(PdcaError) as attempt:
-        advance(cycle, form.to.data, current_user, form.note.data or "")
+        advance(cycle, form.to.data, current_user, form.note.data or "", anyway=form.anyway.data)
     if attempt.refusal is not None:
         return _cycle_page(cycle, _refused(attempt.refusal))
-    flash(_("The cycle is now at %(stage)s.", stage=form.to.data), "success")
+    flash(_("The cycle is now at %(stage)s.", stage=ENUM_LABELS[cycle.stage]), "success")
+    return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
+
+
+@bp.post("/pdca/<int:cycle_id>/schedule-check")
+@staff_required
+def cycle_schedule_check(cycle_id: int) -> Response | tuple[str, int]:
+    cycle = _load(cycle_id)
+    form = ScheduleCheckForm()
+    if not form.validate_on_submit():
+        flash(_("Give the day of the Check as a date."), "error")
+        return _cycle_page(cycle, 400, schedule=form)
+    on = None if form.cancel.data else form.on.data
+    if on is None and not form.cancel.data:
+        flash(_("Give the day of the Check as a date."), "error")
+        return _cycle_page(cycle, 400, schedule=form)
+    with commit_unless(PdcaError) as attempt:
+        schedule_check(cycle, current_user, on)
+    if attempt.refusal is not None:
+        return _cycle_page(cycle, _refused(attempt.refusal), schedule=form)
+    if on is None:
+        flash(_("The scheduled Check is cancelled."), "success")
+    else:
+        flash(_("The Check is scheduled for %(date)s.", date=on.isoformat()), "success")
     return redirect(url_for(".cycle_detail", cycle_id=cycle.id))
 
 
@@ -298,9 +341,10 @@ def cycle_act(cycle_id: int) -> Response | tuple[str, int]:
             current_user,
             form.note.data or "",
             open_next=form.open_next.data,
+            pending=form.open_actions.data or None,
         )
     if attempt.refusal is not None:
-        return _cycle_page(cycle, _refused(attempt.refusal))
+        return _cycle_page(cycle, _refused(attempt.refusal), act=form)
     flash(_("Decision recorded; the cycle is closed."), "success")
     if following is not None:
         return redirect(url_for(".cycle_detail", cycle_id=following.id))

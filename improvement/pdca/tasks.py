@@ -1,4 +1,4 @@
-"""Celery tasks of the PDCA cycles (periodic: reminders and re-checks)."""
+"""Celery tasks of the PDCA cycles (periodic: reminders, scheduled Checks and re-checks)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ def send_action_reminders_task() -> int:
 
 @shared_task(name="improvement.pdca.tasks.run_due_rechecks")
 def run_due_rechecks_task() -> int:
-    """Measure the due 30 / 60 / 90-day re-checks; return how many."""
-    from .checks import run_due_rechecks
+    """Enter the scheduled Checks that are due (their window has the minimum sample), then
+    measure the due 30 / 60 / 90-day re-checks; return how many of both."""
+    from .stages import run_due_checks
 
-    return run_due_rechecks()
+    return run_due_checks()
