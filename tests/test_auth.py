@@ -779,6 +779,12 @@ PDCA_ROUTES = [
     Route("POST", "/pdca/<int:cycle_id>/measure", MANAGER_GATED, data=lambda ids: {}),
     Route(
         "POST",
+        "/pdca/<int:cycle_id>/schedule-check",
+        MANAGER_GATED,
+        data=lambda ids: {"on": "2099-01-01"},
+    ),
+    Route(
+        "POST",
         "/pdca/<int:cycle_id>/act",
         MANAGER_GATED,
         data=lambda ids: {"decision": "standardise"},

@@ -18,7 +18,6 @@ significant (p < 0.05) in the direction of the target; else *not met*.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -138,8 +137,9 @@ def window_sample(cycle: PdcaCycle, today: date | None = None) -> WindowSample:
     if n == 0 and needed > 0:
         ready_by = None
     elif n < needed:
-        per_day = n / ((end - start).days + 1)
-        ready_by = end + timedelta(days=math.ceil((needed - n) / per_day))
+        # The missing observations at the window's daily rate, n / days, rounded up.
+        days = (end - start).days + 1
+        ready_by = end + timedelta(days=-(-(needed - n) * days // n))
     return WindowSample(start=start, end=end, n=n, needed=needed, ready_by=ready_by)
 
 
