@@ -168,14 +168,14 @@ def test_the_stage_rules_guide_the_manager(app, live_server, browser, make_user,
 
         # Act with the action still open: the question is asked and must be answered.
         stage.get_by_role("button", name="Move to Act").click()
-        expect(stage.get_by_text("1 action is still open. What happens to it?")).to_be_visible()
+        expect(stage.get_by_text("Actions still open: 1. What happens to them?")).to_be_visible()
         stage.get_by_label("Decision").select_option("adjust")
         stage.get_by_role("button", name="Record the decision").click()  # no answer: stays
         expect(page.locator(".pill")).to_have_text("Act")
         stage.get_by_label("cancel", exact=True).check()
         stage.get_by_role("button", name="Record the decision").click()
         expect(page.locator(".pill")).to_have_text("closed")
-        expect(page.get_by_text("1 open action cancelled.")).to_be_visible()
+        expect(page.get_by_text("Open actions cancelled: 1.")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= width
     finally:
         context.close()

@@ -238,7 +238,7 @@ def test_gates(app, data, people):
         record_act(cycle, "standardise", analyst)
     with pytest.raises(PdcaError, match="Unknown decision"):
         record_act(cycle, "shrug", manager)
-    with pytest.raises(PdcaError, match="1 action is still open"):
+    with pytest.raises(PdcaError, match="Actions still open: 1."):
         record_act(cycle, ActDecision.ADJUST, manager, "half of it worked")
     record_act(cycle, ActDecision.ADJUST, manager, "half of it worked", pending="keep")
     db.session.commit()
@@ -255,7 +255,7 @@ def test_gates(app, data, people):
     assert log[0].user_id == analyst.id
     assert log[1].user_id == manager.id and log[1].note == "go"
     assert log[-1].user_id == manager.id
-    assert log[-1].note == "half of it worked\n1 open action kept open, to be finished later."
+    assert log[-1].note == "half of it worked\nOpen actions kept open, to be finished later: 1."
     with pytest.raises(PdcaError, match="closed"):
         add_action(cycle, title="late", owner=analyst, deadline=days_ago(-1), user=analyst)
 

@@ -300,7 +300,7 @@ def at_act(people: dict[str, Any], kd: KpiData) -> PdcaCycle:
 def test_act_refuses_without_saying_what_happens_to_open_actions(app, kd, people):
     manager = people["manager"]
     cycle = at_act(people, kd)
-    with pytest.raises(PdcaError, match="2 actions are still open: say what happens to them"):
+    with pytest.raises(PdcaError, match="Actions still open: 2. Say what happens to them"):
         record_act(cycle, "adjust", manager)
     with pytest.raises(PdcaError, match="only be carried into a next cycle"):
         record_act(cycle, "adjust", manager, pending="carry")
@@ -318,7 +318,7 @@ def test_act_cancels_the_open_actions(app, kd, people):
         "Train": ActionStatus.CANCELLED,
         "Rewrite FAQ": ActionStatus.CANCELLED,
     }
-    assert cycle.stage_log[-1].note == "Did not help\n2 open actions cancelled."
+    assert cycle.stage_log[-1].note == "Did not help\nOpen actions cancelled: 2."
     for action in (a for a in cycle.actions if a.title != "Re-roster"):
         last = events("action", action.id)[-1]
         assert last.action == "cancel" and last.actor_id == people["manager"].id
@@ -332,7 +332,7 @@ def test_act_keeps_open_actions_to_be_finished_later(app, kd, people):
     assert cycle.stage is Stage.CLOSED
     train, done, faq = cycle.actions  # by deadline
     assert (train.status, faq.status) == (ActionStatus.OPEN, ActionStatus.IN_PROGRESS)
-    assert "2 open actions kept open, to be finished later." in cycle.stage_log[-1].note
+    assert "Open actions kept open, to be finished later: 2." in cycle.stage_log[-1].note
     # Its owner finishes a kept action later; a finished one, or a new one, is refused.
     update_action(train, status="done", evidence="trained", user=people["analyst"])
     with pytest.raises(PdcaError, match="closed"):
@@ -356,7 +356,7 @@ def test_act_carries_open_actions_into_the_next_cycle(app, kd, people):
         ("Train", ActionStatus.OPEN),
         ("Rewrite FAQ", ActionStatus.IN_PROGRESS),
     ]
-    assert cycle.stage_log[-1].note == f"2 open actions carried into cycle #{following.id}."
+    assert cycle.stage_log[-1].note == f"Open actions carried into cycle #{following.id}: 2."
     for action in following.actions:
         last = events("action", action.id)[-1]
         assert last.action == "carry"
@@ -455,13 +455,13 @@ def test_the_act_form_asks_about_open_actions_and_refuses_without_an_answer(
     db.session.commit()
     auth.sign_in(people["manager"])
     page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
-    assert "2 actions are still open. What happens to them?" in page
+    assert "Actions still open: 2. What happens to them?" in page
     for choice in ("carry", "cancel", "keep"):
         assert f'value="{choice}"' in page
     url = f"/pdca/{cycle.id}/act"
     response = client.post(url, data={"decision": "adjust", "csrf_token": csrf_token(client)})
     assert response.status_code == 400
-    assert "2 actions are still open: say what happens to them" in response.get_data(as_text=True)
+    assert "Actions still open: 2. Say what happens to them" in response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(PdcaCycle, cycle.id).stage is Stage.ACT
     data = {"decision": "adjust", "open_actions": "cancel", "csrf_token": csrf_token(client)}

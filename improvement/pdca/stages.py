@@ -22,7 +22,6 @@ from datetime import date, timedelta
 
 from flask import current_app
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import select
 
 from improvement.audit.services import record_event, snapshot
@@ -354,12 +353,10 @@ def _open_actions_choice(
         return None
     if not pending:
         raise PdcaError(
-            ngettext(
-                "%(num)s action is still open: say what happens to it (carry it into the "
-                "next cycle, cancel it, or keep it open).",
-                "%(num)s actions are still open: say what happens to them (carry them into "
-                "the next cycle, cancel them, or keep them open).",
-                len(still_open),
+            _(
+                "Actions still open: %(num)s. Say what happens to them (carry them into the "
+                "next cycle, cancel them, or keep them open).",
+                num=len(still_open),
             )
         )
     try:
@@ -399,19 +396,10 @@ def _settle_open_actions(
             )
     if fate is OpenActions.CARRY:
         assert following is not None
-        return ngettext(
-            "%(num)s open action carried into cycle #%(id)s.",
-            "%(num)s open actions carried into cycle #%(id)s.",
-            count,
-            id=following.id,
-        )
+        return _("Open actions carried into cycle #%(id)s: %(num)s.", id=following.id, num=count)
     if fate is OpenActions.CANCEL:
-        return ngettext("%(num)s open action cancelled.", "%(num)s open actions cancelled.", count)
-    return ngettext(
-        "%(num)s open action kept open, to be finished later.",
-        "%(num)s open actions kept open, to be finished later.",
-        count,
-    )
+        return _("Open actions cancelled: %(num)s.", num=count)
+    return _("Open actions kept open, to be finished later: %(num)s.", num=count)
 
 
 def _open_next_cycle(cycle: PdcaCycle, user: User) -> PdcaCycle:
