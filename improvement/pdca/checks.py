@@ -9,6 +9,10 @@ Periods (local days in the metrics time zone):
 * pilot vs control: the pilot scope against the control scope over the
   round's "after" period.
 
+Before entering Check, :func:`window_sample` counts the KPI's observations in
+the Check window so far (the Do → Check gate of :mod:`.stages`) and estimates
+the day it will have the minimum sample.
+
 KPI values come from :func:`analysis.metrics.compute`; the test from
 :mod:`.stats` suits the KPI (see :func:`compare`). Verdict: *not enough data*
 when either side has fewer than ``METRICS_MIN_SAMPLE`` observations; *met*
