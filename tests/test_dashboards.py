@@ -5,14 +5,17 @@ URL filters, drill-down, CSV escaping and the empty period."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
+import json
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from analysis.dashboards import heatmap, queries, services
+from analysis.dashboards import heatmap, queries, routes, services
 from analysis.dashboards.stats import p_chart, pearson
 from analysis.metrics import Scope
 from analysis.pipeline import analyse_response
@@ -343,15 +346,66 @@ def test_every_table_downloads(client, analyst, data, table):
     assert response.get_data(as_text=True).startswith("\ufeff")
 
 
-def test_plotly_js_is_served_from_the_package(client, analyst):
+#: plotly.min.js of the Python plotly package, which the dashboards served before (bytes).
+FULL_PLOTLY_BYTES = 4_815_814
+
+
+def test_plotly_js_is_the_vendored_cartesian_bundle(client, analyst):
     response = client.get("/dashboards/plotly.min.js?v=1")
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert response.cache_control.max_age == 365 * 24 * 3600
-    assert len(response.get_data()) > 1_000_000
+    assert "Accept-Encoding" in response.vary
+    assert response.content_encoding is None  # the client did not ask for gzip
+    body = response.get_data()
+    assert body.startswith(b"/**\n* plotly.js (cartesian - minified) v4.")
+    assert 1_000_000 < len(body) < FULL_PLOTLY_BYTES / 3
     etag = response.get_etag()[0]
     again = client.get("/dashboards/plotly.min.js?v=1", headers={"If-None-Match": f'"{etag}"'})
     assert again.status_code == 304
+
+
+def test_plotly_js_is_gzipped_for_a_client_that_accepts_it(client, analyst):
+    plain = client.get("/dashboards/plotly.min.js").get_data()
+    headers = {"Accept-Encoding": "gzip, deflate, br"}
+    response = client.get("/dashboards/plotly.min.js", headers=headers)
+    assert response.status_code == 200
+    assert response.content_encoding == "gzip"
+    assert "Accept-Encoding" in response.vary
+    assert response.mimetype == "text/javascript"
+    body = response.get_data()
+    assert gzip.decompress(body) == plain
+    assert len(body) < 600_000 and int(response.headers["Content-Length"]) == len(body)
+    etag = response.get_etag()[0]
+    assert etag != client.get("/dashboards/plotly.min.js").get_etag()[0]
+    again = client.get(
+        "/dashboards/plotly.min.js", headers={**headers, "If-None-Match": f'"{etag}"'}
+    )
+    assert again.status_code == 304
+    refused = client.get("/dashboards/plotly.min.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert refused.content_encoding is None and refused.get_data() == plain
+
+
+def test_pages_link_the_bundle_by_its_content(client, analyst, data):
+    data.response(nps=9, csat_overall=4, comment="ok")
+    db.session.commit()
+    html = client.get(f"/dashboards?{PERIOD}").get_data(as_text=True)
+    match = re.search(r'src="(/dashboards/plotly\.min\.js\?v=[0-9a-f]{12})"', html)
+    assert match
+    assert client.get(match.group(1)).status_code == 200
+
+
+def test_the_vendored_bundle_draws_every_trace_type(client, analyst, data):
+    """Every figure of the dashboard uses a trace type the cartesian bundle holds."""
+    _commented(data, "slow reply", "negative", ["slow"], nps=3, csat_overall=2, csat_speed=2)
+    _commented(data, "fine", "positive", ["fine"], nps=9, csat_overall=5, csat_speed=5)
+    db.session.commit()
+    html = client.get(f"/dashboards?{PERIOD}").get_data(as_text=True)
+    types = set()
+    for source in re.findall(r'id="figure-\w+">(.*?)</script>', html, re.S):
+        types |= {trace.get("type", "scatter") for trace in json.loads(source)["data"]}
+    assert {"bar", "scatter", "heatmap"} <= types
+    assert types <= routes.PLOTLY_TRACE_TYPES
 
 
 def test_card_status_hook(app, data):
