@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import html
 import io
 import json
 import math
@@ -15,9 +16,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from analysis.dashboards import heatmap, queries, routes, services
+from analysis.dashboards import figures, heatmap, queries, routes, services
 from analysis.dashboards.stats import p_chart, pearson
-from analysis.metrics import Scope
+from analysis.metrics import Kpi, Scope
 from analysis.pipeline import analyse_response
 from analysis.text.models import ResponseKeyword, replace_response_keywords
 from survey_app.csvexport import csv_lines, neutralise
@@ -432,3 +433,119 @@ def test_the_trend_grain_follows_the_window(days, grain):
     end = date(2025, 9, 30)
     scope = Scope(start=end - timedelta(days=days - 1), end=end)
     assert services.default_grain(scope) == grain
+
+
+# --- trend figures: CI band and PDCA markers --------------------------------------------------
+
+
+def _kpi(value: float | None, n: int = 40, ci: tuple[float, float] | None = None) -> Kpi:
+    return Kpi("csat_overall_percent", value, n, n < 30, "%", ci)
+
+
+def test_the_trend_draws_its_ci_as_a_band():
+    figure = figures.kpi_trend_figure(
+        "CSAT % trend",
+        [
+            ("2025-09-01", _kpi(80.0, ci=(70.0, 88.0))),
+            ("2025-09-08", _kpi(None, n=0)),
+            ("2025-09-15", _kpi(60.0, n=5, ci=(23.1, 88.2))),
+        ],
+        axis=(0, 100),
+    )
+    low, high, line = figure["data"]
+    assert low["y"] == [70.0, None, 23.1] and high["y"] == [88.0, None, 88.2]
+    assert high["fill"] == "tonexty" and "fill" not in low  # the band fills low → high
+    for bound in (low, high):
+        assert bound["showlegend"] is False
+        assert bound["mode"] == "lines" and bound["line"]["width"] == 0
+        assert "95% CI" in bound["hovertemplate"] and "%{y:.1f}" in bound["hovertemplate"]
+    assert line["y"] == [80.0, None, 60.0] and "error_y" not in line
+    assert line["marker"]["symbol"] == ["circle", "circle-open", "circle-open"]
+
+
+def test_a_trend_without_any_ci_has_no_band():
+    figure = figures.kpi_trend_figure("NPS", [("2025-09-01", _kpi(None, n=0))], axis=(-100, 100))
+    assert len(figure["data"]) == 1
+
+
+def _marked(periods: list[str], markers: list[tuple[str, str]]) -> dict:
+    points = [(period, _kpi(50.0)) for period in periods]
+    return figures.kpi_trend_figure("NPS", points, axis=(-100, 100), markers=markers)["layout"]
+
+
+def _boxes(layout: dict, periods: list[str]) -> list[tuple[int, float, float]]:
+    """(row, from, to) of each label along the axis, as figures estimates them."""
+    boxes = []
+    for note in layout["annotations"]:
+        index = periods.index(note["x"])
+        text = html.unescape(note["text"])
+        start, end = figures._label_span(index, len(periods), text)
+        boxes.append((-note["yshift"] // figures.MARKER_ROW_PX, start, end))
+    return boxes
+
+
+def test_markers_on_one_day_merge_into_one_label_with_every_label_in_its_hover():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    layout = _marked(
+        periods,
+        [
+            ("2025-09-17", "Do: <b>rota</b>"),
+            ("2025-09-17", "Check: first-reply template for P1 tickets"),
+            ("2025-09-17", "Done: train the night shift"),
+        ],
+    )
+    (line,) = layout["shapes"]
+    assert line["x0"] == "2025-09-17"
+    (note,) = layout["annotations"]
+    assert note["text"] == "Do: &lt;b&gt;rota&lt;/b&gt; +2"
+    assert note["hovertext"] == (
+        "Do: &lt;b&gt;rota&lt;/b&gt;<br>Check: first-reply template for P1 tickets"
+        "<br>Done: train the night shift"
+    )
+    assert note["yanchor"] == "top" and note["y"] == 1 and note["yshift"] == 0
+
+
+def test_markers_on_near_days_are_staggered_and_never_overlap():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    markers = [
+        ("2025-09-02", "Do: 夜班排班调整"),
+        ("2025-09-03", "Done: new macros for refunds"),
+        ("2025-09-03", "Done: a second action"),
+        ("2025-09-04", "Check: refunds"),
+        ("2025-09-20", "Act: rota"),
+        ("2025-09-21", "Do: callbacks"),
+        ("2025-09-29", "Done: FAQ page"),
+    ]
+    layout = _marked(periods, markers)
+    assert [s["x0"] for s in layout["shapes"]] == [
+        "2025-09-02",
+        "2025-09-03",
+        "2025-09-04",
+        "2025-09-20",
+        "2025-09-21",
+        "2025-09-29",
+    ]
+    boxes = _boxes(layout, periods)
+    assert {row for row, _start, _end in boxes} == {0, 1, 2}
+    for i, (row, start, end) in enumerate(boxes):
+        for other_row, other_start, other_end in boxes[i + 1 :]:
+            assert row != other_row or end <= other_start or other_end <= start
+    # Every marker is somewhere in a hover.
+    hovers = "<br>".join(note["hovertext"] for note in layout["annotations"])
+    for _period, label in markers:
+        assert html.escape(label) in hovers
+    # Labels in the right half grow leftwards, so none leaves the plot.
+    last = layout["annotations"][-1]
+    assert (last["x"], last["xanchor"]) == ("2025-09-29", "right")
+    assert layout["annotations"][0]["xanchor"] == "left"
+
+
+def test_markers_that_fit_no_row_join_the_label_before_them():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    markers = [(period, f"Done: action {i}") for i, period in enumerate(periods[:4])]
+    layout = _marked(periods, markers)
+    assert len(layout["shapes"]) == 4
+    notes = layout["annotations"]
+    assert len(notes) == figures.MARKER_ROWS
+    assert notes[-1]["text"] == "Done: action 2 +1"
+    assert notes[-1]["hovertext"] == "Done: action 2<br>2025-09-04: Done: action 3"
