@@ -447,25 +447,44 @@ def test_the_trend_draws_its_ci_as_a_band():
         "CSAT % trend",
         [
             ("2025-09-01", _kpi(80.0, ci=(70.0, 88.0))),
-            ("2025-09-08", _kpi(None, n=0)),
-            ("2025-09-15", _kpi(60.0, n=5, ci=(23.1, 88.2))),
+            ("2025-09-02", _kpi(75.0, ci=(65.0, 84.0))),
+            ("2025-09-03", _kpi(70.0, ci=(60.0, 79.0))),
+            ("2025-09-04", _kpi(None, n=0)),
+            ("2025-09-05", _kpi(60.0, n=5, ci=(23.1, 88.2))),
+            ("2025-09-06", _kpi(None, n=0)),
+            ("2025-09-07", _kpi(50.0, ci=(40.0, 60.0))),
+            ("2025-09-08", _kpi(55.0, ci=(45.0, 65.0))),
         ],
         axis=(0, 100),
     )
-    low, high, line = figure["data"]
-    assert low["y"] == [70.0, None, 23.1] and high["y"] == [88.0, None, 88.2]
-    assert high["fill"] == "tonexty" and "fill" not in low  # the band fills low → high
-    for bound in (low, high):
-        assert bound["showlegend"] is False
-        assert bound["mode"] == "lines" and bound["line"]["width"] == 0
-        assert "95% CI" in bound["hovertemplate"] and "%{y:.1f}" in bound["hovertemplate"]
-    assert line["y"] == [80.0, None, 60.0] and "error_y" not in line
-    assert line["marker"]["symbol"] == ["circle", "circle-open", "circle-open"]
+    band, line = figure["data"]
+    assert figure["layout"]["xaxis"]["categoryarray"] == [f"2025-09-0{day}" for day in range(1, 9)]
+    # One closed area per run of buckets with a CI: along the upper bounds, back along the
+    # lower ones; an empty bucket cuts the band.
+    assert band["fill"] == "toself" and band["showlegend"] is False
+    assert band["mode"] == "lines" and band["line"]["width"] == 0
+    assert band["x"] == [
+        "2025-09-01", "2025-09-02", "2025-09-03", "2025-09-03", "2025-09-02", "2025-09-01",
+        None,
+        "2025-09-07", "2025-09-08", "2025-09-08", "2025-09-07",
+    ]  # fmt: skip
+    assert band["y"] == [88.0, 84.0, 79.0, 60.0, 65.0, 70.0, None, 60.0, 65.0, 45.0, 40.0]
+    assert band["text"][:6] == ["95% CI high"] * 3 + ["95% CI low"] * 3
+    assert band["hoveron"] == "points" and "%{text} %{y:.1f}" in band["hovertemplate"]
+    # The line over it; only the lone bucket between two empty ones keeps an error bar.
+    assert line["y"] == [80.0, 75.0, 70.0, None, 60.0, None, 50.0, 55.0]
+    above, below = line["error_y"]["array"], line["error_y"]["arrayminus"]
+    assert [i for i, bar in enumerate(above) if bar is not None] == [4]
+    assert (above[4], below[4]) == (pytest.approx(28.2), pytest.approx(36.9))
+    assert line["marker"]["symbol"][3:5] == ["circle-open", "circle-open"]
 
 
 def test_a_trend_without_any_ci_has_no_band():
-    figure = figures.kpi_trend_figure("NPS", [("2025-09-01", _kpi(None, n=0))], axis=(-100, 100))
-    assert len(figure["data"]) == 1
+    figure = figures.kpi_trend_figure(
+        "NPS", [("2025-09-01", _kpi(None, n=0)), ("2025-09-02", _kpi(10.0))], axis=(-100, 100)
+    )
+    (line,) = figure["data"]
+    assert "error_y" not in line
 
 
 def _marked(periods: list[str], markers: list[tuple[str, str]]) -> dict:

@@ -71,8 +71,9 @@ def kpi_trend_figure(
     markers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
     """One KPI per time bucket: a line over its 95 % CI drawn as a shaded band (the bounds
-    in the hover, not in the legend); a bucket below the minimum sample is drawn hollow,
-    an empty bucket leaves a gap.
+    in the hover, not in the legend; one closed area per run of buckets with a CI, so an
+    empty bucket cuts it, and an error bar for a bucket with no neighbour); a bucket below
+    the minimum sample is drawn hollow, an empty bucket leaves a gap in the line.
 
     ``markers`` are ``(period, label)`` pairs (e.g. the start of a PDCA cycle's Do); see
     :func:`marker_layout` for how they are drawn.
@@ -80,34 +81,36 @@ def kpi_trend_figure(
     import plotly.graph_objects as go
 
     periods = [period for period, _kpi in points]
-    lower = [kpi.ci[0] if kpi.ci and kpi.value is not None else None for _p, kpi in points]
-    upper = [kpi.ci[1] if kpi.ci and kpi.value is not None else None for _p, kpi in points]
-    band = {
-        "mode": "lines",
-        "line": {"width": 0, "color": BLUE},
-        "hoveron": "points",
-        "showlegend": False,
-    }
+    runs = _ci_runs(points)
+    lone = {run[0][0] for run in runs if len(run) == 1}
     traces = []
-    if any(bound is not None for bound in lower):
-        traces += [
+    band_x: list[str | None] = []
+    band_y: list[float | None] = []
+    band_text: list[str | None] = []
+    for run in (run for run in runs if len(run) > 1):
+        if band_x:
+            band_x.append(None)
+            band_y.append(None)
+            band_text.append(None)
+        band_x += [periods[i] for i, _ci in run] + [periods[i] for i, _ci in reversed(run)]
+        band_y += [ci[1] for _i, ci in run] + [ci[0] for _i, ci in reversed(run)]
+        band_text += [_("95% CI high")] * len(run) + [_("95% CI low")] * len(run)
+    if band_x:
+        traces.append(
             go.Scatter(
-                name=_("95% CI low"),
-                x=periods,
-                y=lower,
-                hovertemplate="%{x}: " + _("95% CI low") + " %{y:.1f}<extra></extra>",
-                **band,
-            ),
-            go.Scatter(
-                name=_("95% CI high"),
-                x=periods,
-                y=upper,
-                fill="tonexty",
+                name=_("95% CI"),
+                x=band_x,
+                y=band_y,
+                text=band_text,
+                mode="lines",
+                line={"width": 0, "color": BLUE},
+                fill="toself",
                 fillcolor=CI_FILL,
-                hovertemplate="%{x}: " + _("95% CI high") + " %{y:.1f}<extra></extra>",
-                **band,
-            ),
-        ]
+                hoveron="points",
+                hovertemplate="%{x}: %{text} %{y:.1f}<extra></extra>",
+                showlegend=False,
+            )
+        )
     traces.append(
         go.Scatter(
             name=escape(title),
@@ -121,14 +124,45 @@ def kpi_trend_figure(
                     "circle-open" if kpi.low_confidence else "circle" for _period, kpi in points
                 ],
             },
+            error_y=_lone_error_bars(points, lone) if lone else None,
             customdata=[kpi.n for _period, kpi in points],
             hovertemplate="%{x}: %{y:.1f}<br>n = %{customdata}<extra></extra>",
             connectgaps=False,
         )
     )
-    layout = _layout(title, yaxis={"range": list(axis)}, xaxis={"type": "category"})
+    layout = _layout(
+        title,
+        yaxis={"range": list(axis)},
+        # Every bucket in time order, whichever trace names it first (the band skips some).
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": periods},
+    )
     layout.update(marker_layout(periods, markers))
     return _figure(traces, layout)
+
+
+def _ci_runs(points: Sequence[tuple[str, Kpi]]) -> list[list[tuple[int, tuple[float, float]]]]:
+    """``(index, CI)`` of consecutive buckets with a value and a CI, run by run."""
+    runs: list[list[tuple[int, tuple[float, float]]]] = []
+    for index, (_period, kpi) in enumerate(points):
+        if kpi.ci is None or kpi.value is None:
+            continue
+        if runs and runs[-1][-1][0] == index - 1:
+            runs[-1].append((index, kpi.ci))
+        else:
+            runs.append([(index, kpi.ci)])
+    return runs
+
+
+def _lone_error_bars(points: Sequence[tuple[str, Kpi]], lone: set[int]) -> dict[str, Any]:
+    """Error bars for the buckets in ``lone`` (a CI with no neighbour to make a band with)."""
+    above: list[float | None] = [None] * len(points)
+    below: list[float | None] = [None] * len(points)
+    for index in lone:
+        kpi = points[index][1]
+        if kpi.ci is not None and kpi.value is not None:
+            above[index] = kpi.ci[1] - kpi.value
+            below[index] = kpi.value - kpi.ci[0]
+    return {"type": "data", "array": above, "arrayminus": below, "visible": True, "width": 3}
 
 
 @dataclass
