@@ -5,16 +5,20 @@ URL filters, drill-down, CSV escaping and the empty period."""
 from __future__ import annotations
 
 import csv
+import gzip
+import html
 import io
+import json
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from analysis.dashboards import heatmap, queries, services
+from analysis.dashboards import figures, heatmap, queries, routes, services
 from analysis.dashboards.stats import p_chart, pearson
-from analysis.metrics import Scope
+from analysis.metrics import Kpi, Scope
 from analysis.pipeline import analyse_response
 from analysis.text.models import ResponseKeyword, replace_response_keywords
 from survey_app.csvexport import csv_lines, neutralise
@@ -343,15 +347,66 @@ def test_every_table_downloads(client, analyst, data, table):
     assert response.get_data(as_text=True).startswith("\ufeff")
 
 
-def test_plotly_js_is_served_from_the_package(client, analyst):
+#: plotly.min.js of the Python plotly package, which the dashboards served before (bytes).
+FULL_PLOTLY_BYTES = 4_815_814
+
+
+def test_plotly_js_is_the_vendored_cartesian_bundle(client, analyst):
     response = client.get("/dashboards/plotly.min.js?v=1")
     assert response.status_code == 200
     assert response.mimetype == "text/javascript"
     assert response.cache_control.max_age == 365 * 24 * 3600
-    assert len(response.get_data()) > 1_000_000
+    assert "Accept-Encoding" in response.vary
+    assert response.content_encoding is None  # the client did not ask for gzip
+    body = response.get_data()
+    assert body.startswith(b"/**\n* plotly.js (cartesian - minified) v4.")
+    assert 1_000_000 < len(body) < FULL_PLOTLY_BYTES / 3
     etag = response.get_etag()[0]
     again = client.get("/dashboards/plotly.min.js?v=1", headers={"If-None-Match": f'"{etag}"'})
     assert again.status_code == 304
+
+
+def test_plotly_js_is_gzipped_for_a_client_that_accepts_it(client, analyst):
+    plain = client.get("/dashboards/plotly.min.js").get_data()
+    headers = {"Accept-Encoding": "gzip, deflate, br"}
+    response = client.get("/dashboards/plotly.min.js", headers=headers)
+    assert response.status_code == 200
+    assert response.content_encoding == "gzip"
+    assert "Accept-Encoding" in response.vary
+    assert response.mimetype == "text/javascript"
+    body = response.get_data()
+    assert gzip.decompress(body) == plain
+    assert len(body) < 600_000 and int(response.headers["Content-Length"]) == len(body)
+    etag = response.get_etag()[0]
+    assert etag != client.get("/dashboards/plotly.min.js").get_etag()[0]
+    again = client.get(
+        "/dashboards/plotly.min.js", headers={**headers, "If-None-Match": f'"{etag}"'}
+    )
+    assert again.status_code == 304
+    refused = client.get("/dashboards/plotly.min.js", headers={"Accept-Encoding": "gzip;q=0"})
+    assert refused.content_encoding is None and refused.get_data() == plain
+
+
+def test_pages_link_the_bundle_by_its_content(client, analyst, data):
+    data.response(nps=9, csat_overall=4, comment="ok")
+    db.session.commit()
+    html = client.get(f"/dashboards?{PERIOD}").get_data(as_text=True)
+    match = re.search(r'src="(/dashboards/plotly\.min\.js\?v=[0-9a-f]{12})"', html)
+    assert match
+    assert client.get(match.group(1)).status_code == 200
+
+
+def test_the_vendored_bundle_draws_every_trace_type(client, analyst, data):
+    """Every figure of the dashboard uses a trace type the cartesian bundle holds."""
+    _commented(data, "slow reply", "negative", ["slow"], nps=3, csat_overall=2, csat_speed=2)
+    _commented(data, "fine", "positive", ["fine"], nps=9, csat_overall=5, csat_speed=5)
+    db.session.commit()
+    html = client.get(f"/dashboards?{PERIOD}").get_data(as_text=True)
+    types = set()
+    for source in re.findall(r'id="figure-\w+">(.*?)</script>', html, re.S):
+        types |= {trace.get("type", "scatter") for trace in json.loads(source)["data"]}
+    assert {"bar", "scatter", "heatmap"} <= types
+    assert types <= routes.PLOTLY_TRACE_TYPES
 
 
 def test_card_status_hook(app, data):
@@ -378,3 +433,138 @@ def test_the_trend_grain_follows_the_window(days, grain):
     end = date(2025, 9, 30)
     scope = Scope(start=end - timedelta(days=days - 1), end=end)
     assert services.default_grain(scope) == grain
+
+
+# --- trend figures: CI band and PDCA markers --------------------------------------------------
+
+
+def _kpi(value: float | None, n: int = 40, ci: tuple[float, float] | None = None) -> Kpi:
+    return Kpi("csat_overall_percent", value, n, n < 30, "%", ci)
+
+
+def test_the_trend_draws_its_ci_as_a_band():
+    figure = figures.kpi_trend_figure(
+        "CSAT % trend",
+        [
+            ("2025-09-01", _kpi(80.0, ci=(70.0, 88.0))),
+            ("2025-09-02", _kpi(75.0, ci=(65.0, 84.0))),
+            ("2025-09-03", _kpi(70.0, ci=(60.0, 79.0))),
+            ("2025-09-04", _kpi(None, n=0)),
+            ("2025-09-05", _kpi(60.0, n=5, ci=(23.1, 88.2))),
+            ("2025-09-06", _kpi(None, n=0)),
+            ("2025-09-07", _kpi(50.0, ci=(40.0, 60.0))),
+            ("2025-09-08", _kpi(55.0, ci=(45.0, 65.0))),
+        ],
+        axis=(0, 100),
+    )
+    band, line = figure["data"]
+    assert figure["layout"]["xaxis"]["categoryarray"] == [f"2025-09-0{day}" for day in range(1, 9)]
+    # One closed area per run of buckets with a CI: along the upper bounds, back along the
+    # lower ones; an empty bucket cuts the band.
+    assert band["fill"] == "toself" and band["showlegend"] is False
+    assert band["mode"] == "lines" and band["line"]["width"] == 0
+    assert band["x"] == [
+        "2025-09-01", "2025-09-02", "2025-09-03", "2025-09-03", "2025-09-02", "2025-09-01",
+        None,
+        "2025-09-07", "2025-09-08", "2025-09-08", "2025-09-07",
+    ]  # fmt: skip
+    assert band["y"] == [88.0, 84.0, 79.0, 60.0, 65.0, 70.0, None, 60.0, 65.0, 45.0, 40.0]
+    assert band["text"][:6] == ["95% CI high"] * 3 + ["95% CI low"] * 3
+    assert band["hoveron"] == "points" and "%{text} %{y:.1f}" in band["hovertemplate"]
+    # The line over it; only the lone bucket between two empty ones keeps an error bar.
+    assert line["y"] == [80.0, 75.0, 70.0, None, 60.0, None, 50.0, 55.0]
+    above, below = line["error_y"]["array"], line["error_y"]["arrayminus"]
+    assert [i for i, bar in enumerate(above) if bar is not None] == [4]
+    assert (above[4], below[4]) == (pytest.approx(28.2), pytest.approx(36.9))
+    assert line["marker"]["symbol"][3:5] == ["circle-open", "circle-open"]
+
+
+def test_a_trend_without_any_ci_has_no_band():
+    figure = figures.kpi_trend_figure(
+        "NPS", [("2025-09-01", _kpi(None, n=0)), ("2025-09-02", _kpi(10.0))], axis=(-100, 100)
+    )
+    (line,) = figure["data"]
+    assert "error_y" not in line
+
+
+def _marked(periods: list[str], markers: list[tuple[str, str]]) -> dict:
+    points = [(period, _kpi(50.0)) for period in periods]
+    return figures.kpi_trend_figure("NPS", points, axis=(-100, 100), markers=markers)["layout"]
+
+
+def _boxes(layout: dict, periods: list[str]) -> list[tuple[int, float, float]]:
+    """(row, from, to) of each label along the axis, as figures estimates them."""
+    boxes = []
+    for note in layout["annotations"]:
+        index = periods.index(note["x"])
+        text = html.unescape(note["text"])
+        start, end = figures._label_span(index, len(periods), text)
+        boxes.append((-note["yshift"] // figures.MARKER_ROW_PX, start, end))
+    return boxes
+
+
+def test_markers_on_one_day_merge_into_one_label_with_every_label_in_its_hover():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    layout = _marked(
+        periods,
+        [
+            ("2025-09-17", "Do: <b>rota</b>"),
+            ("2025-09-17", "Check: first-reply template for P1 tickets"),
+            ("2025-09-17", "Done: train the night shift"),
+        ],
+    )
+    (line,) = layout["shapes"]
+    assert line["x0"] == "2025-09-17"
+    (note,) = layout["annotations"]
+    assert note["text"] == "Do: &lt;b&gt;rota&lt;/b&gt; +2"
+    assert note["hovertext"] == (
+        "Do: &lt;b&gt;rota&lt;/b&gt;<br>Check: first-reply template for P1 tickets"
+        "<br>Done: train the night shift"
+    )
+    assert note["yanchor"] == "top" and note["y"] == 1 and note["yshift"] == 0
+
+
+def test_markers_on_near_days_are_staggered_and_never_overlap():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    markers = [
+        ("2025-09-02", "Do: 夜班排班调整"),
+        ("2025-09-03", "Done: new macros for refunds"),
+        ("2025-09-03", "Done: a second action"),
+        ("2025-09-04", "Check: refunds"),
+        ("2025-09-20", "Act: rota"),
+        ("2025-09-21", "Do: callbacks"),
+        ("2025-09-29", "Done: FAQ page"),
+    ]
+    layout = _marked(periods, markers)
+    assert [s["x0"] for s in layout["shapes"]] == [
+        "2025-09-02",
+        "2025-09-03",
+        "2025-09-04",
+        "2025-09-20",
+        "2025-09-21",
+        "2025-09-29",
+    ]
+    boxes = _boxes(layout, periods)
+    assert {row for row, _start, _end in boxes} == {0, 1, 2}
+    for i, (row, start, end) in enumerate(boxes):
+        for other_row, other_start, other_end in boxes[i + 1 :]:
+            assert row != other_row or end <= other_start or other_end <= start
+    # Every marker is somewhere in a hover.
+    hovers = "<br>".join(note["hovertext"] for note in layout["annotations"])
+    for _period, label in markers:
+        assert html.escape(label) in hovers
+    # Labels in the right half grow leftwards, so none leaves the plot.
+    last = layout["annotations"][-1]
+    assert (last["x"], last["xanchor"]) == ("2025-09-29", "right")
+    assert layout["annotations"][0]["xanchor"] == "left"
+
+
+def test_markers_that_fit_no_row_join_the_label_before_them():
+    periods = [f"2025-09-{day:02d}" for day in range(1, 31)]
+    markers = [(period, f"Done: action {i}") for i, period in enumerate(periods[:4])]
+    layout = _marked(periods, markers)
+    assert len(layout["shapes"]) == 4
+    notes = layout["annotations"]
+    assert len(notes) == figures.MARKER_ROWS
+    assert notes[-1]["text"] == "Done: action 2 +1"
+    assert notes[-1]["hovertext"] == "Done: action 2<br>2025-09-04: Done: action 3"

@@ -2,8 +2,9 @@
 the first-response heatmap, driver analysis and the detractor p-chart.
 
 Figures are built server-side with plotly's Python API and sent as JSON; the
-browser draws them with the plotly.js shipped inside the installed ``plotly``
-package, served by this blueprint (never a CDN).
+browser draws them with the cartesian plotly.js bundle vendored in
+``static/vendor/`` (same version as the Python package's), served gzipped by this
+blueprint (never a CDN).
 """
 
 from __future__ import annotations

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from html import escape
 from typing import Any
+from unicodedata import east_asian_width
 
 from flask_babel import gettext as _
 
@@ -51,6 +53,16 @@ def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
     return json.loads(go.Figure(data=data, layout=layout).to_json())
 
 
+#: Trend markers (see :func:`marker_layout`): a label longer than :data:`MARKER_LABEL_CHARS`
+#: is cut; label widths are estimated for a plot :data:`MARKER_PLOT_PX` wide (a phone), at
+#: most :data:`MARKER_ROWS` rows of :data:`MARKER_ROW_PX` pixels.
+MARKER_LABEL_CHARS = 16
+MARKER_PLOT_PX = 320
+MARKER_ROWS = 3
+MARKER_ROW_PX = 15
+CI_FILL = "rgba(9, 105, 218, 0.15)"
+
+
 def kpi_trend_figure(
     title: str,
     points: Sequence[tuple[str, Kpi]],
@@ -58,75 +70,192 @@ def kpi_trend_figure(
     axis: tuple[float, float],
     markers: Sequence[tuple[str, str]] = (),
 ) -> dict[str, Any]:
-    """One KPI per time bucket: a line with its 95 % CI as error bars; a bucket below the
-    minimum sample is drawn hollow, an empty bucket leaves a gap.
+    """One KPI per time bucket: a line over its 95 % CI drawn as a shaded band (the bounds
+    in the hover, not in the legend; one closed area per run of buckets with a CI, so an
+    empty bucket cuts it, and an error bar for a bucket with no neighbour); a bucket below
+    the minimum sample is drawn hollow, an empty bucket leaves a gap in the line.
 
-    ``markers`` are ``(period, label)`` pairs (e.g. the start of a PDCA cycle's Do):
-    each is a dashed vertical line on its bucket with its label (escaped) on top;
-    labels of one bucket are joined, a bucket not on the axis is left out.
+    ``markers`` are ``(period, label)`` pairs (e.g. the start of a PDCA cycle's Do); see
+    :func:`marker_layout` for how they are drawn.
     """
     import plotly.graph_objects as go
 
     periods = [period for period, _kpi in points]
-    values = [kpi.value for _period, kpi in points]
-    plus = [_ci_part(kpi, 1) for _period, kpi in points]
-    minus = [_ci_part(kpi, 0) for _period, kpi in points]
-    trace = go.Scatter(
-        x=periods,
-        y=values,
-        mode="lines+markers",
-        line={"color": BLUE},
-        marker={
-            "size": 8,
-            "symbol": [
-                "circle-open" if kpi.low_confidence else "circle" for _period, kpi in points
-            ],
-        },
-        error_y={"type": "data", "array": plus, "arrayminus": minus, "visible": True},
-        customdata=[kpi.n for _period, kpi in points],
-        hovertemplate="%{x}: %{y:.1f}<br>n = %{customdata}<extra></extra>",
-        connectgaps=False,
+    runs = _ci_runs(points)
+    lone = {run[0][0] for run in runs if len(run) == 1}
+    traces = []
+    band_x: list[str | None] = []
+    band_y: list[float | None] = []
+    band_text: list[str | None] = []
+    for run in (run for run in runs if len(run) > 1):
+        if band_x:
+            band_x.append(None)
+            band_y.append(None)
+            band_text.append(None)
+        band_x += [periods[i] for i, _ci in run] + [periods[i] for i, _ci in reversed(run)]
+        band_y += [ci[1] for _i, ci in run] + [ci[0] for _i, ci in reversed(run)]
+        band_text += [_("95% CI high")] * len(run) + [_("95% CI low")] * len(run)
+    if band_x:
+        traces.append(
+            go.Scatter(
+                name=_("95% CI"),
+                x=band_x,
+                y=band_y,
+                text=band_text,
+                mode="lines",
+                line={"width": 0, "color": BLUE},
+                fill="toself",
+                fillcolor=CI_FILL,
+                hoveron="points",
+                hovertemplate="%{x}: %{text} %{y:.1f}<extra></extra>",
+                showlegend=False,
+            )
+        )
+    traces.append(
+        go.Scatter(
+            name=escape(title),
+            x=periods,
+            y=[kpi.value for _period, kpi in points],
+            mode="lines+markers",
+            line={"color": BLUE},
+            marker={
+                "size": 8,
+                "symbol": [
+                    "circle-open" if kpi.low_confidence else "circle" for _period, kpi in points
+                ],
+            },
+            error_y=_lone_error_bars(points, lone) if lone else None,
+            customdata=[kpi.n for _period, kpi in points],
+            hovertemplate="%{x}: %{y:.1f}<br>n = %{customdata}<extra></extra>",
+            connectgaps=False,
+        )
     )
-    layout = _layout(title, yaxis={"range": list(axis)}, xaxis={"type": "category"})
+    layout = _layout(
+        title,
+        yaxis={"range": list(axis)},
+        # Every bucket in time order, whichever trace names it first (the band skips some).
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": periods},
+    )
+    layout.update(marker_layout(periods, markers))
+    return _figure(traces, layout)
+
+
+def _ci_runs(points: Sequence[tuple[str, Kpi]]) -> list[list[tuple[int, tuple[float, float]]]]:
+    """``(index, CI)`` of consecutive buckets with a value and a CI, run by run."""
+    runs: list[list[tuple[int, tuple[float, float]]]] = []
+    for index, (_period, kpi) in enumerate(points):
+        if kpi.ci is None or kpi.value is None:
+            continue
+        if runs and runs[-1][-1][0] == index - 1:
+            runs[-1].append((index, kpi.ci))
+        else:
+            runs.append([(index, kpi.ci)])
+    return runs
+
+
+def _lone_error_bars(points: Sequence[tuple[str, Kpi]], lone: set[int]) -> dict[str, Any]:
+    """Error bars for the buckets in ``lone`` (a CI with no neighbour to make a band with)."""
+    above: list[float | None] = [None] * len(points)
+    below: list[float | None] = [None] * len(points)
+    for index in lone:
+        kpi = points[index][1]
+        if kpi.ci is not None and kpi.value is not None:
+            above[index] = kpi.ci[1] - kpi.value
+            below[index] = kpi.value - kpi.ci[0]
+    return {"type": "data", "array": above, "arrayminus": below, "visible": True, "width": 3}
+
+
+@dataclass
+class _MarkerLabel:
+    """One label over the trend: where it sits and the markers it stands for."""
+
+    period: str
+    row: int
+    span: tuple[float, float]
+    labels: list[str] = field(default_factory=list)
+
+
+def marker_layout(periods: Sequence[str], markers: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The shapes and annotations that mark ``markers`` (``(period, label)`` pairs) on a
+    category axis of ``periods``; markers off the axis are left out. Text is escaped.
+
+    Every marked bucket gets a dashed vertical line. Labels must not overlap: markers of
+    one bucket share one label (the first, cut to :data:`MARKER_LABEL_CHARS`, then "+N"
+    for the others, all of them in its hover); a label goes on the first of
+    :data:`MARKER_ROWS` rows (from the top of the plot down) where it overlaps no other
+    label; a bucket with no free row joins the label before it (its "+N" and hover).
+    """
+    position = {period: index for index, period in enumerate(periods)}
     by_period: dict[str, list[str]] = {}
     for period, label in markers:
-        if period in periods:
-            by_period.setdefault(period, []).append(escape(label))
-    if by_period:
-        layout["shapes"] = [
-            {
-                "type": "line",
-                "xref": "x",
-                "yref": "paper",
-                "x0": period,
-                "x1": period,
-                "y0": 0,
-                "y1": 1,
-                "line": {"color": GREY, "dash": "dash", "width": 1},
-            }
-            for period in by_period
+        if period in position:
+            by_period.setdefault(period, []).append(label)
+    if not by_period:
+        return {}
+    ordered = sorted(by_period, key=position.__getitem__)
+    placed: list[_MarkerLabel] = []
+    for period in ordered:
+        labels = by_period[period]
+        span = _label_span(position[period], len(periods), _marker_text(labels[0], 99))
+        rows = [
+            row
+            for row in range(MARKER_ROWS)
+            if not any(
+                other.row == row and span[0] < other.span[1] and other.span[0] < span[1]
+                for other in placed
+            )
         ]
-        layout["annotations"] = [
-            {
-                "x": period,
-                "xref": "x",
-                "y": 1,
-                "yref": "paper",
-                "yanchor": "bottom",
-                "text": "<br>".join(labels),
-                "showarrow": False,
-                "font": {"size": 10, "color": GREY},
-            }
-            for period, labels in by_period.items()
-        ]
-    return _figure([trace], layout)
+        if rows or not placed:
+            placed.append(_MarkerLabel(period, rows[0] if rows else 0, span, list(labels)))
+        else:
+            placed[-1].labels += [f"{period}: {label}" for label in labels]
+    shapes = [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": period,
+            "x1": period,
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": GREY, "dash": "dash", "width": 1},
+        }
+        for period in ordered
+    ]
+    annotations = [
+        {
+            "x": note.period,
+            "xref": "x",
+            "xanchor": "left" if position[note.period] < len(periods) / 2 else "right",
+            "y": 1,
+            "yref": "paper",
+            "yanchor": "top",
+            "yshift": -MARKER_ROW_PX * note.row,
+            "text": escape(_marker_text(note.labels[0], len(note.labels) - 1)),
+            "hovertext": "<br>".join(escape(label) for label in note.labels),
+            "showarrow": False,
+            "bgcolor": "rgba(255, 255, 255, 0.85)",
+            "font": {"size": 10, "color": "#57606a"},
+        }
+        for note in placed
+    ]
+    return {"shapes": shapes, "annotations": annotations}
 
 
-def _ci_part(kpi: Kpi, side: int) -> float | None:
-    """The error bar above (side 1) or below (side 0) the value, from its CI."""
-    if kpi.ci is None or kpi.value is None:
-        return None
-    return kpi.ci[1] - kpi.value if side else kpi.value - kpi.ci[0]
+def _marker_text(label: str, others: int) -> str:
+    """``label`` cut to :data:`MARKER_LABEL_CHARS` (an ellipsis marks the cut), then "+N"."""
+    if len(label) > MARKER_LABEL_CHARS:
+        label = label[: MARKER_LABEL_CHARS - 1].rstrip() + "…"
+    return f"{label} +{others}" if others else label
+
+
+def _label_span(index: int, buckets: int, text: str) -> tuple[float, float]:
+    """Where a marker label sits along the axis (0–1): from its bucket's centre rightwards
+    in the left half, leftwards in the right half; wide (CJK) characters count double."""
+    centre = (index + 0.5) / buckets
+    pixels = sum(10 if east_asian_width(char) in "WF" else 6 for char in text) + 8
+    width = pixels / MARKER_PLOT_PX
+    return (centre, centre + width) if index < buckets / 2 else (centre - width, centre)
 
 
 def distribution_figure(title: str, counts: Mapping[int, int], kind: str) -> dict[str, Any]:
