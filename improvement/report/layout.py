@@ -217,18 +217,19 @@ def style_header(ws: Worksheet, row: int) -> None:
 
 
 def fit_columns(
-    ws: Worksheet, header_rows: Iterable[int], *, skip_rows: Iterable[int] = ()
+    ws: Worksheet, header_rows: Iterable[int], *, notes: Iterable[str] = ()
 ) -> dict[int, float]:
     """Set each column's width from what it shows: the widest shown value of its cells and
     what its header needs (:func:`header_width`), between :data:`MIN_WIDTH` and
-    :data:`MAX_WIDTH`. Text longer than the widest column wraps. ``skip_rows`` (titles and
-    notes that run across empty cells) do not count. Returns the widths by column number."""
-    headers, skipped = set(header_rows), set(skip_rows)
+    :data:`MAX_WIDTH`. Text longer than the widest column wraps (its row gets the height
+    of its lines). The cells named in ``notes`` (titles and notes that run on across empty
+    cells) do not count. Returns the widths by column number."""
+    headers, skipped = set(header_rows), set(notes)
     wrapped: set[int] = set()
     widths: dict[int, float] = {}
     for row in ws.iter_rows():
         for cell in row:
-            if cell.value is None or cell.row in skipped:
+            if cell.value is None or cell.coordinate in skipped:
                 continue
             if cell.row in headers:
                 needed = header_width(str(cell.value))

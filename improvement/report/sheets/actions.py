@@ -58,7 +58,7 @@ def write_actions(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle])
     ws.conditional_formatting.add(
         f"H2:H{last}", CellIsRule(operator="greaterThan", formula=["0"], fill=OVERDUE_FILL)
     )
-    fit_columns(ws, [1], skip_rows=[2] if row == 1 else [])
+    fit_columns(ws, [1], notes=["A2"] if row == 1 else [])
     set_up_printing(ws, 1, period=report.period)
 
 

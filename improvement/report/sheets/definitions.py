@@ -37,7 +37,7 @@ def write_definitions(ws: Worksheet, report: ReportContext) -> None:
         ws.cell(row=row, column=3, value=kpi_unit(name))
         ws.cell(row=row, column=4, value=formula_of(name))
     # Each formula wraps in its column (fit_columns): a row per KPI, as tall as it needs.
-    fit_columns(ws, [5], skip_rows=[1, 2, 3])
+    fit_columns(ws, [5], notes=["A1", "A2", "A3"])
     set_up_printing(ws, 5, period=report.period)
 
 

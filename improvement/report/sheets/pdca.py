@@ -124,5 +124,5 @@ def write_pdca(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle]) ->
         ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{1 + len(cycles)}"
     else:
         ws.cell(row=2, column=1, value=_("No PDCA cycle in scope in the period."))
-    fit_columns(ws, [1], skip_rows=[] if cycles else [2])
+    fit_columns(ws, [1], notes=[] if cycles else ["A2"])
     set_up_printing(ws, 1, period=report.period, freeze_column=3)

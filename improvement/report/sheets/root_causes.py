@@ -14,6 +14,7 @@ from openpyxl.drawing.text import (
     ParagraphProperties,
     RichTextProperties,
 )
+from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.dashboards.queries import top_negative_themes
@@ -64,14 +65,14 @@ def write_root_causes(ws: Worksheet, report: ReportContext) -> None:
         ws.cell(row=row, column=8, value=_("yes") if item.vital else None)
         chart_label = f"{offset + 1}. {shortened(item.title, CHART_LABEL_WIDTH)}"
         ws.cell(row=row, column=9, value=text(chart_label))
-    notes = []
+    notes = ["A1", f"{get_column_letter(THEMES_COLUMN)}1"]
     if not pareto:
         ws.cell(row=3, column=1, value=_("No feedback linked to a root cause in the period."))
-        notes.append(3)
+        notes.append("A3")
     themes_rows = _write_themes(ws, report)
     if not themes_rows:
-        notes.append(3)
-    fit_columns(ws, [2], skip_rows=[1, *notes])
+        notes.append(f"{get_column_letter(THEMES_COLUMN)}3")
+    fit_columns(ws, [2], notes=notes)
     if pareto:
         below = 3 + max(len(pareto), themes_rows, 1) + 1
         place_charts(ws, [_pareto_chart(ws, len(pareto))], below, 2)

@@ -118,7 +118,7 @@ def write_summary(ws: Worksheet, report: ReportContext) -> dict[str, float | Non
             "minutes."
         ),
     )
-    fit_columns(ws, [top - 1], skip_rows=[1, note, note + 1])
+    fit_columns(ws, [top - 1], notes=["A1", f"A{note}", f"A{note + 1}"])
     set_up_printing(ws, top - 1, period=report.period, freeze_column=2)
     return targets
 

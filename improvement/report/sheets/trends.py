@@ -45,7 +45,7 @@ def write_trends(
     monthly_title = weekly_top + weekly_rows + 3
     ws.cell(row=monthly_title, column=1, value=_("Monthly")).font = TITLE_FONT
     monthly_rows = _trend_table(ws, report.scope, targets, monthly_title + 1, "month", _("Month"))
-    fit_columns(ws, [weekly_top, monthly_title + 1], skip_rows=[1, monthly_title])
+    fit_columns(ws, [weekly_top, monthly_title + 1], notes=["A1", f"A{monthly_title}"])
     charts: list[LineChart | BarChart] = []
     for top, rows, grain, period_format in (
         (weekly_top, weekly_rows, _("weekly"), DATE_FORMAT),
