@@ -227,8 +227,7 @@ def test_headers_are_bold_wrapped_and_centred(books):
                 assert cell.font.b, (ws.title, cell.coordinate)
                 assert cell.alignment.wrap_text, (ws.title, cell.coordinate)
                 assert cell.alignment.vertical == "center", (ws.title, cell.coordinate)
-            if ws.title != "Feedback":
-                assert ws.row_dimensions[title_row].height >= 15
+            assert ws.row_dimensions[title_row].height >= 15, ws.title
 
 
 def test_number_formats_of_changes_durations_and_percentages(app):

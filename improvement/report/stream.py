@@ -119,6 +119,7 @@ def write_sheet(
     header_style_id: int = 0,
     sheet_properties: str = "",
     print_setup: str = "",
+    header_height: float | None = None,
 ) -> int:
     """Write a whole worksheet part to ``out``: a bold header row (frozen, with an
     autofilter over the table), column widths, then one row per item of ``rows``
@@ -127,7 +128,8 @@ def write_sheet(
 
     ``sheet_properties`` (a ``sheetPr`` element) and ``print_setup`` (``printOptions``,
     ``pageMargins``, ``pageSetup``, ``headerFooter``, in that order) are written as given;
-    without ``print_setup`` the sheet has Excel's default margins.
+    without ``print_setup`` the sheet has Excel's default margins. ``header_height`` (points)
+    sets the header row's height, for wrapped headers.
 
     Text is written as inline strings: never a formula, whatever it starts with.
     """
@@ -138,6 +140,8 @@ def write_sheet(
         f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
         for i, c in enumerate(columns, start=1)
     )
+    height = f' ht="{header_height}" customHeight="1"' if header_height else ""
+    header_row = f'<row r="1"{height}>'
     head = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
@@ -148,7 +152,7 @@ def write_sheet(
         "</sheetView></sheetViews>"
         '<sheetFormatPr defaultRowHeight="15"/>'
         f"<cols>{cols}</cols><sheetData>"
-        '<row r="1">'
+        + header_row
         + "".join(f'<c r="{letters[i]}1"' + header(c.header) for i, c in enumerate(columns))
         + "</row>"
     )

@@ -22,7 +22,14 @@ from survey_app.surveys.models import SurveyResponse
 
 from .. import stream
 from ..cells import DATETIME_FORMAT, HEADER_ALIGNMENT, HEADER_FILL, HEADER_FONT, ReportContext
-from ..layout import PADDING, header_width, set_up_printing
+from ..layout import (
+    HEADER_FACTOR,
+    HEADER_LINE_POINTS,
+    PADDING,
+    header_width,
+    set_up_printing,
+    wrapped_lines,
+)
 
 #: The Excel serial of 1970-01-01 (1900 date system).
 UNIX_EPOCH_SERIAL = 25569.0
@@ -199,7 +206,14 @@ class FeedbackSheet:
             header_style_id=self._header_style_id,
             sheet_properties=self._print_xml[0],
             print_setup=self._print_xml[1],
+            header_height=header_points(self._columns),
         )
+
+
+def header_points(columns: list[stream.Column]) -> float:
+    """The height of the header row in points: its most wrapped header's lines."""
+    lines = max(wrapped_lines(c.header, c.width, HEADER_FACTOR) for c in columns)
+    return lines * HEADER_LINE_POINTS + 3
 
 
 def _xml(element: Any) -> str:

@@ -1,7 +1,7 @@
 """The Summary sheet: every KPI of :data:`analysis.metrics.ALL_KPIS` over the period and over
 the previous period of equal length (:meth:`Scope.previous`), the change, the target and
 status colour from :func:`analysis.targets.status_for`, n, the low-confidence mark and the
-95 % CI; the definitions version. Printed landscape, one page wide."""
+95 % CI; the definitions version."""
 
 from __future__ import annotations
 
