@@ -344,8 +344,10 @@ def place_charts(ws: Worksheet, charts: Sequence[ChartBase], top: int, title_row
         group = charts[first : first + per_row]
         rows = math.ceil(max(chart.height for chart in group) / ROW_CM) + 1
         if used + rows * ROW_CM > height:
-            ws.row_breaks.append(Break(id=row - 1))
-            used = 0.0
+            # The break goes above the empty row before the charts: a chart starting right
+            # on a page's edge gets a sliver of its frame drawn on the page before.
+            ws.row_breaks.append(Break(id=row - 2))
+            used = ROW_CM
         column = 1
         for chart in group:
             ws.add_chart(chart, f"{get_column_letter(column)}{row}")
