@@ -39,7 +39,7 @@ TEXT_FACTOR = 1.1
 LINE_FACTOR, CJK_FACTOR = 0.75, 1.05
 #: Bold header text runs wider still.
 HEADER_FACTOR = 1.2
-#: The height of a header's line of text, in points (CJK lines are the tallest).
+#: The height of a line of header text, in points (bold Calibri needs 15, CJK a little more).
 HEADER_LINE_POINTS = 16
 #: A header wraps onto at most this many lines (never inside a Latin word).
 HEADER_LINES = 3
@@ -161,7 +161,8 @@ def shortened(text: str, width: int) -> str:
     return kept.rstrip() + "…"
 
 
-_CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+#: CJK punctuation, kana, ideographs, Hangul, full-width forms: text that breaks anywhere.
+_CJK = "\u2e80-\u9fff\uac00-\ud7af\uf900-\ufaff\uff00-\uffef"
 _WORDS = re.compile(rf"[{_CJK}]|[^\s{_CJK}]+")
 
 
@@ -208,14 +209,6 @@ def value_width(value: Any, number_format: str) -> float:
     return text_width(text) + PADDING
 
 
-def style_header(ws: Worksheet, row: int) -> None:
-    """The cells of header ``row``: wrapped and centred vertically (bold and shading are
-    :func:`improvement.report.cells.write_header`'s)."""
-    for cell in ws[row]:
-        if cell.value is not None:
-            cell.alignment = Alignment(wrap_text=True, vertical="center")
-
-
 def fit_columns(
     ws: Worksheet, header_rows: Iterable[int], *, notes: Iterable[str] = ()
 ) -> dict[int, float]:
@@ -251,7 +244,6 @@ def fit_columns(
             if cell.value is not None and not cell.alignment.wrap_text:
                 cell.alignment = Alignment(vertical="top")
     for row in headers:
-        style_header(ws, row)
         lines = max(
             wrapped_lines(str(c.value), column_width(ws, c.column), HEADER_FACTOR)
             for c in ws[row]
