@@ -10,6 +10,7 @@ so no number is wide enough to turn into ``###``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -61,6 +62,7 @@ _QUOTED = re.compile(r'"([^"]*)"')
 _NUMBER = re.compile(r"[#0,]*0(?:\.(0+))?|#")
 
 
+@functools.lru_cache(maxsize=8192)
 def char_width(character: str) -> int:
     """2 for a wide (CJK, full-width) character, 0 for a combining mark, else 1."""
     if unicodedata.combining(character):
@@ -70,7 +72,10 @@ def char_width(character: str) -> int:
 
 def text_width(text: str) -> int:
     """The widest line of ``text``, counting CJK characters twice."""
-    return max((sum(char_width(c) for c in line) for line in text.split("\n")), default=0)
+    lines = text.split("\n")
+    if text.isascii():
+        return max(len(line) for line in lines)
+    return max(sum(map(char_width, line)) for line in lines)
 
 
 def _sections(number_format: str) -> list[str]:
