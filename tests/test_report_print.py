@@ -43,7 +43,7 @@ pytestmark = pytest.mark.db
 TITLE_ROWS = {
     "Summary": (10, "B11"),
     "Trends": (2, "B3"),
-    "Root causes": (2, "C3"),
+    "Root causes": (2, "A3"),
     "PDCA": (1, "C2"),
     "Actions": (1, "A2"),
     "Feedback": (1, "A2"),

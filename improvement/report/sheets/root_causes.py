@@ -76,7 +76,7 @@ def write_root_causes(ws: Worksheet, report: ReportContext) -> None:
     if pareto:
         below = 3 + max(len(pareto), themes_rows, 1) + 1
         place_charts(ws, [_pareto_chart(ws, len(pareto))], below, 2)
-    set_up_printing(ws, 2, period=report.period, freeze_column=3)
+    set_up_printing(ws, 2, period=report.period)
 
 
 def _write_themes(ws: Worksheet, report: ReportContext) -> int:
