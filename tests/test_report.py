@@ -98,7 +98,8 @@ def test_sheets_summary_values_and_formats(app):
     assert ws.cell(row=csat, column=2).number_format == '0.0"%"'
     ci = expected["csat_overall_percent"].ci
     assert ws.cell(row=csat, column=9).value == pytest.approx(ci[0])
-    assert ws.cell(row=rows["first_response_time_p90"], column=2).number_format == '#,##0" s"'
+    # Durations are Excel times (seconds / 86 400) shown in hours and minutes.
+    assert ws.cell(row=rows["first_response_time_p90"], column=2).number_format == "[h]:mm"
     # Low-confidence mark where n < 2: the previous period's ... and the KPIs with n = 0.
     assert ws.cell(row=rows["fcr"], column=8).value is None
     assert ws.cell(row=rows["response_rate"], column=8).value is None
@@ -422,7 +423,8 @@ def test_feedback_part_is_well_formed_spreadsheetml(app):
         root = ElementTree.fromstring(package.read(sheet_part(package, "Feedback")))
     main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
     assert [child.tag.removeprefix(main) for child in root] == [
-        "sheetViews", "sheetFormatPr", "cols", "sheetData", "autoFilter", "pageMargins",
+        "sheetPr", "sheetViews", "sheetFormatPr", "cols", "sheetData", "autoFilter",
+        "printOptions", "pageMargins", "pageSetup", "headerFooter",
     ]  # fmt: skip
     cells = root.iter(f"{main}c")
     assert {c.get("t") for c in cells} <= {None, "inlineStr"}

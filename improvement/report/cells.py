@@ -1,8 +1,10 @@
 """What every sheet of the report shares: the report's context, cell styles and formats, and
-the helpers that write headers, widths, KPI values, typed text and local times."""
+the helpers that write headers, widths, KPI values and their changes, typed text and local
+times. How the sheets are laid out and printed is :mod:`.layout`'s."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -10,8 +12,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
 from openpyxl.styles import Alignment, Font, PatternFill
-from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import Scope
@@ -20,14 +22,17 @@ from survey_app.csvexport import neutralise
 
 from . import stream
 
-#: Excel number formats by KPI unit; percentages and NPS are kept 0–100, as the metrics give them.
+#: Excel number formats by KPI unit; percentages and NPS are kept 0–100, as the metrics give
+#: them; durations (seconds in the metrics) are written as Excel times, shown in hours and
+#: minutes (:func:`kpi_value`).
 UNIT_FORMATS = {
     "%": '0.0"%"',
     "nps": "0.0",
     "score": "0.00",
     "contacts": "0.00",
-    "seconds": '#,##0" s"',
+    "seconds": "[h]:mm",
 }
+SECONDS_PER_DAY = 86_400
 DATE_FORMAT = "yyyy-mm-dd"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm"
 #: Status colours (cell fills) of the target levels.
@@ -39,9 +44,13 @@ LEVEL_FILLS = {
     "low_confidence": "E7E6E6",
 }
 OVERDUE_FILL = PatternFill("solid", start_color="FFC7CE", end_color="FFC7CE")
-HEADER_FONT = Font(bold=True)
+#: The body font (openpyxl's default), named: a font without a name is drawn in the
+#: application's own default (a serif one in LibreOffice).
+FONT_NAME = "Calibri"
+HEADER_FONT = Font(name=FONT_NAME, bold=True)
 HEADER_FILL = PatternFill("solid", start_color="DDEBF7", end_color="DDEBF7")
-TITLE_FONT = Font(bold=True, size=14)
+HEADER_ALIGNMENT = Alignment(wrap_text=True, vertical="center")
+TITLE_FONT = Font(name=FONT_NAME, bold=True, size=14)
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,11 @@ class ReportContext:
     zone: ZoneInfo
     today: date
     min_sample: int
+
+    @property
+    def period(self) -> str:
+        """The report's period, ``2025-09-01 – 2025-09-30`` (page headers)."""
+        return f"{self.scope.start.isoformat()} – {self.scope.end.isoformat()}"
 
     @classmethod
     def of(cls, scope: Scope) -> ReportContext:
@@ -74,9 +88,17 @@ def text(value: Any) -> Any:
     return neutralise(stream.clean_text(str(value)))
 
 
+#: A unit in brackets at the end of a KPI label: "(s)", "（秒）".
+_UNIT_SUFFIX = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
+
+
 def kpi_label(name: str) -> str:
-    """The KPI's name as people read it, in the report's language."""
-    return str(KPI_LABELS.get(name, name))
+    """The KPI's name as people read it, in the report's language; a duration's says it is
+    shown in hours and minutes (the catalogue's says seconds, as the metrics count)."""
+    label = str(KPI_LABELS.get(name, name))
+    if name in KPI_LABELS and kpi_unit(name) == "seconds":
+        return _("%(kpi)s (h:mm)", kpi=_UNIT_SUFFIX.sub("", label))
+    return label
 
 
 def local_time(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
@@ -87,24 +109,58 @@ def local_time(moment: datetime | None, zone: ZoneInfo) -> datetime | None:
 
 
 def write_header(ws: Worksheet, row: int, headers: Sequence[str], column: int = 1) -> None:
-    """Column headers from ``column`` on: bold, shaded, wrapped."""
+    """Column headers from ``column`` on: bold, shaded, wrapped, centred vertically."""
     for offset, title in enumerate(headers):
         cell = ws.cell(row=row, column=column + offset, value=title)
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
+        cell.alignment = HEADER_ALIGNMENT
 
 
-def set_widths(ws: Worksheet, widths: Sequence[float], column: int = 1) -> None:
-    """Column widths from ``column`` on."""
-    for offset, width in enumerate(widths):
-        ws.column_dimensions[get_column_letter(column + offset)].width = width
+def kpi_value(name: str, value: float | None) -> float | None:
+    """A value of KPI ``name`` as the report stores it: durations as Excel times (days),
+    every other unit as the metrics give it."""
+    if value is not None and kpi_unit(name) == "seconds":
+        return value / SECONDS_PER_DAY
+    return value
 
 
 def kpi_cell(ws: Worksheet, row: int, column: int, name: str, value: float | None) -> None:
-    """A value of KPI ``name``, with the number format of its unit."""
-    cell = ws.cell(row=row, column=column, value=value)
+    """A value of KPI ``name`` (:func:`kpi_value`), with the number format of its unit."""
+    cell = ws.cell(row=row, column=column, value=kpi_value(name, value))
     cell.number_format = UNIT_FORMATS[kpi_unit(name)]
+
+
+def _signed(number: str, unit: str = "") -> str:
+    """A number format with an explicit sign: ``+1.0 u``, ``-1.0 u``, ``0.0 u``."""
+    suffix = f'" {unit}"' if unit else ""
+    zero = number.replace("#,##", "")
+    return f"+{number}{suffix};-{number}{suffix};{zero}{suffix}"
+
+
+def change_format(name: str) -> str:
+    """The number format of a change (a difference) of KPI ``name``: percentages in
+    percentage points (``+2.3 pts``), NPS and scores signed, durations in signed whole
+    minutes (a negative Excel time would show as ``###``)."""
+    unit = kpi_unit(name)
+    if unit == "%":
+        return _signed("0.0", _("pts").replace('"', ""))
+    if unit == "seconds":
+        return _signed("#,##0", _("min").replace('"', ""))
+    return _signed(UNIT_FORMATS[unit])
+
+
+def change_value(name: str, value: float | None) -> float | None:
+    """A change of KPI ``name`` as the report stores it: durations in minutes."""
+    if value is not None and kpi_unit(name) == "seconds":
+        return value / 60
+    return value
+
+
+def change_cell(ws: Worksheet, row: int, column: int, name: str, value: float | None) -> None:
+    """A change (a difference) of KPI ``name``, with :func:`change_format`."""
+    cell = ws.cell(row=row, column=column, value=change_value(name, value))
+    cell.number_format = change_format(name)
 
 
 def show_axes(*charts: Any) -> None:

@@ -117,11 +117,19 @@ def write_sheet(
     rows: Iterable[Sequence[Any]],
     *,
     header_style_id: int = 0,
+    sheet_properties: str = "",
+    print_setup: str = "",
+    header_height: float | None = None,
 ) -> int:
     """Write a whole worksheet part to ``out``: a bold header row (frozen, with an
     autofilter over the table), column widths, then one row per item of ``rows``
     (None cells left empty, ``bool`` written as 1/0; a ``datetime``/``date`` column takes
     naive local values or ready Excel serials). Returns the number of data rows.
+
+    ``sheet_properties`` (a ``sheetPr`` element) and ``print_setup`` (``printOptions``,
+    ``pageMargins``, ``pageSetup``, ``headerFooter``, in that order) are written as given;
+    without ``print_setup`` the sheet has Excel's default margins. ``header_height`` (points)
+    sets the header row's height, for wrapped headers.
 
     Text is written as inline strings: never a formula, whatever it starts with.
     """
@@ -132,16 +140,19 @@ def write_sheet(
         f'<col min="{i}" max="{i}" width="{c.width}" customWidth="1"/>'
         for i, c in enumerate(columns, start=1)
     )
+    height = f' ht="{header_height}" customHeight="1"' if header_height else ""
+    header_row = f'<row r="1"{height}>'
     head = (
         '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
         f'<worksheet xmlns="{_MAIN}" xmlns:r="{_REL}">'
+        f"{sheet_properties}"
         '<sheetViews><sheetView workbookViewId="0">'
         '<pane ySplit="1" topLeftCell="A2" activePane="bottomLeft" state="frozen"/>'
         '<selection pane="bottomLeft" activeCell="A2" sqref="A2"/>'
         "</sheetView></sheetViews>"
         '<sheetFormatPr defaultRowHeight="15"/>'
         f"<cols>{cols}</cols><sheetData>"
-        '<row r="1">'
+        + header_row
         + "".join(f'<c r="{letters[i]}1"' + header(c.header) for i, c in enumerate(columns))
         + "</row>"
     )
@@ -169,10 +180,12 @@ def write_sheet(
             out.write("".join(batch).encode())
             batch.clear()
     out.write("".join(batch).encode())
+    margins = (
+        '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
+    )
     tail = (
         f'</sheetData><autoFilter ref="A1:{letters[-1]}{number}"/>'
-        '<pageMargins left="0.7" right="0.7" top="0.75" bottom="0.75" header="0.3" footer="0.3"/>'
-        "</worksheet>"
+        f"{print_setup or margins}</worksheet>"
     )
     out.write(tail.encode())
     return number - 1

@@ -5,14 +5,13 @@ Sheets, in order:
 * **Summary** — every KPI of :data:`analysis.metrics.ALL_KPIS` over the period
   and over the previous period of equal length (:meth:`Scope.previous`), the
   change, the target and status colour from :func:`analysis.targets.status_for`,
-  n, the low-confidence mark and the 95 % CI; the definitions version. Printed
-  landscape, one page wide.
+  n, the low-confidence mark and the 95 % CI; the definitions version.
 * **Trends** — the overview KPIs per ISO week and per calendar month
   (:func:`analysis.metrics.compute` with ``grain``), with native line charts
   (the target drawn as a second series) and a column chart of NPS answers.
 * **Root causes** — the Pareto of :func:`improvement.root_causes.pareto.root_cause_pareto`
   over the cases opened in the period (a column chart with the cumulative share
-  as a line on a second axis) and the dashboards' top negative themes
+  as a line on a second axis) and, beside it, the dashboards' top negative themes
   (:func:`analysis.dashboards.queries.top_negative_themes`).
 * **PDCA** — every cycle whose scope overlaps the report's filters and that was
   open at some time in the period: stage, owner, KPI baseline / target / value
@@ -25,8 +24,10 @@ Sheets, in order:
   :mod:`analysis.metrics.definitions`).
 
 Each sheet is written by its module in :mod:`.sheets`; the styles and helpers they share
-live in :mod:`.cells`. Every number comes from the modules named above: no KPI formula is repeated
-here. Text that people typed (titles, names, comments, filters) goes through
+live in :mod:`.cells`, and every sheet is laid out and set up to print by :mod:`.layout`
+(A4 landscape, one page wide, its header row repeated, widths from the shown values,
+charts whole on a page). Every number comes from the modules named above: no KPI formula
+is repeated here. Text that people typed (titles, names, comments, filters) goes through
 :func:`survey_app.csvexport.neutralise`, so no cell starts with a
 formula character, and openpyxl never writes it as a formula.
 """

@@ -18,10 +18,10 @@ from ..cells import (
     OVERDUE_FILL,
     ReportContext,
     local_time,
-    set_widths,
     text,
     write_header,
 )
+from ..layout import fit_columns, set_up_printing
 
 
 def write_actions(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle]) -> None:
@@ -49,16 +49,17 @@ def write_actions(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle])
             ws.cell(row=row, column=6, value=str(ENUM_LABELS[action.status]))
             done = ws.cell(row=row, column=7, value=local_time(action.done_at, report.zone))
             done.number_format = DATETIME_FORMAT
-            ws.cell(row=row, column=8, value=days_overdue(action, report.today))
+            overdue = ws.cell(row=row, column=8, value=days_overdue(action, report.today))
+            overdue.number_format = "#,##0"
     last = max(row, 2)
     if row == 1:
         ws.cell(row=2, column=1, value=_("No action items in scope."))
     ws.auto_filter.ref = f"A1:H{last}"
-    ws.freeze_panes = "A2"
     ws.conditional_formatting.add(
         f"H2:H{last}", CellIsRule(operator="greaterThan", formula=["0"], fill=OVERDUE_FILL)
     )
-    set_widths(ws, [8, 32, 40, 18, 12, 14, 16, 12])
+    fit_columns(ws, [1], notes=["A2"] if row == 1 else [])
+    set_up_printing(ws, 1, period=report.period)
 
 
 def days_overdue(action: ActionItem, today: date) -> int:

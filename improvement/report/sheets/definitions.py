@@ -9,14 +9,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_babel import gettext as _
-from openpyxl.styles import Alignment
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import ALL_KPIS, DEFINITIONS_VERSION
 from analysis.metrics import definitions as kpi_definitions
 from analysis.metrics.catalog import kpi_unit
 
-from ..cells import TITLE_FONT, ReportContext, kpi_label, set_widths, write_header
+from ..cells import TITLE_FONT, ReportContext, kpi_label, write_header
+from ..layout import fit_columns, set_up_printing
 
 
 def write_definitions(ws: Worksheet, report: ReportContext) -> None:
@@ -35,10 +35,10 @@ def write_definitions(ws: Worksheet, report: ReportContext) -> None:
         ws.cell(row=row, column=1, value=kpi_label(name))
         ws.cell(row=row, column=2, value=name)
         ws.cell(row=row, column=3, value=kpi_unit(name))
-        cell = ws.cell(row=row, column=4, value=formula_of(name))
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-    ws.freeze_panes = "A6"
-    set_widths(ws, [38, 30, 10, 110])
+        ws.cell(row=row, column=4, value=formula_of(name))
+    # Each formula wraps in its column (fit_columns): a row per KPI, as tall as it needs.
+    fit_columns(ws, [5], notes=["A1", "A2", "A3"])
+    set_up_printing(ws, 5, period=report.period)
 
 
 def _docstring_text(function: Callable[..., Any]) -> str:

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from openpyxl.worksheet.worksheet import Worksheet
+from openpyxl.xml.functions import tostring
 from sqlalchemy import select
 
 from analysis.dashboards.queries import response_conditions
@@ -20,7 +21,15 @@ from survey_app.models import Ticket
 from survey_app.surveys.models import SurveyResponse
 
 from .. import stream
-from ..cells import DATETIME_FORMAT, HEADER_FILL, HEADER_FONT, ReportContext
+from ..cells import DATETIME_FORMAT, HEADER_ALIGNMENT, HEADER_FILL, HEADER_FONT, ReportContext
+from ..layout import (
+    HEADER_FACTOR,
+    HEADER_LINE_POINTS,
+    PADDING,
+    header_width,
+    set_up_printing,
+    wrapped_lines,
+)
 
 #: The Excel serial of 1970-01-01 (1900 date system).
 UNIX_EPOCH_SERIAL = 25569.0
@@ -36,57 +45,70 @@ class FeedbackSheet:
         self.title = ""
         self._header_style_id = 0
         self._columns: list[stream.Column] = []
+        self._print_xml = ("", "")
 
     def _feedback_columns(self) -> list[tuple[str, str, float, str | None]]:
-        """(header, kind, width, number format) of each feedback column, in order."""
+        """(header, kind, width of the values, number format) of each feedback column, in
+        order. The values' widths are those of their widest shown value (a date and time
+        is 16 characters wide, a response id up to 9 digits). Text does not wrap: a row
+        per response, one line high (no row height to compute for 100 000 rows)."""
         zone = self.report.scope.timezone
         return [
-            (_("Response"), "number", 10, "0"),
-            (_("Submitted (%(zone)s)", zone=zone), "datetime", 17, DATETIME_FORMAT),
+            (_("Response"), "number", 9, "0"),
+            (_("Submitted (%(zone)s)", zone=zone), "datetime", 16, DATETIME_FORMAT),
             (_("Ticket"), "text", 14, None),
             (_("Subject"), "text", 30, None),
             (_("Team"), "text", 14, None),
             (_("Agent"), "text", 14, None),
             (_("Channel"), "text", 10, None),
-            (_("Priority"), "text", 11, None),
+            (_("Priority"), "text", 10, None),
             (_("Product line"), "text", 14, None),
             (_("Region"), "text", 10, None),
             (_("Customer tier"), "text", 10, None),
-            (_("New customer"), "text", 8, None),
-            (_("CSAT overall (1–5)"), "number", 9, "0"),
-            (_("CSAT speed"), "number", 9, "0"),
-            (_("CSAT professionalism"), "number", 9, "0"),
-            (_("CSAT attitude"), "number", 9, "0"),
-            (_("CSAT effectiveness"), "number", 9, "0"),
-            (_("NPS (0–10)"), "number", 9, "0"),
-            (_("CES (1–7)"), "number", 9, "0"),
+            (_("New customer"), "text", 4, None),
+            (_("CSAT overall (1–5)"), "number", 2, "0"),
+            (_("CSAT speed"), "number", 2, "0"),
+            (_("CSAT professionalism"), "number", 2, "0"),
+            (_("CSAT attitude"), "number", 2, "0"),
+            (_("CSAT effectiveness"), "number", 2, "0"),
+            (_("NPS (0–10)"), "number", 2, "0"),
+            (_("CES (1–7)"), "number", 2, "0"),
             (_("Sentiment"), "text", 10, None),
-            (_("Sentiment score"), "number", 9, "0.00"),
+            (_("Sentiment score"), "number", 5, "0.00"),
             (_("Themes"), "text", 24, None),
             (_("Problem type"), "text", 14, None),
-            (_("Comment"), "text", 60, None),
-            (_("Ticket created"), "datetime", 17, DATETIME_FORMAT),
-            (_("Ticket closed"), "datetime", 17, DATETIME_FORMAT),
-            (_("Contacts"), "number", 8, "0"),
-            (_("Reopens"), "number", 8, "0"),
+            (_("Comment"), "text", 58, None),
+            (_("Ticket created"), "datetime", 16, DATETIME_FORMAT),
+            (_("Ticket closed"), "datetime", 16, DATETIME_FORMAT),
+            (_("Contacts"), "number", 3, "0"),
+            (_("Reopens"), "number", 3, "0"),
         ]
 
     def placeholder(self, ws: Worksheet) -> None:
         """An empty sheet whose part :mod:`.stream` replaces; its scratch cells only
-        register the header and column styles in the package's style table."""
+        register the header and column styles in the package's style table, and its print
+        set-up (:func:`.layout.set_up_printing`) is copied into the streamed part."""
         self.title = ws.title
         header = ws.cell(row=1, column=1, value="")
         header.font = HEADER_FONT
         header.fill = HEADER_FILL
+        header.alignment = HEADER_ALIGNMENT
         self._header_style_id = header.style_id
         self._columns = []
         for index, (title, kind, width, number_format) in enumerate(self._feedback_columns()):
-            style_id = 0
+            cell = ws.cell(row=2, column=index + 1, value=0)
             if number_format is not None:
-                cell = ws.cell(row=2, column=index + 1, value=0)
                 cell.number_format = number_format
-                style_id = cell.style_id
-            self._columns.append(stream.Column(title, kind, width, style_id))
+            shown_width = max(header_width(title), width + PADDING)
+            self._columns.append(stream.Column(title, kind, shown_width, cell.style_id))
+        set_up_printing(ws, 1, period=self.report.period, print_area=False)
+        self._print_xml = (
+            _xml(ws.sheet_properties.to_tree()),
+            "".join(
+                _xml(part.to_tree())
+                for part in (ws.print_options, ws.page_margins, ws.page_setup, ws.HeaderFooter)
+            ),
+        )
 
     def rows(self) -> Iterator[list[Any]]:
         """Every response in scope, oldest first, read in batches from a server-side cursor."""
@@ -182,7 +204,21 @@ class FeedbackSheet:
             self._columns,
             self.rows(),
             header_style_id=self._header_style_id,
+            sheet_properties=self._print_xml[0],
+            print_setup=self._print_xml[1],
+            header_height=header_points(self._columns),
         )
+
+
+def header_points(columns: list[stream.Column]) -> float:
+    """The height of the header row in points: its most wrapped header's lines."""
+    lines = max(wrapped_lines(c.header, c.width, HEADER_FACTOR) for c in columns)
+    return lines * HEADER_LINE_POINTS + 3
+
+
+def _xml(element: Any) -> str:
+    """An openpyxl element as SpreadsheetML text (in the worksheet's default namespace)."""
+    return tostring(element).decode() if element is not None else ""
 
 
 class _SerialClock:

@@ -21,13 +21,14 @@ from ..cells import (
     DATE_FORMAT,
     DATETIME_FORMAT,
     ReportContext,
+    change_cell,
     kpi_cell,
     kpi_label,
     local_time,
-    set_widths,
     text,
     write_header,
 )
+from ..layout import fit_columns, set_up_printing
 
 
 def report_cycles(report: ReportContext) -> list[PdcaCycle]:
@@ -96,20 +97,21 @@ def write_pdca(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle]) ->
         ws.cell(row=row, column=4, value=text(cycle.owner.name or cycle.owner.email))
         ws.cell(row=row, column=5, value=kpi_label(cycle.kpi))
         kpi_cell(ws, row, 6, cycle.kpi, cycle.baseline_value)
-        ws.cell(row=row, column=7, value=cycle.baseline_n)
+        ws.cell(row=row, column=7, value=cycle.baseline_n).number_format = "#,##0"
         for column, day in ((8, cycle.baseline_start), (9, cycle.baseline_end)):
             ws.cell(row=row, column=column, value=day).number_format = DATE_FORMAT
         kpi_cell(ws, row, 10, cycle.kpi, cycle.target_value)
         ws.cell(row=row, column=11, value=cycle.target_date).number_format = DATE_FORMAT
         kpi_cell(ws, row, 12, cycle.kpi, latest.value)
-        ws.cell(row=row, column=13, value=latest.n)
+        ws.cell(row=row, column=13, value=latest.n).number_format = "#,##0"
         if check is not None:
             ws.cell(row=row, column=14, value=str(ENUM_LABELS[check.verdict]))
             ws.cell(row=row, column=15, value=str(ENUM_LABELS[check.comparison]))
             ws.cell(row=row, column=16, value=check.test)
-            kpi_cell(ws, row, 17, cycle.kpi, check.difference)
-            kpi_cell(ws, row, 18, cycle.kpi, check.ci_low)
-            kpi_cell(ws, row, 19, cycle.kpi, check.ci_high)
+            # The difference and its interval are changes: signed, in points or minutes.
+            change_cell(ws, row, 17, cycle.kpi, check.difference)
+            change_cell(ws, row, 18, cycle.kpi, check.ci_low)
+            change_cell(ws, row, 19, cycle.kpi, check.ci_high)
             ws.cell(row=row, column=20, value=check.p_value).number_format = "0.0000"
             measured_at = local_time(check.measured_at, report.zone)
             measured = ws.cell(row=row, column=21, value=measured_at)
@@ -122,5 +124,5 @@ def write_pdca(ws: Worksheet, report: ReportContext, cycles: list[PdcaCycle]) ->
         ws.auto_filter.ref = f"A1:{get_column_letter(len(headers))}{1 + len(cycles)}"
     else:
         ws.cell(row=2, column=1, value=_("No PDCA cycle in scope in the period."))
-    ws.freeze_panes = "C2"
-    set_widths(ws, [8, 36, 10, 18, 28] + [12] * 18)
+    fit_columns(ws, [1], notes=[] if cycles else ["A2"])
+    set_up_printing(ws, 1, period=report.period, freeze_column=3)

@@ -1,7 +1,7 @@
 """The Summary sheet: every KPI of :data:`analysis.metrics.ALL_KPIS` over the period and over
 the previous period of equal length (:meth:`Scope.previous`), the change, the target and
 status colour from :func:`analysis.targets.status_for`, n, the low-confidence mark and the
-95 % CI; the definitions version. Printed landscape, one page wide."""
+95 % CI; the definitions version."""
 
 from __future__ import annotations
 
@@ -24,13 +24,14 @@ from ..cells import (
     LEVEL_FILLS,
     TITLE_FONT,
     ReportContext,
+    change_cell,
     kpi_cell,
     kpi_label,
     local_time,
-    set_widths,
     text,
     write_header,
 )
+from ..layout import fit_columns, set_up_printing
 
 
 def write_summary(ws: Worksheet, report: ReportContext) -> dict[str, float | None]:
@@ -84,8 +85,9 @@ def write_summary(ws: Worksheet, report: ReportContext) -> dict[str, float | Non
         targets[name] = status.target
         change = None if kpi.value is None or old.value is None else kpi.value - old.value
         ws.cell(row=row, column=1, value=kpi_label(name))
-        for column, value in ((2, kpi.value), (3, old.value), (4, change)):
-            kpi_cell(ws, row, column, name, value)
+        kpi_cell(ws, row, 2, name, kpi.value)
+        kpi_cell(ws, row, 3, name, old.value)
+        change_cell(ws, row, 4, name, change)
         kpi_cell(ws, row, 5, name, status.target)
         level = ws.cell(row=row, column=6, value=str(LEVEL_LABELS.get(status.level, "")))
         if status.level in LEVEL_FILLS:
@@ -111,18 +113,13 @@ def write_summary(ws: Worksheet, report: ReportContext) -> dict[str, float | Non
         row=note + 1,
         column=1,
         value=_(
-            "Change = value − previous value, in the KPI's unit. Percentages and NPS are "
-            "shown 0–100; times in seconds."
+            "Change = value − previous value. Percentages and NPS are shown 0–100, their "
+            "changes in points (pts); times in hours and minutes (h:mm), their changes in "
+            "minutes."
         ),
     )
-    set_widths(ws, [40, 12, 14, 12, 12, 16, 9, 10, 12, 12, 11, 30])
-    ws.freeze_panes = ws.cell(row=top, column=2)
-    ws.print_title_rows = f"{top - 1}:{top - 1}"
-    ws.page_setup.orientation = "landscape"
-    ws.page_setup.paperSize = ws.PAPERSIZE_A4
-    ws.page_setup.fitToWidth = 1
-    ws.page_setup.fitToHeight = 0
-    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    fit_columns(ws, [top - 1], notes=["A1", f"A{note}", f"A{note + 1}"])
+    set_up_printing(ws, top - 1, period=report.period, freeze_column=2)
     return targets
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from flask_babel import gettext as _
 from openpyxl.chart import BarChart, LineChart, Reference
-from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import OVERVIEW_KPIS, Kpi, Scope, compute
@@ -23,13 +22,16 @@ from ..cells import (
     ReportContext,
     kpi_cell,
     kpi_label,
-    set_widths,
     show_axes,
     write_header,
 )
+from ..layout import fit_columns, place_charts, set_up_printing
 
 #: The KPIs drawn with their target in the trend charts.
 CHARTED_KPIS = ("nps", "csat_overall_percent")
+MONTH_FORMAT = "yyyy-mm"
+#: The size of each chart in centimetres: two rows of them fit on a printed page.
+CHART_HEIGHT, CHART_WIDTH = 7.0, 18.0
 
 
 def write_trends(
@@ -43,23 +45,23 @@ def write_trends(
     monthly_title = weekly_top + weekly_rows + 3
     ws.cell(row=monthly_title, column=1, value=_("Monthly")).font = TITLE_FONT
     monthly_rows = _trend_table(ws, report.scope, targets, monthly_title + 1, "month", _("Month"))
-    widths = [14] + [11] * (2 * len(OVERVIEW_KPIS)) + [12] * len(CHARTED_KPIS)
-    set_widths(ws, widths)
-    ws.freeze_panes = "B3"
-    anchor_column = get_column_letter(len(widths) + 2)
-    anchor_row = 1
-    for top, rows, grain in (
-        (weekly_top, weekly_rows, _("weekly")),
-        (monthly_title + 1, monthly_rows, _("monthly")),
+    fit_columns(ws, [weekly_top, monthly_title + 1], notes=["A1", f"A{monthly_title}"])
+    charts: list[LineChart | BarChart] = []
+    for top, rows, grain, period_format in (
+        (weekly_top, weekly_rows, _("weekly"), DATE_FORMAT),
+        (monthly_title + 1, monthly_rows, _("monthly"), MONTH_FORMAT),
     ):
         if rows == 0:
             continue
-        for name in CHARTED_KPIS:
-            chart = _line_chart(ws, targets, top, rows, name, grain)
-            ws.add_chart(chart, f"{anchor_column}{anchor_row}")
-            anchor_row += 16
-        ws.add_chart(_answers_chart(ws, top, rows, grain), f"{anchor_column}{anchor_row}")
-        anchor_row += 16
+        charts += [
+            _line_chart(ws, targets, (top, rows), name, grain, period_format)
+            for name in CHARTED_KPIS
+        ]
+        charts.append(_answers_chart(ws, top, rows, grain))
+    # Below the tables, so that printing one page wide keeps the tables' size.
+    place_charts(ws, charts, monthly_title + monthly_rows + 3, weekly_top)
+    # The weekly header repeats on every page: the monthly table's columns are the same.
+    set_up_printing(ws, weekly_top, period=report.period, freeze_column=2)
 
 
 def _trend_columns() -> dict[str, tuple[int, int]]:
@@ -89,7 +91,7 @@ def _trend_table(
     for offset, group in enumerate(result.groups):
         row = top + 1 + offset
         cell = ws.cell(row=row, column=1, value=date.fromisoformat(group.key["period"]))
-        cell.number_format = DATE_FORMAT if grain == "week" else "yyyy-mm"
+        cell.number_format = DATE_FORMAT if grain == "week" else MONTH_FORMAT
         for name, (value_column, n_column) in columns.items():
             kpi: Kpi = group.kpis[name]
             kpi_cell(ws, row, value_column, name, kpi.value)
@@ -104,17 +106,18 @@ def _trend_table(
 def _line_chart(
     ws: Worksheet,
     targets: Mapping[str, float | None],
-    top: int,
-    rows: int,
+    table: tuple[int, int],
     name: str,
     grain: str,
+    period_format: str,
 ) -> LineChart:
+    top, rows = table
     chart = LineChart()
     chart.title = f"{kpi_label(name)} ({grain})"
     chart.y_axis.title = kpi_label(name)
     chart.y_axis.number_format = UNIT_FORMATS[kpi_unit(name)]
-    chart.x_axis.number_format = DATE_FORMAT
-    chart.height, chart.width = 7.5, 16
+    chart.x_axis.number_format = period_format
+    chart.height, chart.width = CHART_HEIGHT, CHART_WIDTH
     show_axes(chart)
     value_column = _trend_columns()[name][0]
     data = Reference(ws, min_col=value_column, min_row=top, max_row=top + rows)
@@ -136,7 +139,7 @@ def _answers_chart(ws: Worksheet, top: int, rows: int, grain: str) -> BarChart:
     chart = BarChart()
     chart.type = "col"
     chart.title = _("NPS answers (%(grain)s)", grain=grain)
-    chart.height, chart.width = 7.5, 16
+    chart.height, chart.width = CHART_HEIGHT, CHART_WIDTH
     show_axes(chart)
     n_column = _trend_columns()["nps"][1]
     chart.add_data(
