@@ -38,10 +38,9 @@ from improvement.root_causes.five_whys import add_why
 from improvement.root_causes.models import FeedbackCase
 from survey_app.demo import DEMO_PASSWORD
 from survey_app.extensions import db
-from survey_app.models import Role, Ticket, User
+from survey_app.models import Role, User
 from survey_app.outbound import send_mail
 from survey_app.outbox.store import message_names
-from survey_app.surveys.models import SurveyResponse
 from survey_app.surveys.versions import ensure_default_template, published_version
 from survey_app.types import utcnow
 from tests.conftest import (
@@ -190,9 +189,7 @@ def _seed_long_content() -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def site(
-    migrated_database: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Site]:
+def site(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The demo data and the long content, served on a free port, for the whole module."""
     from werkzeug.serving import make_server
 
@@ -255,44 +252,42 @@ def staff_pages(site: Site) -> list[str]:
 PROBLEMS_JS = """
 (laptop) => {
   const problems = [];
-  const root = document.documentElement;
-  if (root.scrollWidth > window.innerWidth) {
-    const wide = [...document.querySelectorAll('body *')].filter((el) => {
-      const box = el.getBoundingClientRect();
-      if (box.right <= window.innerWidth + 0.5) return false;
-      for (let up = el.parentElement; up; up = up.parentElement) {
-        const overflow = getComputedStyle(up).overflowX;
-        if (overflow === 'auto' || overflow === 'scroll' || overflow === 'hidden') return false;
-      }
-      return true;
-    }).slice(0, 4).map((el) => el.tagName.toLowerCase() + (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\\s+/).join('.') : '') + (el.id ? '#' + el.id : '') + ' right=' + Math.round(el.getBoundingClientRect().right));
-    problems.push(`page ${root.scrollWidth}px wide in a ${window.innerWidth}px window: ${wide.join(', ')}`);
+  const width = window.innerWidth;
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
+    (typeof el.className === 'string' && el.className ? '.' + el.className.split(' ')[0] : '');
+  if (document.documentElement.scrollWidth > width) {
+    // The outermost elements that stick out: their parent still fits the window.
+    const wide = [...document.querySelectorAll('body *')].filter((el) =>
+      el.getBoundingClientRect().right > width + 0.5 &&
+      el.parentElement.getBoundingClientRect().right <= width + 0.5);
+    problems.push(`page ${document.documentElement.scrollWidth}px wide in a ${width}px ` +
+      `window: ${wide.slice(0, 4).map(name).join(', ')}`);
   }
   const seen = new Map();
-  for (const el of document.querySelectorAll('[id]')) {
-    seen.set(el.id, (seen.get(el.id) || 0) + 1);
-  }
+  for (const el of document.querySelectorAll('[id]')) seen.set(el.id, (seen.get(el.id) || 0) + 1);
   for (const [id, count] of seen) if (count > 1) problems.push(`id "${id}" used ${count} times`);
   for (const el of document.querySelectorAll('*')) {
     for (const attr of el.attributes) {
-      if (attr.value === 'None') problems.push(`${el.tagName.toLowerCase()} ${attr.name}="None"`);
+      if (attr.value === 'None') problems.push(`${name(el)} ${attr.name}="None"`);
     }
   }
   for (const el of document.querySelectorAll('.badge, .pill, .level, [data-verdict]')) {
     if (!el.getClientRects().length) continue;
     const box = el.getBoundingClientRect();
+    const word = el.textContent.trim();
     if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).display !== 'inline') {
-      problems.push(`${el.className || el.tagName} "${el.textContent.trim()}" cut inside itself`);
+      problems.push(`"${word}" does not fit its own box`);
     }
     for (let up = el.parentElement; up && up !== document.body; up = up.parentElement) {
       const style = getComputedStyle(up);
       if (style.overflowX === 'visible' && style.overflowY === 'visible') continue;
-      const clip = up.getBoundingClientRect();
       // On a phone a wide table may scroll to its status column; on a laptop it is in view.
-      const scrolls = !laptop && (style.overflowX === 'auto' || style.overflowX === 'scroll');
-      if (!scrolls && (box.left < clip.left - 1 || box.right > clip.right + 1 ||
-                       box.top < clip.top - 1 || box.bottom > clip.bottom + 1)) {
-        problems.push(`"${el.textContent.trim()}" clipped by ${up.tagName.toLowerCase()}.${up.className}`);
+      const scrolls = style.overflowX === 'auto' || style.overflowX === 'scroll';
+      if (scrolls && !laptop) continue;
+      const clip = up.getBoundingClientRect();
+      if (box.left < clip.left - 1 || box.right > clip.right + 1 ||
+          box.top < clip.top - 1 || box.bottom > clip.bottom + 1) {
+        problems.push(`"${word}" cut off by ${name(up)}`);
       }
     }
   }
