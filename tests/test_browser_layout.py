@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask_mail import Message
+from playwright.sync_api import expect
 from sqlalchemy import select
 from werkzeug.routing import Rule
 
@@ -349,13 +350,27 @@ def test_no_staff_page_overflows_or_repeats_ids(
         context.close()
 
 
-def test_the_sign_in_page_fits_a_phone_and_has_no_none_attributes(
+def test_sign_in_and_a_refused_form_fit_a_phone_without_none_attributes(
     site: Site, browser: Any
 ) -> None:
+    """The pages with field errors too: their ``aria-describedby`` names the error."""
     context = browser.new_context(locale="zh-CN", viewport=PHONE)
     try:
         page = context.new_page()
         assert not layout_problems(page, site, ["/login"])
+        page.locator("input[name=email]").fill("nobody@example.com")
+        page.locator("form:has(input[name=password]) [type=submit]").click()
+        expect(page.get_by_role("alert").first).to_be_visible()
+        assert not page.evaluate(PROBLEMS_JS, False)
+
+        sign_in(page, site, "admin@example.com")
+        page.goto(f"{site.url}/targets/new")
+        page.locator("form:has(select[name=kpi]) [type=submit]").click()
+        invalid = page.locator("[aria-invalid=true]").first
+        expect(invalid).to_be_visible()
+        described = invalid.get_attribute("aria-describedby")
+        assert described and page.locator(f"[id='{described}']").count() == 1
+        assert not page.evaluate(PROBLEMS_JS, False)
     finally:
         context.close()
 
