@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from survey_app import running_app
+from survey_app.config import with_defaults
 from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
@@ -324,8 +325,9 @@ class TrainingLabels:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: int | None) -> TrainingLabels:
-        """Read ``SENTIMENT_TRAINING_LABELS``, then apply the non-None ``overrides``."""
-        values = {**(config.get("SENTIMENT_TRAINING_LABELS") or {})}
+        """Read ``SENTIMENT_TRAINING_LABELS`` (``config`` lacking it: the declared default),
+        then apply the non-None ``overrides``."""
+        values = {**(with_defaults(config)["SENTIMENT_TRAINING_LABELS"] or {})}
         values.update({key: value for key, value in overrides.items() if value is not None})
         labels = cls(**values)
         if not 0 <= labels.negative_nps < labels.positive_nps <= 10:

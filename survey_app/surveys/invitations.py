@@ -232,7 +232,7 @@ def channel_for(customer: Customer) -> DeliveryChannel | None:
     """E-mail when there is an address; else the webhook gateway for a phone; else None."""
     if customer.email:
         return DeliveryChannel.EMAIL
-    if customer.phone and current_app.config.get("SURVEY_WEBHOOK_URL"):
+    if customer.phone and current_app.config["SURVEY_WEBHOOK_URL"]:
         return DeliveryChannel.WEBHOOK
     return None
 
