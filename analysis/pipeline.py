@@ -29,6 +29,7 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from survey_app import running_app
+from survey_app.config import DefaultConfig, with_defaults
 from survey_app.database import changed_rows
 from survey_app.extensions import db
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
@@ -313,19 +314,24 @@ def response_count() -> int:
 # --- training from the organisation's own responses ---------------------------------
 
 
+#: The declared default of ``SENTIMENT_TRAINING_LABELS``.
+_SHIPPED_LABELS = DefaultConfig.SENTIMENT_TRAINING_LABELS
+
+
 @dataclass(frozen=True)
 class TrainingLabels:
     """Thresholds that turn a response's scores into a sentiment label for training."""
 
-    positive_nps: int = 9
-    negative_nps: int = 4
-    positive_csat: int = 5
-    negative_csat: int = 2
+    positive_nps: int = _SHIPPED_LABELS["positive_nps"]
+    negative_nps: int = _SHIPPED_LABELS["negative_nps"]
+    positive_csat: int = _SHIPPED_LABELS["positive_csat"]
+    negative_csat: int = _SHIPPED_LABELS["negative_csat"]
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any], **overrides: int | None) -> TrainingLabels:
-        """Read ``SENTIMENT_TRAINING_LABELS``, then apply the non-None ``overrides``."""
-        values = {**(config.get("SENTIMENT_TRAINING_LABELS") or {})}
+        """Read ``SENTIMENT_TRAINING_LABELS`` (``config`` lacking it: the declared default),
+        then apply the non-None ``overrides``."""
+        values = {**(with_defaults(config)["SENTIMENT_TRAINING_LABELS"] or {})}
         values.update({key: value for key, value in overrides.items() if value is not None})
         labels = cls(**values)
         if not 0 <= labels.negative_nps < labels.positive_nps <= 10:

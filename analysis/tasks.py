@@ -37,7 +37,7 @@ def on_response_submitted(sender: Flask, response_id: int, **_: Any) -> None:
     When the broker cannot be reached, the customer's submit still succeeds and
     the periodic sweep picks the response up.
     """
-    if not sender.config.get("CELERY_BROKER_URL"):
+    if not sender.config["CELERY_BROKER_URL"]:
         return
     try:
         analyse_response_task.delay(response_id)

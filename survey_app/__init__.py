@@ -131,7 +131,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 
 def _check_secret_key(app: Flask) -> None:
-    key = app.config.get("SECRET_KEY")
+    key = app.config["SECRET_KEY"]
     if key is not None and not isinstance(key, str | bytes):
         # CLOSEDLOOP_SECRET_KEY=123456 arrives JSON-parsed as an int.
         key = app.config["SECRET_KEY"] = str(key)
@@ -142,7 +142,7 @@ def _check_secret_key(app: Flask) -> None:
             "or set the environment variable CLOSEDLOOP_SECRET_KEY to a long random "
             "string (e.g. `python -c 'import secrets; print(secrets.token_hex(32))'`)."
         )
-    webhook_secret = app.config.get("WEBHOOK_SECRET")
+    webhook_secret = app.config["WEBHOOK_SECRET"]
     if webhook_secret is not None and not isinstance(webhook_secret, str):
         webhook_secret = app.config["WEBHOOK_SECRET"] = str(webhook_secret)
     if webhook_secret in PLACEHOLDER_WEBHOOK_SECRETS and not (app.debug or app.testing):
@@ -154,12 +154,12 @@ def _check_secret_key(app: Flask) -> None:
 
 
 def _configure_database(app: Flask) -> None:
-    url = app.config.get("DATABASE_URL")
+    url = app.config["DATABASE_URL"]
     if not url:
         Path(app.instance_path).mkdir(parents=True, exist_ok=True)
         url = "sqlite:///" + str(Path(app.instance_path) / "closedloop.sqlite3")
     app.config["SQLALCHEMY_DATABASE_URI"] = url
-    options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    options = dict(app.config["SQLALCHEMY_ENGINE_OPTIONS"])
     if url.startswith("postgresql"):
         options.setdefault("pool_pre_ping", True)
         # An unreachable server fails /readyz and requests in seconds, not a TCP timeout.

@@ -59,7 +59,7 @@ def registered_jobs(app: Flask) -> list[Job]:
 
 def background_interval(app: Flask) -> float:
     """Seconds between two rounds of the periodic jobs (0: never)."""
-    return float(app.config.get("DISPATCH_INTERVAL_SECONDS") or 0)
+    return float(app.config["DISPATCH_INTERVAL_SECONDS"])
 
 
 #: What :func:`run_jobs_once` reports for a job another process is running.
@@ -150,7 +150,7 @@ def start_background_thread(
     Setting ``stop`` ends the thread after its current round.
     """
     interval = background_interval(app)
-    if app.config.get("CELERY_BROKER_URL") or interval <= 0:
+    if app.config["CELERY_BROKER_URL"] or interval <= 0:
         return None
     stopped = stop or threading.Event()
 

@@ -63,9 +63,9 @@ class DemoClock:
     def from_config(cls, config: Mapping[str, Any]) -> DemoClock:
         """The clock of the SLA settings (``SLA_WORKING_HOURS``, ``SLA_TIMEZONE`` or
         ``BABEL_DEFAULT_TIMEZONE``); refuses (ValueError) hours that do not parse."""
-        opens, _sep, closes = str(config.get("SLA_WORKING_HOURS", "09:00-18:00")).partition("-")
+        opens, _sep, closes = str(config["SLA_WORKING_HOURS"]).partition("-")
         return cls(
-            timezone=config.get("SLA_TIMEZONE") or config.get("BABEL_DEFAULT_TIMEZONE", "UTC"),
+            timezone=config["SLA_TIMEZONE"] or config["BABEL_DEFAULT_TIMEZONE"],
             opens=time.fromisoformat(opens.strip().zfill(5)),
             closes=time.fromisoformat(closes.strip().zfill(5)),
         )

@@ -44,7 +44,7 @@ def healthz() -> Response:
 def readyz() -> tuple[Response, int]:
     """Readiness: 200 ``ready`` or ``degraded`` (broker down), 503 ``not_ready`` (database)."""
     checks = {"database": _timed(check_database)}
-    if current_app.config.get("CELERY_BROKER_URL"):
+    if current_app.config["CELERY_BROKER_URL"]:
         checks["broker"] = _timed(check_broker)
     ready = checks["database"]["ok"]
     status = "not_ready" if not ready else "ready"

@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
 
     Refuses (``ValueError``) a ``LOG_FORMAT`` other than ``json`` or ``text``.
     """
-    formatter = make_formatter(str(app.config.get("LOG_FORMAT") or "text").lower())
+    formatter = make_formatter(str(app.config["LOG_FORMAT"]).lower())
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, _HANDLER_MARK, False):
@@ -87,7 +87,7 @@ def init_app(app: Flask) -> None:
     handler.setFormatter(formatter)
     handler.addFilter(RequestIdFilter())
     root.addHandler(handler)
-    root.setLevel(str(app.config.get("LOG_LEVEL") or "INFO").upper())
+    root.setLevel(str(app.config["LOG_LEVEL"]).upper())
     # Flask's own handler would print every app.logger line a second time.
     from flask.logging import default_handler
 

@@ -61,8 +61,6 @@ from .outbox import outbox_enabled
 
 log = logging.getLogger(__name__)
 
-#: Seconds to wait for an SMTP server or a webhook receiver (``MAIL_TIMEOUT`` overrides).
-DEFAULT_TIMEOUT = 10.0
 #: Headers are folded only past RFC 5322's hard limit, never RFC 2047-encoded when ASCII.
 WIRE_POLICY = policy.SMTP.clone(max_line_length=998)
 
@@ -102,23 +100,23 @@ def send_mail(message: Message) -> None:
     :class:`MailServerUnreachable` when the server cannot be reached.
     """
     config = current_app.config
-    email = _wire_message(message, config.get("MAIL_DEFAULT_SENDER"))
+    email = _wire_message(message, config["MAIL_DEFAULT_SENDER"])
     recipients = [str(r) for r in message.send_to]
     needs_utf8 = any(not address.isascii() for address in [*recipients, email["From"]])
     if outbox_enabled(config):
         _keep_in_outbox(email.as_bytes(policy=WIRE_POLICY.clone(utf8=needs_utf8)), recipients)
         return
-    timeout = float(config.get("MAIL_TIMEOUT") or DEFAULT_TIMEOUT)
-    smtp_class = smtplib.SMTP_SSL if config.get("MAIL_USE_SSL") else smtplib.SMTP
+    timeout = float(config["MAIL_TIMEOUT"])
+    smtp_class = smtplib.SMTP_SSL if config["MAIL_USE_SSL"] else smtplib.SMTP
     try:
         with smtp_class(
-            config.get("MAIL_SERVER") or "localhost",
-            int(config.get("MAIL_PORT") or 25),
+            config["MAIL_SERVER"],
+            int(config["MAIL_PORT"]),
             timeout=timeout,
         ) as host:
-            if config.get("MAIL_USE_TLS"):
+            if config["MAIL_USE_TLS"]:
                 host.starttls()
-            if config.get("MAIL_USERNAME") and config.get("MAIL_PASSWORD"):
+            if config["MAIL_USERNAME"] and config["MAIL_PASSWORD"]:
                 host.login(config["MAIL_USERNAME"], config["MAIL_PASSWORD"])
             options: list[str] = []
             if needs_utf8:
@@ -178,8 +176,8 @@ def _server_down(app: Flask, error: BaseException) -> None:
     log.warning(
         "mail server %s:%s unreachable (%s): mail waits and is retried; not logged again "
         'until it answers (MAIL_SERVER, or MAIL_BACKEND = "outbox" in development)',
-        app.config.get("MAIL_SERVER") or "localhost",
-        app.config.get("MAIL_PORT") or 25,
+        app.config["MAIL_SERVER"],
+        app.config["MAIL_PORT"],
         _first_line(error),
     )
 
@@ -250,8 +248,8 @@ def post_webhook(
     if secret:
         headers[SIGNATURE_HEADER] = sign(str(secret), stamp, body)
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
-    wait = float(timeout or current_app.config.get("WEBHOOK_TIMEOUT") or DEFAULT_TIMEOUT)
-    opener = _opener(bool(current_app.config.get("OUTBOUND_ALLOW_PRIVATE_NETWORKS")))
+    wait = float(timeout or current_app.config["WEBHOOK_TIMEOUT"])
+    opener = _opener(bool(current_app.config["OUTBOUND_ALLOW_PRIVATE_NETWORKS"]))
     try:
         with opener.open(request, timeout=wait) as response:
             status = int(response.status)
@@ -279,7 +277,7 @@ def check_destination(url: str, *, resolve: bool = True) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeDestination("the URL must start with http:// or https:// and name a host")
-    if current_app.config.get("OUTBOUND_ALLOW_PRIVATE_NETWORKS"):
+    if current_app.config["OUTBOUND_ALLOW_PRIVATE_NETWORKS"]:
         return
     host = parts.hostname.rstrip(".").lower()
     if host == "localhost" or host.endswith(".localhost"):

@@ -84,10 +84,10 @@ def webhook_limit() -> str:
 
 def storage_uri(app: Flask) -> str:
     """Where counters live: the configured URI, else a Redis broker, else ``memory://``."""
-    configured = app.config.get("RATELIMIT_STORAGE_URI")
+    configured = app.config["RATELIMIT_STORAGE_URI"]
     if configured:
         return str(configured)
-    broker = str(app.config.get("CELERY_BROKER_URL") or "")
+    broker = str(app.config["CELERY_BROKER_URL"] or "")
     if broker.startswith(("redis://", "rediss://", "redis+socket://")):
         return broker
     return "memory://"
@@ -96,9 +96,6 @@ def storage_uri(app: Flask) -> str:
 def init_app(app: Flask) -> None:
     """Bind the limiter and put the survey and webhook limits on their views."""
     app.config["RATELIMIT_STORAGE_URI"] = storage_uri(app)
-    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
-    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
     limiter.init_app(app)
 
 

@@ -45,7 +45,7 @@ def init_app(app: Flask) -> None:
     ``SESSION_COOKIE_SECURE`` left at ``None`` becomes true when the app is served
     over https (``PREFERRED_URL_SCHEME`` or ``PUBLIC_URL``).
     """
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    proxies = int(app.config["TRUSTED_PROXIES"])
     if proxies > 0:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies
@@ -57,23 +57,22 @@ def init_app(app: Flask) -> None:
 
 def served_over_https(app: Flask) -> bool:
     """Whether the configuration says the app is reached over https."""
-    return app.config.get("PREFERRED_URL_SCHEME") == "https" or str(
-        app.config.get("PUBLIC_URL") or ""
+    return app.config["PREFERRED_URL_SCHEME"] == "https" or str(
+        app.config["PUBLIC_URL"]
     ).startswith("https://")
 
 
 def _secure_cookies(app: Flask) -> None:
-    secure = app.config.get("SESSION_COOKIE_SECURE")
+    secure = app.config["SESSION_COOKIE_SECURE"]
     if secure is None:
         secure = app.config["SESSION_COOKIE_SECURE"] = served_over_https(app)
-    app.config.setdefault("REMEMBER_COOKIE_SECURE", secure)
-    app.config.setdefault("REMEMBER_COOKIE_HTTPONLY", True)
-    app.config.setdefault("REMEMBER_COOKIE_SAMESITE", "Lax")
+    if app.config["REMEMBER_COOKIE_SECURE"] is None:
+        app.config["REMEMBER_COOKIE_SECURE"] = secure
 
 
 def content_security_policy(app: Flask) -> str:
     """The ``Content-Security-Policy`` header value: defaults overlaid with ``CSP`` config."""
-    directives = {**CONTENT_SECURITY_POLICY, **(app.config.get("CSP") or {})}
+    directives = {**CONTENT_SECURITY_POLICY, **app.config["CSP"]}
     return "; ".join(f"{name} {value}" for name, value in directives.items() if value)
 
 
@@ -86,7 +85,7 @@ def _security_headers(response: Response) -> Response:
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "strict-origin-when-cross-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    hsts = int(current_app.config.get("HSTS_SECONDS") or 0)
+    hsts = int(current_app.config["HSTS_SECONDS"])
     if hsts and request.is_secure:
         headers.setdefault("Strict-Transport-Security", f"max-age={hsts}")
     if request.endpoint == "static" and response.status_code in (200, 304):

@@ -33,7 +33,7 @@ def celery_init_app(app: Flask) -> Celery:
             with app.app_context():
                 return self.run(*args, **kwargs)
 
-    broker = app.config.get("CELERY_BROKER_URL")
+    broker = app.config["CELERY_BROKER_URL"]
     celery_app = Celery(app.name, task_cls=FlaskTask)
     celery_app.conf.update(
         broker_url=broker or "memory://",
@@ -52,7 +52,7 @@ def celery_init_app(app: Flask) -> Celery:
         beat_schedule_filename=str(Path(app.instance_path) / "celerybeat-schedule"),
         timezone="UTC",
     )
-    celery_app.conf.update(app.config.get("CELERY") or {})
+    celery_app.conf.update(app.config["CELERY"])
     celery_app.set_default()
     app.extensions["celery"] = celery_app
     return celery_app

@@ -23,7 +23,11 @@ from analysis.metrics import (
     compute,
     parse_metrics_args,
 )
-from analysis.metrics.definitions import linear_percentile, wilson_interval
+from analysis.metrics.definitions import (
+    percentile_from_ranks,
+    percentile_ranks,
+    wilson_interval,
+)
 from analysis.metrics.scope import time_buckets
 from analysis.sla.models import TicketSla
 from survey_app.extensions import db
@@ -130,6 +134,17 @@ def test_min_sample_setting(make_app):
     with app.app_context():
         KpiData().response(csat_overall=4)
         assert overall()["csat_overall_percent"].low_confidence is False
+
+
+def linear_percentile(values: list[float], numerator: int, denominator: int) -> float | None:
+    """The engine's percentile of plain values: the ranks it reads from SQL, interpolated."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    low_rank, _fraction = percentile_ranks(len(ordered), numerator, denominator)
+    low = ordered[low_rank - 1]
+    high = ordered[low_rank] if low_rank < len(ordered) else low
+    return percentile_from_ranks(low, high, len(ordered), numerator, denominator)
 
 
 @pytest.mark.parametrize(

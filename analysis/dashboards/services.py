@@ -115,7 +115,7 @@ def breakdown(scope: Scope, group_by: str) -> MetricsResult:
 
 def drivers(scope: Scope) -> dict[str, Correlation]:
     """Pearson's r of each CSAT dimension with NPS (:func:`.stats.pearson` on the SQL sums)."""
-    min_sample = int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
+    min_sample = int(current_app.config["METRICS_MIN_SAMPLE"])
     return {
         dim: pearson(
             sums.n,

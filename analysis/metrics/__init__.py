@@ -40,18 +40,10 @@ __all__ = [
     "parse_metrics_args",
 ]
 
-#: Settings of the metrics, with their defaults.
-METRICS_DEFAULTS: dict[str, Any] = {
-    #: Below this n a KPI is marked low-confidence.
-    "METRICS_MIN_SAMPLE": 30,
-    #: Time zone of periods and day/week/month buckets; None = ``BABEL_DEFAULT_TIMEZONE``.
-    "METRICS_TIMEZONE": None,
-}
-
 
 def metrics_timezone(config: Any) -> str:
     """The time zone periods are read in: ``METRICS_TIMEZONE``, else ``BABEL_DEFAULT_TIMEZONE``."""
-    return str(config.get("METRICS_TIMEZONE") or config.get("BABEL_DEFAULT_TIMEZONE") or "UTC")
+    return str(config["METRICS_TIMEZONE"] or config["BABEL_DEFAULT_TIMEZONE"])
 
 
 def compute_for_args(args: Any) -> MetricsResult:
@@ -64,7 +56,7 @@ def compute_for_args(args: Any) -> MetricsResult:
 
 
 def init_app(app: Flask) -> None:
-    """Set the metrics defaults; register ``GET /api/v1/metrics``, ``closedloop metrics`` and
+    """Register ``GET /api/v1/metrics``, ``closedloop metrics`` and
     the job that keeps the roll-ups current (:mod:`analysis.metrics.rollup`)."""
     from survey_app.background import register_job
     from survey_app.demo import demo_seeded
@@ -73,8 +65,6 @@ def init_app(app: Flask) -> None:
     from .api import bp
     from .cli import metrics_command
 
-    for key, value in METRICS_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
     app.add_template_filter(kpi_label, "kpi_label")

@@ -16,7 +16,7 @@ Conventions shared by every KPI:
   from the variance of the trinomial promoter/passive/detractor score
   (:func:`nps_interval`).
 * Percentiles use linear interpolation between closest ranks
-  (:func:`linear_percentile`: NumPy's default, PostgreSQL's
+  (:func:`percentile_from_ranks`: NumPy's default, PostgreSQL's
   ``percentile_cont``, Excel's ``PERCENTILE.INC``); the median is P50.
 * Sums and counts are taken in SQL; the final division happens here in
   Python, so SQLite and PostgreSQL give identical numbers.
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, case, func
@@ -179,22 +179,6 @@ def nps_interval(
     return max(-100.0, score - z * se), min(100.0, score + z * se)
 
 
-def linear_percentile(values: Sequence[float], numerator: int, denominator: int) -> float | None:
-    """The p = numerator/denominator percentile by linear interpolation; None if empty.
-
-    With the values sorted ascending as x₁..xₙ: h = (n − 1)·p + 1,
-    P = x_⌊h⌋ + (h − ⌊h⌋)·(x_⌊h⌋₊₁ − x_⌊h⌋). The reference implementation for
-    :func:`percentile_from_ranks`, which reads x_⌊h⌋ and x_⌊h⌋₊₁ from SQL.
-    """
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    low_rank, fraction_num = percentile_ranks(len(ordered), numerator, denominator)
-    low = ordered[low_rank - 1]
-    high = ordered[low_rank] if low_rank < len(ordered) else low
-    return percentile_from_ranks(low, high, len(ordered), numerator, denominator)
-
-
 def percentile_ranks(count: int, numerator: int, denominator: int) -> tuple[int, int]:
     """For ``count`` sorted values: the 1-based rank ⌊h⌋ and the numerator of h − ⌊h⌋ (over
     ``denominator``). Integer arithmetic, identical in Python and in SQL."""
@@ -205,7 +189,13 @@ def percentile_ranks(count: int, numerator: int, denominator: int) -> tuple[int,
 def percentile_from_ranks(
     low: float | None, high: float | None, count: int, numerator: int, denominator: int
 ) -> float | None:
-    """Interpolate between the values at ranks ⌊h⌋ (``low``) and ⌊h⌋ + 1 (``high``)."""
+    """The p = numerator/denominator percentile of ``count`` values by linear interpolation,
+    from the values at ranks ⌊h⌋ (``low``) and ⌊h⌋ + 1 (``high``), read from SQL; None
+    when there are none.
+
+    With the values sorted ascending as x₁..xₙ: h = (n − 1)·p + 1,
+    P = x_⌊h⌋ + (h − ⌊h⌋)·(x_⌊h⌋₊₁ − x_⌊h⌋).
+    """
     if count <= 0 or low is None:
         return None
     _rank, fraction = percentile_ranks(count, numerator, denominator)
@@ -455,7 +445,7 @@ def duration_kpis(
     policy), and as ``first_response_time_elapsed`` / ``resolution_time_elapsed`` on the
     calendar clock ("elapsed": every second counts, nights, weekends and holidays too).
 
-    mean = Σ seconds ÷ n; median and P90 by :func:`linear_percentile`.
+    mean = Σ seconds ÷ n; median and P90 by :func:`percentile_from_ranks`.
     ``ranks`` maps each percentile name to the values at ranks ⌊h⌋ and ⌊h⌋ + 1.
     """
     builder = _Builder(min_sample)

@@ -103,7 +103,7 @@ def compute(
     if grain is not None and grain not in ("day", "week", "month"):
         raise ValueError(f"unknown grain {grain!r}")
     if min_sample is None:
-        min_sample = int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
+        min_sample = int(current_app.config["METRICS_MIN_SAMPLE"])
     overall = _kpis_by_group(scope, None, None, names, min_sample)[(None, None)]
     groups: list[GroupResult] = []
     if group_by is not None or grain is not None:

@@ -170,19 +170,34 @@ def grouped(
     ``extra_keys`` are further (labelled) group-by columns of the population's base table.
     """
     population = Population(kind)
+    conditions = [*_in_scope(population, scope), *where]
+    aggregates = columns(population)
+    keys, clause = _grouping(population, scope, group_by, grain)
+    group_columns = [*keys, *extra_keys]
+    statement = select(*group_columns, *aggregates).select_from(clause).where(*conditions)
+    if group_columns:
+        statement = statement.group_by(*group_columns)
+    return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
+
+
+def _in_scope(population: Population, scope: Scope) -> list[ColumnElement[bool]]:
+    """The conditions that keep the population's rows of ``scope``: its period, its filters."""
     begin, end = scope.bounds
-    conditions = [population.time >= begin, population.time < end, *where]
+    conditions = [population.time >= begin, population.time < end]
     for name, values in scope.filters().items():
         column = population.column(name)
-        if name == "customer_is_new":
-            conditions.append(column == values[0])
-        else:
-            conditions.append(column.in_(values))
+        conditions.append(column == values[0] if name == "customer_is_new" else column.in_(values))
+    return conditions
+
+
+def _grouping(
+    population: Population, scope: Scope, group_by: str | None, grain: Grain | None
+) -> tuple[list[ColumnElement[Any]], FromClause]:
+    """The ``_group`` and ``_period`` keys of a grouped query (those asked for), and the
+    FROM clause: the population's, joined to the period buckets when grouped by time."""
     keys: list[ColumnElement[Any]] = []
     if group_by is not None:
         keys.append(population.column(group_by).label("_group"))
-    extra = list(extra_keys)
-    aggregates = columns(population)
     clause = population.from_clause()
     if grain is not None:
         buckets = bucket_table(scope, grain)
@@ -190,11 +205,7 @@ def grouped(
             buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
         )
         keys.append(buckets.c.label.label("_period"))
-    group_columns = [*keys, *extra]
-    statement = select(*group_columns, *aggregates).select_from(clause).where(*conditions)
-    if group_columns:
-        statement = statement.group_by(*group_columns)
-    return [_with_keys(dict(row)) for row in db.session.execute(statement).mappings()]
+    return keys, clause
 
 
 DURATION_COLUMNS = {
@@ -209,16 +220,7 @@ def _filtered_sla(
     scope: Scope, value_column: SQLColumnExpression[Any]
 ) -> tuple[Population, list[Any]]:
     population = Population("sla")
-    begin, end = scope.bounds
-    conditions: list[Any] = [
-        population.time >= begin,
-        population.time < end,
-        value_column.is_not(None),
-    ]
-    for name, values in scope.filters().items():
-        column = population.column(name)
-        conditions.append(column == values[0] if name == "customer_is_new" else column.in_(values))
-    return population, conditions
+    return population, [*_in_scope(population, scope), value_column.is_not(None)]
 
 
 def percentile_rows(
@@ -239,16 +241,7 @@ def percentile_rows(
         return [_percentile_row(duration, scope, names)]
     value_column = DURATION_COLUMNS[duration]
     population, conditions = _filtered_sla(scope, value_column)
-    keys: list[ColumnElement[Any]] = []
-    if group_by is not None:
-        keys.append(population.column(group_by).label("_group"))
-    clause = population.from_clause()
-    if grain is not None:
-        buckets = bucket_table(scope, grain)
-        clause = clause.join(
-            buckets, and_(population.time >= buckets.c.begins, population.time < buckets.c.ends)
-        )
-        keys.append(buckets.c.label.label("_period"))
+    keys, clause = _grouping(population, scope, group_by, grain)
     partition = [key.element for key in keys]
     inner = (
         select(

@@ -8,7 +8,7 @@ place, :func:`parse_metrics_args`; it refuses bad input with a
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -310,8 +310,3 @@ def time_buckets(scope: Scope, grain: Grain) -> list[tuple[str, datetime, dateti
         buckets.append((first.isoformat(), scope.local_midnight(day), scope.local_midnight(stop)))
         day = stop
     return buckets
-
-
-def dimension_values(name: str, values: Sequence[Any]) -> list[Any]:
-    """JSON form of filter values (enum members as their values)."""
-    return [getattr(v, "value", v) for v in values]

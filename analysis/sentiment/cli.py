@@ -12,6 +12,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup
 
+from survey_app.config import DefaultConfig
+
 from .batch import ERROR, CsvFileError, read_csv, score_texts, texts_per_second, write_csv
 from .engine import configured_band, engine_for
 from .evaluation import evaluate, read_labelled_csv
@@ -22,6 +24,8 @@ from .training import rollback_model, train_model
 sentiment_cli = AppGroup("sentiment", help="Comment sentiment: score files, train and roll back.")
 
 _in_file = click.Path(exists=True, dir_okay=False, path_type=Path)
+#: The shipped thresholds of ``SENTIMENT_TRAINING_LABELS``, for the options' help.
+_LABELS = DefaultConfig.SENTIMENT_TRAINING_LABELS
 
 
 def _instance() -> str:
@@ -115,22 +119,22 @@ def score_command(source: Path, target: Path, workers: int | None) -> None:
 @click.option(
     "--positive-nps",
     type=click.IntRange(0, 10),
-    help="--from-responses: NPS >= this is positive (default 9).",
+    help=f"--from-responses: NPS >= this is positive (default {_LABELS['positive_nps']}).",
 )
 @click.option(
     "--negative-nps",
     type=click.IntRange(0, 10),
-    help="--from-responses: NPS <= this is negative (default 4).",
+    help=f"--from-responses: NPS <= this is negative (default {_LABELS['negative_nps']}).",
 )
 @click.option(
     "--positive-csat",
     type=click.IntRange(1, 5),
-    help="--from-responses: CSAT >= this is positive (default 5).",
+    help=f"--from-responses: CSAT >= this is positive (default {_LABELS['positive_csat']}).",
 )
 @click.option(
     "--negative-csat",
     type=click.IntRange(1, 5),
-    help="--from-responses: CSAT <= this is negative (default 2).",
+    help=f"--from-responses: CSAT <= this is negative (default {_LABELS['negative_csat']}).",
 )
 @click.option(
     "--base-weight",

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from survey_app.config import DefaultConfig
+
 from .language import CHINESE, ENGLISH, clean_text, detect_language
 from .model import ModelError, SentimentModel, sigmoid
 from .store import (
@@ -32,7 +34,7 @@ NEGATIVE = "negative"
 NONE = "none"
 """No text to judge (empty, emoji only, digits...): not a guess of neutral."""
 
-DEFAULT_NEUTRAL_BAND = (0.2, 0.8)
+DEFAULT_NEUTRAL_BAND: tuple[float, float] = DefaultConfig.SENTIMENT_NEUTRAL_BAND
 """Chosen on the service corpus's frozen dev split: the narrowest band whose confident
 verdicts are wrong at most 3 % of the time (`benchmarks/sentiment_bench.py`)."""
 CHINESE_ENGINE = "closedloop-nb"
@@ -248,7 +250,7 @@ def configured_band() -> tuple[float, float]:
 
     if not has_app_context():
         return DEFAULT_NEUTRAL_BAND
-    return validate_band(current_app.config.get("SENTIMENT_NEUTRAL_BAND", DEFAULT_NEUTRAL_BAND))
+    return validate_band(current_app.config["SENTIMENT_NEUTRAL_BAND"])
 
 
 def score(text: Any) -> SentimentResult:

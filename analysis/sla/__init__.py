@@ -11,22 +11,9 @@ from typing import Any
 
 from flask import Flask
 
-#: Settings read by the SLA calendar, with their defaults (overridable like every setting).
-SLA_DEFAULTS: dict[str, Any] = {
-    #: ``"CN"``: the official Chinese calendar; ``"weekdays"``: Monday–Friday.
-    "SLA_CALENDAR": "CN",
-    #: Daily working hours, local time.
-    "SLA_WORKING_HOURS": "09:00-18:00",
-    #: Time zone of the working hours; None = ``BABEL_DEFAULT_TIMEZONE``.
-    "SLA_TIMEZONE": None,
-    #: Extra days off / extra working days (ISO dates), applied over the calendar.
-    "SLA_HOLIDAYS": [],
-    "SLA_EXTRA_WORKDAYS": [],
-}
-
 
 def init_app(app: Flask) -> None:
-    """Set SLA defaults, register the admin page, the task, and the intake hooks."""
+    """Register the admin page, the task, and the intake hooks."""
     from survey_app.background import register_job
     from survey_app.intake.signals import ticket_changed, tickets_changed
 
@@ -34,8 +21,6 @@ def init_app(app: Flask) -> None:
     from .routes import bp
     from .services import recompute_if_stale
 
-    for key, value in SLA_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.register_blueprint(bp)
     ticket_changed.connect(_measure_changed_ticket)
     tickets_changed.connect(_measure_changed_tickets)

@@ -18,6 +18,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from survey_app.config import with_defaults
+
 logger = logging.getLogger(__name__)
 
 CALENDARS = ("CN", "weekdays")
@@ -72,18 +74,18 @@ class WorkingCalendar:
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> WorkingCalendar:
-        """Build from ``SLA_TIMEZONE``, ``SLA_WORKING_HOURS`` ("09:00-18:00"), ``SLA_CALENDAR``,
-        ``SLA_HOLIDAYS`` and ``SLA_EXTRA_WORKDAYS``; refuses (ValueError) bad values."""
-        start_text, _sep, end_text = str(config.get("SLA_WORKING_HOURS", "09:00-18:00")).partition(
-            "-"
-        )
+        """Build from ``SLA_TIMEZONE``, ``SLA_WORKING_HOURS``, ``SLA_CALENDAR``, ``SLA_HOLIDAYS``
+        and ``SLA_EXTRA_WORKDAYS`` (a setting ``config`` lacks: its declared default);
+        refuses (ValueError) bad values."""
+        settings = with_defaults(config)
+        start_text, _sep, end_text = str(settings["SLA_WORKING_HOURS"]).partition("-")
         return cls(
-            timezone=config.get("SLA_TIMEZONE") or config.get("BABEL_DEFAULT_TIMEZONE", "UTC"),
+            timezone=settings["SLA_TIMEZONE"] or settings["BABEL_DEFAULT_TIMEZONE"],
             start=_parse_time(start_text),
             end=_parse_time(end_text),
-            country=str(config.get("SLA_CALENDAR", "CN")),
-            holidays=_dates(config.get("SLA_HOLIDAYS") or ()),
-            extra_workdays=_dates(config.get("SLA_EXTRA_WORKDAYS") or ()),
+            country=str(settings["SLA_CALENDAR"]),
+            holidays=_dates(settings["SLA_HOLIDAYS"] or ()),
+            extra_workdays=_dates(settings["SLA_EXTRA_WORKDAYS"] or ()),
         )
 
     @property

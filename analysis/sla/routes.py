@@ -85,7 +85,7 @@ def _measure_again() -> None:
     ``recompute-sla`` notices the changed policy within ``DISPATCH_INTERVAL_SECONDS``
     (measuring every ticket never runs in the admin's request).
     """
-    if current_app.config.get("CELERY_BROKER_URL"):
+    if current_app.config["CELERY_BROKER_URL"]:
         try:
             recompute_sla.delay()
         except Exception as exc:  # the periodic job catches up

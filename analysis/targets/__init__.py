@@ -29,24 +29,15 @@ own), ``ALERT_WEBHOOK_SECRET`` (HMAC key of the webhook body),
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 
 from .status import Status, direction_of, status_for
 
-__all__ = ["ALERT_DEFAULTS", "Status", "direction_of", "init_app", "status_for"]
-
-#: Settings of the alerts, with their defaults.
-ALERT_DEFAULTS: dict[str, Any] = {
-    "ALERT_WEBHOOK_URL": None,
-    "ALERT_WEBHOOK_SECRET": None,
-    "ALERT_RETRY_MINUTES": 10,
-}
+__all__ = ["Status", "direction_of", "init_app", "status_for"]
 
 
 def init_app(app: Flask) -> None:
-    """Set the defaults; register the models, pages, ``closedloop alerts``, the job and the
+    """Register the models, pages, ``closedloop alerts``, the job and the
     demo targets (:mod:`.demo`)."""
     from survey_app.background import register_job
     from survey_app.demo import demo_seeded
@@ -57,8 +48,6 @@ def init_app(app: Flask) -> None:
     from .demo import seed_demo_targets
     from .routes import bp
 
-    for key, value in ALERT_DEFAULTS.items():
-        app.config.setdefault(key, value)
     app.register_blueprint(bp)
     app.cli.add_command(alerts_cli)
     register_job(app, "check-alerts", tasks.check_alerts_task.name, check_alerts)

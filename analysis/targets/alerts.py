@@ -222,7 +222,7 @@ def _deliver(alert: Alert, event: AlertEvent, now: datetime, summary: CheckSumma
 
 def _retry_failed(now: datetime, summary: CheckSummary) -> None:
     """Send again the open alerts whose latest level was not delivered (claimed per alert)."""
-    retry_after = timedelta(minutes=float(current_app.config.get("ALERT_RETRY_MINUTES", 10)))
+    retry_after = timedelta(minutes=float(current_app.config["ALERT_RETRY_MINUTES"]))
     claimable = or_(Alert.notify_claimed_at.is_(None), Alert.notify_claimed_at < now - retry_after)
     pending = list(
         db.session.scalars(

@@ -52,7 +52,7 @@ def _iso(value: Any) -> str | None:
 
 def alerts_url() -> str:
     """The alert list's address for people reading a notification (``PUBLIC_URL``)."""
-    return str(current_app.config.get("PUBLIC_URL", "")).rstrip("/") + "/alerts"
+    return str(current_app.config["PUBLIC_URL"]).rstrip("/") + "/alerts"
 
 
 def summary_text(alert: Alert, event: AlertEvent) -> str:
@@ -131,14 +131,12 @@ def webhook_body(payload: dict[str, Any], fmt: WebhookFormat) -> dict[str, Any]:
 def send_webhook(url: str, body: dict[str, Any]) -> None:
     """POST ``body`` as JSON, signed when ``ALERT_WEBHOOK_SECRET`` is set, through the one
     webhook sender; raise :class:`RuntimeError` (``OutboundError``) on any failure."""
-    post_webhook(url, body, secret=current_app.config.get("ALERT_WEBHOOK_SECRET"))
+    post_webhook(url, body, secret=current_app.config["ALERT_WEBHOOK_SECRET"])
 
 
 def has_audience(target: KpiTarget) -> bool:
     """Whether an alert of ``target`` goes anywhere: e-mail recipients or a webhook."""
-    return bool(
-        target.recipients or target.webhook_url or current_app.config.get("ALERT_WEBHOOK_URL")
-    )
+    return bool(target.recipients or target.webhook_url or current_app.config["ALERT_WEBHOOK_URL"])
 
 
 def recipient_languages(addresses: list[str]) -> dict[str, list[str]]:
@@ -220,7 +218,7 @@ def notify_alert(alert: Alert, event: AlertEvent) -> str | None:
     except RuntimeError as exc:
         errors.append(str(exc))
         level = max(level, failure_log_level(exc))
-    url = alert.kpi_target.webhook_url or current_app.config.get("ALERT_WEBHOOK_URL")
+    url = alert.kpi_target.webhook_url or current_app.config["ALERT_WEBHOOK_URL"]
     if url:
         try:
             payload = webhook_payload(alert, event, previous)

@@ -28,11 +28,10 @@ def init_app(app: Flask) -> None:
     from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
     from .cli import actions_cli, pdca_cli
     from .lists import action_dates
-    from .reminders import DEFAULT_DUE_SOON_DAYS, send_action_reminders
+    from .reminders import send_action_reminders
     from .routes import bp
     from .stages import run_due_checks
 
-    app.config.setdefault("ACTION_DUE_SOON_DAYS", DEFAULT_DUE_SOON_DAYS)
     labels.init_app()
     app.register_blueprint(bp)
     app.cli.add_command(actions_cli)

@@ -95,8 +95,8 @@ def compare(kpi: str, a_scope: Scope, b_scope: Scope) -> tuple[Kpi, Kpi, stats.C
 
 
 def min_sample() -> int:
-    """The fewest observations a side of a Check needs (``METRICS_MIN_SAMPLE``, default 30)."""
-    return int(current_app.config.get("METRICS_MIN_SAMPLE", 30))
+    """The fewest observations a side of a Check needs (``METRICS_MIN_SAMPLE``)."""
+    return int(current_app.config["METRICS_MIN_SAMPLE"])
 
 
 def verdict(kpi: str, target: float, a: Kpi, b: Kpi, result: stats.Comparison | None) -> Verdict:

@@ -28,8 +28,6 @@ from survey_app.surveys.links import public_url
 from .common import local_today
 from .models import PENDING_ACTION_STATUSES, ActionItem, ActionReminder, ReminderKind
 
-DEFAULT_DUE_SOON_DAYS = 3
-
 
 @dataclass(frozen=True)
 class ReminderReport:
@@ -46,7 +44,7 @@ def _kind(action: ActionItem, today: date, due_soon_days: int) -> ReminderKind |
 
 
 def _message(action: ActionItem, owner: User, kind: ReminderKind, today: date) -> Message:
-    language = owner.language or current_app.config.get("BABEL_DEFAULT_LOCALE", "en")
+    language = owner.language or current_app.config["BABEL_DEFAULT_LOCALE"]
     with force_locale(language):
         if kind is ReminderKind.OVERDUE:
             subject = _("Overdue action: %(title)s", title=action.title)
@@ -72,7 +70,7 @@ def send_action_reminders(today: date | None = None) -> ReminderReport:
     """Send every due-soon and overdue reminder not sent yet; commit after each. Returns
     how many were sent and how many failed (those are retried next round)."""
     today = today or local_today()
-    due_soon_days = int(current_app.config.get("ACTION_DUE_SOON_DAYS", DEFAULT_DUE_SOON_DAYS))
+    due_soon_days = int(current_app.config["ACTION_DUE_SOON_DAYS"])
     horizon = today + timedelta(days=due_soon_days)
     actions = db.session.scalars(
         select(ActionItem)

@@ -156,7 +156,7 @@ def median(values: np.ndarray) -> float:
 
 
 def p90(values: np.ndarray) -> float:
-    """P90 by linear interpolation (the engine's :func:`linear_percentile`, NumPy's default)."""
+    """P90 by linear interpolation (the engine's ``percentile_from_ranks``, NumPy's default)."""
     import numpy as np
 
     return float(np.percentile(values, 90))

@@ -76,7 +76,7 @@ class ReportContext:
             scope=scope,
             zone=zone,
             today=datetime.now(zone).date(),
-            min_sample=int(current_app.config.get("METRICS_MIN_SAMPLE", 30)),
+            min_sample=int(current_app.config["METRICS_MIN_SAMPLE"]),
         )
 
 

@@ -56,7 +56,7 @@ def excel_command(
         )
     except ScopeError as exc:
         raise click.UsageError(str(exc)) from exc
-    language = lang or str(current_app.config.get("BABEL_DEFAULT_LOCALE") or "en")
+    language = lang or str(current_app.config["BABEL_DEFAULT_LOCALE"])
     if language not in LANGUAGES:
         language = "en"
     partial = out.with_name(out.name + ".part")

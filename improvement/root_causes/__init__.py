@@ -30,12 +30,8 @@ def init_app(app: Flask) -> None:
     from . import case_routes, labels, models, root_cause_routes  # noqa: F401
     from .blueprint import bp
     from .cli import cases_cli
-    from .common import DEFAULT_CALLBACK_DAYS, DEFAULT_FISHBONE_CATEGORIES
     from .queue import cases_for_ticket
 
-    app.config.setdefault("ROOT_CAUSE_RULE", None)
-    app.config.setdefault("CALLBACK_DAYS", DEFAULT_CALLBACK_DAYS)
-    app.config.setdefault("FISHBONE_CATEGORIES", list(DEFAULT_FISHBONE_CATEGORIES))
     app.extensions["closedloop.root_cause_rule"] = LowFeedbackRule.from_config(
         app.config["ROOT_CAUSE_RULE"]
     )

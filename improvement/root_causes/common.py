@@ -23,15 +23,6 @@ from .rules import LowFeedbackRule
 
 E = TypeVar("E", bound=enum.Enum)
 
-DEFAULT_FISHBONE_CATEGORIES = (
-    "people",
-    "process",
-    "technology",
-    "management",
-    "environment",
-    "measurement",
-)
-DEFAULT_CALLBACK_DAYS = 7
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
 MAX_STATEMENT = 1000

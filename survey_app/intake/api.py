@@ -22,7 +22,7 @@ csrf.exempt(bp)
 @bp.post("/ticket-events")
 @limiter.limit(webhook_limit)
 def ticket_event() -> tuple[Response, int] | Response:
-    secret = current_app.config.get("WEBHOOK_SECRET")
+    secret = current_app.config["WEBHOOK_SECRET"]
     if not secret:
         return api_error(
             503, "not_configured", "The webhook secret is not configured on this server."

@@ -7,7 +7,7 @@ customers, tickets and idempotency keys the batch touches are loaded with one
 ``IN`` query each, every event is decided in Python in order (a later event sees
 what an earlier one did), then everything is written with executemany INSERTs
 and UPDATEs. The SLA facts follow through :data:`~.signals.tickets_changed`,
-the survey invitations through :func:`~..surveys.invitations.schedule_invitations`.
+the survey invitations through :func:`~..surveys.scheduling.schedule_invitations`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, insert, select, update
 from .. import running_app
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
-from ..surveys.invitations import CloseToInvite, schedule_invitations
+from ..surveys.scheduling import CloseToInvite, schedule_invitations
 from ..types import utcnow
 from .schemas import CustomerIn, TicketEventIn
 from .services import (

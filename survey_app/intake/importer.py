@@ -26,6 +26,7 @@ from flask import current_app, has_app_context
 from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
+from ..config import with_defaults
 from ..database import write_transaction
 from ..extensions import db
 from .bulk import apply_ticket_events
@@ -191,10 +192,10 @@ class TicketFile:
         is refused in a moment instead of exhausting memory. The rows are read
         again, one at a time, when :attr:`rows` is iterated (:class:`TicketRows`).
         """
-        config = current_app.config if has_app_context() else {}
+        config = with_defaults(current_app.config if has_app_context() else {})
         limits = _Limits(
-            rows=int(max_rows or config.get("IMPORT_MAX_ROWS") or DEFAULT_MAX_ROWS),
-            columns=int(max_columns or config.get("IMPORT_MAX_COLUMNS") or DEFAULT_MAX_COLUMNS),
+            rows=int(max_rows or config["IMPORT_MAX_ROWS"]),
+            columns=int(max_columns or config["IMPORT_MAX_COLUMNS"]),
             name=path.name,
         )
         with _raw_rows(path, limits) as lines:
@@ -202,11 +203,6 @@ class TicketFile:
             count = sum(1 for _row in _data_rows(lines, len(header), limits))
         rows = TicketRows(path, limits, len(header), count)
         return cls(path.name, resolve_columns(header, column_overrides), rows)
-
-
-#: Rows a file may have (header included), and columns its header may have.
-DEFAULT_MAX_ROWS = 500_000
-DEFAULT_MAX_COLUMNS = 200
 
 
 @dataclasses.dataclass(frozen=True)

@@ -22,7 +22,7 @@ from ..models import (
     TicketStatus,
     Tier,
 )
-from ..surveys.invitations import cancel_open_invitations, schedule_invitation
+from ..surveys.scheduling import cancel_open_invitations, schedule_invitation
 from ..types import utcnow
 from .schemas import CustomerIn, TicketEventIn, TicketIn
 from .signals import ticket_changed

@@ -18,8 +18,8 @@ MAIL_BACKENDS = ("smtp", "outbox")
 
 
 def mail_backend(config: Mapping[str, Any]) -> str:
-    """The configured mail backend, ``"smtp"`` or ``"outbox"`` (unset: ``"smtp"``)."""
-    return str(config.get("MAIL_BACKEND") or "smtp").strip().lower()
+    """The configured mail backend, normalised: ``"smtp"`` or ``"outbox"`` when valid."""
+    return str(config["MAIL_BACKEND"]).strip().lower()
 
 
 def outbox_enabled(config: Mapping[str, Any]) -> bool:

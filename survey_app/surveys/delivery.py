@@ -140,7 +140,7 @@ class WebhookSender:
     """
 
     def send(self, message: OutgoingMessage) -> None:
-        url = current_app.config.get("SURVEY_WEBHOOK_URL")
+        url = current_app.config["SURVEY_WEBHOOK_URL"]
         if not url:
             raise DeliveryError("SURVEY_WEBHOOK_URL is not configured")
         payload = {
@@ -155,7 +155,7 @@ class WebhookSender:
             "unsubscribe_link": message.unsubscribe_link,
         }
         try:
-            post_webhook(str(url), payload, secret=current_app.config.get("SURVEY_WEBHOOK_SECRET"))
+            post_webhook(str(url), payload, secret=current_app.config["SURVEY_WEBHOOK_SECRET"])
         except OutboundError as exc:
             raise DeliveryError(str(exc)) from exc
 

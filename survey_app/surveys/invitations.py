@@ -1,4 +1,5 @@
-"""Invitation decisions: schedule on close, cancel on reopen, send or skip when due.
+"""Invitation decisions: send or skip when due (scheduling on close and cancelling on
+reopen are :mod:`.scheduling`).
 
 Every decision is recorded on the :class:`Invitation` row (sent, or skipped
 with a reason), so response rates and skip reasons can be reported.
@@ -15,18 +16,15 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
-import secrets
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..database import changed_rows
 from ..extensions import db
-from ..models import Customer, Ticket, TicketEvent
+from ..models import Customer
 from ..outbound import failure_log_level
 from ..types import utcnow
 from .delivery import DeliveryError, OutgoingMessage, compose, sender_for
@@ -46,105 +44,6 @@ log = logging.getLogger(__name__)
 
 #: A claim older than this is considered abandoned (the process died) and retried.
 CLAIM_TIMEOUT = timedelta(minutes=15)
-#: Unanswered invitations stay open this long; statuses that still await an answer.
-OPEN_STATUSES = (InvitationStatus.PENDING, InvitationStatus.SENDING, InvitationStatus.SENT)
-
-
-def schedule_invitation(ticket: Ticket, close_event: TicketEvent) -> Invitation | None:
-    """Create the pending invitation for a close, unless this close already has one.
-
-    The invitation is due ``delay_minutes`` after the ticket's ``closed_at``;
-    the rules (opt-out, contact, fatigue, sampling) are applied when it is due.
-    A close older than the link validity is recorded as skipped at once.
-    """
-    existing = db.session.scalar(
-        select(Invitation).where(Invitation.close_event_id == close_event.id)
-    )
-    if existing is not None:
-        return existing
-    invitation = Invitation(
-        ticket=ticket,
-        customer=ticket.customer,
-        close_event_id=close_event.id,
-        **_new_invitation(
-            ticket.closed_at or close_event.occurred_at,
-            ticket.customer.language,
-            current_policy(),
-            utcnow(),
-        ),
-    )
-    db.session.add(invitation)
-    db.session.flush()
-    return invitation
-
-
-@dataclasses.dataclass(frozen=True)
-class CloseToInvite:
-    """A close just recorded, as :func:`schedule_invitations` needs it.
-
-    ``closed_at`` is the ticket's (else the close event's time) and ``language``
-    the customer's, both as they were when the close was applied.
-    """
-
-    ticket_id: int
-    customer_id: int
-    close_event_id: int
-    closed_at: datetime
-    language: str | None
-
-
-def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
-    """The bulk form of :func:`schedule_invitation` (the file import): one INSERT.
-
-    Creates the pending invitation of each close, with the same rules. The
-    closes must be new, recorded in this transaction (so none has an
-    invitation yet: the unique ``close_event_id`` refuses a second one). The
-    caller commits.
-    """
-    if not closes:
-        return
-    policy, now = current_policy(), utcnow()
-    db.session.execute(
-        insert(cast(Table, Invitation.__table__)),
-        [
-            {
-                "ticket_id": close.ticket_id,
-                "customer_id": close.customer_id,
-                "close_event_id": close.close_event_id,
-                **_new_invitation(close.closed_at, close.language, policy, now),
-            }
-            for close in closes
-        ],
-    )
-
-
-def _new_invitation(
-    closed_at: datetime, language: str | None, policy: InvitationPolicy, now: datetime
-) -> dict[str, Any]:
-    """The columns of a new invitation for a close at ``closed_at``: due ``delay_minutes``
-    later; skipped at once as too old when its link would already have expired."""
-    too_old = closed_at + timedelta(days=policy.link_valid_days) <= now
-    return {
-        "nonce": secrets.token_urlsafe(32),
-        "language": language or current_app.config["BABEL_DEFAULT_LOCALE"],
-        "send_after": closed_at + timedelta(minutes=policy.delay_minutes),
-        "status": InvitationStatus.SKIPPED if too_old else InvitationStatus.PENDING,
-        "skip_reason": SkipReason.TOO_OLD if too_old else None,
-    }
-
-
-def cancel_open_invitations(
-    ticket: Ticket, reason: SkipReason = SkipReason.TICKET_REOPENED
-) -> int:
-    """Cancel the ticket's unanswered invitations (a reopen); return how many."""
-    now = utcnow()
-    result = db.session.execute(
-        update(Invitation)
-        .where(Invitation.ticket_id == ticket.id, Invitation.status.in_(OPEN_STATUSES))
-        .values(status=InvitationStatus.CANCELLED, cancelled_at=now, skip_reason=reason)
-        .execution_options(synchronize_session="fetch")
-    )
-    return max(changed_rows(result), 0)
 
 
 @dataclasses.dataclass
@@ -232,7 +131,7 @@ def channel_for(customer: Customer) -> DeliveryChannel | None:
     """E-mail when there is an address; else the webhook gateway for a phone; else None."""
     if customer.email:
         return DeliveryChannel.EMAIL
-    if customer.phone and current_app.config.get("SURVEY_WEBHOOK_URL"):
+    if customer.phone and current_app.config["SURVEY_WEBHOOK_URL"]:
         return DeliveryChannel.WEBHOOK
     return None
 
