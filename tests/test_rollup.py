@@ -301,3 +301,10 @@ def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
     assert "Night shift" in filter_options(["team"])["team"]  # and in the roll-ups since
     assert frt_heatmap(scope) == raw_frt_heatmap(scope)
     assert sum(cell.n for row in frt_heatmap(scope) for cell in row) > 0
+    # Several filters: the heatmap's combined slice, equal to the raw rows.
+    both = Scope(
+        start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Backline",), channel=tuple(Channel)
+    )
+    assert rollup.plan(both, None, heatmap=True) is not None
+    assert frt_heatmap(both) == raw_frt_heatmap(both)
+    assert sum(cell.n for row in frt_heatmap(both) for cell in row) > 0

@@ -114,14 +114,14 @@ class Plan:
 def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan | None:
     """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows.
 
-    ``heatmap``: for the first-response heatmap's roll-up, which keeps the totals and one
-    dimension at a time (no combinations, no template version).
+    ``heatmap``: for the first-response heatmap's roll-up, which has every slice but the
+    template version's.
     """
     filters = scope.filters()
     involved = set(filters) | ({group_by} if group_by is not None else set())
     if len(involved) > 1 and not involved <= set(COMBINED):
         return None
-    if heatmap and (len(involved) > 1 or "template_version" in involved):
+    if heatmap and "template_version" in involved:
         return None
     state = db.session.get(RollupState, STATE_ID)
     if state is None or state.timezone != scope.timezone:

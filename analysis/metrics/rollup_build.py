@@ -112,17 +112,15 @@ def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dic
     """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows.
 
     Three grouped queries over the raw rows: the combinations (``"*"``), the agent and the
-    template version. The totals and the slices of the other dimensions are sums of the
-    combination rows (numpy), since each raw row lies in exactly one combination.
+    template version (not for the heatmap's ``created`` tickets). The totals and the slices
+    of the other dimensions are sums of the combination rows (numpy), since each raw row lies
+    in exactly one combination.
     """
     names = AGGREGATES[kind]
     rows: list[dict[str, Any]] = []
-    if kind == "created":  # the heatmap: totals and one dimension at a time
-        for dimension in CREATED_SLICES:
-            keys, sums = _slice_sums(kind, dimension, first, last, timezone)
-            rows += _slice_rows(dimension, keys, sums, names)
-        return rows
-    for dimension in ("*", "agent", "template_version"):
+    # The heatmap's tickets have no template version (one counted once however invited).
+    read = ("*", "agent") if kind == "created" else ("*", "agent", "template_version")
+    for dimension in read:
         keys, sums = _slice_sums(kind, dimension, first, last, timezone)
         rows += _slice_rows(dimension, keys, sums, names)
         if dimension != "*" or not keys:
@@ -206,10 +204,6 @@ def _slice_rows(
         for (day, value, extra, combo), row in zip(keys, sums, strict=True)
     ]
 
-
-#: The slices of the heatmap's roll-up: totals and each dimension but the template version
-#: (the heatmap counts a ticket invited with two versions once).
-CREATED_SLICES = ("", *(d for d in DIMENSIONS if d != "template_version"))
 
 #: The ``by_<dimension>`` values of rows outside the combined slice.
 NO_COMBINATION = (None,) * len(COMBINED)
