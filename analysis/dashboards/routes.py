@@ -51,14 +51,9 @@ DRIVER_LABELS = {
     "attitude": _l("Attitude"),
     "effectiveness": _l("Effectiveness"),
 }
-BREAKDOWN_DIMENSIONS = (
-    "team",
-    "agent",
-    "channel",
-    "priority",
-    "product_line",
-    "region",
-    "customer_tier",
+#: The breakdown choices: every dimension but new/returning and the template version.
+BREAKDOWN_DIMENSIONS = tuple(
+    d for d in DIMENSIONS if d not in ("customer_is_new", "template_version")
 )
 #: The vendored plotly.js (``static/vendor/README.md``): the cartesian bundle, a third of
 #: the full one; it draws these trace types and no others.

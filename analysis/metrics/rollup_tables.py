@@ -43,6 +43,7 @@ from survey_app.types import UTCDateTime, utcnow
 
 from .definitions import CSAT_DIMENSIONS, DURATIONS
 from .distributions import DISTRIBUTION_NAMES
+from .scope import DIMENSIONS
 
 #: The aggregate columns of each population (the labels of the raw aggregate queries).
 AGGREGATES: dict[str, tuple[str, ...]] = {
@@ -69,15 +70,7 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
 #: more of them. The agent (many values) and the template version (a ticket may have several)
 #: are left out: such views read the raw rows.
-COMBINED = (
-    "team",
-    "channel",
-    "priority",
-    "product_line",
-    "region",
-    "customer_tier",
-    "customer_is_new",
-)
+COMBINED = tuple(d for d in DIMENSIONS if d not in ("agent", "template_version"))
 #: The name of the ``extra`` key in raw rows, per population.
 #: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
