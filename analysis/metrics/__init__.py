@@ -68,8 +68,15 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
     app.add_template_filter(kpi_label, "kpi_label")
+    app.add_template_filter(_describe_scope, "scope_label")
     register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, _refresh_rollups)
     demo_seeded.connect(_build_demo_rollups, sender=app)
+
+
+def _describe_scope(filters: Any) -> str:
+    from .catalog import describe_scope
+
+    return describe_scope(filters)
 
 
 def kpi_label(name: str) -> str:

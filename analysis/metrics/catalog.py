@@ -8,10 +8,15 @@ PDCA pages all read it.
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
+
+from survey_app.labels import label
+from survey_app.models import Channel, Priority, Tier
 
 from .definitions import ALL_KPIS
 
@@ -143,3 +148,41 @@ def format_gap(kpi_name: str, gap: float | None) -> str:
         return "–"
     text = format_value(kpi_name, abs(gap))
     return ("+" if gap > 0 else "−" if gap < 0 else "") + text
+
+
+def csat_dimension_label(dimension: str) -> str:
+    """The name of a CSAT dimension (``overall``, ``speed``...); refuses (KeyError) others."""
+    return str(_DIMENSION_NAMES[dimension])
+
+
+def _dimension_value(name: str, value: Any) -> str:
+    if name == "customer_is_new" or isinstance(value, bool):
+        return str(
+            _l("new customers")
+            if value in (True, "true", "True", "1", 1)
+            else _l("returning customers")
+        )
+    kinds: dict[str, type[enum.Enum]] = {
+        "channel": Channel,
+        "priority": Priority,
+        "customer_tier": Tier,
+    }
+    if name in kinds:
+        try:
+            return label(kinds[name](value))
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def describe_scope(filters: Mapping[str, Any] | None) -> str:
+    """A view's filters as people read them: ``Channel: e-mail, chat; Team: VIP desk`` (dimension
+    and enum values by their translated names, free text as typed), or "whole organisation"."""
+    if not filters:
+        return str(_l("whole organisation"))
+    parts = []
+    for name, values in filters.items():
+        items = values if isinstance(values, list | tuple) else [values]
+        shown = ", ".join(_dimension_value(name, item) for item in items)
+        parts.append(f"{DIMENSION_LABELS.get(name, name)}: {shown}")
+    return "; ".join(parts)
