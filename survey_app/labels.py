@@ -12,10 +12,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator, Mapping
 
-from flask import Flask
+from flask import Flask, current_app
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
 
+from .i18n import normalise_locale
 from .models import Channel, EventType, Priority, Role, TicketStatus, Tier
 from .surveys.models import (
     DeliveryChannel,
@@ -182,6 +183,30 @@ LABELS.register(
 )
 
 
+#: Where a ticket event came from (``TicketEvent.origin``), as people read it.
+ORIGIN_LABELS: dict[str, LazyString] = {
+    "webhook": _l("helpdesk webhook"),
+    "import": _l("file import"),
+    "demo": _l("demo data"),
+}
+
+
+def origin_label(origin: str | None) -> str:
+    """The name of a ticket event's origin ('' for None, an unknown origin as it is)."""
+    if not origin:
+        return ""
+    return str(ORIGIN_LABELS.get(origin, origin))
+
+
+def language_name(locale: str | None) -> str:
+    """A customer's or user's language by its own name ("简体中文"), '' for none; an
+    unsupported code as it is."""
+    if not locale:
+        return ""
+    languages: dict[str, str] = current_app.config["LANGUAGES"]
+    return languages.get(normalise_locale(locale) or locale, locale)
+
+
 def label(value: enum.Enum | None) -> str:
     """The translated name of an enum member ('' for None, the value if unlabelled)."""
     if value is None:
@@ -194,3 +219,5 @@ def label(value: enum.Enum | None) -> str:
 
 def init_app(app: Flask) -> None:
     app.add_template_filter(label, "label")
+    app.add_template_filter(origin_label, "origin_label")
+    app.add_template_filter(language_name, "language_name")

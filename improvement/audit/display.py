@@ -182,15 +182,16 @@ def _shown(entity: str, field: str, value: Any) -> str:
 
 
 def audit_changes(event: AuditEvent) -> list[tuple[str, str, str]]:
-    """(field label, before, after) for each change of ``event``, in the order recorded."""
-    return [
-        (
-            str(FIELD_LABELS.get(field, field)),
-            _shown(event.entity_type, field, pair[0]),
-            _shown(event.entity_type, field, pair[1]),
-        )
-        for field, pair in (event.changes or {}).items()
-    ]
+    """(field label, before, after) for each change of ``event``, in the order recorded;
+    a field that reads the same before and after (e.g. empty when a cycle is created) is
+    left out."""
+    rows = []
+    for field, pair in (event.changes or {}).items():
+        before = _shown(event.entity_type, field, pair[0])
+        after = _shown(event.entity_type, field, pair[1])
+        if before != after:
+            rows.append((str(FIELD_LABELS.get(field, field)), before, after))
+    return rows
 
 
 def audit_action(event: AuditEvent) -> str:

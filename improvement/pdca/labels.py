@@ -9,6 +9,7 @@ from functools import cache
 
 from babel.support import Translations
 from flask import Flask, current_app
+from flask_babel import LazyString
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from wtforms.fields.choices import SelectChoice
@@ -75,6 +76,23 @@ def init_app(app: Flask) -> None:
     """Teach the shell's ``label`` filter these enums; add the ``note_label`` filter."""
     LABELS.include(ENUM_LABELS)
     app.add_template_filter(note_label, "note_label")
+    app.add_template_filter(test_label, "test_label")
+
+
+#: The statistical tests of a Check, as :mod:`.stats` names them (stored in
+#: ``CheckMeasurement.test``).
+TEST_LABELS: dict[str, LazyString] = {
+    "two-proportion z-test": _l("two-proportion z-test"),
+    "bootstrap": _l("bootstrap"),
+    "Mann-Whitney U": _l("Mann–Whitney U test"),
+}
+
+
+def test_label(test: str | None) -> str:
+    """The name of a Check's statistical test in the reader's language ('' for none)."""
+    if not test:
+        return ""
+    return str(TEST_LABELS.get(test, test))
 
 
 #: Sentences the system adds to a stage change's note, stored in English (the source text,
