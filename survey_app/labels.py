@@ -214,7 +214,7 @@ def label(value: enum.Enum | None) -> str:
     try:
         return str(LABELS[value])
     except KeyError:
-        return str(value.value)
+        return str(getattr(value, "value", value))
 
 
 def init_app(app: Flask) -> None:

@@ -203,6 +203,7 @@ def test_times_are_shown_in_the_display_zone_in_one_format(app):
 SKIPPED_RULES = {"/login", "/language", "/healthz", "/readyz", "/reports/excel"}
 SKIPPED_PREFIXES = ("/api/", "/s/", "/static/")
 SKIPPED_SUFFIXES = (".csv", ".js", ".json", "/export")
+BREAKDOWNS = ("channel", "priority", "customer_tier", "customer_is_new")
 DATETIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}( \d{2}:\d{2})?")
 #: Date and time formats other than the one: Babel's short and medium forms in either
 #: language, ISO instants, times with seconds, a zone written out.
@@ -334,6 +335,8 @@ def _page_urls(app: Flask, seed: dict[str, Any]) -> list[str]:
         assert not missing, f"{path}: give the seed an id for {missing}"
         urls.append(re.sub(r"<(?:\w+:)?(\w+)>", lambda m: str(ids[m.group(1)]), path))
     urls.append(f"/pdca/{seed['next_cycle_id']}")
+    # The breakdowns by the dimensions whose values are enums or yes/no.
+    urls += [f"/dashboards?group_by={name}" for name in BREAKDOWNS]
     return sorted(urls)
 
 

@@ -155,11 +155,14 @@ def csat_dimension_label(dimension: str) -> str:
     return str(_DIMENSION_NAMES[dimension])
 
 
-def _dimension_value(name: str, value: Any) -> str:
+def dimension_value_label(value: Any, name: str) -> str:
+    """A value of dimension ``name`` as people read it: channels, priorities and tiers by
+    their translated names, new or returning customers in words, free text as it is."""
+    value = getattr(value, "value", value)
     if name == "customer_is_new" or isinstance(value, bool):
         return str(
             _l("new customers")
-            if value in (True, "true", "True", "1", 1)
+            if value in (True, "true", "True", "1", 1, "new")
             else _l("returning customers")
         )
     kinds: dict[str, type[enum.Enum]] = {
@@ -183,6 +186,6 @@ def describe_scope(filters: Mapping[str, Any] | None) -> str:
     parts = []
     for name, values in filters.items():
         items = values if isinstance(values, list | tuple) else [values]
-        shown = ", ".join(_dimension_value(name, item) for item in items)
+        shown = ", ".join(dimension_value_label(item, name) for item in items)
         parts.append(f"{DIMENSION_LABELS.get(name, name)}: {shown}")
     return "; ".join(parts)
