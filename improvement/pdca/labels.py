@@ -99,9 +99,7 @@ def test_label(test: str | None) -> str:
 #: filled in) and translated when shown, so every reader sees them in their own language.
 CASES_CLOSED = "%(count)s linked feedback cases closed."
 OPENED_FROM = "Opened from cycle #%(id)s."
-CHECKED_EARLY = (
-    "Checked before the window had the minimum sample (%(n)s of %(needed)s): %(note)s"
-)
+CHECKED_EARLY = "Checked before the window had the minimum sample (%(n)s of %(needed)s): %(note)s"
 SCHEDULED_CHECK = "Scheduled Check (%(day)s): the window has %(n)s observations."
 ACTIONS_CARRIED = "Open actions carried into cycle #%(id)s: %(num)s."
 ACTIONS_CANCELLED = "Open actions cancelled: %(num)s."
