@@ -24,7 +24,14 @@ import improvement
 import survey_app
 from improvement.audit.display import ACTION_LABELS, ENTITY_LABELS, audit_changes
 from improvement.audit.models import AuditEvent
-from improvement.pdca.labels import CASES_CLOSED, OPENED_FROM, note_label, system_note
+from improvement.pdca.labels import (
+    ACTIONS_KEPT,
+    CASES_CLOSED,
+    CHECKED_EARLY,
+    OPENED_FROM,
+    note_label,
+    system_note,
+)
 from improvement.root_causes.labels import trigger_label
 from improvement.root_causes.rules import LowFeedbackRule
 from survey_app.dates import format_date, format_datetime, local_datetime_text
@@ -155,6 +162,11 @@ def test_pdca_notes_of_the_system_follow_the_reader_old_chinese_rows_too(app):
     # A note written before the sentence was stored in English, by a Chinese reader.
     with force_locale("en"):
         assert note_label("已关闭 2 个关联的反馈案例。") == "2 linked feedback cases closed."
+    early = system_note(CHECKED_EARLY, n=12, needed=30, note="Peak season: 看一下")
+    with force_locale("zh_Hans"):
+        shown = note_label(early + "\n" + system_note(ACTIONS_KEPT, num=2))
+    assert "Checked before" not in shown and "Open actions" not in shown
+    assert "12" in shown and "30" in shown and "Peak season: 看一下" in shown
     with pytest.raises(KeyError):
         system_note("Something else %(n)s.", n=1)
 
