@@ -79,6 +79,8 @@ DIMENSION_LABELS: dict[str, LazyString] = {
     "customer_is_new": _l("New or returning"),
     "template_version": _l("Survey version"),
 }
+#: The time buckets of a trend, as people read them.
+GRAIN_LABELS: dict[str, LazyString] = {"day": _l("day"), "week": _l("week"), "month": _l("month")}
 #: The dimensions whose values are free text (their filter choices are the values seen).
 TEXT_FILTERS = ("team", "agent", "product_line", "region")
 
