@@ -38,7 +38,7 @@ from survey_app.dates import format_date, format_datetime, local_datetime_text
 from survey_app.extensions import db
 from survey_app.intake.services import Outcome
 from survey_app.labels import LABELS, EnumLabels, label
-from survey_app.models import Role, TicketStatus, User
+from survey_app.models import Priority, Role, TicketStatus, User
 from survey_app.surveys.models import InvitationStatus
 from tests.conftest import seeded_transaction
 from tests.test_i18n import CATALOG
@@ -446,3 +446,18 @@ class TestStaffPages:
         assert "个关联的反馈案例" in closed and "linked feedback cases closed" not in closed
         following = chinese_admin.get(f"/pdca/{pages['next_cycle_id']}").get_data(as_text=True)
         assert f"由循环 #{pages['ids']['cycle_id']} 开启。" in following
+
+
+def test_scopes_name_their_dimensions_and_values(app):
+    from analysis.metrics.catalog import describe_scope, dimension_value_label
+
+    scope = {"channel": ["email", "wechat"], "customer_is_new": True, "team": ["VIP desk"]}
+    assert describe_scope(scope) == (
+        "Channel: e-mail, WeChat; New or returning: new customers; Team: VIP desk"
+    )
+    with force_locale("zh_Hans"):
+        shown = describe_scope(scope)
+        assert "email" not in shown and "True" not in shown and "VIP desk" in shown
+        assert dimension_value_label("P1", "priority") == label(Priority.P1) == "P1 紧急"
+        assert describe_scope({}) == "整个组织"
+    assert dimension_value_label("nonsense", "channel") == "nonsense"
