@@ -21,7 +21,7 @@ def init_app(app: Flask) -> None:
     from survey_app.demo import demo_seeded
     from survey_app.surveys.signals import response_submitted
 
-    from . import dashboards, metrics, sla, tasks
+    from . import dashboards, labels, metrics, sla, tasks
     from .pipeline import analyse_demo_responses, analyse_pending
     from .sentiment.cli import sentiment_cli
     from .tasks import on_response_submitted
@@ -38,3 +38,4 @@ def init_app(app: Flask) -> None:
     from . import targets
 
     targets.init_app(app)
+    labels.init_app()

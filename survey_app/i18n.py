@@ -46,9 +46,12 @@ def select_locale() -> str:
 
 
 def init_app(app: Flask) -> None:
+    from . import dates
+
     if app.config["BABEL_TRANSLATION_DIRECTORIES"] is None:
         app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(TRANSLATIONS)
     babel.init_app(app, locale_selector=select_locale)
+    dates.init_app(app)
 
     @app.context_processor
     def inject_languages() -> dict[str, object]:

@@ -439,7 +439,7 @@ def test_check_is_a_registered_job_and_a_command(alert_app, hook):
     listed = alert_app.test_cli_runner().invoke(args=["alerts", "list"])
     assert "low confidence (n=0)" in listed.output
     targets = alert_app.test_cli_runner().invoke(args=["alerts", "targets"])
-    assert "nps ≥ 40.0" in targets.output and "team = Frontline" in targets.output
+    assert "nps ≥ 40.0" in targets.output and "Team: Frontline" in targets.output
 
 
 # --- operations: validation --------------------------------------------------------------------

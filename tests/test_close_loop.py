@@ -288,14 +288,14 @@ def test_audit_trail_of_case_cycle_and_action(app, client, auth, make_user):
 
     auth.sign_in(analyst)
     page = client.get(f"/pdca/{cycle.id}").get_data(True)
-    assert "rota &lt;v2&gt;" in page and "approve" in page
-    assert page.index("approve") < page.index("action #")  # newest first
-    assert "classify" in client.get(f"/cases/{case.id}").get_data(True)
+    assert "rota &lt;v2&gt;" in page and "plan approved" in page
+    assert page.index("plan approved") < page.index("action #")  # newest first
+    assert "classified" in client.get(f"/cases/{case.id}").get_data(True)
     assert client.get("/admin/audit").status_code == 403
     auth.logout()
     auth.sign_in(admin)
     listing = client.get("/admin/audit?entity_type=case").get_data(True)
-    assert f"case #{case.id}" in listing and "cycle #" not in listing
+    assert f"feedback case #{case.id}" in listing and "PDCA cycle #" not in listing
     assert client.get("/admin/audit?entity_type=secrets").status_code == 400
     assert client.get("/admin/audit?from=yesterday").status_code == 400
 

@@ -31,6 +31,7 @@ from improvement.pdca.stages import (
     schedule_check,
 )
 from survey_app.extensions import db
+from survey_app.labels import label
 from survey_app.models import Role
 from tests.conftest import csrf_token
 from tests.kpi_data import KpiData
@@ -121,7 +122,7 @@ def test_blockers_name_every_reason_and_only_the_next_stage_is_legal(app, kd, pe
     ]
     for skipped in (Stage.CHECK, Stage.ACT, Stage.CLOSED):
         assert move_blockers(cycle, skipped).blockers == (
-            f"A cycle at plan cannot move to {skipped.value}.",
+            f"A cycle at Plan cannot move to {label(skipped)}.",
         )
     add_action(cycle, title="Re-roster", owner=people["analyst"], deadline=days_ago(-5), user=None)
     assert approval_blockers(cycle) == []
@@ -438,9 +439,10 @@ def test_scheduling_the_check_from_the_page_shows_on_the_page_and_the_board(
     assert client.post(url, data={"on": estimate, "csrf_token": token}).status_code == 302
     page = client.get(f"/pdca/{cycle.id}").get_data(as_text=True)
     assert f'data-check-scheduled="{estimate}"' in page
-    assert f"Check scheduled for {estimate}" in page
+    shown = f'Check scheduled for <time datetime="{estimate}">{estimate}</time>'
+    assert shown in page
     board = client.get("/pdca").get_data(as_text=True)
-    assert f"Check scheduled for {estimate}" in board
+    assert shown in board
     response = client.post(url, data={"cancel": "Cancel", "csrf_token": token})
     assert response.status_code == 302
     db.session.expire_all()

@@ -744,7 +744,7 @@ def test_five_why_pages_and_fishbone(analyst_client):
     assert "Long &lt;queues&gt;" in page and "<queues>" not in page
     assert "1. Peak-hour wait &gt; 3 min" in page
     # The history shows each change of the chain, by whom, escaped and readable.
-    assert "why_delete" in page and "Lin" in page
+    assert "why deleted" in page and "why_delete" not in page and "Lin" in page
     assert "2. [management] Thin &lt;rosters&gt; · 3." in page and "[&#39;" not in page
     overview = analyst_client.get("/root-causes/fishbone").get_data(as_text=True)
     assert "No hourly data (Long &lt;queues&gt;)" in overview

@@ -27,6 +27,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from werkzeug.datastructures import MultiDict
 
+from analysis.labels import ASPECT_LABELS
 from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_timezone
 from analysis.metrics.catalog import CARD_LABELS, DIMENSION_LABELS, TEXT_FILTERS
 from analysis.metrics.scope import ScopeError, parse_metrics_args
@@ -130,15 +131,6 @@ def _filter_context(query: MetricsQuery | None) -> dict[str, Any]:
 def _error_page(template: str, exc: ScopeError) -> tuple[str, int]:
     context = _filter_context(None)
     return render_template(template, errors=exc.errors, **context), 400
-
-
-#: The survey dimensions as the CSAT questions name them.
-ASPECT_LABELS = {
-    "speed": _l("Response speed"),
-    "professionalism": _l("Professionalism / ability to solve"),
-    "attitude": _l("Attitude"),
-    "effectiveness": _l("Effectiveness of the solution"),
-}
 
 
 @bp.get("")

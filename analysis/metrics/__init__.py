@@ -68,8 +68,22 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.cli.add_command(metrics_command)
     app.add_template_filter(kpi_label, "kpi_label")
+    app.add_template_filter(_describe_scope, "scope_label")
+    app.add_template_filter(_dimension_value_label, "dimension_value")
     register_job(app, "refresh-metrics", tasks.refresh_rollups_task.name, _refresh_rollups)
     demo_seeded.connect(_build_demo_rollups, sender=app)
+
+
+def _describe_scope(filters: Any) -> str:
+    from .catalog import describe_scope
+
+    return describe_scope(filters)
+
+
+def _dimension_value_label(value: Any, name: str) -> str:
+    from .catalog import dimension_value_label
+
+    return dimension_value_label(value, name)
 
 
 def kpi_label(name: str) -> str:

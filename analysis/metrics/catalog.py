@@ -8,10 +8,15 @@ PDCA pages all read it.
 
 from __future__ import annotations
 
-from typing import Literal
+import enum
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from flask_babel import LazyString
 from flask_babel import lazy_gettext as _l
+
+from survey_app.labels import label
+from survey_app.models import Channel, Priority, Tier
 
 from .definitions import ALL_KPIS
 
@@ -74,6 +79,8 @@ DIMENSION_LABELS: dict[str, LazyString] = {
     "customer_is_new": _l("New or returning"),
     "template_version": _l("Survey version"),
 }
+#: The time buckets of a trend, as people read them.
+GRAIN_LABELS: dict[str, LazyString] = {"day": _l("day"), "week": _l("week"), "month": _l("month")}
 #: The dimensions whose values are free text (their filter choices are the values seen).
 TEXT_FILTERS = ("team", "agent", "product_line", "region")
 
@@ -143,3 +150,44 @@ def format_gap(kpi_name: str, gap: float | None) -> str:
         return "–"
     text = format_value(kpi_name, abs(gap))
     return ("+" if gap > 0 else "−" if gap < 0 else "") + text
+
+
+def csat_dimension_label(dimension: str) -> str:
+    """The name of a CSAT dimension (``overall``, ``speed``...); refuses (KeyError) others."""
+    return str(_DIMENSION_NAMES[dimension])
+
+
+def dimension_value_label(value: Any, name: str) -> str:
+    """A value of dimension ``name`` as people read it: channels, priorities and tiers by
+    their translated names, new or returning customers in words, free text as it is."""
+    value = getattr(value, "value", value)
+    if name == "customer_is_new" or isinstance(value, bool):
+        return str(
+            _l("new customers")
+            if value in (True, "true", "True", "1", 1, "new")
+            else _l("returning customers")
+        )
+    kinds: dict[str, type[enum.Enum]] = {
+        "channel": Channel,
+        "priority": Priority,
+        "customer_tier": Tier,
+    }
+    if name in kinds:
+        try:
+            return label(kinds[name](value))
+        except ValueError:
+            return str(value)
+    return str(value)
+
+
+def describe_scope(filters: Mapping[str, Any] | None) -> str:
+    """A view's filters as people read them: ``Channel: e-mail, chat; Team: VIP desk`` (dimension
+    and enum values by their translated names, free text as typed), or "whole organisation"."""
+    if not filters:
+        return str(_l("whole organisation"))
+    parts = []
+    for name, values in filters.items():
+        items = values if isinstance(values, list | tuple) else [values]
+        shown = ", ".join(dimension_value_label(item, name) for item in items)
+        parts.append(f"{DIMENSION_LABELS.get(name, name)}: {shown}")
+    return "; ".join(parts)

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from analysis.metrics import ALL_KPIS, ScopeError, metrics_timezone, parse_metrics_args
+from analysis.metrics.catalog import describe_scope
 from survey_app.extensions import db
 from survey_app.outbound import UnsafeDestination, check_destination
 
@@ -205,16 +206,9 @@ def list_targets() -> list[KpiTarget]:
 
 
 def describe_filters(filters: Mapping[str, Any]) -> str:
-    """``team = A, B; channel = chat`` — or ``whole organisation``."""
-    if not filters:
-        return _("whole organisation")
-    parts = []
-    for name, values in filters.items():
-        if isinstance(values, bool):
-            parts.append(f"{name} = {'new' if values else 'returning'}")
-        else:
-            parts.append(f"{name} = {', '.join(str(v) for v in values)}")
-    return "; ".join(parts)
+    """``Team: A, B; Channel: chat`` — or ``whole organisation``, in the reader's language
+    (see :func:`analysis.metrics.catalog.describe_scope`)."""
+    return describe_scope(filters)
 
 
 def describe_target(target: KpiTarget) -> str:

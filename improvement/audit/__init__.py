@@ -14,10 +14,12 @@ from flask import Flask
 def init_app(app: Flask) -> None:
     """Register the model (so Alembic sees the table), the admin page and the template helper."""
     from . import models  # noqa: F401
-    from .display import audit_changes
+    from .display import audit_action, audit_changes, audit_entity
     from .routes import bp
     from .services import events_for
 
     app.register_blueprint(bp)
     app.add_template_global(events_for, "audit_events")
     app.add_template_global(audit_changes, "audit_changes")
+    app.add_template_global(audit_action, "audit_action")
+    app.add_template_global(audit_entity, "audit_entity")

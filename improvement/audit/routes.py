@@ -6,6 +6,7 @@ from datetime import date
 
 from flask import Blueprint, render_template, request
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from survey_app.auth.access import admin_required
 from survey_app.routing import paginate, whole_number, within_supported_days
@@ -13,6 +14,15 @@ from survey_app.routing import paginate, whole_number, within_supported_days
 from .services import ENTITY_TYPES, PAGE_SIZE, AuditFilter, event_query
 
 bp = Blueprint("audit", __name__)
+
+
+#: The filters' names as the form labels them (error messages name them so).
+FILTER_LABELS = {
+    "entity_id": _l("Id"),
+    "actor_id": _l("User id"),
+    "from": _l("From"),
+    "to": _l("To"),
+}
 
 
 def _filters() -> tuple[AuditFilter, list[str]]:
@@ -25,7 +35,7 @@ def _filters() -> tuple[AuditFilter, list[str]]:
             return None
         value = whole_number(raw)
         if value is None:
-            errors.append(_("%(name)s must be a whole number.", name=name))
+            errors.append(_("%(name)s must be a whole number.", name=FILTER_LABELS[name]))
         return value
 
     def day(name: str) -> date | None:
@@ -37,7 +47,7 @@ def _filters() -> tuple[AuditFilter, list[str]]:
         except ValueError:
             value = None
         if value is None or not within_supported_days(value):
-            errors.append(_("%(name)s must be a date (YYYY-MM-DD).", name=name))
+            errors.append(_("%(name)s must be a date (YYYY-MM-DD).", name=FILTER_LABELS[name]))
             return None
         return value
 

@@ -16,11 +16,12 @@ def init_app(app: Flask) -> None:
     """Register the models, the template page, the periodic sending job and the helpers."""
     from survey_app.background import register_job
 
-    from . import models, tasks  # noqa: F401  (models: so Alembic sees the tables)
+    from . import labels, models, tasks  # noqa: F401  (models: so Alembic sees the tables)
     from .routes import bp
     from .services import message_counts, recovery_rate, send_close_loop_messages
 
     app.register_blueprint(bp)
+    labels.init_app()
     app.add_template_global(recovery_rate, "close_loop_recovery")
     app.add_template_global(message_counts, "close_loop_counts")
     register_job(

@@ -32,7 +32,7 @@ def init_app(app: Flask) -> None:
     from .routes import bp
     from .stages import run_due_checks
 
-    labels.init_app()
+    labels.init_app(app)
     app.register_blueprint(bp)
     app.cli.add_command(actions_cli)
     app.cli.add_command(pdca_cli)

@@ -30,6 +30,7 @@ from .common import (
     local_today,
     scope_for,
 )
+from .labels import OPENED_FROM, system_note
 from .models import PdcaCycle, Stage, StageChange
 
 
@@ -135,7 +136,7 @@ def create_cycle(
             to_stage=Stage.PLAN,
             user_id=user.id if user is not None else None,
             changed_at=utcnow(),
-            note=_("Opened from cycle #%(id)s.", id=previous.id) if previous is not None else "",
+            note=system_note(OPENED_FROM, id=previous.id) if previous is not None else "",
         )
     )
     db.session.flush()

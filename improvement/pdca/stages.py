@@ -27,6 +27,7 @@ from sqlalchemy import select
 from improvement.audit.services import record_event, snapshot
 from improvement.root_causes.models import CaseStatus, RootCauseStatus
 from survey_app.extensions import db
+from survey_app.labels import label
 from survey_app.models import User
 from survey_app.types import utcnow
 
@@ -43,6 +44,15 @@ from .common import (
     is_manager,
     local_today,
     require,
+)
+from .labels import (
+    ACTIONS_CANCELLED,
+    ACTIONS_CARRIED,
+    ACTIONS_KEPT,
+    CASES_CLOSED,
+    CHECKED_EARLY,
+    SCHEDULED_CHECK,
+    system_note,
 )
 from .models import (
     PENDING_ACTION_STATUSES,
@@ -146,7 +156,9 @@ def move_blockers(cycle: PdcaCycle, target: Stage, today: date | None = None) ->
     so that a role's refusal stays :class:`~.common.PdcaForbidden`."""
     if NEXT_STAGE.get(cycle.stage) is not target:
         message = _(
-            "A cycle at %(stage)s cannot move to %(target)s.", stage=cycle.stage, target=target
+            "A cycle at %(stage)s cannot move to %(target)s.",
+            stage=label(cycle.stage),
+            target=label(target),
         )
         return Move(target, (message,))
     reasons: list[str] = []
@@ -211,11 +223,8 @@ def advance(
             assert move.sample is not None
             if not note.strip():
                 raise PdcaError(_("Checking before the window has enough data needs a note why."))
-            note = _(
-                "Checked before the window had the minimum sample (%(n)s of %(needed)s): %(note)s",
-                n=move.sample.n,
-                needed=move.sample.needed,
-                note=note.strip(),
+            note = system_note(
+                CHECKED_EARLY, n=move.sample.n, needed=move.sample.needed, note=note.strip()
             )
         _enter_check(cycle, user, note)
         audit_cycle(cycle, user, "check_anyway" if early else "advance", before)
@@ -272,8 +281,8 @@ def run_scheduled_checks(today: date | None = None) -> int:
             if not sample.enough:
                 continue
             before = snapshot(cycle, CYCLE_AUDIT_FIELDS)
-            note = _(
-                "Scheduled Check (%(day)s): the window has %(n)s observations.",
+            note = system_note(
+                SCHEDULED_CHECK,
                 day=cycle.check_scheduled_for.isoformat() if cycle.check_scheduled_for else "",
                 n=sample.n,
             )
@@ -330,7 +339,7 @@ def record_act(
     summary = [note.strip()] if note.strip() else []
     if chosen is ActDecision.STANDARDISE and check_verdict(cycle) is Verdict.MET:
         closed = close_linked_cases(cycle)
-        summary.append(_("%(count)s linked feedback cases closed.", count=closed))
+        summary.append(system_note(CASES_CLOSED, count=closed))
     following = _open_next_cycle(cycle, user) if open_next else None
     if fate is not None:
         summary.append(_settle_open_actions(still_open, fate, following, user))
@@ -396,10 +405,10 @@ def _settle_open_actions(
             )
     if fate is OpenActions.CARRY:
         assert following is not None
-        return _("Open actions carried into cycle #%(id)s: %(num)s.", id=following.id, num=count)
+        return system_note(ACTIONS_CARRIED, id=following.id, num=count)
     if fate is OpenActions.CANCEL:
-        return _("Open actions cancelled: %(num)s.", num=count)
-    return _("Open actions kept open, to be finished later: %(num)s.", num=count)
+        return system_note(ACTIONS_CANCELLED, num=count)
+    return system_note(ACTIONS_KEPT, num=count)
 
 
 def _open_next_cycle(cycle: PdcaCycle, user: User) -> PdcaCycle:

@@ -42,6 +42,7 @@ from .models import (
     ProcessStep,
     ResponsibleParty,
 )
+from .rules import OPENED_BY_HAND, REASON_SEPARATOR
 
 # --- opening cases ---------------------------------------------------------------------------
 
@@ -123,8 +124,9 @@ def auto_open_case(response_id: int) -> FeedbackCase | None:
         return None
     ticket = db.session.get(Ticket, response.ticket_id)
     assert ticket is not None  # a foreign key
+    trigger = REASON_SEPARATOR.join(reasons)
     case, created = open_case(
-        ticket=ticket, response=response, origin=CaseOrigin.AUTO, trigger="; ".join(reasons)
+        ticket=ticket, response=response, origin=CaseOrigin.AUTO, trigger=trigger
     )
     return case if created else None
 
@@ -159,7 +161,7 @@ def open_case_for_response(
     ticket = db.session.get(Ticket, response.ticket_id)
     assert ticket is not None
     reasons = current_rule().reasons(response)
-    trigger = "; ".join(["opened by hand", *reasons])
+    trigger = REASON_SEPARATOR.join([OPENED_BY_HAND, *reasons])
     return open_case(
         ticket=ticket, response=response, origin=CaseOrigin.MANUAL, opened_by=user, trigger=trigger
     )

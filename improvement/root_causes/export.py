@@ -16,7 +16,7 @@ from survey_app.models import Customer, Ticket
 from survey_app.surveys.models import SurveyResponse
 from survey_app.types import utcnow
 
-from .labels import problem_label, severity_label
+from .labels import problem_label, severity_label, trigger_label
 from .models import FeedbackCase, RootCause
 from .queue import case_queue
 
@@ -81,7 +81,7 @@ def case_export(
                 email,
                 nps,
                 csat,
-                comment or trigger,
+                comment or trigger_label(trigger),
                 label(sentiment),
                 ", ".join(keywords or ()),
                 problem_label(problem),

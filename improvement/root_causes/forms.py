@@ -21,7 +21,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from analysis.text.problems import ProblemType
-from survey_app.labels import label
+from survey_app.labels import LABELS
 from survey_app.models import Channel
 from survey_app.routing import within_supported_days
 from survey_app.surveys.models import SentimentLabel
@@ -40,7 +40,9 @@ from .queue import OPEN_FILTER
 
 
 def _enum_choices(enum_cls: type[Enum], blank: object | None = None) -> list[SelectChoice]:
-    choices = [SelectChoice(m.value, ENUM_LABELS.get(m) or label(m)) for m in enum_cls]
+    # Lazy names, so each request reads them in its own language.
+    names = ENUM_LABELS if enum_cls in ENUM_LABELS.classes() else LABELS
+    choices = [SelectChoice(m.value, names[m]) for m in enum_cls]
     return ([SelectChoice("", blank)] if blank is not None else []) + choices
 
 

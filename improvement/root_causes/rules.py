@@ -22,6 +22,12 @@ CSAT_DIMENSIONS = {
     "csat_attitude": "CSAT attitude",
     "csat_effectiveness": "CSAT effectiveness",
 }
+#: The reasons the rule writes (stored in English in ``FeedbackCase.trigger``, joined by
+#: :data:`REASON_SEPARATOR`; :func:`improvement.root_causes.labels.trigger_label` shows
+#: them in the reader's language).
+NEGATIVE_COMMENT = "negative comment"
+OPENED_BY_HAND = "opened by hand"
+REASON_SEPARATOR = "; "
 DEFAULT_RULE: dict[str, Any] = {"nps_max": 6, "csat_max": 2, "negative_sentiment": True}
 
 
@@ -96,5 +102,5 @@ class LowFeedbackRule:
                     found.append(f"{name} {score} ≤ {self.csat_max}")
         label = getattr(feedback.sentiment_label, "value", feedback.sentiment_label)
         if self.negative_sentiment and label == "negative":
-            found.append("negative comment")
+            found.append(NEGATIVE_COMMENT)
         return found

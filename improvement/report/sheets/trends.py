@@ -13,7 +13,7 @@ from openpyxl.chart import BarChart, LineChart, Reference
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import OVERVIEW_KPIS, Kpi, Scope, compute
-from analysis.metrics.catalog import kpi_unit
+from analysis.metrics.catalog import GRAIN_LABELS, kpi_unit
 
 from ..cells import (
     DATE_FORMAT,
@@ -113,7 +113,7 @@ def _line_chart(
 ) -> LineChart:
     top, rows = table
     chart = LineChart()
-    chart.title = f"{kpi_label(name)} ({grain})"
+    chart.title = f"{kpi_label(name)} ({GRAIN_LABELS.get(grain, grain)})"
     chart.y_axis.title = kpi_label(name)
     chart.y_axis.number_format = UNIT_FORMATS[kpi_unit(name)]
     chart.x_axis.number_format = period_format
