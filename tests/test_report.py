@@ -347,6 +347,10 @@ def test_definitions_sheet(app):
     assert set(codes) == set(ALL_KPIS)
     assert "promoters" in ws.cell(row=codes["nps"], column=4).value
     assert all(ws.cell(row=r, column=4).value for r in codes.values())
+    # The unit as the workbook shows it, in words: durations are h:mm, not seconds.
+    assert ws.cell(row=codes["first_response_time_p90"], column=3).value == "hours:minutes (h:mm)"
+    assert ws.cell(row=codes["nps"], column=3).value == "NPS points (−100 to 100)"
+    assert ws.cell(row=codes["fcr"], column=3).value == "percent (0–100)"
 
 
 def test_cli_writes_the_report(app, runner, tmp_path: Path):

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from openpyxl.worksheet.worksheet import Worksheet
 
 from analysis.metrics import ALL_KPIS, DEFINITIONS_VERSION
@@ -17,6 +18,15 @@ from analysis.metrics.catalog import kpi_unit
 
 from ..cells import TITLE_FONT, ReportContext, kpi_label, write_header
 from ..layout import fit_columns, set_up_printing
+
+#: The Unit column: what each KPI's cells show in this workbook (durations as h:mm).
+UNIT_NAMES = {
+    "%": _l("percent (0–100)"),
+    "nps": _l("NPS points (−100 to 100)"),
+    "score": _l("average score"),
+    "contacts": _l("contacts per ticket"),
+    "seconds": _l("hours:minutes (h:mm)"),
+}
 
 
 def write_definitions(ws: Worksheet, report: ReportContext) -> None:
@@ -34,7 +44,7 @@ def write_definitions(ws: Worksheet, report: ReportContext) -> None:
         row = 6 + offset
         ws.cell(row=row, column=1, value=kpi_label(name))
         ws.cell(row=row, column=2, value=name)
-        ws.cell(row=row, column=3, value=kpi_unit(name))
+        ws.cell(row=row, column=3, value=str(UNIT_NAMES[kpi_unit(name)]))
         ws.cell(row=row, column=4, value=formula_of(name))
     # Each formula wraps in its column (fit_columns): a row per KPI, as tall as it needs.
     fit_columns(ws, [5], notes=["A1", "A2", "A3"])
