@@ -95,6 +95,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         staff,
         surveys,
     )
+    from .background import register_job
     from .extensions import csrf, db, login_manager, migrate
     from .tasks import celery_init_app
 
@@ -116,6 +117,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     staff.init_app(app)
     outbox.init_app(app)
     celery_init_app(app)
+    register_job(app, "analyse-database", "survey_app.tasks.analyse_database", _analyse_database)
     surveys.init_app(app)
 
     from analysis import init_app as init_analysis
@@ -128,6 +130,15 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     cli.init_app(app)
     return app
+
+
+def _analyse_database() -> str:
+    """The ``analyse-database`` job: SQLite's planner statistics as the data grows."""
+    from flask import current_app
+
+    from .statistics import analyse_if_due
+
+    return analyse_if_due(int(current_app.config["SQLITE_ANALYSE_MIN_ROWS"]))
 
 
 def _check_secret_key(app: Flask) -> None:

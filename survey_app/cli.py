@@ -59,6 +59,7 @@ def init_app(app: Flask) -> None:
     from flask_migrate.cli import db as db_cli
 
     db_cli.add_command(db_backup_command)
+    db_cli.add_command(db_analyse_command)
 
 
 @click.command("backup")
@@ -95,6 +96,18 @@ def db_backup_command(out: Path | None) -> None:
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Backed up {source} to {target}.")
+
+
+@click.command("analyse")
+def db_analyse_command() -> None:
+    """Refresh the query planner's statistics of every table now (ANALYZE).
+
+    The ``analyse-database`` job does it by itself on SQLite as the data grows;
+    run this after loading or deleting much data at once.
+    """
+    from .statistics import analyse
+
+    click.echo(f"Statistics refreshed: {len(analyse())} tables.")
 
 
 @click.group("jobs")

@@ -172,6 +172,10 @@ class DefaultConfig:
     #: How long a runner holds a periodic job before another may take it over (a runner
     #: that died frees its jobs after this); longer than any job's round.
     JOB_LEASE_SECONDS = 900
+    #: SQLite: the ``analyse-database`` job refreshes the query planner's statistics
+    #: (``ANALYZE``) once tickets, responses or invitations reach this many rows, and
+    #: again whenever one of them has grown by a fifth (``survey_app.statistics``).
+    SQLITE_ANALYSE_MIN_ROWS = 10_000
 
     # -- Sentiment
     #: Sentiment scores inside this band (low, high) are labelled neutral: too uncertain to

@@ -71,6 +71,14 @@ def dispatch_surveys() -> dict[str, int]:
     return dataclasses.asdict(dispatch_due())
 
 
+@shared_task(name="survey_app.tasks.analyse_database")
+def analyse_database() -> str:
+    """Refresh SQLite's query-planner statistics when the big tables have grown."""
+    from . import _analyse_database
+
+    return _analyse_database()
+
+
 @shared_task(name="survey_app.tasks.send_invitation")
 def send_invitation(invitation_id: int) -> dict[str, int]:
     """Send one invitation if it is due; return the counts.
