@@ -462,9 +462,11 @@ def ensure_rows(name: str, url: str, rows: int, days: int, *, reload: bool = Fal
     existing = -1 if reload else _row_count(_app(url)) if _exists(url) else -1
     if existing == rows:
         _ensure_rollups(name, url)
+        _ensure_statistics(name, url, loaded=False)
         return False
     print(f"{name}: loading {rows:,} responses ...", flush=True)
     print(f"{name}: loaded in {_load(url, rows, days):.0f} s", flush=True)
+    _ensure_statistics(name, url, loaded=True)
     return True
 
 
@@ -481,6 +483,26 @@ def _ensure_rollups(name: str, url: str) -> None:
             days = rebuild()
             took = time.perf_counter() - started
             print(f"{name}: roll-ups of {days} days built in {took:.0f} s")
+        db.engine.dispose()
+
+
+def _ensure_statistics(name: str, url: str, *, loaded: bool) -> None:
+    """The planner statistics a deployment has: on SQLite what the ``analyse-database`` job
+    leaves, on PostgreSQL an ``ANALYZE`` after the bulk load (as the operations docs advise
+    after a large import; autovacuum would get there later)."""
+    from survey_app.extensions import db
+    from survey_app.statistics import analyse, analyse_if_due
+
+    app = _app(url)
+    with app.app_context():
+        started = time.perf_counter()
+        if db.engine.dialect.name == "sqlite":
+            done = analyse_if_due(int(app.config["SQLITE_ANALYSE_MIN_ROWS"]))
+        elif loaded:
+            done = f"analysed {len(analyse())} tables"
+        else:
+            done = "left to autovacuum"
+        print(f"{name}: statistics {done} ({time.perf_counter() - started:.0f} s)", flush=True)
         db.engine.dispose()
 
 
