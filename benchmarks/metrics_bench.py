@@ -387,7 +387,7 @@ def _measure(url: str) -> list[dict[str, Any]]:
             )
         )
         agent = dataclasses.replace(team, agent=("Frontline-3",))
-        results.append(_time("overview, last 30 days, team and agent (raw rows)", overview(agent)))
+        results.append(_time("overview, last 30 days, team and agent", overview(agent)))
         n = compute(last30, metrics=["nps"]).overall["nps"].n
         client = _signed_in_client(app)
         pages = {

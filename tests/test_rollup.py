@@ -176,14 +176,21 @@ def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
         assert_same(compute(**view), raw(**view))
 
 
-def test_views_the_roll_ups_do_not_serve_read_raw_rows(data, raw):
+def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_combine(data, raw):
     generate(data, seed=5, count=60)
     db.session.commit()
     rollup.rebuild()
     two_filters = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",))
-    assert rollup.plan(two_filters, "agent") is None  # the agent is in no combination
+    assert rollup.plan(two_filters, "template_version") is None  # in no combination
+    assert_same(compute(two_filters, "template_version"), raw(two_filters, "template_version"))
+    # The agent is in the combinations: a team's agents, one agent of a team.
+    assert rollup.plan(two_filters, "agent").dimension == "*"  # type: ignore[union-attr]
     assert_same(compute(two_filters, "agent"), raw(two_filters, "agent"))
-    assert rollup.plan(two_filters, "template_version") is None
+    one_agent = Scope(
+        start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",), agent=("王芳",)
+    )
+    assert rollup.plan(one_agent, "channel").dimension == "*"  # type: ignore[union-attr]
+    assert_same(compute(one_agent, "channel", "week"), raw(one_agent, "channel", "week"))
     assert rollup.plan(two_filters, "channel").dimension == "*"  # type: ignore[union-attr]
     elsewhere = Scope(start=FIRST_DAY, end=LAST_DAY, timezone="Europe/Berlin")
     assert rollup.plan(elsewhere, None) is None

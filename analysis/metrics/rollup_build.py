@@ -111,15 +111,15 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dict[str, Any]]:
     """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows.
 
-    Three grouped queries over the raw rows: the combinations (``"*"``), the agent and the
-    template version (not for the heatmap's ``created`` tickets). The totals and the slices
-    of the other dimensions are sums of the combination rows (numpy), since each raw row lies
-    in exactly one combination.
+    Two grouped queries over the raw rows: the combinations (``"*"``) and the template version
+    (not for the heatmap's ``created`` tickets). The totals and the slices of the other
+    dimensions are sums of the combination rows (numpy), since each raw row lies in exactly
+    one combination.
     """
     names = AGGREGATES[kind]
     rows: list[dict[str, Any]] = []
     # The heatmap's tickets have no template version (one counted once however invited).
-    read = ("*", "agent") if kind == "created" else ("*", "agent", "template_version")
+    read = ("*",) if kind == "created" else ("*", "template_version")
     for dimension in read:
         keys, sums = _slice_sums(kind, dimension, first, last, timezone)
         rows += _slice_rows(dimension, keys, sums, names)

@@ -68,9 +68,10 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
 }
 #: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
-#: more of them. The agent (many values) and the template version (a ticket may have several)
-#: are left out: such views read the raw rows.
-COMBINED = tuple(d for d in DIMENSIONS if d not in ("agent", "template_version"))
+#: more of them. The template version is left out (a ticket may have several): such views read
+#: the raw rows. An agent works in one team, mostly on a few channels, so the agent adds few
+#: combinations: a day has at most as many as it has rows.
+COMBINED = tuple(d for d in DIMENSIONS if d != "template_version")
 #: The name of the ``extra`` key in raw rows, per population.
 #: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
