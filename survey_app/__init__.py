@@ -174,5 +174,11 @@ def _configure_database(app: Flask) -> None:
     if url.startswith("postgresql"):
         options.setdefault("pool_pre_ping", True)
         # An unreachable server fails /readyz and requests in seconds, not a TCP timeout.
-        options["connect_args"] = {"connect_timeout": 5, **options.get("connect_args", {})}
+        # No JIT: the KPI queries are short aggregates over many columns, which PostgreSQL
+        # would compile for 50–200 ms each, longer than they run (benchmarks/metrics_bench.py).
+        options["connect_args"] = {
+            "connect_timeout": 5,
+            "options": "-c jit=off",
+            **options.get("connect_args", {}),
+        }
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options

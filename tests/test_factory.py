@@ -114,6 +114,15 @@ def test_postgres_gets_pool_pre_ping(make_app):
     # Building the engine does not connect, so no server is needed.
     app = make_app(DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:9/none")
     assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["pool_pre_ping"] is True
+    assert app.config["SQLALCHEMY_ENGINE_OPTIONS"]["connect_args"]["options"] == "-c jit=off"
+
+
+@pytest.mark.db
+def test_postgres_sessions_run_without_jit(app):
+    """PostgreSQL's JIT compiled each wide KPI aggregate for longer than it ran."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    assert db.session.execute(text("SHOW jit")).scalar() == "off"
 
 
 @pytest.mark.real_db
