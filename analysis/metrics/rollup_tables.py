@@ -95,6 +95,9 @@ def _table(kind: str) -> Table:
         Model.metadata,
         *columns,
         Index(f"ix_{name}_dimension_day", "dimension", "day"),
+        # A view with several filters nearly always has a team among them: its combination
+        # rows of the period, not every combination row of the period.
+        Index(f"ix_{name}_dimension_team_day", "dimension", "by_team", "day"),
     )
 
 
