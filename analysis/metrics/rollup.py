@@ -30,7 +30,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from sqlalchemy import (
@@ -265,7 +265,7 @@ def percentile_rows(
     columns = [table.c[f"{d}_values"] for d in durations]
     statement, _keys = _rollup_select(plan, "durations", columns, group_by, grain)
     blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
-    for value, period, _extra, *arrays in db.session.execute(statement):
+    for value, period, _extra, *arrays in _binary_rows(statement):
         key = (_typed(group_by, value), _label(period))
         for duration, blob in zip(durations, arrays, strict=True):
             if blob:
@@ -280,6 +280,27 @@ def percentile_rows(
 
         result[duration] = _percentiles(plan, grain, blobs[duration], dirty)
     return result
+
+
+def _binary_rows(statement: Any) -> list[Any]:
+    """The rows of ``statement``; on PostgreSQL fetched in the binary format: the duration
+    arrays are ``bytea``, which the text format sends as hex (twice the bytes, decoded in
+    Python): a year by channel and month reads 16 MB of them, 109 ms as text, 50 as binary."""
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        return list(db.session.execute(statement))
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
+    params = {
+        name: processors[name](value) if name in processors else value
+        for name, value in compiled.construct_params().items()
+    }
+    dbapi: Any = connection.connection.dbapi_connection  # psycopg's: cursor(binary=...)
+    with dbapi.cursor(binary=True) as cursor:
+        cursor.execute(compiled.string, params)
+        return list(cursor.fetchall())
 
 
 def _percentiles(
