@@ -11,8 +11,9 @@ read once per chunk of days and sorted per slice value with numpy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,10 +27,14 @@ from sqlalchemy import (
     cast,
     delete,
     func,
+    insert,
+    literal,
     literal_column,
+    null,
     select,
+    union_all,
 )
-from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
+from sqlalchemy.sql.elements import ColumnElement, Label, Null, SQLColumnExpression
 
 from survey_app.extensions import db
 
@@ -38,7 +43,6 @@ from .populations import DURATION_COLUMNS, Population, population_aggregates
 from .rollup_tables import (
     AGGREGATES,
     COMBINED,
-    EXTRA_KEYS,
     ROLLUP_TABLES,
     DirtyInstant,
     RollupState,
@@ -64,12 +68,15 @@ def _local_day(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[
     return cast(shifted, Date)
 
 
-def _local_hour(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[Any]:
-    """The local hour (0–23) of a UTC instant at a fixed offset, as an integer."""
+def _local_hour_of_week(column: SQLColumnExpression[Any], minutes: int) -> ColumnElement[Any]:
+    """The local hour of the week (0 = Monday 00:00 … 167) of a UTC instant at a fixed offset."""
     if db.session.get_bind().dialect.name == "sqlite":
-        return cast(func.strftime("%H", column, f"{minutes:+d} minutes"), Integer)
+        shift = f"{minutes:+d} minutes"
+        weekday = (cast(func.strftime("%w", column, shift), Integer) + 6) % 7  # %w: 0 = Sunday
+        return weekday * 24 + cast(func.strftime("%H", column, shift), Integer)
     shifted = func.timezone("UTC", column) + literal_column(f"INTERVAL '{int(minutes)} minutes'")
-    return cast(func.extract("hour", shifted), Integer)
+    weekday = cast(func.extract("isodow", shifted), Integer) - 1  # isodow: 1 = Monday
+    return weekday * 24 + cast(func.extract("hour", shifted), Integer)
 
 
 def as_date(value: Any) -> date:
@@ -108,109 +115,100 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _build_counts(kind: str, first: date, last: date, timezone: str) -> list[dict[str, Any]]:
-    """The roll-up rows of ``kind`` for the days ``first``..``last``, from the raw rows.
+def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
+    """Insert the roll-up rows of ``kind`` for the days ``first``..``last``, in SQL.
 
-    Two grouped queries over the raw rows: the combinations (``"*"``) and the template version
-    (not for the heatmap's ``created`` tickets). The totals and the slices of the other
-    dimensions are sums of the combination rows (numpy), since each raw row lies in exactly
-    one combination.
+    Two grouped ``INSERT … SELECT`` over the raw rows: the combinations (``"*"``) and the
+    template version (not for the heatmap's ``created`` tickets). The day's totals and the
+    slices of the other dimensions are then sums of the combination rows just written, since
+    each raw row lies in exactly one combination: one ``INSERT … SELECT … GROUP BY`` each over
+    the roll-up table itself. No row passes through Python.
     """
     names = AGGREGATES[kind]
-    rows: list[dict[str, Any]] = []
     # The heatmap's tickets have no template version (one counted once however invited).
     read = ("*",) if kind == "created" else ("*", "template_version")
     for dimension in read:
-        keys, sums = _slice_sums(kind, dimension, first, last, timezone)
-        rows += _slice_rows(dimension, keys, sums, names)
-        if dimension != "*" or not keys:
-            continue
-        for derived in ("", *COMBINED):
-            place = COMBINED.index(derived) if derived else None
-            codes: dict[tuple[Any, ...], int] = {}
-            index = np.fromiter(
-                (
-                    codes.setdefault(
-                        (day, None if place is None else combo[place], extra, NO_COMBINATION),
-                        len(codes),
-                    )
-                    for day, _value, extra, combo in keys
-                ),
-                dtype=np.int64,
-                count=len(keys),
+        statement = _slice_select(kind, dimension, first, last, timezone)
+        if statement is not None:
+            db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
+    combined = table.c.dimension == "*"
+    for derived in ("", *COMBINED):
+        value = table.c[f"by_{derived}"] if derived else null()
+        statement = (
+            select(
+                table.c.day,
+                literal(derived, String).label("dimension"),
+                value.label("value"),
+                table.c.extra,
+                *(null().label(f"by_{d}") for d in COMBINED),
+                *(func.sum(table.c[name]).label(name) for name in names),
             )
-            totals = np.zeros((len(codes), len(names)), dtype=np.int64)
-            np.add.at(totals, index, sums)
-            rows += _slice_rows(derived, list(codes), totals, names)
-    return rows
+            .where(combined, table.c.day >= first, table.c.day <= last)
+            .group_by(table.c.day, table.c.extra, *([value] if derived else []))
+        )
+        db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
 
 
-def _slice_sums(
-    kind: str, dimension: str, first: date, last: date, timezone: str
-) -> tuple[list[tuple[Any, ...]], np.ndarray[Any, Any]]:
-    """One slice's raw aggregates by (day, value, extra, combination): keys and a sums matrix."""
+def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
+    return column.element if isinstance(column, Label) else column
+
+
+#: The key columns of every roll-up row, in the order the grouped selects name them.
+_ROLLUP_KEYS = ["day", "dimension", "value", "extra", *(f"by_{d}" for d in COMBINED)]
+
+
+def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: str) -> Any | None:
+    """One slice's raw aggregates by (day, value, extra, combination), as roll-up rows.
+
+    A chunk of days cut by a UTC offset change is read in one select per span of constant
+    offset; their partial sums are added again (a day cut in two gives one row).
+    """
     zone = ZoneInfo(timezone)
     begin = local_midnight(first, timezone)
     end = local_midnight(last + timedelta(days=1), timezone)
     names = AGGREGATES[kind]
-    found: dict[tuple[Any, ...], list[int]] = {}
+    parts: list[Any] = []
     for span_begin, span_end, minutes in offset_spans(begin, end, zone):
         population = Population(kind)
         aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
-        keys: list[ColumnElement[Any]] = [_local_day(population.time, minutes).label("day")]
+        day = _local_day(population.time, minutes).label("day")
+        if kind == "created":  # the local hour of the week, counted from Monday 00:00
+            extra: ColumnElement[Any] = cast(_local_hour_of_week(population.time, minutes), String)
+        elif extra_keys:
+            extra = cast(_unlabelled(extra_keys[0]), String)
+        else:
+            extra = null()
         if dimension == "*":
-            keys += [_value_sql(population, d).label(f"by_{d}") for d in COMBINED]
-        elif dimension:
-            keys.append(_value_sql(population, dimension).label("value"))
-        keys += list(extra_keys)
-        if kind == "created":
-            keys.append(_local_hour(population.time, minutes).label("hour"))
-        statement = (
-            select(*keys, *aggregates)
+            value: ColumnElement[Any] = null()
+            combination = [_value_sql(population, d) for d in COMBINED]
+        else:
+            value = _value_sql(population, dimension)
+            combination = [null() for _ in COMBINED]
+        groups = [day, value, extra, *combination]
+        parts.append(
+            select(
+                day,
+                literal(dimension, String).label("dimension"),
+                value.label("value"),
+                extra.label("extra"),
+                *(c.label(f"by_{d}") for d, c in zip(COMBINED, combination, strict=True)),
+                *(func.coalesce(_unlabelled(a), 0).label(a.name) for a in aggregates),
+            )
             .select_from(population.from_clause())
             .where(population.time >= span_begin, population.time < span_end, *where)
-            .group_by(*keys)
+            .group_by(*(g for g in groups if not isinstance(g, Null)))
         )
-        for row in db.session.execute(statement).mappings():
-            extra = row[EXTRA_KEYS[kind]] if kind in EXTRA_KEYS else None
-            day = as_date(row["day"])
-            if kind == "created":  # the local hour of the week, counted from Monday 00:00
-                extra = day.weekday() * 24 + int(row["hour"])
-            key = (
-                day,
-                row["value"] if dimension not in ("", "*") else None,
-                None if extra is None else text_value(extra),
-                _combination(row) if dimension == "*" else NO_COMBINATION,
-            )
-            sums = found.setdefault(key, [0] * len(names))  # a day cut by an offset change
-            for index, name in enumerate(names):
-                sums[index] += int(row[name] or 0)
-    matrix = np.array(list(found.values()), dtype=np.int64).reshape(len(found), len(names))
-    return list(found), matrix
-
-
-def _slice_rows(
-    dimension: str, keys: list[tuple[Any, ...]], sums: np.ndarray[Any, Any], names: Sequence[str]
-) -> list[dict[str, Any]]:
-    return [
-        {
-            "day": day,
-            "dimension": dimension,
-            "value": value,
-            "extra": extra,
-            **{f"by_{d}": v for d, v in zip(COMBINED, combo, strict=True)},
-            **dict(zip(names, map(int, row), strict=True)),
-        }
-        for (day, value, extra, combo), row in zip(keys, sums, strict=True)
-    ]
+    if not parts:
+        return None
+    if len(parts) == 1:
+        return parts[0]
+    spans = union_all(*parts).subquery()
+    keys = [spans.c[k] for k in _ROLLUP_KEYS]
+    return select(*keys, *(func.sum(spans.c[n]).label(n) for n in names)).group_by(*keys)
 
 
 #: The ``by_<dimension>`` values of rows outside the combined slice.
 NO_COMBINATION = (None,) * len(COMBINED)
-
-
-def _combination(row: Any) -> tuple[Any, ...]:
-    return tuple(row[f"by_{d}"] for d in COMBINED)
 
 
 def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, Any]]:
@@ -294,11 +292,16 @@ def _store_sorted(
     group, seconds = group[order], seconds[order]
     bounds = np.searchsorted(group, np.arange(len(targets) + 1))
     running = np.concatenate(([0], np.cumsum(seconds)))
-    for code, target in enumerate(targets):
-        start, stop = int(bounds[code]), int(bounds[code + 1])
-        target[f"{duration}_n"] = stop - start
-        target[f"{duration}_total"] = int(running[stop] - running[start])
-        target[f"{duration}_values"] = seconds[start:stop].astype(VALUES_DTYPE).tobytes()
+    counts = np.diff(bounds).tolist()
+    totals = (running[bounds[1:]] - running[bounds[:-1]]).tolist()
+    packed = seconds.astype(VALUES_DTYPE).tobytes()
+    width = VALUES_DTYPE.itemsize
+    for target, start, stop, n, total in zip(
+        targets, bounds[:-1].tolist(), bounds[1:].tolist(), counts, totals, strict=True
+    ):
+        target[f"{duration}_n"] = n
+        target[f"{duration}_total"] = total
+        target[f"{duration}_values"] = packed[start * width : stop * width]
 
 
 def _rebuild_days(days: Iterable[date], timezone: str) -> None:
@@ -306,10 +309,9 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
         for kind, table in ROLLUP_TABLES.items():
             db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
             if kind == "durations":
-                rows = _build_durations(first, last, timezone)
+                _insert(table, _build_durations(first, last, timezone))
             else:
-                rows = _build_counts(kind, first, last, timezone)
-            _insert(table, rows)
+                _insert_counts(kind, table, first, last, timezone)
 
 
 def _insert(table: Any, rows: list[dict[str, Any]]) -> None:
@@ -321,13 +323,12 @@ def _insert(table: Any, rows: list[dict[str, Any]]) -> None:
     names = [column.name for column in table.columns if column.name != "id"]
     sqlite = connection.dialect.name == "sqlite"
     marks = ", ".join("?" if sqlite else "%s" for _ in names)
-    values = [
-        tuple(
-            value.isoformat() if sqlite and isinstance(value, date) else value
-            for value in (row.get(name) for name in names)
-        )
-        for row in rows
-    ]
+    if sqlite:  # SQLite stores a date as its ISO text
+        days: dict[date, str] = {}
+        for row in rows:
+            day = row["day"]
+            row["day"] = days.get(day) or days.setdefault(day, day.isoformat())
+    values = list(map(itemgetter(*names), rows))
     connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", values
     )
