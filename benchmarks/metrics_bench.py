@@ -250,13 +250,12 @@ def _load(url: str, rows: int, days: int) -> float:
                 ],
             )  # fmt: skip
         total_invitations = rows + extra_invitations  # a multiple of 5 for rows % 4 == 0
-        if bulk.sqlite:  # what SQLAlchemy stores: naive UTC text with microseconds, 0/1
-            stamp, flag = "{}.000000".format, int
-        else:  # COPY's text form
-            stamp, flag = "{}+00".format, bool
+        # SQLite: what SQLAlchemy stores (naive UTC text with microseconds, 0/1); PostgreSQL:
+        # COPY's text form.
+        stamp = "{}.000000".format if bulk.sqlite else "{}+00".format
+        flag: Any = int if bulk.sqlite else bool
         naive_begin = begin.replace(tzinfo=None)
-        tiers = ("vip" if i % 10 == 0 else "standard" for i in range(customers + 1))
-        tier_of = list(tiers)
+        tier_of = ["vip" if i % 10 == 0 else "standard" for i in range(customers + 1)]
         csat = (None, 2, 3, 4, 4, 5, 5, 5)
         nps_choices = (None, *range(11), 9, 10, 10)
         ces_choices = (None, *range(1, 8), 6, 7)
