@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -68,7 +69,7 @@ def load(path: Path) -> list[tuple[int, str]]:
     return [(label, text) for label, text in rows if text.strip()]
 
 
-def accuracy(scores: list[float | None], examples: list[tuple[int, str]]) -> float:
+def accuracy(scores: Sequence[float | None], examples: list[tuple[int, str]]) -> float:
     hits = sum(
         1
         for s, (label, _) in zip(scores, examples, strict=True)
@@ -327,7 +328,8 @@ def main() -> None:
 
         measure("ClosedLoop, shipped model", "before training")
         started = time.perf_counter()
-        model = train_model(training, instance_path=instance, source=args.data.name)
+        model = train_model(training, instance_path=instance, source=args.data.name).chinese
+        assert model is not None
         train_time = time.perf_counter() - started
         measure(
             "ClosedLoop, trained",
