@@ -118,7 +118,7 @@ def test_choose_band_takes_the_narrowest_band_that_is_rarely_wrong() -> None:
 
 
 def test_uncertain_comments_are_neutral_not_a_guess(engine: SentimentEngine) -> None:
-    assert DEFAULT_NEUTRAL_BAND == (0.2, 0.8)
+    assert DEFAULT_NEUTRAL_BAND == (0.25, 0.75)
     for text in ("已收到", "你好", "知道了", "qwzx plorb"):
         result = engine.score(text)
         assert result.label == "neutral", (text, result)

@@ -289,7 +289,7 @@ def current_engine() -> SentimentEngine:
 
 
 def configured_band() -> tuple[float, float]:
-    """Return ``SENTIMENT_NEUTRAL_BAND`` from the current app's config (default (0.2, 0.8))."""
+    """Return ``SENTIMENT_NEUTRAL_BAND`` from the current app's config (default (0.25, 0.75))."""
     from flask import current_app, has_app_context
 
     if not has_app_context():
