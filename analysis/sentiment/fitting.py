@@ -253,9 +253,13 @@ def train_english(
     base: FeatureCounts | None,
     base_weight: float | None = None,
     fallback: tuple[float, float] = (1.0, 1.0),
+    normalise: Callable[[str], str] = str.lower,
 ) -> SentimentModel:
-    """Train an English model from ``(label, text)`` pairs (text lower-cased), to be added
-    to VADER's compound score in log-odds.
+    """Train an English model from ``(label, text)`` pairs, to be added to VADER's compound
+    score in log-odds.
+
+    The model reads ``normalise(text)`` (as the scorer prepares it), VADER the
+    text as written (capitals count for VADER).
 
     ``base`` (the shipped English counts) is mixed in at ``base_weight``; when
     that is ``None`` the weight is picked from ``BASE_WEIGHTS`` on a held-out
@@ -268,7 +272,7 @@ def train_english(
     labels = [label for label, _ in examples]
     if min(labels.count(NEGATIVE), labels.count(POSITIVE)) == 0:
         raise ModelError("training needs both positive (1) and negative (0) examples")
-    prepared = prepare(examples, language="en")
+    prepared = prepare(examples, normalise, language="en")
     base = base or FeatureCounts()
     base_vocabulary = base.negative.keys() | base.positive.keys()
     weights = list(BASE_WEIGHTS) if base_weight is None else [base_weight]
@@ -291,7 +295,7 @@ def train_english(
                 log_likelihood_ratios(own, base, weight, vocabulary),
                 language="en",
             )
-            evidence = [candidate.text_evidence(examples[i][1]) for i in held_rows]
+            evidence = [candidate.text_evidence(normalise(examples[i][1])) for i in held_rows]
             rows = [[e or 0.0, c] for e, c in zip(evidence, compounds, strict=True)]
             fitted = fit_logistic(rows, held_labels)
             probabilities = [

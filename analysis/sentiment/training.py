@@ -126,12 +126,13 @@ def train_model(
         vader = Vader.get()
         shipped = shipped_english_model(vader.compound)
         models[ENGLISH] = train_english(
-            [(label, prepare_english(text)) for label, text in by_language[ENGLISH]],
+            by_language[ENGLISH],
             vader.compound,
             version=version,
             base=None if base_weight == 0 else shipped_english_counts(),
             base_weight=base_weight,
             fallback=(shipped.slope, float(shipped.meta["vader_weight"])),
+            normalise=prepare_english,
         )
     trained_at = datetime.now(UTC).isoformat(timespec="seconds")
     languages = sorted(models, key=[CHINESE, ENGLISH].index)
