@@ -180,7 +180,7 @@ class DefaultConfig:
     # -- Sentiment
     #: Sentiment scores inside this band (low, high) are labelled neutral: too uncertain to
     #: call. Chosen on the service corpus's frozen dev split (confident verdicts wrong <= 3 %).
-    SENTIMENT_NEUTRAL_BAND = (0.2, 0.8)
+    SENTIMENT_NEUTRAL_BAND = (0.25, 0.75)
     #: Labels ``closedloop sentiment train --from-responses`` reads off the scores:
     #: positive when NPS >= positive_nps or overall CSAT >= positive_csat; negative
     #: when NPS <= negative_nps or overall CSAT <= negative_csat.

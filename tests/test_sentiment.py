@@ -210,7 +210,9 @@ def test_app_config_sets_the_band(make_app, tmp_path: Path) -> None:
 def test_train_save_load_evaluate_round_trip(tmp_path: Path) -> None:
     comments = support_comments(400)
     training, held_out = comments[:300], comments[300:]
-    model = train_model(training, instance_path=tmp_path, source="generated", base_weight=0)
+    trained = train_model(training, instance_path=tmp_path, source="generated", base_weight=0)
+    model = trained.chinese
+    assert model is not None and trained.english is None  # no English comment: English as shipped
     store = ModelStore.for_instance(tmp_path)
     assert store.current_version() == model.version
     assert store.load(model.version) == model
@@ -247,7 +249,8 @@ def test_training_beats_the_shipped_model_on_its_own_vocabulary(
     # writes no cache when an earlier test of this process built the shipped model).
     if shipped.store.root.exists():
         shutil.copytree(shipped.store.root, tmp_path / "sentiment")
-    model = train_model(training, instance_path=tmp_path)
+    model = train_model(training, instance_path=tmp_path).chinese
+    assert model is not None
     assert model.meta["base_weight"] in BASE_WEIGHTS
     after = accuracy_of(SentimentEngine(tmp_path))
     assert after > before
@@ -354,7 +357,10 @@ def test_importing_the_app_loads_no_model() -> None:
 def test_training_reads_text_as_scoring_does(tmp_path: Path) -> None:
     comments = support_comments(300)
     odd = [(1, None), (0, "<p>😀</p>"), (1, "<b>工程师</b>很耐心&nbsp;回复及时")]
-    model = train_model(comments + odd, instance_path=tmp_path, base_weight=0)  # type: ignore[arg-type]
+    trained = train_model(comments + odd, instance_path=tmp_path, base_weight=0)  # type: ignore[arg-type]
+    model = trained.chinese
+    assert model is not None
+    assert trained.skipped == 2
     assert model.meta["examples"] == 301
     assert "工程" in model.weights
     assert not any(feature.startswith("w:nbsp") for feature in model.weights)

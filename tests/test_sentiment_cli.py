@@ -150,7 +150,8 @@ def test_train_evaluate_models_rollback(
     result = runner.invoke(args=["sentiment", "models"])
     assert result.exit_code == 0
     assert f"* {version}" in result.output
-    assert "400 comments from train.csv" in result.output
+    assert "from train.csv" in result.output
+    assert "zh 400 comments" in result.output
 
     result = runner.invoke(args=["sentiment", "rollback"])
     assert result.exit_code == 0, result.output

@@ -118,7 +118,7 @@ def test_choose_band_takes_the_narrowest_band_that_is_rarely_wrong() -> None:
 
 
 def test_uncertain_comments_are_neutral_not_a_guess(engine: SentimentEngine) -> None:
-    assert DEFAULT_NEUTRAL_BAND == (0.2, 0.8)
+    assert DEFAULT_NEUTRAL_BAND == (0.25, 0.75)
     for text in ("已收到", "你好", "知道了", "qwzx plorb"):
         result = engine.score(text)
         assert result.label == "neutral", (text, result)
@@ -254,5 +254,35 @@ def test_train_from_responses_beats_the_shipped_model_on_the_organisations_comme
     result = runner.invoke(args=["sentiment", "train", "--from-responses"])
     assert result.exit_code == 0, result.output
     after = accuracy()
+    assert after >= before + 0.1, (before, after)
+    assert after >= 0.9
+
+
+def test_train_from_responses_learns_the_organisations_english_comments(
+    app: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    from tests.test_sentiment_english_training import english_comments
+
+    comments = english_comments(300, seed=12)
+    held_out = tmp_path / "held_out.csv"
+    with held_out.open("w", encoding="utf-8", newline="") as handle:
+        csv.writer(handle).writerows([("label", "text"), *comments[200:]])
+    for label, text in comments[:200]:
+        respond(client, {"nps": 10 if label else 1, "comment": text})
+    analyse_pending()
+
+    def english_accuracy() -> float:
+        result = runner.invoke(args=["sentiment", "evaluate", "--csv", str(held_out)])
+        assert result.exit_code == 0, result.output
+        found = re.search(r"English \(en\): 100 texts, accuracy ([0-9.]+)", result.output)
+        assert found is not None, result.output
+        return float(found.group(1))
+
+    before = english_accuracy()
+    result = runner.invoke(args=["sentiment", "train", "--from-responses"])
+    assert result.exit_code == 0, result.output
+    assert "English: trained on" in result.output
+    assert "Chinese: the shipped model stays" in result.output
+    after = english_accuracy()
     assert after >= before + 0.1, (before, after)
     assert after >= 0.9

@@ -15,11 +15,11 @@ from flask.cli import AppGroup
 from survey_app.config import DefaultConfig
 
 from .batch import ERROR, CsvFileError, read_csv, score_texts, texts_per_second, write_csv
-from .engine import configured_band, engine_for
-from .evaluation import evaluate, read_labelled_csv
+from .engine import SentimentEngine, configured_band, engine_for
+from .evaluation import evaluate_by_language, read_labelled_csv
 from .model import ModelError
 from .store import SHIPPED, ModelStore
-from .training import rollback_model, train_model
+from .training import LANGUAGE_NAMES, rollback_model, train_model
 
 sentiment_cli = AppGroup("sentiment", help="Comment sentiment: score files, train and roll back.")
 
@@ -154,9 +154,11 @@ def train_command(
     base_weight: float | None,
     activate: bool,
 ) -> None:
-    """Train a new Chinese model version from labelled comments (1 positive, 0 negative).
+    """Train a new model version from labelled comments (1 positive, 0 negative).
 
-    From a file (--csv) or from the comments your customers wrote, each
+    Chinese comments train the Chinese model, English comments the English
+    one (a language with fewer than 20 comments, or one class only, keeps its
+    shipped model). From a file (--csv) or from the comments your customers wrote, each
     labelled by the scores they gave (--from-responses: positive when NPS
     9-10 or CSAT 5, negative when NPS 0-4 or CSAT 1-2, by default; see
     SENTIMENT_TRAINING_LABELS). The version is saved under the instance folder
@@ -196,7 +198,7 @@ def train_command(
             click.echo(f"  {problem}", err=True)
         origin = source.name
     try:
-        model = train_model(
+        trained = train_model(
             examples,
             instance_path=_instance(),
             source=origin,
@@ -205,16 +207,8 @@ def train_command(
         )
     except ModelError as error:
         raise click.ClickException(str(error)) from None
-    meta = model.meta
-    state = "now in use" if activate else "saved, not in use"
-    click.echo(
-        f"Trained version {model.version} ({state}) on {meta['examples']} comments "
-        f"({meta['positive']} positive, {meta['negative']} negative), "
-        f"shipped corpus weight {meta['base_weight']}."
-    )
-    if meta.get("held_out_accuracy"):
-        held_out = ", ".join(f"{w}: {a:.4f}" for w, a in meta["held_out_accuracy"].items())
-        click.echo(f"Held-out accuracy by shipped-corpus weight: {held_out}")
+    for line in trained.lines(active=activate):
+        click.echo(line)
 
 
 @sentiment_cli.command("evaluate")
@@ -250,9 +244,18 @@ def evaluate_command(source: Path, text_column: str, workers: int) -> None:
         results = score_texts(texts, instance_path=_instance(), neutral_band=band, workers=workers)
         return [(r.score, r.label) for r in results]
 
-    click.echo(f"model: {engine.chinese_model().version}")
-    for line in evaluate(score_all, examples).lines():
+    click.echo(f"model: {_models_in_use(engine)}")
+    overall, per_language = evaluate_by_language(score_all, examples)
+    for line in overall.lines():
         click.echo(line)
+    for language, result in per_language.items():
+        click.echo(f"{LANGUAGE_NAMES[language]} ({language}): {result.summary()}")
+
+
+def _models_in_use(engine: SentimentEngine) -> str:
+    return (
+        f"{engine.chinese_model().version} (Chinese), {engine.english_model().version} (English)"
+    )
 
 
 @sentiment_cli.command("models")
@@ -268,13 +271,21 @@ def models_command() -> None:
     click.echo(f"{'*' if current is None else ' '} {SHIPPED:<17} {shipped_from}")
     for info in store.versions():
         meta = info.meta
+        parts = []
+        for language, part in info.parts.items():
+            if "error" in part:
+                parts.append(f"{language} unusable: {part['error']}")
+            else:
+                parts.append(
+                    f"{language} {part.get('examples', '?')} comments, "
+                    f"shipped weight {part.get('base_weight')}"
+                )
+        detail = (
+            f"from {meta.get('source') or '?'}, trained {meta.get('trained_at', '?')}; "
+            + "; ".join(parts)
+        )
         if "error" in meta:
-            detail = f"unusable: {meta['error']}"
-        else:
-            detail = (
-                f"{meta.get('examples', '?')} comments from {meta.get('source') or '?'}, "
-                f"trained {meta.get('trained_at', '?')}, shipped weight {meta.get('base_weight')}"
-            )
+            detail = "unusable: " + "; ".join(parts)
         click.echo(f"{'*' if info.current else ' '} {info.version:<17} {detail}")
 
 
@@ -313,7 +324,7 @@ def rescore_command(workers: int | None) -> None:
         report = rescore_all(workers=workers, progress=advance)
     rate = texts_per_second(report.responses, started)
     click.echo(
-        f"Rescored {report.responses} responses with model "
-        f"{engine_for(_instance()).chinese_model().version} ({rate:.0f}/s); "
+        f"Rescored {report.responses} responses with models "
+        f"{_models_in_use(engine_for(_instance()))} ({rate:.0f}/s); "
         f"{report.changed_labels} changed label, {report.errors} errors."
     )

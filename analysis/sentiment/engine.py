@@ -1,7 +1,8 @@
 """One sentiment interface for every comment: :func:`score` gives score, label, language, engine.
 
-Chinese goes to ClosedLoop's own naive Bayes model (the shipped one, or the
-organisation's trained version); English to VADER. Nothing is loaded at
+Chinese goes to ClosedLoop's own naive Bayes model, English to VADER plus a
+naive Bayes model of service comments: the shipped ones, or the parts of the
+organisation's trained version. Nothing is loaded at
 import: each model is loaded on first use, once per process, and replaced only
 by building a new immutable model and switching one reference, so threads
 that are scoring keep a consistent model.
@@ -19,7 +20,7 @@ from typing import Any, NamedTuple
 from survey_app.config import DefaultConfig
 
 from .language import CHINESE, ENGLISH, clean_text, detect_language
-from .model import ModelError, SentimentModel, sigmoid
+from .model import ModelError, SentimentModel, english_probability
 from .store import (
     ModelStore,
     normalise_for_model,
@@ -80,13 +81,11 @@ def label_for(score: float, band: tuple[float, float]) -> str:
     return NEUTRAL
 
 
-class _EnglishScorer:
-    """VADER's lexicon plus a model of service comments, added up in log-odds.
+class Vader:
+    """VADER's analyser, loaded once per process (its lexicon takes a moment)."""
 
-    VADER knows general English ("terrible", "thanks"); the model knows what
-    VADER cannot ("nobody called me back", "still not fixed"). Text neither
-    knows scores 0.5.
-    """
+    _instance: Vader | None = None
+    _lock = threading.Lock()
 
     def __init__(self) -> None:
         from importlib.metadata import version
@@ -98,30 +97,56 @@ class _EnglishScorer:
             from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
         self.analyzer = SentimentIntensityAnalyzer()
-        self.model = shipped_english_model(self.compound)
-        self.vader_weight = float(self.model.meta["vader_weight"])
-        self.engine = f"vader-{version('vaderSentiment')}+{self.model.version}"
+        self.name = f"vader-{version('vaderSentiment')}"
+
+    @classmethod
+    def get(cls) -> Vader:
+        if cls._instance is None:
+            with cls._lock:
+                if cls._instance is None:
+                    cls._instance = cls()
+        return cls._instance
 
     def compound(self, text: str) -> float:
         """Return VADER's compound score of ``text``, -1 (negative) to 1 (positive)."""
         return self.analyzer.polarity_scores(text)["compound"]
 
+
+class _EnglishScorer:
+    """VADER's lexicon plus a model of service comments, added up in log-odds.
+
+    VADER knows general English ("terrible", "thanks"); the model knows what
+    VADER cannot ("nobody called me back", "still not fixed"). The model is
+    the shipped one (the corpus's English comments) unless ``model`` is the
+    English part of a trained version. Text neither knows scores 0.5.
+    """
+
+    def __init__(self, model: SentimentModel | None = None) -> None:
+        self.vader = Vader.get()
+        self.model = model or shipped_english_model(self.vader.compound)
+        self.vader_weight = float(self.model.meta["vader_weight"])
+        self.engine = f"{self.vader.name}+{self.model.version}"
+
+    def compound(self, text: str) -> float:
+        """Return VADER's compound score of ``text``, -1 (negative) to 1 (positive)."""
+        return self.vader.compound(text)
+
     def probability(self, text: str) -> float:
-        compound = self.compound(text)
         evidence = self.model.text_evidence(prepare_english(text))
-        if evidence is None:
-            return (compound + 1.0) / 2.0
-        return sigmoid(self.model.slope * evidence + self.vader_weight * compound)
+        return english_probability(
+            evidence, self.compound(text), self.model.slope, self.vader_weight
+        )
 
 
 class SentimentEngine:
     """Scores texts with lazily loaded models; safe to share between threads.
 
     ``instance_path`` is where trained versions and the shipped model's cache
-    live (``None``: build the shipped model in memory, use no trained one).
+    live (``None``: build the shipped models in memory, use no trained one).
     The current version is re-read when its pointer file changes, checked at
     most every ``RELOAD_CHECK_SECONDS``, so a model trained by the CLI is
-    picked up by running web and worker processes.
+    picked up by running web and worker processes. Each language's model is
+    loaded on its first comment: English comments alone never load the Chinese model.
     """
 
     def __init__(
@@ -137,56 +162,75 @@ class SentimentEngine:
         self._stamp: int | None = None
         self._checked = 0.0
 
+    def _check_pointer(self) -> None:
+        """Forget the loaded models when the version pointer changed (call with the lock)."""
+        now = time.monotonic()
+        if now - self._checked < RELOAD_CHECK_SECONDS:
+            return
+        stamp = self.store.pointer_stamp() if self.store else None
+        if stamp != self._stamp:
+            self._chinese = self._english = None
+            self._stamp = stamp
+        self._checked = now
+
+    def _is_fresh(self) -> bool:
+        return self.store is None or time.monotonic() - self._checked < RELOAD_CHECK_SECONDS
+
     def chinese_model(self) -> SentimentModel:
         """Return the Chinese model in use, loading (or reloading) it if needed."""
         model = self._chinese
-        now = time.monotonic()
-        fresh = self.store is None or now - self._checked < RELOAD_CHECK_SECONDS
-        if model is not None and fresh:
+        if model is not None and self._is_fresh():
             return model
         with self._lock:
-            if self._chinese is not None and now - self._checked < RELOAD_CHECK_SECONDS:
-                return self._chinese
-            stamp = self.store.pointer_stamp() if self.store else None
-            if self._chinese is None or stamp != self._stamp:
-                self._chinese = self._load_chinese()
-                self._stamp = stamp
-            self._checked = now
+            self._check_pointer()
+            if self._chinese is None:
+                self._chinese = self._load_part(CHINESE) or shipped_model(self._cache())
             return self._chinese
-
-    def reload(self) -> SentimentModel:
-        """Load the current model again now (after a train or rollback in this process)."""
-        with self._lock:
-            self._chinese = self._load_chinese()
-            self._stamp = self.store.pointer_stamp() if self.store else None
-            self._checked = time.monotonic()
-            return self._chinese
-
-    def _load_chinese(self) -> SentimentModel:
-        cache = self.store.root if self.store else None
-        if self.store is not None:
-            version = None
-            try:
-                version = self.store.current_version()
-                if version is not None:
-                    return self.store.load(version)
-            except ModelError as error:
-                warnings.warn(
-                    f"Sentiment model {version or '(current)'} cannot be used ({error}); "
-                    "scoring with the shipped model instead.",
-                    SentimentModelWarning,
-                    stacklevel=4,
-                )
-        return shipped_model(cache)
 
     def english_scorer(self) -> _EnglishScorer:
+        """Return the English scorer in use (VADER + the shipped or trained English model)."""
         scorer = self._english
-        if scorer is None:
-            with self._lock:
-                if self._english is None:
-                    self._english = _EnglishScorer()
-                scorer = self._english
-        return scorer
+        if scorer is not None and self._is_fresh():
+            return scorer
+        with self._lock:
+            self._check_pointer()
+            if self._english is None:
+                self._english = _EnglishScorer(self._load_part(ENGLISH))
+            return self._english
+
+    def english_model(self) -> SentimentModel:
+        """Return the English model in use (added to VADER's score)."""
+        return self.english_scorer().model
+
+    def reload(self) -> None:
+        """Forget the loaded models now (after a train or rollback in this process): each
+        language's current model is loaded again on its next comment."""
+        with self._lock:
+            self._chinese = self._english = None
+            self._stamp = self.store.pointer_stamp() if self.store else None
+            self._checked = time.monotonic()
+
+    def _cache(self) -> Path | None:
+        return self.store.root if self.store else None
+
+    def _load_part(self, language: str) -> SentimentModel | None:
+        """Return the current version's model in ``language``; ``None``: use the shipped one."""
+        if self.store is None:
+            return None
+        version = None
+        try:
+            version = self.store.current_version()
+            if version is not None:
+                return self.store.load_part(version, language)
+        except ModelError as error:
+            name = "English" if language == ENGLISH else "Chinese"
+            warnings.warn(
+                f"{name} sentiment model {version or '(current)'} cannot be used ({error}); "
+                "scoring with the shipped model instead.",
+                SentimentModelWarning,
+                stacklevel=5,
+            )
+        return None
 
     def load(self) -> None:
         """Load every model now (before forking workers, or to fail early)."""
@@ -245,7 +289,7 @@ def current_engine() -> SentimentEngine:
 
 
 def configured_band() -> tuple[float, float]:
-    """Return ``SENTIMENT_NEUTRAL_BAND`` from the current app's config (default (0.2, 0.8))."""
+    """Return ``SENTIMENT_NEUTRAL_BAND`` from the current app's config (default (0.25, 0.75))."""
     from flask import current_app, has_app_context
 
     if not has_app_context():

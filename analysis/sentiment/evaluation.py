@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .batch import read_csv
+from .language import CHINESE, ENGLISH, clean_text, detect_language
 
 LABELS = {
     "1": 1,
@@ -63,6 +64,14 @@ class Evaluation:
         lines.append(f"texts per second: {self.texts_per_second:,.0f}")
         return lines
 
+    def summary(self) -> str:
+        """Return the evaluation on one line (``evaluate`` prints one per language)."""
+        return (
+            f"{self.total} texts, accuracy {self.accuracy:.4f}, "
+            f"F1 positive {self.positive.f1:.4f} / negative {self.negative.f1:.4f}, "
+            f"{self.neutral} in the neutral band"
+        )
+
 
 def _report(predicted: Sequence[int | None], actual: Sequence[int], cls: int) -> ClassReport:
     pairs = list(zip(predicted, actual, strict=True))
@@ -83,21 +92,50 @@ def evaluate(
 
     Refuses (ValueError) an empty list of examples.
     """
+    return evaluate_by_language(score_all, examples)[0]
+
+
+def evaluate_by_language(
+    score_all: Callable[[Sequence[str]], Sequence[tuple[float | None, str]]],
+    examples: Sequence[tuple[int, str]],
+) -> tuple[Evaluation, dict[str, Evaluation]]:
+    """Evaluate as :func:`evaluate` does, and separately on each language's texts.
+
+    Returns ``(all texts, {language: its texts})`` with the languages in which
+    some text is written (``zh``, ``en``; texts with no words are in the first
+    only); the texts are scored once (each language's texts/s is the overall rate).
+    Refuses (ValueError) an empty list of examples.
+    """
     if not examples:
         raise ValueError("there are no labelled examples to evaluate on")
     texts = [text for _, text in examples]
-    actual = [label for label, _ in examples]
     started = time.perf_counter()
-    results = score_all(texts)
+    results = list(score_all(texts))
     elapsed = time.perf_counter() - started
+    rate = len(examples) / elapsed if elapsed > 0 else float("inf")
+    overall = _evaluation(results, [label for label, _ in examples], rate)
+    languages = [detect_language(clean_text(text)) for text in texts]
+    per_language: dict[str, Evaluation] = {}
+    for language in (CHINESE, ENGLISH):
+        mine = [i for i, found in enumerate(languages) if found == language]
+        if mine:
+            per_language[language] = _evaluation(
+                [results[i] for i in mine], [examples[i][0] for i in mine], rate
+            )
+    return overall, per_language
+
+
+def _evaluation(
+    results: Sequence[tuple[float | None, str]], actual: Sequence[int], rate: float
+) -> Evaluation:
     predicted = [None if s is None else int(s >= 0.5) for s, _ in results]
     hits = sum(1 for p, a in zip(predicted, actual, strict=True) if p == a)
     return Evaluation(
-        total=len(examples),
-        accuracy=hits / len(examples),
+        total=len(actual),
+        accuracy=hits / len(actual),
         positive=_report(predicted, actual, 1),
         negative=_report(predicted, actual, 0),
-        texts_per_second=len(examples) / elapsed if elapsed > 0 else float("inf"),
+        texts_per_second=rate,
         unscored=sum(1 for p in predicted if p is None),
         neutral=sum(1 for _, label in results if label == "neutral"),
     )

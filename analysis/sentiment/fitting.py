@@ -4,6 +4,7 @@ blend mixed in at a weight picked on held-out data, and the calibration of proba
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
@@ -242,3 +243,105 @@ def train_blend(
         "product_weight": product_weight,
     }
     return SentimentModel(version, weights, slope, meta), blend
+
+
+def train_english(
+    examples: Sequence[tuple[int, str]],
+    compound: Callable[[str], float],
+    *,
+    version: str,
+    base: FeatureCounts | None,
+    base_weight: float | None = None,
+    fallback: tuple[float, float] = (1.0, 1.0),
+    normalise: Callable[[str], str] = str.lower,
+) -> SentimentModel:
+    """Train an English model from ``(label, text)`` pairs, to be added to VADER's compound
+    score in log-odds.
+
+    The model reads ``normalise(text)`` (as the scorer prepares it), VADER the
+    text as written (capitals count for VADER).
+
+    ``base`` (the shipped English counts) is mixed in at ``base_weight``; when
+    that is ``None`` the weight is picked from ``BASE_WEIGHTS`` on a held-out
+    fifth of the examples (given at least ``MIN_EXAMPLES_TO_TUNE``), where the
+    model's slope and VADER's weight (``meta["vader_weight"]``) are fitted
+    together for each candidate. With fewer examples the weight is
+    ``DEFAULT_BASE_WEIGHT`` and slope and VADER weight are ``fallback`` (the
+    shipped model's). Refuses (:class:`ModelError`) data without both classes.
+    """
+    labels = [label for label, _ in examples]
+    if min(labels.count(NEGATIVE), labels.count(POSITIVE)) == 0:
+        raise ModelError("training needs both positive (1) and negative (0) examples")
+    prepared = prepare(examples, normalise, language="en")
+    base = base or FeatureCounts()
+    base_vocabulary = base.negative.keys() | base.positive.keys()
+    weights = list(BASE_WEIGHTS) if base_weight is None else [base_weight]
+    if not any(base.documents):
+        weights = [0.0]
+    chosen = weights[0] if len(weights) == 1 else DEFAULT_BASE_WEIGHT
+    slope, vader_weight = fallback
+    scores: dict[float, float] = {}
+    if len(examples) >= MIN_EXAMPLES_TO_TUNE:
+        order = list(range(len(examples)))
+        fit_rows, held_rows = split(order)
+        own = counts_of(prepared[i] for i in fit_rows)
+        vocabulary = own.frequent(MIN_COUNT) | base_vocabulary
+        held_labels = [labels[i] for i in held_rows]
+        compounds = [compound(examples[i][1]) for i in held_rows]
+        best: tuple[float, float] | None = None
+        for weight in weights:
+            candidate = SentimentModel(
+                version,
+                log_likelihood_ratios(own, base, weight, vocabulary),
+                language="en",
+            )
+            evidence = [candidate.text_evidence(normalise(examples[i][1])) for i in held_rows]
+            rows = [[e or 0.0, c] for e, c in zip(evidence, compounds, strict=True)]
+            fitted = fit_logistic(rows, held_labels)
+            probabilities = [
+                english_probability(e, c, fitted[0], fitted[1])
+                for e, c in zip(evidence, compounds, strict=True)
+            ]
+            hits = sum(
+                (p >= 0.5) == (y == POSITIVE)
+                for p, y in zip(probabilities, held_labels, strict=True)
+            )
+            scores[weight] = hits / len(held_rows)
+            # Accuracy first; among equals, the better probabilities (lower log loss).
+            rank = (scores[weight], -log_loss(probabilities, held_labels))
+            if best is None or rank > best:
+                best, chosen = rank, weight
+                slope, vader_weight = fitted
+    own_all = counts_of(prepared)
+    vocabulary = own_all.frequent(MIN_COUNT) | base_vocabulary
+    if not vocabulary:
+        raise ModelError("no feature was seen often enough to learn from")
+    meta = {
+        "examples": len(examples),
+        "positive": labels.count(POSITIVE),
+        "negative": labels.count(NEGATIVE),
+        "base_weight": chosen,
+        "vader_weight": round(vader_weight, 4),
+        "held_out_accuracy": {str(w): round(a, 4) for w, a in scores.items()},
+    }
+    weights_by_feature = log_likelihood_ratios(own_all, base, chosen, vocabulary)
+    return SentimentModel(version, weights_by_feature, round(slope, 4), meta, "en")
+
+
+def log_loss(probabilities: Sequence[float], labels: Sequence[int]) -> float:
+    """Return the mean negative log-likelihood of ``labels`` under ``probabilities``."""
+    total = 0.0
+    for p, y in zip(probabilities, labels, strict=True):
+        p = min(max(p, 1e-6), 1 - 1e-6)
+        total -= math.log(p if y == POSITIVE else 1 - p)
+    return total / len(labels) if labels else 0.0
+
+
+def english_probability(
+    evidence: float | None, compound: float, slope: float, vader_weight: float
+) -> float:
+    """P(positive) of English text: the model's evidence and VADER's compound score
+    (-1..1) added in log-odds; VADER alone when the model knows no feature of the text."""
+    if evidence is None:
+        return (compound + 1.0) / 2.0
+    return sigmoid(slope * evidence + vader_weight * compound)

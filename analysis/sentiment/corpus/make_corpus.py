@@ -15,7 +15,9 @@ Run from the project folder (deterministic: same files every time)::
   (only dev families use it), so dev also holds wording training never saw.
   The fragments and families are in ``zh_fragments.py`` and ``en_fragments.py``;
 * the hand-written comments of ``hand_zh.tsv`` / ``hand_en.tsv``: every
-  fourth line goes to ``dev``, the rest to ``train``.
+  fourth line goes to ``dev``, the rest to ``train``; those of
+  ``hand_zh_train.tsv`` / ``hand_en_train.tsv`` (written after the dev split
+  was frozen) all go to ``train``.
 
 ``frozen_test.csv`` is ``frozen_test_zh.tsv`` / ``frozen_test_en.tsv``:
 comments written by hand, produced by no template, used only to report.
@@ -96,6 +98,8 @@ def write(path: Path, rows: list[dict]) -> None:
 def main() -> None:
     rows = generate(ZH_FAMILIES, ZH, "zh", PER_FAMILY)
     rows += hand_written(HERE / "hand_zh.tsv", "zh", 4)
+    # Written after the dev split was frozen: training only.
+    rows += hand_written(HERE / "hand_zh_train.tsv", "zh", None, split="train")
     rows += generate(EN_FAMILIES, EN, "en", PER_FAMILY_EN)
     rows += hand_written(HERE / "hand_en.tsv", "en", 4)
     # Written after the dev split was frozen: training only.
