@@ -395,6 +395,7 @@ def test_targets_offer_both_clocks(app):
         assert direction_of(name) == "lower"
         assert kpi_unit(name) == "seconds"
         assert name in LOWER_IS_BETTER
-        assert format_value(name, 41400.4) == "41400 s"
+        assert format_value(name, 41400.4) == "11.5 h"
+        assert format_value(name, 1710) == "28.5 min"
     assert str(KPI_LABELS["first_response_time_p90"]) == "First response, business hours, P90 (s)"
     assert str(KPI_LABELS["first_response_time_elapsed_p90"]) == "First response, elapsed, P90 (s)"

@@ -29,7 +29,7 @@ from werkzeug.datastructures import MultiDict
 
 from analysis.labels import ASPECT_LABELS
 from analysis.metrics import DIMENSIONS, OVERVIEW_KPIS, MetricsQuery, metrics_timezone
-from analysis.metrics.catalog import CARD_LABELS, DIMENSION_LABELS, TEXT_FILTERS
+from analysis.metrics.catalog import CARD_LABELS, DIMENSION_LABELS, TEXT_FILTERS, format_duration
 from analysis.metrics.scope import ScopeError, parse_metrics_args
 from analysis.targets.labels import LEVEL_LABELS
 from survey_app.auth.access import staff_required
@@ -324,6 +324,9 @@ def _plotly_bundle() -> PlotlyBundle:
         gzipped=gzip.compress(body, compresslevel=9, mtime=0),
         tag=hashlib.sha256(body).hexdigest()[:32],
     )
+
+
+bp.add_app_template_global(format_duration)
 
 
 @bp.app_template_global()

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from flask_babel import LazyString
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from survey_app.labels import label
@@ -131,7 +132,7 @@ def kpi_range(kpi_name: str) -> tuple[float, float | None]:
 
 def format_value(kpi_name: str, value: float | None) -> str:
     """A value as people read it: percentages and NPS to one decimal, scores and ratios to
-    two, seconds whole (the rounding of :meth:`analysis.metrics.Kpi.to_json`)."""
+    two, durations in minutes or hours (:func:`format_duration`)."""
     if value is None:
         return "–"
     unit = kpi_unit(kpi_name)
@@ -140,8 +141,16 @@ def format_value(kpi_name: str, value: float | None) -> str:
     if unit == "nps":
         return f"{value:.1f}"
     if unit == "seconds":
-        return f"{value:.0f} s"
+        return format_duration(value)
     return f"{value:.2f}"
+
+
+def format_duration(seconds: float) -> str:
+    """A duration as people read it: minutes to one decimal under an hour, else hours (the
+    dashboards, targets and alerts all show durations this way)."""
+    if seconds < 3600:
+        return _("%(minutes)s min", minutes=f"{seconds / 60:.1f}")
+    return _("%(hours)s h", hours=f"{seconds / 3600:.1f}")
 
 
 def format_gap(kpi_name: str, gap: float | None) -> str:
