@@ -37,14 +37,7 @@ class TargetForm(FlaskForm):
         choices=[SelectChoice(name, KPI_LABELS[name]) for name in ALL_KPIS],
         validators=[InputRequired()],
     )
-    target = FloatField(
-        _l("Target"),
-        validators=[InputRequired()],
-        description=_l(
-            "In the KPI's unit: percent for rates, points for NPS, seconds for durations "
-            "(7200 = 2 h); the gaps below in the same unit."
-        ),
-    )
+    target = FloatField(_l("Target"), validators=[InputRequired()])
     yellow = FloatField(_l("Yellow beyond a gap of"), validators=[InputRequired()], default=0)
     orange = FloatField(_l("Orange beyond a gap of"), validators=[InputRequired()])
     red = FloatField(_l("Red beyond a gap of"), validators=[InputRequired()])
