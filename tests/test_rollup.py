@@ -74,8 +74,8 @@ def random_view(rng: random.Random, versions: list[int]) -> dict[str, Any]:
     """A random scope (period, filters on none, one or several dimensions), group_by and grain."""
     start = FIRST_DAY + timedelta(days=rng.randrange(0, 50))
     end = min(LAST_DAY, start + timedelta(days=rng.choice((0, 1, 6, 13, 30, 56))))
-    if rng.random() < 0.3:  # several of the dimensions the combined slice keeps
-        dimensions = rng.sample(COMBINED, rng.randint(2, 3))
+    if rng.random() < 0.3:  # several of the dimensions the combined slices keep
+        dimensions = rng.sample((*COMBINED, "template_version"), rng.randint(2, 3))
     else:
         dimensions = [d for d in (rng.choice((None, *DIMENSIONS)),) if d is not None]
     group_by = rng.choice(dimensions) if dimensions and rng.random() < 0.6 else None
@@ -176,12 +176,13 @@ def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
         assert_same(compute(**view), raw(**view))
 
 
-def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_combine(data, raw):
+def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_combine(data, raw):
     generate(data, seed=5, count=60)
     db.session.commit()
     rollup.rebuild()
     two_filters = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",))
-    assert rollup.plan(two_filters, "template_version") is None  # in no combination
+    # The template version with another dimension: the "*v" combinations.
+    assert rollup.plan(two_filters, "template_version").dimension == "*v"  # type: ignore[union-attr]
     assert_same(compute(two_filters, "template_version"), raw(two_filters, "template_version"))
     # The agent is in the combinations: a team's agents, one agent of a team.
     assert rollup.plan(two_filters, "agent").dimension == "*"  # type: ignore[union-attr]
@@ -194,6 +195,49 @@ def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_combine(data, 
     assert rollup.plan(two_filters, "channel").dimension == "*"  # type: ignore[union-attr]
     elsewhere = Scope(start=FIRST_DAY, end=LAST_DAY, timezone="Europe/Berlin")
     assert rollup.plan(elsewhere, None) is None
+
+
+def test_a_ticket_invited_with_two_versions_counts_under_each_as_raw_rows_do(data, raw):
+    """A ticket closed, reopened and closed again may be invited with two template versions:
+    its ticket KPIs count once under each version, in every slice that has the version."""
+    generate(data, seed=8, count=60)
+    twice = data.ticket(
+        created_at=GENERATED_START + timedelta(days=3),
+        first_response_after=timedelta(minutes=30),
+        resolved_after=timedelta(hours=30),
+        closed_after=timedelta(hours=31),
+        team="Frontline",
+        channel="chat",
+        reopen_count=1,
+    )
+    data.response(twice, submitted_at=twice.closed_at + timedelta(hours=2), version=1, nps=3)
+    data.invitation(twice, sent_at=twice.closed_at + timedelta(hours=5), version=2)
+    db.session.commit()
+    rollup.rebuild()
+    versions = _versions(data)
+    views = [
+        Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",)),
+        Scope(
+            start=FIRST_DAY,
+            end=LAST_DAY,
+            timezone=ZONE,
+            team=("Frontline",),
+            channel=("chat",),
+            template_version=tuple(versions),
+        ),
+        Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, template_version=(versions[1],)),
+    ]
+    for scope in views:
+        for group_by in ("template_version", "channel", None):
+            for grain in (None, "week"):
+                assert rollup.plan(scope, group_by) is not None
+                assert_same(
+                    compute(scope, group_by, grain), raw(scope, group_by, grain)
+                )  # fmt: skip
+    # The version slice is summed from the combinations: the ticket is under both versions.
+    both = compute(views[1], "template_version")
+    assert len(both.groups) == len(versions)
+    assert all(group.kpis["fcr"].n >= 1 for group in both.groups)
 
 
 def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):

@@ -61,9 +61,11 @@ from .rollup_build import (
 )
 from .rollup_tables import (
     AGGREGATES,
-    COMBINED,
+    BY,
     EXTRA_KEYS,
     ROLLUP_TABLES,
+    VERSION_IN_COMBINATION,
+    VERSIONED,
     DirtyInstant,
     RollupState,
 )
@@ -91,7 +93,8 @@ class Plan:
     """How a view reads the roll-ups: which slice, which of its values, which days raw."""
 
     scope: Scope
-    #: The slice: "" (totals), a dimension, or "*" (combinations).
+    #: The slice: "" (totals), a dimension, "*" (combinations) or "*v" (combinations with the
+    #: template version).
     dimension: str
     #: Roll-up column → accepted values (``value`` or ``by_<dimension>``).
     filters: dict[str, tuple[str, ...]]
@@ -119,7 +122,7 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     """
     filters = scope.filters()
     involved = set(filters) | ({group_by} if group_by is not None else set())
-    if len(involved) > 1 and not involved <= set(COMBINED):
+    if len(involved) > 1 and not involved <= set(BY):
         return None
     if heatmap and "template_version" in involved:
         return None
@@ -127,7 +130,7 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     if state is None or state.timezone != scope.timezone:
         return None
     if len(involved) > 1:
-        dimension = "*"
+        dimension = VERSIONED if "template_version" in involved else "*"
         columns = {name: f"by_{name}" for name in involved}
     else:
         dimension = next(iter(involved), "")
@@ -182,8 +185,11 @@ def _rollup_select(
     """SELECT of ``columns`` from ``kind``'s roll-ups in the plan's slice, clean days only,
     with its group keys: ``value`` (if grouped), ``period`` (if a grain), ``extra``."""
     table = ROLLUP_TABLES[kind]
+    dimension = plan.dimension
+    if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
+        dimension = "*"  # their combinations carry the template version
     conditions = [
-        table.c.dimension == plan.dimension,
+        table.c.dimension == dimension,
         table.c.day >= plan.scope.start,
         table.c.day <= plan.scope.end,
     ]

@@ -43,12 +43,15 @@ from .definitions import DURATIONS
 from .populations import DURATION_COLUMNS, Population, population_aggregates
 from .rollup_tables import (
     AGGREGATES,
+    BY,
     COMBINED,
     ROLLUP_TABLES,
+    VERSION_IN_COMBINATION,
+    VERSIONED,
     DirtyInstant,
     RollupState,
 )
-from .scope import DIMENSIONS, local_midnight, offset_spans
+from .scope import local_midnight, offset_spans
 
 log = logging.getLogger(__name__)
 
@@ -119,33 +122,47 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
     """Insert the roll-up rows of ``kind`` for the days ``first``..``last``, in SQL.
 
-    Two grouped ``INSERT … SELECT`` over the raw rows: the combinations (``"*"``) and the
-    template version (not for the heatmap's ``created`` tickets). The day's totals and the
-    slices of the other dimensions are then sums of the combination rows just written, since
-    each raw row lies in exactly one combination: one ``INSERT … SELECT … GROUP BY`` each over
-    the roll-up table itself. No row passes through Python.
+    One grouped ``INSERT … SELECT`` over the raw rows writes the combinations (``"*"``; with the
+    template version for the populations of :data:`VERSION_IN_COMBINATION`); for the ticket
+    populations a second one writes their combinations with the template version (``"*v"``, a
+    ticket once per version it was invited with). Every other slice is a sum of those rows,
+    since each raw row lies in exactly one combination of its slice: the day's totals and the
+    combined dimensions from ``"*"``, the template version from ``"*"`` or ``"*v"``. No row
+    passes through Python.
     """
     names = AGGREGATES[kind]
+    versioned = kind in VERSION_IN_COMBINATION
     # The heatmap's tickets have no template version (one counted once however invited).
-    read = ("*",) if kind == "created" else ("*", "template_version")
+    read = ("*",) if versioned or kind == "created" else ("*", VERSIONED)
     for dimension in read:
         statement = _slice_select(kind, dimension, first, last, timezone)
         if statement is not None:
             db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
-    _insert_derived(table, names, first, last)
+    derived = ["", *COMBINED]
+    if versioned:
+        derived.append("template_version")
+    _insert_derived(table, names, first, last, "*", derived)
+    if VERSIONED in read:
+        _insert_derived(table, names, first, last, VERSIONED, ["template_version"])
 
 
-def _insert_derived(table: Any, names: Sequence[str], first: date, last: date) -> None:
-    """The day's totals and each dimension's slice, summed from the combination rows of the
-    days ``first``..``last``: on PostgreSQL one scan with ``GROUPING SETS``, elsewhere one
-    ``INSERT … SELECT … GROUP BY`` per slice."""
-    by = {d: table.c[f"by_{d}"] for d in COMBINED}
-    scope = (table.c.dimension == "*", table.c.day >= first, table.c.day <= last)
+def _insert_derived(
+    table: Any, names: Sequence[str], first: date, last: date, source: str, slices: list[str]
+) -> None:
+    """The ``slices`` ("" = the day's totals, else a dimension) summed from the ``source``
+    combination rows of the days ``first``..``last``: on PostgreSQL one scan with ``GROUPING
+    SETS``, elsewhere one ``INSERT … SELECT … GROUP BY`` per slice."""
+    by = {d: table.c[f"by_{d}"] for d in BY}
+    scope = (table.c.dimension == source, table.c.day >= first, table.c.day <= last)
     sums = [func.sum(table.c[name]).label(name) for name in names]
-    no_combination = [null().label(f"by_{d}") for d in COMBINED]
+    no_combination = [null().label(f"by_{d}") for d in BY]
     statements = []
-    if db.session.get_bind().dialect.name == "postgresql":
-        kept = [(func.grouping(by[d]) == 0, d) for d in COMBINED]  # the set's dimension
+    dimensions = [d for d in slices if d]
+    if db.session.get_bind().dialect.name == "postgresql" and len(slices) > 1:
+        kept = [(func.grouping(by[d]) == 0, d) for d in dimensions]  # the set's dimension
+        sets = [tuple_(table.c.day, table.c.extra, by[d]) for d in dimensions]
+        if "" in slices:
+            sets.insert(0, tuple_(table.c.day, table.c.extra))
         statements.append(
             select(
                 table.c.day,
@@ -156,27 +173,22 @@ def _insert_derived(table: Any, names: Sequence[str], first: date, last: date) -
                 *sums,
             )
             .where(*scope)
-            .group_by(
-                func.grouping_sets(
-                    tuple_(table.c.day, table.c.extra),
-                    *(tuple_(table.c.day, table.c.extra, by[d]) for d in COMBINED),
-                )
-            )
+            .group_by(func.grouping_sets(*sets))
         )
     else:
-        for derived in ("", *COMBINED):
-            value = by[derived] if derived else null()
+        for dimension in slices:
+            value = by[dimension] if dimension else null()
             statements.append(
                 select(
                     table.c.day,
-                    literal(derived, String).label("dimension"),
+                    literal(dimension, String).label("dimension"),
                     value.label("value"),
                     table.c.extra,
                     *no_combination,
                     *sums,
                 )
                 .where(*scope)
-                .group_by(table.c.day, table.c.extra, *([value] if derived else []))
+                .group_by(table.c.day, table.c.extra, *([value] if dimension else []))
             )
     for statement in statements:
         db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
@@ -187,7 +199,7 @@ def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 #: The key columns of every roll-up row, in the order the grouped selects name them.
-_ROLLUP_KEYS = ["day", "dimension", "value", "extra", *(f"by_{d}" for d in COMBINED)]
+_ROLLUP_KEYS = ["day", "dimension", "value", "extra", *(f"by_{d}" for d in BY)]
 
 
 def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: str) -> Any | None:
@@ -211,12 +223,16 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
             extra = cast(_unlabelled(extra_keys[0]), String)
         else:
             extra = null()
-        if dimension == "*":
+        if dimension in ("*", VERSIONED):
             value: ColumnElement[Any] = null()
             combination = [_value_sql(population, d) for d in COMBINED]
+            with_version = dimension == VERSIONED or kind in VERSION_IN_COMBINATION
+            combination.append(
+                _value_sql(population, "template_version") if with_version else null()
+            )
         else:
             value = _value_sql(population, dimension)
-            combination = [null() for _ in COMBINED]
+            combination = [null() for _ in BY]
         groups = [day, value, extra, *combination]
         parts.append(
             select(
@@ -224,7 +240,7 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
                 literal(dimension, String).label("dimension"),
                 value.label("value"),
                 extra.label("extra"),
-                *(c.label(f"by_{d}") for d, c in zip(COMBINED, combination, strict=True)),
+                *(c.label(f"by_{d}") for d, c in zip(BY, combination, strict=True)),
                 *(func.coalesce(_unlabelled(a), 0).label(a.name) for a in aggregates),
             )
             .select_from(population.from_clause())
@@ -241,7 +257,7 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
 
 
 #: The ``by_<dimension>`` values of rows outside the combined slice.
-NO_COMBINATION = (None,) * len(COMBINED)
+NO_COMBINATION = (None,) * len(BY)
 
 
 def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, Any]]:
@@ -253,11 +269,9 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
         local_midnight(last + timedelta(days=1), timezone),
     )
     rows: list[dict[str, Any]] = []
-    # One read per group of slices: the template version multiplies a ticket by its versions.
-    for dimensions in (
-        [d for d in DIMENSIONS if d != "template_version"],
-        ["template_version"],
-    ):
+    # Two reads: the template version multiplies a ticket by the versions it was invited with,
+    # so it is read apart, with the combinations ("*v") it is in.
+    for dimensions in (list(COMBINED), list(BY)):
         fetched: list[Any] = []
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population("sla")
@@ -279,13 +293,18 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
             np.array([r[1 + len(dimensions) + i] for r in fetched], dtype=np.float64)
             for i in range(len(DURATIONS))
         ]
-        slices: list[tuple[str, int | None]] = [(d, 1 + i) for i, d in enumerate(dimensions)]
-        if dimensions != ["template_version"]:  # the first read: the totals and the combinations
+        slices: list[tuple[str, int | None]]
+        if "template_version" in dimensions:  # the second read
+            slices = [("template_version", 1 + dimensions.index("template_version"))]
+            slices.append((VERSIONED, None))
+        else:  # the first read: the totals, each combined dimension and the combinations
+            slices = [(d, 1 + i) for i, d in enumerate(dimensions)]
             slices += [("", None), ("*", None)]
         for dimension, position in slices:
-            if dimension == "*":
-                places = [1 + dimensions.index(d) for d in COMBINED]
-                combos = [tuple(r[i] for i in places) for r in fetched]
+            if dimension in ("*", VERSIONED):
+                places = [1 + dimensions.index(d) for d in dimensions]
+                padding = (None,) * (len(BY) - len(places))  # "*": no template version
+                combos = [tuple(r[i] for i in places) + padding for r in fetched]
                 column: list[Any] = [None] * len(fetched)
             else:
                 column = [r[position] for r in fetched] if position else [None] * len(fetched)
@@ -305,7 +324,7 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
                     "dimension": dimension,
                     "value": value,
                     "extra": None,
-                    **{f"by_{d}": v for d, v in zip(COMBINED, combo, strict=True)},
+                    **{f"by_{d}": v for d, v in zip(BY, combo, strict=True)},
                 }
                 for day, value, combo in codes
             ]

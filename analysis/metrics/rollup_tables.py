@@ -7,7 +7,9 @@ One table per population, one row per (local day, slice, value, extra key):
   value as text (``None`` for rows without one), so every view that filters
   and groups by at most one dimension reads a few rows per day;
 * ``dimension`` ``"*"`` is the combined slice: one row per combination of the
-  values of :data:`COMBINED`, in the ``by_<dimension>`` columns;
+  values of :data:`COMBINED`, in the ``by_<dimension>`` columns (and of the template
+  version for the populations of :data:`VERSION_IN_COMBINATION`); ``"*v"``
+  (:data:`VERSIONED`) the ticket populations' combinations with the template version;
 * ``extra`` is the skip reason (skipped invitations) or the priority (SLA facts);
 * the other columns are the SQL aggregates of
   :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
@@ -68,10 +70,20 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
 }
 #: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
-#: more of them. The template version is left out (a ticket may have several): such views read
-#: the raw rows. An agent works in one team, mostly on a few channels, so the agent adds few
-#: combinations: a day has at most as many as it has rows.
+#: more of them. The template version is handled apart (a ticket may have several: see
+#: :data:`VERSION_IN_COMBINATION` and :data:`VERSIONED`). An agent works in one team, mostly on
+#: a few channels, so the agent adds few combinations: a day has at most as many as it has rows.
 COMBINED = tuple(d for d in DIMENSIONS if d != "template_version")
+#: The ``by_<dimension>`` columns: the combined dimensions and the template version.
+BY = (*COMBINED, "template_version")
+#: Populations whose rows carry one template version each (responses, invitations): their
+#: combined slice splits by it too (``by_template_version``), and their template-version slice
+#: is summed from it like the others.
+VERSION_IN_COMBINATION = frozenset({"responses", "sent", "skipped"})
+#: The ticket populations' slice of combinations with the template version: a ticket invited
+#: with several versions counts once under each, as the raw queries count it, so these rows
+#: are kept apart from ``"*"`` (whose rows must add up to the day's totals).
+VERSIONED = "*v"
 #: The name of the ``extra`` key in raw rows, per population.
 #: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
@@ -84,7 +96,7 @@ def _table(kind: str) -> Table:
         Column("dimension", String(32), nullable=False),
         Column("value", String(200)),
         Column("extra", String(32)),
-        *(Column(f"by_{name}", String(200)) for name in COMBINED),
+        *(Column(f"by_{name}", String(200)) for name in BY),
         *(Column(name, BigInteger, nullable=False) for name in AGGREGATES[kind]),
     ]
     if kind == "durations":
