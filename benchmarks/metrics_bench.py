@@ -451,6 +451,10 @@ def _measure(url: str) -> list[dict[str, Any]]:
         )
         agent = dataclasses.replace(team, agent=("Frontline-3",))
         results.append(_time("overview, last 30 days, team and agent", overview(agent)))
+        version = dataclasses.replace(last90, channel=(Channel.PHONE,), template_version=(1,))
+        results.append(
+            _time("overview, last 90 days, channel=phone and template version", overview(version))
+        )
         n = compute(last30, metrics=["nps"]).overall["nps"].n
         client = _signed_in_client(app)
         pages = {
@@ -458,6 +462,9 @@ def _measure(url: str) -> list[dict[str, Any]]:
             "last 365 days": f"&from={year.start}",
             "last 90 days, team=Frontline": f"&from={last90.start}&team=Frontline",
             "last 30 days, team=Frontline, channel=phone": "&team=Frontline&channel=phone",
+            "last 30 days, team=Frontline, template version 1": (
+                "&team=Frontline&template_version=1"
+            ),
         }
         for label, extra in pages.items():
             url = f"/dashboards?to={today}{extra}"
