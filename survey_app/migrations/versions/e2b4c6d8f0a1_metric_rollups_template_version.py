@@ -8,7 +8,7 @@ carry it in their combined slice, the ticket populations in a slice of their own
 ``closedloop metrics rebuild``) builds them again; until then every view reads the
 raw rows (exact, slower).
 
-Revision ID: d08c9d0e1f2a
+Revision ID: e2b4c6d8f0a1
 Revises: cf7b8c9d0e1f
 Create Date: 2026-12-04 10:40:00.000000
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'd08c9d0e1f2a'
+revision = 'e2b4c6d8f0a1'
 down_revision = 'cf7b8c9d0e1f'
 branch_labels = None
 depends_on = None
