@@ -176,18 +176,24 @@ def _insert_derived(
             .group_by(func.grouping_sets(*sets))
         )
     else:
-        for dimension in slices:
+        # The day's totals last, from the smallest slice just written (new/returning: two
+        # values a day) instead of the combinations: every row is in one value of it.
+        smallest = "customer_is_new" if "customer_is_new" in dimensions else None
+        for dimension in sorted(slices, key=lambda d: d == ""):
             value = by[dimension] if dimension else null()
+            where = scope
+            if not dimension and smallest is not None:
+                where = (table.c.dimension == smallest, *scope[1:])
             statements.append(
                 select(
                     table.c.day,
                     literal(dimension, String).label("dimension"),
-                    value.label("value"),
+                    value.label("value") if dimension else null().label("value"),
                     table.c.extra,
                     *no_combination,
                     *sums,
                 )
-                .where(*scope)
+                .where(*where)
                 .group_by(table.c.day, table.c.extra, *([value] if dimension else []))
             )
     for statement in statements:
