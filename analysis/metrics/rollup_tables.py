@@ -110,6 +110,8 @@ def _table(kind: str) -> Table:
         # A view with several filters nearly always has a team among them: its combination
         # rows of the period, not every combination row of the period.
         Index(f"ix_{name}_dimension_team_day", "dimension", "by_team", "day"),
+        # Without a team, a channel is the commonest of several filters.
+        Index(f"ix_{name}_dimension_channel_day", "dimension", "by_channel", "day"),
     )
 
 
