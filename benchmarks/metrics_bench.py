@@ -185,8 +185,21 @@ class BulkWriter:
         """Rows already in the form the driver stores (see :func:`_load`)."""
         names = ", ".join(columns)
         if self.sqlite:
-            marks = ", ".join("?" for _ in columns)
-            self.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+            # Many rows per statement: SQLite journals each statement of a table with
+            # triggers or foreign keys, so executemany's one statement per row costs more.
+            row = "(" + ", ".join("?" for _ in columns) + ")"
+            size = max(1, min(500, 30_000 // len(columns)))
+            full = len(rows) - len(rows) % size
+            many = f"INSERT INTO {table} ({names}) VALUES " + ", ".join([row] * size)
+            self.cursor.executemany(
+                many,
+                (
+                    [value for one in rows[start : start + size] for value in one]
+                    for start in range(0, full, size)
+                ),
+            )
+            if full < len(rows):
+                self.cursor.executemany(f"INSERT INTO {table} ({names}) VALUES {row}", rows[full:])
             return
         with self.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
             for row in rows:
