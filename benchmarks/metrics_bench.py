@@ -126,6 +126,10 @@ class BulkWriter:
         self.sqlite = engine.dialect.name == "sqlite"
         self.cursor = self.raw.cursor()
         self.dropped: list[str] = []
+        if not self.sqlite:
+            # As pg_restore --disable-triggers: no per-row trigger (the roll-ups' dirty marks,
+            # idle before a build anyway) or foreign-key check while generated rows go in.
+            self.cursor.execute("SET session_replication_role = replica")
         if self.sqlite:
             self.cursor.execute("PRAGMA synchronous = OFF")
             # The unique indexes stay while loading (they are constraints): a 1 GB page cache
@@ -207,6 +211,9 @@ class BulkWriter:
 
     def close(self) -> None:
         self.raw.commit()
+        if not self.sqlite:
+            self.cursor.execute("SET session_replication_role = DEFAULT")
+            self.raw.commit()
         if self.sqlite:
             self.cursor.execute("PRAGMA cache_size = -2000")
         self.raw.close()
@@ -529,9 +536,11 @@ def _postgres_reachable(url: str) -> bool:
     return True
 
 
-def bench_targets(sqlite: str, postgres: str, *, use_postgres: bool) -> list[tuple[str, str]]:
+def bench_targets(
+    sqlite: str, postgres: str, *, use_postgres: bool, use_sqlite: bool = True
+) -> list[tuple[str, str]]:
     """(name, URL) of the databases to measure: the SQLite file, and PostgreSQL if reachable."""
-    targets = [("SQLite", f"sqlite:///{sqlite}")]
+    targets = [("SQLite", f"sqlite:///{sqlite}")] if use_sqlite else []
     if use_postgres:
         if _postgres_reachable(postgres):
             targets.append(("PostgreSQL", postgres))
@@ -596,10 +605,13 @@ def main() -> None:
     parser.add_argument("--sqlite", default="/tmp/closedloop-bench.sqlite3")
     parser.add_argument("--postgres", default=PG_DEFAULT)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--reload", action="store_true", help="rebuild even if the data exists")
     args = parser.parse_args()
 
-    targets = bench_targets(args.sqlite, args.postgres, use_postgres=not args.no_postgres)
+    targets = bench_targets(
+        args.sqlite, args.postgres, use_postgres=not args.no_postgres, use_sqlite=not args.no_sqlite
+    )
     # CPU: this process's CPU time (for SQLite all of the work; for PostgreSQL the client's
     # share only), which a busy machine inflates far less than the wall clock.
     table = [
