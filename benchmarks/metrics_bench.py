@@ -610,7 +610,10 @@ def main() -> None:
     args = parser.parse_args()
 
     targets = bench_targets(
-        args.sqlite, args.postgres, use_postgres=not args.no_postgres, use_sqlite=not args.no_sqlite
+        args.sqlite,
+        args.postgres,
+        use_postgres=not args.no_postgres,
+        use_sqlite=not args.no_sqlite,
     )
     # CPU: this process's CPU time (for SQLite all of the work; for PostgreSQL the client's
     # share only), which a busy machine inflates far less than the wall clock.
