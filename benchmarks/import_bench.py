@@ -204,6 +204,8 @@ def _child(url: str, path: str) -> None:
                 "seconds": finished - started,
                 "cpu_seconds": time.process_time(),
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                # The process that validates rows beside the import (large files).
+                "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
                 "counts": counts,
             }
         )

@@ -9,6 +9,7 @@ helpdesk's ids.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -231,15 +232,22 @@ def vip_override() -> None:
 # --- the same result as row by row -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 3, 5, 1000])
-def test_batches_leave_what_row_by_row_leaves(app: Flask, tmp_path: Path, batch_size: int) -> None:
+@pytest.mark.parametrize(
+    ("batch_size", "parallel"),
+    [(1, False), (2, False), (3, False), (5, False), (1000, False), (1, True), (3, True)],
+)
+def test_batches_leave_what_row_by_row_leaves(
+    app: Flask, tmp_path: Path, batch_size: int, parallel: bool
+) -> None:
     vip_override()
     seed("rowwise")
     seed("bulk")
     ticket_file = TicketFile.open(write_csv(tmp_path / "export.csv", tricky_rows()))
 
     expected = import_row_by_row(ticket_file, "rowwise")
-    report = import_tickets(ticket_file, naive_timezone=UTC, source="bulk", batch_size=batch_size)
+    report = import_tickets(
+        ticket_file, naive_timezone=UTC, source="bulk", batch_size=batch_size, parallel=parallel
+    )
 
     assert report == expected
     assert (report.rows, report.created, report.updated, report.unchanged) == (16, 7, 3, 2)
@@ -349,6 +357,75 @@ def test_errors_keep_their_row_numbers_across_batches(app: Flask, tmp_path: Path
         (8, "ticket.subject: text must not contain NUL characters"),
     ]
     assert (report.rows, report.created, len(seen)) == (5, 3, 5)
+
+
+# --- validating in a second process ----------------------------------------------------------
+
+
+def test_a_large_file_is_validated_in_a_second_process(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    real_checked_elsewhere = importer._checked_elsewhere
+
+    def spy(*args: Any) -> Any:
+        started.append(1)
+        return real_checked_elsewhere(*args)
+
+    monkeypatch.setattr(importer, "_checked_elsewhere", spy)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 4)
+    rows = [row(f"T-{n}") for n in range(6)]
+    rows[2] = row("T-2", priority="P9")
+
+    small = import_tickets(
+        TicketFile.open(write_csv(tmp_path / "small.csv", rows[:3])), naive_timezone=UTC
+    )
+    assert started == []
+    report = import_tickets(
+        TicketFile.open(write_csv(tmp_path / "large.csv", rows)), naive_timezone=UTC, batch_size=2
+    )
+
+    assert started == [1]
+    assert (small.rows, small.created, [e.row for e in small.errors]) == (3, 2, [4])
+    assert (report.rows, report.created, report.unchanged) == (6, 3, 2)
+    assert [(e.row, e.message.split(":")[0]) for e in report.errors] == [(4, "ticket.priority")]
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 5
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_file_that_changes_after_its_check_is_refused_wherever_it_is_validated(
+    app: Flask, tmp_path: Path, parallel: bool
+) -> None:
+    path = write_csv(tmp_path / "export.csv", [row("T-1"), row("T-2"), row("T-3")])
+    ticket_file = TicketFile.open(path)
+    path.write_bytes(path.read_bytes() + b"\xff\xfe not UTF-8\n")
+
+    with pytest.raises(importer.ImportFileError, match="as UTF-8 CSV"):
+        import_tickets(ticket_file, naive_timezone=UTC, batch_size=1, parallel=parallel)
+
+    # The decoder reads ahead: the bad bytes surface before the first row is written.
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
+
+
+def test_a_failure_in_the_second_process_is_raised_here(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_file = TicketFile.open(write_csv(tmp_path / "export.csv", [row("T-1"), row("T-2")]))
+
+    def broken(number: int, *_args: Any, **_kwargs: Any) -> Any:
+        raise LookupError(f"no row {number}")
+
+    monkeypatch.setattr(importer, "check_row", broken)
+    with pytest.raises(RuntimeError, match="LookupError: no row 2"):
+        import_tickets(ticket_file, naive_timezone=UTC, parallel=True)
+
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        os._exit(3)
+
+    monkeypatch.setattr(importer, "check_row", killed)
+    with pytest.raises(RuntimeError, match="ended early \\(exit code 3\\)"):
+        import_tickets(ticket_file, naive_timezone=UTC, parallel=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
 
 
 # --- the batch writer ---------------------------------------------------------------------------
