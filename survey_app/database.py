@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
-from sqlalchemy import event
+from sqlalchemy import Table, event, insert
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.schema import ColumnDefault
 
 from .extensions import db
 
@@ -54,6 +55,67 @@ def changed_rows(result: Result[Any]) -> int:
     only ``Result``. A driver that cannot tell gives -1.
     """
     return cast(CursorResult[Any], result).rowcount
+
+
+def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """INSERT ``rows`` (dicts keyed by column, all with the same keys) into ``table``, in
+    the session's transaction: ``COPY ... FROM STDIN`` on PostgreSQL, one executemany
+    INSERT elsewhere. Bulk writes (the file import): no RETURNING.
+
+    The rows are stored as the INSERT would store them: each value goes through its
+    column type's bind processing, and columns the rows leave out get their Python
+    default (called once per row, like SQLAlchemy's executemany) or their server
+    default. COPY parses the rows in the server in one statement instead of running
+    one INSERT per row; a constraint violation raises SQLAlchemy's ``IntegrityError``
+    as the INSERT would.
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    if connection.dialect.name != "postgresql":
+        db.session.execute(insert(table), rows)
+        return
+    _copy_rows(connection, table, rows)
+
+
+def _copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    dialect = connection.dialect
+    keys = list(rows[0])
+    given = [table.c[key] for key in keys]
+    defaulted = [
+        column
+        for column in table.c
+        if column.key not in rows[0]
+        and isinstance(column.default, ColumnDefault)
+        and (column.default.is_scalar or column.default.is_callable)
+    ]
+    processors = [
+        (column.key, column.type.dialect_impl(dialect).bind_processor(dialect)) for column in given
+    ]
+    defaults = [
+        (
+            column.type.dialect_impl(dialect).bind_processor(dialect),
+            cast(ColumnDefault, column.default),
+        )
+        for column in defaulted
+    ]
+    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in given + defaulted)
+    statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
+    driver = connection.connection.driver_connection
+    assert driver is not None, "a live connection"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                values = [
+                    row[key] if process is None else process(row[key])
+                    for key, process in processors
+                ]
+                for apply, default in defaults:
+                    value = default.arg(None) if default.is_callable else default.arg
+                    values.append(value if apply is None else apply(value))
+                copy.write_row(values)
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error) from error
 
 
 def first_line(error: DBAPIError) -> str:
