@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
-from sqlalchemy import Table, event, insert
+from sqlalchemy import Column, Table, event, insert
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
@@ -59,29 +59,86 @@ def changed_rows(result: Result[Any]) -> int:
 
 def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     """INSERT ``rows`` (dicts keyed by column, all with the same keys) into ``table``, in
-    the session's transaction: ``COPY ... FROM STDIN`` on PostgreSQL, one executemany
-    INSERT elsewhere. Bulk writes (the file import): no RETURNING.
+    the session's transaction, for bulk writes (the file import; no RETURNING).
 
-    The rows are stored as the INSERT would store them: each value goes through its
+    PostgreSQL: ``COPY ... FROM STDIN``, parsed in the server as one statement. SQLite:
+    multi-row ``INSERT ... VALUES (...), (...)`` statements of up to
+    :data:`SQLITE_ROWS_PER_INSERT` rows: SQLite runs each statement in a statement
+    journal when the table has triggers or foreign keys, which made an executemany
+    INSERT (one statement per row) cost about three times as much per row. Other
+    databases: one executemany INSERT.
+
+    The rows are stored as that INSERT would store them: each value goes through its
     column type's bind processing, and columns the rows leave out get their Python
     default (called once per row, like SQLAlchemy's executemany) or their server
-    default. COPY parses the rows in the server in one statement instead of running
-    one INSERT per row; a constraint violation raises SQLAlchemy's ``IntegrityError``
-    as the INSERT would.
+    default. A constraint violation raises SQLAlchemy's ``IntegrityError``.
     """
     if not rows:
         return
     connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
+    name = connection.dialect.name
+    if name == "postgresql":
+        _copy_rows(connection, table, rows)
+    elif name == "sqlite":
+        _insert_values(connection, table, rows)
+    else:
         db.session.execute(insert(table), rows)
-        return
-    _copy_rows(connection, table, rows)
+
+
+#: Rows per multi-row INSERT on SQLite (fewer if the columns would pass the limit on
+#: bound parameters: 32,766 since SQLite 3.32, 999 before).
+SQLITE_ROWS_PER_INSERT = 500
+
+
+def _insert_values(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> None:
+    columns, values = _bound_rows(connection, table, rows)
+    limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+    per_statement = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(columns)))
+    preparer = connection.dialect.identifier_preparer
+    head = (
+        f"INSERT INTO {preparer.format_table(table)} "
+        f"({', '.join(preparer.quote(c.name) for c in columns)}) VALUES "
+    )
+    one = "(" + ", ".join("?" * len(columns)) + ")"
+    batch: list[Any] = []
+    count = 0
+    for row in values:
+        batch.extend(row)
+        count += 1
+        if count == per_statement:
+            connection.exec_driver_sql(head + ", ".join([one] * count), tuple(batch))
+            batch, count = [], 0
+    if count:
+        connection.exec_driver_sql(head + ", ".join([one] * count), tuple(batch))
 
 
 def _copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     dialect = connection.dialect
-    keys = list(rows[0])
-    given = [table.c[key] for key in keys]
+    columns, values = _bound_rows(connection, table, rows)
+    preparer = dialect.identifier_preparer
+    statement = (
+        f"COPY {preparer.format_table(table)} "
+        f"({', '.join(preparer.quote(c.name) for c in columns)}) FROM STDIN"
+    )
+    driver = connection.connection.driver_connection
+    assert driver is not None, "a live connection"
+    try:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error) from error
+
+
+def _bound_rows(
+    connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+) -> tuple[list[Column[Any]], Iterator[list[Any]]]:
+    """The columns an INSERT of ``rows`` sets, and each row's values as the driver gets
+    them: the keys of the first row, then the columns with a Python default."""
+    dialect = connection.dialect
+    given = [table.c[key] for key in rows[0]]
     defaulted = [
         column
         for column in table.c
@@ -99,23 +156,18 @@ def _copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str,
         )
         for column in defaulted
     ]
-    names = ", ".join(dialect.identifier_preparer.quote(c.name) for c in given + defaulted)
-    statement = f"COPY {dialect.identifier_preparer.format_table(table)} ({names}) FROM STDIN"
-    driver = connection.connection.driver_connection
-    assert driver is not None, "a live connection"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                values = [
-                    row[key] if process is None else process(row[key])
-                    for key, process in processors
-                ]
-                for apply, default in defaults:
-                    value = default.arg(None) if default.is_callable else default.arg
-                    values.append(value if apply is None else apply(value))
-                copy.write_row(values)
-    except dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error) from error
+
+    def values() -> Iterator[list[Any]]:
+        for row in rows:
+            bound = [
+                row[key] if process is None else process(row[key]) for key, process in processors
+            ]
+            for apply, default in defaults:
+                value = default.arg(None) if default.is_callable else default.arg
+                bound.append(value if apply is None else apply(value))
+            yield bound
+
+    return given + defaulted, values()
 
 
 def first_line(error: DBAPIError) -> str:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from analysis.sla.models import SlaClock, TicketSla
 from analysis.sla.services import save_sla_policy
+from survey_app import database
 from survey_app.database import insert_rows
 from survey_app.extensions import db
 from survey_app.intake import importer
@@ -452,25 +453,34 @@ def test_a_batch_that_loses_a_race_is_applied_row_by_row(
     assert len(keys) == 2 and "race" not in keys  # the batch was rolled back first
 
 
-def test_bulk_rows_take_their_defaults_and_a_duplicate_raises_integrity_error(app: Flask) -> None:
-    # COPY on PostgreSQL, an executemany INSERT elsewhere: the same rows, the same error.
+def test_bulk_rows_take_their_defaults_and_a_duplicate_raises_integrity_error(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # COPY on PostgreSQL, multi-row INSERTs on SQLite: the same rows, the same error.
+    monkeypatch.setattr(database, "SQLITE_ROWS_PER_INSERT", 2)  # 5 rows: 3 statements
     table = Customer.__table__
     row = {"source": "crm", "external_id": "K-1", "created_at": NOW, "updated_at": NOW}
 
     insert_rows(table, [row])
-    insert_rows(table, [{**row, "external_id": "K-2", "tier": Tier.VIP, "is_new": True}])
+    insert_rows(
+        table,
+        [
+            {**row, "external_id": f"K-{n}", "tier": Tier.VIP, "is_new": n % 2 == 0}
+            for n in range(2, 7)
+        ],
+    )
     customers = db.session.scalars(db.select(Customer).order_by(Customer.id)).all()
     assert [(c.external_id, c.tier, c.is_new, c.language) for c in customers] == [
         ("K-1", Tier.STANDARD, False, "zh_Hans"),
-        ("K-2", Tier.VIP, True, "zh_Hans"),
+        *((f"K-{n}", Tier.VIP, n % 2 == 0, "zh_Hans") for n in range(2, 7)),
     ]
     assert customers[0].created_at == NOW
     db.session.commit()
 
     with pytest.raises(IntegrityError):
-        insert_rows(table, [{**row, "external_id": "K-3"}, row])
+        insert_rows(table, [{**row, "external_id": "K-9"}, row])
     db.session.rollback()
-    assert db.session.scalar(db.select(db.func.count()).select_from(Customer)) == 2
+    assert db.session.scalar(db.select(db.func.count()).select_from(Customer)) == 6
 
 
 def test_reopened_events_are_left_to_the_one_by_one_path(app: Flask) -> None:
