@@ -88,6 +88,11 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
 #: Rows per multi-row INSERT on SQLite (fewer if the columns would pass the limit on
 #: bound parameters: 32,766 since SQLite 3.32, 999 before).
 SQLITE_ROWS_PER_INSERT = 500
+#: The statement sizes the rest of the rows is split into: the driver keeps each
+#: distinct statement prepared (up to 128), and one of 500 rows of twenty columns
+#: holds about a megabyte, so the sizes are few (a batch's remainder of 478 rows is
+#: 4 x 100 + 3 x 20 + 3 x 5 + 3 x 1) rather than one statement per remainder.
+_SQLITE_SMALLER_INSERTS = (100, 20, 5, 1)
 
 
 def _insert_values(
@@ -95,23 +100,22 @@ def _insert_values(
 ) -> None:
     columns, values = _bound_rows(connection, table, rows)
     limit = 32_766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-    per_statement = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(columns)))
+    largest = max(1, min(SQLITE_ROWS_PER_INSERT, limit // len(columns)))
     preparer = connection.dialect.identifier_preparer
     head = (
         f"INSERT INTO {preparer.format_table(table)} "
         f"({', '.join(preparer.quote(c.name) for c in columns)}) VALUES "
     )
     one = "(" + ", ".join("?" * len(columns)) + ")"
-    batch: list[Any] = []
-    count = 0
-    for row in values:
-        batch.extend(row)
-        count += 1
-        if count == per_statement:
-            connection.exec_driver_sql(head + ", ".join([one] * count), tuple(batch))
-            batch, count = [], 0
-    if count:
-        connection.exec_driver_sql(head + ", ".join([one] * count), tuple(batch))
+    left = len(rows)
+    for size in (largest, *(n for n in _SQLITE_SMALLER_INSERTS if n < largest)):
+        statement = head + ", ".join([one] * size)
+        while left >= size:
+            flat: list[Any] = []
+            for _row in range(size):
+                flat.extend(next(values))
+            connection.exec_driver_sql(statement, tuple(flat))
+            left -= size
 
 
 def _copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
