@@ -176,7 +176,7 @@ def _reachable(url: str) -> bool:
         engine.dispose()
 
 
-def _child(url: str, path: str) -> None:
+def _child(url: str, path: str, parallel: str = "auto") -> None:
     """Import ``path`` like ``closedloop tickets import --timezone Asia/Shanghai``; print JSON."""
     from zoneinfo import ZoneInfo
 
@@ -193,7 +193,11 @@ def _child(url: str, path: str) -> None:
         started = time.perf_counter()
         ticket_file = TicketFile.open(Path(path))
         checked = time.perf_counter()
-        report = import_tickets(ticket_file, naive_timezone=ZoneInfo("Asia/Shanghai"))
+        report = import_tickets(
+            ticket_file,
+            naive_timezone=ZoneInfo("Asia/Shanghai"),
+            parallel={"auto": None, "yes": True, "no": False}[parallel],
+        )
         finished = time.perf_counter()
         counts = {
             model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
@@ -215,15 +219,16 @@ def _child(url: str, path: str) -> None:
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                 # The process that validates rows beside the import (large files).
                 "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                "load": os.getloadavg()[0],
                 "counts": counts,
             }
         )
     )
 
 
-def _run_child(url: str, path: Path) -> dict[str, Any]:
+def _run_child(url: str, path: Path, parallel: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(path)],
+        [sys.executable, __file__, "--child", url, str(path), parallel],
         check=True,
         capture_output=True,
         text=True,
@@ -244,7 +249,15 @@ def main() -> None:
         action="store_true",
         help="import into a database whose metric roll-ups are built (dirty-marking triggers on)",
     )
-    parser.add_argument("--child", nargs=2, metavar=("URL", "CSV"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--parallel",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="validate in a second process: when a core is idle (auto), always, never",
+    )
+    parser.add_argument(
+        "--child", nargs=3, metavar=("URL", "CSV", "PARALLEL"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
@@ -267,12 +280,13 @@ def main() -> None:
             _fresh_database(url, rollups=args.rollups)
             for label in ("first", "again"):
                 label += " (roll-ups built)" if args.rollups else ""
-                result = _run_child(url, path)
+                result = _run_child(url, path, args.parallel)
                 rate = result["rows"] / result["seconds"]
+                mode = "second process" if result["peak_child_mb"] else "one process"
                 outcome = (
                     f"{result['created']} created, {result['updated']} updated, "
                     f"{result['unchanged']} unchanged, {result['stale']} older, "
-                    f"{result['failed']} failed"
+                    f"{result['failed']} failed; {mode}, load {result['load']:.1f}"
                 )
                 print(
                     f"| {name} | {label} | {result['rows']} | {result['seconds']:.1f} "

@@ -376,6 +376,7 @@ def test_a_large_file_is_validated_in_a_second_process(
 
     monkeypatch.setattr(importer, "_checked_elsewhere", spy)
     monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 4)
+    monkeypatch.setattr(importer, "_spare_core", lambda: True)
     rows = [row(f"T-{n}") for n in range(6)]
     rows[2] = row("T-2", priority="P9")
 
@@ -392,6 +393,18 @@ def test_a_large_file_is_validated_in_a_second_process(
     assert (report.rows, report.created, report.unchanged) == (6, 3, 2)
     assert [(e.row, e.message.split(":")[0]) for e in report.errors] == [(4, "ticket.priority")]
     assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 5
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "spare"), [(2, 0.2, True), (2, 0.6, False), (8, 6.0, True), (1, 0.0, False)]
+)
+def test_a_second_process_validates_only_when_a_core_is_idle_for_it(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, spare: bool
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+
+    assert importer._spare_core() is spare
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -353,8 +353,8 @@ def check_row(
 #: Rows validated, then written together in one transaction.
 IMPORT_BATCH = 1000
 #: A file with at least this many rows is validated in a second process while this one
-#: writes (where ``fork`` exists): starting it costs a few milliseconds, validating is
-#: about 40 % of a row's time.
+#: writes (where ``fork`` exists and a core is idle): starting it costs a few
+#: milliseconds, validating is about a third of a row's time.
 PARALLEL_MIN_ROWS = 5 * IMPORT_BATCH
 #: Validated batches the second process may hold ready: bounds its lead (and memory).
 _READY_BATCHES = 4
@@ -385,8 +385,8 @@ def import_tickets(
 
     ``parallel``: validate the rows in a second (forked) process while this one
     writes the batches before them; ``None`` (default) does so for a file of at
-    least :data:`PARALLEL_MIN_ROWS` rows where ``fork`` is available. The
-    outcome is the same either way.
+    least :data:`PARALLEL_MIN_ROWS` rows when a core is idle for it
+    (:func:`_spare_core`). The outcome is the same either way.
     """
     columns = ticket_file.columns
 
@@ -394,7 +394,7 @@ def import_tickets(
         return check_row(number, cells, columns, naive_timezone=naive_timezone, source=source)
 
     if parallel is None:
-        parallel = len(ticket_file.rows) >= PARALLEL_MIN_ROWS and _can_fork()
+        parallel = len(ticket_file.rows) >= PARALLEL_MIN_ROWS and _spare_core()
     batches = (
         _checked_elsewhere(ticket_file.rows, check, batch_size)
         if parallel
@@ -430,8 +430,18 @@ def _checked_here(rows: NumberedRows, check: RowCheck, batch_size: int) -> Check
     yield checked
 
 
-def _can_fork() -> bool:
-    return "fork" in multiprocessing.get_all_start_methods() and (os.cpu_count() or 1) > 1
+def _spare_core() -> bool:
+    """Whether a second process would have a core to itself: ``fork`` exists and the
+    last minute's load average leaves at least 1.5 cores idle. Measured on two busy
+    cores (another CPU-bound job beside it), the second process took CPU from the
+    first and the import was 10-25 % slower than validating here."""
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return False
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # no load average on this platform
+        load = 0.0
+    return (os.cpu_count() or 1) - load >= 1.5
 
 
 def _checked_elsewhere(rows: NumberedRows, check: RowCheck, batch_size: int) -> CheckedBatches:
