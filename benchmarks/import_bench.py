@@ -4,6 +4,7 @@ Run from the project folder:
 
     .venv/bin/python benchmarks/import_bench.py   # 100 000 rows, SQLite, then PostgreSQL
     .venv/bin/python benchmarks/import_bench.py --rows 20000 --no-postgres
+    .venv/bin/python benchmarks/import_bench.py --rollups   # roll-ups built: triggers on
 
 Writes a CSV of ``--rows`` rows the way a helpdesk exports them (Chinese
 headers, naive Shanghai times in two layouts, a quarter as many customers as
@@ -116,8 +117,12 @@ def _app(url: str) -> Any:
     return create_app({"TESTING": True, "SECRET_KEY": "bench", "DATABASE_URL": url})
 
 
-def _fresh_database(url: str) -> None:
-    """Create the database empty (SQLite: file removed; PostgreSQL: dropped, created), migrated."""
+def _fresh_database(url: str, *, rollups: bool = False) -> None:
+    """Create the database empty (SQLite: file removed; PostgreSQL: dropped, created), migrated.
+
+    ``rollups``: build the metric roll-ups too (``closedloop metrics rebuild``), so the
+    import runs with the triggers that mark the roll-ups' days dirty.
+    """
     import flask_migrate
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
@@ -137,6 +142,10 @@ def _fresh_database(url: str) -> None:
     app = _app(url)
     with app.app_context():
         flask_migrate.upgrade()
+        if rollups:
+            from analysis.metrics.rollup import rebuild
+
+            rebuild()
         db.engine.dispose()
 
 
@@ -167,7 +176,7 @@ def _reachable(url: str) -> bool:
         engine.dispose()
 
 
-def _child(url: str, path: str) -> None:
+def _child(url: str, path: str, parallel: str = "auto") -> None:
     """Import ``path`` like ``closedloop tickets import --timezone Asia/Shanghai``; print JSON."""
     from zoneinfo import ZoneInfo
 
@@ -184,7 +193,11 @@ def _child(url: str, path: str) -> None:
         started = time.perf_counter()
         ticket_file = TicketFile.open(Path(path))
         checked = time.perf_counter()
-        report = import_tickets(ticket_file, naive_timezone=ZoneInfo("Asia/Shanghai"))
+        report = import_tickets(
+            ticket_file,
+            naive_timezone=ZoneInfo("Asia/Shanghai"),
+            parallel={"auto": None, "yes": True, "no": False}[parallel],
+        )
         finished = time.perf_counter()
         counts = {
             model.__tablename__: db.session.scalar(select(func.count()).select_from(model))
@@ -204,15 +217,18 @@ def _child(url: str, path: str) -> None:
                 "seconds": finished - started,
                 "cpu_seconds": time.process_time(),
                 "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                # The process that validates rows beside the import (large files).
+                "peak_child_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+                "load": os.getloadavg()[0],
                 "counts": counts,
             }
         )
     )
 
 
-def _run_child(url: str, path: Path) -> dict[str, Any]:
+def _run_child(url: str, path: Path, parallel: str) -> dict[str, Any]:
     output = subprocess.run(
-        [sys.executable, __file__, "--child", url, str(path)],
+        [sys.executable, __file__, "--child", url, str(path), parallel],
         check=True,
         capture_output=True,
         text=True,
@@ -228,7 +244,20 @@ def main() -> None:
     parser.add_argument("--sqlite", default="/tmp/closedloop-import-bench.sqlite3")
     parser.add_argument("--postgres", default=PG_DEFAULT)
     parser.add_argument("--no-postgres", action="store_true")
-    parser.add_argument("--child", nargs=2, metavar=("URL", "CSV"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--rollups",
+        action="store_true",
+        help="import into a database whose metric roll-ups are built (dirty-marking triggers on)",
+    )
+    parser.add_argument(
+        "--parallel",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="validate in a second process: when a core is idle (auto), always, never",
+    )
+    parser.add_argument(
+        "--child", nargs=3, metavar=("URL", "CSV", "PARALLEL"), help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.child:
         _child(*args.child)
@@ -243,22 +272,27 @@ def main() -> None:
             targets.append(("PostgreSQL", args.postgres, 3000))
         else:
             print(f"PostgreSQL not reachable at {args.postgres}: skipped\n")
+    # Peak MB: the importing process + the one validating rows beside it (large files).
     print("| database | import | rows | seconds | rows/s | goal | peak MB | result |")
     print("|---|---|---:|---:|---:|---:|---:|---|")
     try:
         for name, url, goal in targets:
-            _fresh_database(url)
+            _fresh_database(url, rollups=args.rollups)
             for label in ("first", "again"):
-                result = _run_child(url, path)
+                label += " (roll-ups built)" if args.rollups else ""
+                result = _run_child(url, path, args.parallel)
                 rate = result["rows"] / result["seconds"]
+                mode = "second process" if result["peak_child_mb"] else "one process"
                 outcome = (
                     f"{result['created']} created, {result['updated']} updated, "
                     f"{result['unchanged']} unchanged, {result['stale']} older, "
-                    f"{result['failed']} failed"
+                    f"{result['failed']} failed; {mode}, load {result['load']:.1f}"
                 )
                 print(
                     f"| {name} | {label} | {result['rows']} | {result['seconds']:.1f} "
-                    f"| {rate:,.0f} | {goal:,} | {result['peak_mb']:.0f} | {outcome} |",
+                    f"| {rate:,.0f} | {goal:,} "
+                    f"| {result['peak_mb']:.0f} + {result['peak_child_mb']:.0f} "
+                    f"| {outcome} |",
                     flush=True,
                 )
     finally:

@@ -15,6 +15,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+#: SQLAlchemy's storage format for SQLite ``DATETIME`` (``sqlalchemy.dialects.sqlite.DATETIME``).
+_SQLITE_DATETIME = "%04d-%02d-%02d %02d:%02d:%02d.%06d"
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """A timestamp that is always timezone-aware UTC in Python.
 
@@ -37,6 +41,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if dialect.name == "sqlite":
             return value.replace(tzinfo=None)
         return value
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        """On SQLite, the stored text in one step: what :meth:`process_bind_param` and
+        SQLAlchemy's ``DATETIME`` give (``YYYY-MM-DD HH:MM:SS.ffffff``, naive UTC) in a
+        third of the time (a bulk import binds a dozen timestamps per row)."""
+        if dialect.name != "sqlite":
+            return super().bind_processor(dialect)
+
+        def process(value: Any) -> str | None:
+            if isinstance(value, datetime) and value.tzinfo is not None:
+                utc = value.astimezone(UTC)
+                return _SQLITE_DATETIME % (
+                    utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second,
+                    utc.microsecond,
+                )  # fmt: skip
+            self.process_bind_param(value, dialect)  # raises, unless value is None
+            return None
+
+        return process
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

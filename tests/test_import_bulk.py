@@ -9,6 +9,7 @@ helpdesk's ids.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from analysis.sla.models import SlaClock, TicketSla
 from analysis.sla.services import save_sla_policy
+from survey_app import database
+from survey_app.database import insert_rows
 from survey_app.extensions import db
 from survey_app.intake import importer
 from survey_app.intake.bulk import apply_ticket_events
@@ -231,15 +234,22 @@ def vip_override() -> None:
 # --- the same result as row by row -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("batch_size", [1, 2, 3, 5, 1000])
-def test_batches_leave_what_row_by_row_leaves(app: Flask, tmp_path: Path, batch_size: int) -> None:
+@pytest.mark.parametrize(
+    ("batch_size", "parallel"),
+    [(1, False), (2, False), (3, False), (5, False), (1000, False), (1, True), (3, True)],
+)
+def test_batches_leave_what_row_by_row_leaves(
+    app: Flask, tmp_path: Path, batch_size: int, parallel: bool
+) -> None:
     vip_override()
     seed("rowwise")
     seed("bulk")
     ticket_file = TicketFile.open(write_csv(tmp_path / "export.csv", tricky_rows()))
 
     expected = import_row_by_row(ticket_file, "rowwise")
-    report = import_tickets(ticket_file, naive_timezone=UTC, source="bulk", batch_size=batch_size)
+    report = import_tickets(
+        ticket_file, naive_timezone=UTC, source="bulk", batch_size=batch_size, parallel=parallel
+    )
 
     assert report == expected
     assert (report.rows, report.created, report.updated, report.unchanged) == (16, 7, 3, 2)
@@ -351,6 +361,88 @@ def test_errors_keep_their_row_numbers_across_batches(app: Flask, tmp_path: Path
     assert (report.rows, report.created, len(seen)) == (5, 3, 5)
 
 
+# --- validating in a second process ----------------------------------------------------------
+
+
+def test_a_large_file_is_validated_in_a_second_process(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[int] = []
+    real_checked_elsewhere = importer._checked_elsewhere
+
+    def spy(*args: Any) -> Any:
+        started.append(1)
+        return real_checked_elsewhere(*args)
+
+    monkeypatch.setattr(importer, "_checked_elsewhere", spy)
+    monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 4)
+    monkeypatch.setattr(importer, "_spare_core", lambda: True)
+    rows = [row(f"T-{n}") for n in range(6)]
+    rows[2] = row("T-2", priority="P9")
+
+    small = import_tickets(
+        TicketFile.open(write_csv(tmp_path / "small.csv", rows[:3])), naive_timezone=UTC
+    )
+    assert started == []
+    report = import_tickets(
+        TicketFile.open(write_csv(tmp_path / "large.csv", rows)), naive_timezone=UTC, batch_size=2
+    )
+
+    assert started == [1]
+    assert (small.rows, small.created, [e.row for e in small.errors]) == (3, 2, [4])
+    assert (report.rows, report.created, report.unchanged) == (6, 3, 2)
+    assert [(e.row, e.message.split(":")[0]) for e in report.errors] == [(4, "ticket.priority")]
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 5
+
+
+@pytest.mark.parametrize(
+    ("cores", "load", "spare"), [(2, 0.2, True), (2, 0.6, False), (8, 6.0, True), (1, 0.0, False)]
+)
+def test_a_second_process_validates_only_when_a_core_is_idle_for_it(
+    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, spare: bool
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+
+    assert importer._spare_core() is spare
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_a_file_that_changes_after_its_check_is_refused_wherever_it_is_validated(
+    app: Flask, tmp_path: Path, parallel: bool
+) -> None:
+    path = write_csv(tmp_path / "export.csv", [row("T-1"), row("T-2"), row("T-3")])
+    ticket_file = TicketFile.open(path)
+    path.write_bytes(path.read_bytes() + b"\xff\xfe not UTF-8\n")
+
+    with pytest.raises(importer.ImportFileError, match="as UTF-8 CSV"):
+        import_tickets(ticket_file, naive_timezone=UTC, batch_size=1, parallel=parallel)
+
+    # The decoder reads ahead: the bad bytes surface before the first row is written.
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
+
+
+def test_a_failure_in_the_second_process_is_raised_here(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket_file = TicketFile.open(write_csv(tmp_path / "export.csv", [row("T-1"), row("T-2")]))
+
+    def broken(number: int, *_args: Any, **_kwargs: Any) -> Any:
+        raise LookupError(f"no row {number}")
+
+    monkeypatch.setattr(importer, "check_row", broken)
+    with pytest.raises(RuntimeError, match="LookupError: no row 2"):
+        import_tickets(ticket_file, naive_timezone=UTC, parallel=True)
+
+    def killed(*_args: Any, **_kwargs: Any) -> Any:
+        os._exit(3)
+
+    monkeypatch.setattr(importer, "check_row", killed)
+    with pytest.raises(RuntimeError, match="ended early \\(exit code 3\\)"):
+        import_tickets(ticket_file, naive_timezone=UTC, parallel=True)
+    assert db.session.scalar(db.select(db.func.count()).select_from(Ticket)) == 0
+
+
 # --- the batch writer ---------------------------------------------------------------------------
 
 
@@ -372,6 +464,36 @@ def test_a_batch_that_loses_a_race_is_applied_row_by_row(
     assert (report.created, report.updated) == (2, 0)
     keys = db.session.scalars(db.select(TicketEvent.idempotency_key)).all()
     assert len(keys) == 2 and "race" not in keys  # the batch was rolled back first
+
+
+def test_bulk_rows_take_their_defaults_and_a_duplicate_raises_integrity_error(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # COPY on PostgreSQL, multi-row INSERTs on SQLite: the same rows, the same error.
+    monkeypatch.setattr(database, "SQLITE_ROWS_PER_INSERT", 2)  # 5 rows: 3 statements
+    table = Customer.__table__
+    row = {"source": "crm", "external_id": "K-1", "created_at": NOW, "updated_at": NOW}
+
+    insert_rows(table, [row])
+    insert_rows(
+        table,
+        [
+            {**row, "external_id": f"K-{n}", "tier": Tier.VIP, "is_new": n % 2 == 0}
+            for n in range(2, 7)
+        ],
+    )
+    customers = db.session.scalars(db.select(Customer).order_by(Customer.id)).all()
+    assert [(c.external_id, c.tier, c.is_new, c.language) for c in customers] == [
+        ("K-1", Tier.STANDARD, False, "zh_Hans"),
+        *((f"K-{n}", Tier.VIP, n % 2 == 0, "zh_Hans") for n in range(2, 7)),
+    ]
+    assert customers[0].created_at == NOW
+    db.session.commit()
+
+    with pytest.raises(IntegrityError):
+        insert_rows(table, [{**row, "external_id": "K-9"}, row])
+    db.session.rollback()
+    assert db.session.scalar(db.select(db.func.count()).select_from(Customer)) == 6
 
 
 def test_reopened_events_are_left_to_the_one_by_one_path(app: Flask) -> None:

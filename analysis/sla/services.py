@@ -20,9 +20,10 @@ from typing import Any, cast
 
 from flask import current_app
 from flask_babel import gettext as _
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.orm import joinedload
 
+from survey_app.database import insert_rows
 from survey_app.extensions import db
 from survey_app.models import Customer, Priority, Ticket, Tier
 from survey_app.types import utcnow
@@ -292,8 +293,7 @@ def measure_tickets(ticket_ids: Sequence[int]) -> int:
             values.update(ticket_id=ticket.id, computed_at=now)
             (updates if ticket.id in measured else inserts).append(values)
         table = cast(Table, TicketSla.__table__)
-        if inserts:
-            db.session.execute(insert(table), inserts)
+        insert_rows(table, inserts)
         if updates:
             for values in updates:
                 values["measured_id"] = values.pop("ticket_id")

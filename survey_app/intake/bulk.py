@@ -17,9 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 
 from .. import running_app
+from ..database import insert_rows
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -351,8 +352,9 @@ class _Batch:
 
 
 def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany INSERT (no RETURNING: SQLite would then insert row by row)."""
-    db.session.execute(insert(model.__table__), rows)
+    """One executemany INSERT, COPY on PostgreSQL (no RETURNING: SQLite would then insert
+    row by row)."""
+    insert_rows(model.__table__, rows)
 
 
 def _update(model: Any, rows: list[dict[str, Any]]) -> None:

@@ -202,7 +202,9 @@ class Invitation(Model):
     #: Not sent before this time (the delay after close, then retry back-off).
     send_after: Mapped[datetime] = mapped_column(UTCDateTime())
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    #: Indexed by ix_invitation_sent_answered (sent_at, answered_at) and, per customer,
+    #: ix_invitation_customer_sent.
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     reminder_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

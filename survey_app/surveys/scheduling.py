@@ -13,9 +13,9 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from flask import current_app
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, select, update
 
-from ..database import changed_rows
+from ..database import changed_rows, insert_rows
 from ..extensions import db
 from ..models import Ticket, TicketEvent
 from ..types import utcnow
@@ -80,8 +80,8 @@ def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
     if not closes:
         return
     policy, now = current_policy(), utcnow()
-    db.session.execute(
-        insert(cast(Table, Invitation.__table__)),
+    insert_rows(
+        cast(Table, Invitation.__table__),
         [
             {
                 "ticket_id": close.ticket_id,

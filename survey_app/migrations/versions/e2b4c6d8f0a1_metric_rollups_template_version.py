@@ -9,7 +9,7 @@ carry it in their combined slice, the ticket populations in a slice of their own
 raw rows (exact, slower).
 
 Revision ID: e2b4c6d8f0a1
-Revises: cf7b8c9d0e1f
+Revises: d08c9d0e1f2a
 Create Date: 2026-12-04 10:40:00.000000
 
 """
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'e2b4c6d8f0a1'
-down_revision = 'cf7b8c9d0e1f'
+down_revision = 'd08c9d0e1f2a'
 branch_labels = None
 depends_on = None
 
