@@ -370,9 +370,9 @@ def test_a_large_file_is_validated_in_a_second_process(
     started: list[int] = []
     real_checked_elsewhere = importer._checked_elsewhere
 
-    def spy(*args: Any) -> Any:
+    def spy(*args: Any, **kwargs: Any) -> Any:
         started.append(1)
-        return real_checked_elsewhere(*args)
+        return real_checked_elsewhere(*args, **kwargs)
 
     monkeypatch.setattr(importer, "_checked_elsewhere", spy)
     monkeypatch.setattr(importer, "PARALLEL_MIN_ROWS", 4)

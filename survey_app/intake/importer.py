@@ -14,14 +14,9 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import gc
 import hashlib
 import json
-import multiprocessing
-import os
-import queue
-import signal
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,6 +30,7 @@ from ..config import with_defaults
 from ..database import write_transaction
 from ..extensions import db
 from .bulk import apply_ticket_events
+from .pipeline import checked_elsewhere, checked_here, few_collections, spare_core
 from .schemas import TicketEventIn, error_list
 from .services import Outcome, apply_ticket_event
 
@@ -356,14 +352,11 @@ IMPORT_BATCH = 1000
 #: writes (where ``fork`` exists and a core is idle): starting it costs a few
 #: milliseconds, validating is about a third of a row's time.
 PARALLEL_MIN_ROWS = 5 * IMPORT_BATCH
-#: Validated batches the second process may hold ready: bounds its lead (and memory).
-_READY_BATCHES = 4
-#: Allocations between young-generation collections during an import (default 700):
-#: an import allocates a few hundred objects per row and keeps only a batch.
-_GC_THRESHOLD = 50_000
-
 #: Validates one row: ``check_row`` with the file's columns, zone and source.
 RowCheck = Callable[[int, list[Any]], "ImportRow | RowError"]
+#: The second process's entry points, looked up here at call time (tests replace them).
+_spare_core = spare_core
+_checked_elsewhere = checked_elsewhere
 
 
 def import_tickets(
@@ -386,7 +379,7 @@ def import_tickets(
     ``parallel``: validate the rows in a second (forked) process while this one
     writes the batches before them; ``None`` (default) does so for a file of at
     least :data:`PARALLEL_MIN_ROWS` rows when a core is idle for it
-    (:func:`_spare_core`). The outcome is the same either way.
+    (:func:`.pipeline.spare_core`). The outcome is the same either way.
     """
     columns = ticket_file.columns
 
@@ -396,12 +389,12 @@ def import_tickets(
     if parallel is None:
         parallel = len(ticket_file.rows) >= PARALLEL_MIN_ROWS and _spare_core()
     batches = (
-        _checked_elsewhere(ticket_file.rows, check, batch_size)
+        _checked_elsewhere(ticket_file.rows, check, batch_size, keep=ImportFileError)
         if parallel
-        else _checked_here(ticket_file.rows, check, batch_size)
+        else checked_here(ticket_file.rows, check, batch_size)
     )
     report = ImportReport()
-    with _few_collections(), contextlib.closing(batches):
+    with few_collections(), contextlib.closing(batches):
         for checked in batches:
             batch: list[ImportRow] = []
             for item in checked:
@@ -413,113 +406,6 @@ def import_tickets(
             _write_batch(batch, report)
             _progress(on_row, len(checked))
     return report
-
-
-#: Validated rows a batch at a time.
-CheckedBatches = Generator[list["ImportRow | RowError"], None, None]
-
-
-def _checked_here(rows: NumberedRows, check: RowCheck, batch_size: int) -> CheckedBatches:
-    """The rows validated, ``batch_size`` at a time (the last batch may be short or empty)."""
-    checked: list[ImportRow | RowError] = []
-    for number, cells in rows:
-        checked.append(check(number, cells))
-        if len(checked) >= batch_size:
-            yield checked
-            checked = []
-    yield checked
-
-
-def _spare_core() -> bool:
-    """Whether a second process would have a core to itself: ``fork`` exists and the
-    last minute's load average leaves at least 1.5 cores idle. Measured on two busy
-    cores (another CPU-bound job beside it), the second process took CPU from the
-    first and the import was 10-25 % slower than validating here."""
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return False
-    try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        load = 0.0
-    return (os.cpu_count() or 1) - load >= 1.5
-
-
-def _checked_elsewhere(rows: NumberedRows, check: RowCheck, batch_size: int) -> CheckedBatches:
-    """:func:`_checked_here`, run in a forked process that stays a few batches ahead.
-
-    The child reads and validates; the batches come back pickled through a bounded
-    queue. It touches no database (it inherits this process's connections and must
-    leave them alone: it ends with ``os._exit``, so nothing of them is closed or
-    flushed). An exception there (the file changed since it was checked) is raised
-    here; the child is stopped when the caller stops early or fails.
-    """
-    context = multiprocessing.get_context("fork")
-    ready: Any = context.Queue(maxsize=_READY_BATCHES)
-    child = context.Process(target=_check_into, args=(rows, check, batch_size, ready), daemon=True)
-    child.start()
-    try:
-        while True:
-            try:
-                message = ready.get(timeout=1)
-            except queue.Empty:
-                if child.is_alive():
-                    continue
-                try:  # it may have put its last batches just before it ended
-                    message = ready.get(timeout=1)
-                except queue.Empty:
-                    raise RuntimeError(
-                        f"the validating process ended early (exit code {child.exitcode})"
-                    ) from None
-            kind, payload = message
-            if kind == "error":
-                raise payload
-            yield payload
-            if kind == "last":
-                return
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
-        ready.close()
-
-
-def _check_into(rows: NumberedRows, check: RowCheck, batch_size: int, ready: Any) -> None:
-    """The forked child: puts ``("batch", rows)``..., then ``("last", rows)`` (or
-    ``("error", exception)``)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the parent, which stops this
-    gc.freeze()
-    gc.set_threshold(_GC_THRESHOLD)
-    try:
-        previous: list[ImportRow | RowError] | None = None
-        for checked in _checked_here(rows, check, batch_size):
-            if previous is not None:
-                ready.put(("batch", previous))
-            previous = checked
-        ready.put(("last", previous))
-    except Exception as exc:  # noqa: BLE001  (handed to the parent, which raises it)
-        error = (
-            exc
-            if isinstance(exc, ImportFileError)
-            else RuntimeError(f"{type(exc).__name__}: {exc}")
-        )
-        ready.put(("error", error))
-    ready.close()
-    ready.join_thread()
-
-
-@contextlib.contextmanager
-def _few_collections() -> Iterator[None]:
-    """Collect garbage less often while importing: the app's objects are set aside
-    (``gc.freeze``) and the young generation is collected every :data:`_GC_THRESHOLD`
-    allocations. Restored afterwards. About 10 % of an import's time."""
-    thresholds = gc.get_threshold()
-    gc.freeze()
-    gc.set_threshold(_GC_THRESHOLD, *thresholds[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)
-        gc.unfreeze()
 
 
 def _write_batch(batch: list[ImportRow], report: ImportReport) -> None:
