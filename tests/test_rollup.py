@@ -181,9 +181,16 @@ def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_c
     db.session.commit()
     rollup.rebuild()
     two_filters = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",))
-    # The template version with another dimension: the "*v" combinations.
-    assert rollup.plan(two_filters, "template_version").dimension == "*v"  # type: ignore[union-attr]
+    # The template version with another dimension: their pair's slice ("*v" for tickets).
+    pair = rollup.plan(two_filters, "template_version")
+    assert pair.dimension == "team|template_version"  # type: ignore[union-attr]
     assert_same(compute(two_filters, "template_version"), raw(two_filters, "template_version"))
+    # With two others: the "*v" combinations.
+    three = Scope(
+        start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",), channel=(Channel.CHAT,)
+    )
+    assert rollup.plan(three, "template_version").dimension == "*v"  # type: ignore[union-attr]
+    assert_same(compute(three, "template_version", "week"), raw(three, "template_version", "week"))
     # The agent is in the combinations: a team's agents, one agent of a team.
     assert rollup.plan(two_filters, "agent").dimension == "*"  # type: ignore[union-attr]
     assert_same(compute(two_filters, "agent"), raw(two_filters, "agent"))
@@ -192,7 +199,8 @@ def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_c
     )
     assert rollup.plan(one_agent, "channel").dimension == "*"  # type: ignore[union-attr]
     assert_same(compute(one_agent, "channel", "week"), raw(one_agent, "channel", "week"))
-    assert rollup.plan(two_filters, "channel").dimension == "*"  # type: ignore[union-attr]
+    assert rollup.plan(two_filters, "channel").dimension == "team|channel"  # type: ignore[union-attr]
+    assert_same(compute(two_filters, "channel", "day"), raw(two_filters, "channel", "day"))
     elsewhere = Scope(start=FIRST_DAY, end=LAST_DAY, timezone="Europe/Berlin")
     assert rollup.plan(elsewhere, None) is None
 

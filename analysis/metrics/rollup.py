@@ -1,12 +1,14 @@
-"""Daily roll-ups: every KPI view that filters and groups by at most one dimension, exact and fast.
+"""Daily roll-ups: every KPI view, exact, from a few rows per day.
 
 A million responses over a year are a few hundred roll-up rows per day
-(:mod:`analysis.metrics.rollup_tables`): the day's totals, and for each
-dimension one row per value. :func:`plan` decides whether a view can be
-answered from them: the roll-ups are built (``closedloop metrics rebuild``, or
-the ``refresh-metrics`` job on its first round) in the scope's time zone, and the
-scope's filters and its ``group_by`` name at most one dimension between them.
-Anything else (two dimensions, another time zone) reads the raw rows, as before.
+(:mod:`analysis.metrics.rollup_tables`): the day's totals, for each dimension one
+row per value, for each pair of dimensions but the agent one row per pair of
+values, and every combination of values. :func:`plan` decides whether a view can
+be answered from them: the roll-ups are built (``closedloop metrics rebuild``, or
+the ``refresh-metrics`` job on its first round) in the scope's time zone. A view
+that filters and groups by one dimension reads its slice, by two its pair's slice,
+by more (or by the agent and another) the combinations. Another time zone reads
+the raw rows.
 
 Exactness:
 
@@ -30,7 +32,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from itertools import pairwise
-from typing import Any, cast
+from typing import Any
 
 import numpy as np
 from sqlalchemy import (
@@ -55,6 +57,7 @@ from .rollup_build import (
     VALUES_DTYPE,
     as_date,
     day_runs,
+    driver_rows,
     rebuild,
     refresh,
     text_value,
@@ -63,11 +66,14 @@ from .rollup_tables import (
     AGGREGATES,
     BY,
     EXTRA_KEYS,
+    PAIRED,
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
+    WITH_PAIRS,
     DirtyInstant,
     RollupState,
+    pair_slice,
 )
 from .scope import Grain, Scope, local_midnight, offset_spans
 
@@ -93,8 +99,8 @@ class Plan:
     """How a view reads the roll-ups: which slice, which of its values, which days raw."""
 
     scope: Scope
-    #: The slice: "" (totals), a dimension, "*" (combinations) or "*v" (combinations with the
-    #: template version).
+    #: The slice: "" (totals), a dimension, a pair of dimensions ("team|channel"), "*"
+    #: (combinations) or "*v" (combinations with the template version).
     dimension: str
     #: Roll-up column → accepted values (``value`` or ``by_<dimension>``).
     filters: dict[str, tuple[str, ...]]
@@ -129,7 +135,10 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     state = db.session.get(RollupState, STATE_ID)
     if state is None or state.timezone != scope.timezone:
         return None
-    if len(involved) > 1:
+    if len(involved) == 2 and involved <= set(PAIRED):
+        dimension = pair_slice(*involved)
+        columns = {name: f"by_{name}" for name in involved}
+    elif len(involved) > 1:
         dimension = VERSIONED if "template_version" in involved else "*"
         columns = {name: f"by_{name}" for name in involved}
     else:
@@ -186,6 +195,8 @@ def _rollup_select(
     with its group keys: ``value`` (if grouped), ``period`` (if a grain), ``extra``."""
     table = ROLLUP_TABLES[kind]
     dimension = plan.dimension
+    if "|" in dimension and kind not in WITH_PAIRS:  # a pair, read from the combinations
+        dimension = VERSIONED if "template_version" in dimension else "*"
     if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
         dimension = "*"  # their combinations carry the template version
     conditions = [
@@ -271,7 +282,7 @@ def percentile_rows(
     columns = [table.c[f"{d}_values"] for d in durations]
     statement, _keys = _rollup_select(plan, "durations", columns, group_by, grain)
     blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
-    for value, period, _extra, *arrays in _binary_rows(statement):
+    for value, period, _extra, *arrays in driver_rows(statement, binary=True):
         key = (_typed(group_by, value), _label(period))
         for duration, blob in zip(durations, arrays, strict=True):
             if blob:
@@ -286,27 +297,6 @@ def percentile_rows(
 
         result[duration] = _percentiles(plan, grain, blobs[duration], dirty)
     return result
-
-
-def _binary_rows(statement: Any) -> list[Any]:
-    """The rows of ``statement``; on PostgreSQL fetched in the binary format: the duration
-    arrays are ``bytea``, which the text format sends as hex (twice the bytes, decoded in
-    Python): a year by channel and month reads 16 MB of them, 109 ms as text, 50 as binary."""
-    connection = db.session.connection()
-    if connection.dialect.name != "postgresql":
-        return list(db.session.execute(statement))
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    processors = cast(dict[str, Callable[[Any], Any]], compiled._bind_processors)
-    params = {
-        name: processors[name](value) if name in processors else value
-        for name, value in compiled.construct_params().items()
-    }
-    dbapi: Any = connection.connection.dbapi_connection  # psycopg's: cursor(binary=...)
-    with dbapi.cursor(binary=True) as cursor:
-        cursor.execute(compiled.string, params)
-        return list(cursor.fetchall())
 
 
 def _percentiles(

@@ -11,9 +11,9 @@ read once per chunk of days and sorted per slice value with numpy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from operator import itemgetter
+from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,7 +32,6 @@ from sqlalchemy import (
     literal_column,
     null,
     select,
-    tuple_,
     union_all,
 )
 from sqlalchemy.sql.elements import ColumnElement, Label, Null, SQLColumnExpression
@@ -41,15 +40,19 @@ from survey_app.extensions import db
 
 from .definitions import DURATIONS
 from .populations import DURATION_COLUMNS, Population, population_aggregates
+from .rollup_derive import derive, factorize, group_ids
 from .rollup_tables import (
     AGGREGATES,
     BY,
     COMBINED,
+    PAIRS,
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
+    WITH_PAIRS,
     DirtyInstant,
     RollupState,
+    pair_slice,
 )
 from .scope import local_midnight, offset_spans
 
@@ -101,6 +104,35 @@ def text_value(value: Any) -> str:
     return str(value)
 
 
+def driver_rows(statement: Any, *, binary: bool = False) -> list[tuple[Any, ...]]:
+    """The rows of ``statement`` as the driver returns them (no result processing: a roll-up
+    build reads hundreds of thousands, whose values are already what it writes back).
+
+    ``binary``: on PostgreSQL in the binary format: the duration arrays are ``bytea``, which
+    the text format sends as hex (twice the bytes, decoded in Python): a year by channel and
+    month reads 16 MB of them, 109 ms as text, 50 as binary."""
+    connection = db.session.connection()
+    compiled = statement.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors
+    params = {
+        name: processors[name](value) if name in processors else value
+        for name, value in compiled.construct_params().items()
+    }
+    dbapi: Any = connection.connection.dbapi_connection
+    if connection.dialect.name == "postgresql":
+        with dbapi.cursor(binary=binary) as cursor:  # psycopg's
+            cursor.execute(compiled.string, params)
+            return list(cursor.fetchall())
+    cursor = dbapi.cursor()
+    try:
+        cursor.execute(compiled.string, [params[name] for name in compiled.positiontup])
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
+
+
 # --- building ----------------------------------------------------------------------------------
 
 
@@ -120,15 +152,13 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 
 
 def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
-    """Insert the roll-up rows of ``kind`` for the days ``first``..``last``, in SQL.
+    """Insert the roll-up rows of ``kind`` for the days ``first``..``last``.
 
     One grouped ``INSERT … SELECT`` over the raw rows writes the combinations (``"*"``; with the
     template version for the populations of :data:`VERSION_IN_COMBINATION`); for the ticket
     populations a second one writes their combinations with the template version (``"*v"``, a
     ticket once per version it was invited with). Every other slice is a sum of those rows,
-    since each raw row lies in exactly one combination of its slice: the day's totals and the
-    combined dimensions from ``"*"``, the template version from ``"*"`` or ``"*v"``. No row
-    passes through Python.
+    since each raw row lies in exactly one combination of its slice (:func:`_derive`).
     """
     names = AGGREGATES[kind]
     versioned = kind in VERSION_IN_COMBINATION
@@ -138,66 +168,40 @@ def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str
         statement = _slice_select(kind, dimension, first, last, timezone)
         if statement is not None:
             db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
-    derived = ["", *COMBINED]
-    if versioned:
-        derived.append("template_version")
-    _insert_derived(table, names, first, last, "*", derived)
-    if VERSIONED in read:
-        _insert_derived(table, names, first, last, VERSIONED, ["template_version"])
+        _derive(table, names, first, last, dimension, derived_slices(kind, dimension))
 
 
-def _insert_derived(
-    table: Any, names: Sequence[str], first: date, last: date, source: str, slices: list[str]
+def derived_slices(kind: str, source: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The slices of ``kind`` summed from its ``source`` combinations, as (dimension, its
+    dimensions): from ``"*v"`` those with the template version, from ``"*"`` the others (all,
+    for the populations whose combinations carry the version)."""
+    with_version = kind in VERSION_IN_COMBINATION or source == VERSIONED
+    pairs = PAIRS if kind in WITH_PAIRS else ()
+    candidates = [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
+    return [
+        (name, dimensions)
+        for name, dimensions in candidates
+        if (with_version if "template_version" in dimensions else source == "*")
+    ]
+
+
+def _derive(
+    table: Any,
+    names: Sequence[str],
+    first: date,
+    last: date,
+    source: str,
+    slices: list[tuple[str, tuple[str, ...]]],
 ) -> None:
-    """The ``slices`` ("" = the day's totals, else a dimension) summed from the ``source``
-    combination rows of the days ``first``..``last``: on PostgreSQL one scan with ``GROUPING
-    SETS``, elsewhere one ``INSERT … SELECT … GROUP BY`` per slice."""
-    by = {d: table.c[f"by_{d}"] for d in BY}
-    scope = (table.c.dimension == source, table.c.day >= first, table.c.day <= last)
-    sums = [func.sum(table.c[name]).label(name) for name in names]
-    no_combination = [null().label(f"by_{d}") for d in BY]
-    statements = []
-    dimensions = [d for d in slices if d]
-    if db.session.get_bind().dialect.name == "postgresql" and len(slices) > 1:
-        kept = [(func.grouping(by[d]) == 0, d) for d in dimensions]  # the set's dimension
-        sets = [tuple_(table.c.day, table.c.extra, by[d]) for d in dimensions]
-        if "" in slices:
-            sets.insert(0, tuple_(table.c.day, table.c.extra))
-        statements.append(
-            select(
-                table.c.day,
-                case(*kept, else_="").label("dimension"),
-                case(*((kept_, by[d]) for kept_, d in kept), else_=null()).label("value"),
-                table.c.extra,
-                *no_combination,
-                *sums,
-            )
-            .where(*scope)
-            .group_by(func.grouping_sets(*sets))
-        )
-    else:
-        # The day's totals last, from the smallest slice just written (new/returning: two
-        # values a day) instead of the combinations: every row is in one value of it.
-        smallest = "customer_is_new" if "customer_is_new" in dimensions else None
-        for dimension in sorted(slices, key=lambda d: d == ""):
-            value = by[dimension] if dimension else null()
-            where = scope
-            if not dimension and smallest is not None:
-                where = (table.c.dimension == smallest, *scope[1:])
-            statements.append(
-                select(
-                    table.c.day,
-                    literal(dimension, String).label("dimension"),
-                    value.label("value") if dimension else null().label("value"),
-                    table.c.extra,
-                    *no_combination,
-                    *sums,
-                )
-                .where(*where)
-                .group_by(table.c.day, table.c.extra, *([value] if dimension else []))
-            )
-    for statement in statements:
-        db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
+    """Insert ``slices`` summed from the ``source`` combination rows of ``first``..``last``."""
+    statement = select(
+        table.c.day,
+        table.c.extra,
+        *(table.c[f"by_{d}"] for d in BY),
+        *(table.c[name] for name in names),
+    ).where(table.c.dimension == source, table.c.day >= first, table.c.day <= last)
+    rows = driver_rows(statement)
+    _insert_tuples(table, _ROLLUP_KEYS + list(names), derive(rows, len(names), slices))
 
 
 def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -262,22 +266,18 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
     return select(*keys, *(func.sum(spans.c[n]).label(n) for n in names)).group_by(*keys)
 
 
-#: The ``by_<dimension>`` values of rows outside the combined slice.
-NO_COMBINATION = (None,) * len(BY)
-
-
-def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, Any]]:
-    """The duration roll-up rows of the days ``first``..``last``: per slice and value, each
-    duration's count, sum and sorted values."""
+def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, ...]]:
+    """The duration roll-up rows of the days ``first``..``last`` (in the columns' order): per
+    slice and value, each duration's count, sum and sorted values."""
     zone = ZoneInfo(timezone)
     begin, end = (
         local_midnight(first, timezone),
         local_midnight(last + timedelta(days=1), timezone),
     )
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     # Two reads: the template version multiplies a ticket by the versions it was invited with,
-    # so it is read apart, with the combinations ("*v") it is in.
-    for dimensions in (list(COMBINED), list(BY)):
+    # so it is read apart, with the combinations ("*v") and the slices it is in.
+    for source, dimensions in (("*", COMBINED), (VERSIONED, BY)):
         fetched: list[Any] = []
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population("sla")
@@ -291,75 +291,70 @@ def _build_durations(first: date, last: date, timezone: str) -> list[dict[str, A
                 .select_from(population.from_clause())
                 .where(population.time >= span_begin, population.time < span_end)
             )
-            fetched += db.session.execute(statement).all()
+            fetched += driver_rows(statement)
         if not fetched:
             continue
-        days = [as_date(r[0]) for r in fetched]
+        columns = list(zip(*fetched, strict=True))
+        keys_read = ("day", *dimensions)
+        coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
         seconds = [
-            np.array([r[1 + len(dimensions) + i] for r in fetched], dtype=np.float64)
-            for i in range(len(DURATIONS))
+            np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
         ]
-        slices: list[tuple[str, int | None]]
-        if "template_version" in dimensions:  # the second read
-            slices = [("template_version", 1 + dimensions.index("template_version"))]
-            slices.append((VERSIONED, None))
-        else:  # the first read: the totals, each combined dimension and the combinations
-            slices = [(d, 1 + i) for i, d in enumerate(dimensions)]
-            slices += [("", None), ("*", None)]
-        for dimension, position in slices:
-            if dimension in ("*", VERSIONED):
-                places = [1 + dimensions.index(d) for d in dimensions]
-                padding = (None,) * (len(BY) - len(places))  # "*": no template version
-                combos = [tuple(r[i] for i in places) + padding for r in fetched]
-                column: list[Any] = [None] * len(fetched)
-            else:
-                column = [r[position] for r in fetched] if position else [None] * len(fetched)
-                combos = [NO_COMBINATION] * len(fetched)
-            codes: dict[tuple[Any, ...], int] = {}
-            keys = np.fromiter(
-                (
-                    codes.setdefault((day, value, combo), len(codes))
-                    for day, value, combo in zip(days, column, combos, strict=True)
-                ),
-                dtype=np.int64,
-                count=len(fetched),
+        slices = [
+            (name, parts)
+            for name, parts in derived_slices("durations", source)
+            if all(part in dimensions for part in parts)
+        ]
+        slices.append((source, tuple(dimensions)))
+        for dimension, parts in slices:
+            keys, firsts = group_ids(
+                [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
             )
-            targets = [
-                {
-                    "day": day,
-                    "dimension": dimension,
-                    "value": value,
-                    "extra": None,
-                    **{f"by_{d}": v for d, v in zip(BY, combo, strict=True)},
-                }
-                for day, value, combo in codes
-            ]
-            for duration, measured in zip(DURATIONS, seconds, strict=True):
-                _store_sorted(duration, keys, measured, targets)
-            rows += targets
-    return rows
+            places = [1 + dimensions.index(name) for name in parts]
+            if len(parts) == 1:  # the value, no combination
+                heads = [
+                    (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
+                    for row in map(fetched.__getitem__, firsts.tolist())
+                ]
+            else:  # the totals, a pair or a combination: the values in by_<dimension>
+                slots = [BY.index(name) for name in parts]
+                heads = []
+                for row in map(fetched.__getitem__, firsts.tolist()):
+                    by = list(NO_COMBINATION)
+                    for slot, place in zip(slots, places, strict=True):
+                        by[slot] = row[place]
+                    heads.append((row[0], dimension, None, None, *by))
+            stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
+            rows += zip(
+                heads,
+                *(column for n, total, _blobs in stats for column in (n, total)),
+                *(blobs for _n, _total, blobs in stats),
+                strict=True,
+            )
+    return [(*head, *rest) for head, *rest in rows]
 
 
-def _store_sorted(
-    duration: str, keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], targets: list[Any]
-) -> None:
-    """Put each key's measured values of ``duration``, sorted, with their count and sum."""
+#: The ``by_<dimension>`` values of rows outside the combined and pair slices.
+NO_COMBINATION = (None,) * len(BY)
+
+
+def _sorted_values(
+    keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: int
+) -> tuple[list[int], list[int], list[bytes]]:
+    """Per group of ``keys`` (0 … groups − 1): the count, sum and sorted bytes of its
+    measured ``values`` (NaN: not measured)."""
     measured = ~np.isnan(values)
     group, seconds = keys[measured], values[measured].astype(np.int64)
     order = np.lexsort((seconds, group))
     group, seconds = group[order], seconds[order]
-    bounds = np.searchsorted(group, np.arange(len(targets) + 1))
+    bounds = np.searchsorted(group, np.arange(groups + 1))
     running = np.concatenate(([0], np.cumsum(seconds)))
     counts = np.diff(bounds).tolist()
     totals = (running[bounds[1:]] - running[bounds[:-1]]).tolist()
     packed = seconds.astype(VALUES_DTYPE).tobytes()
     width = VALUES_DTYPE.itemsize
-    for target, start, stop, n, total in zip(
-        targets, bounds[:-1].tolist(), bounds[1:].tolist(), counts, totals, strict=True
-    ):
-        target[f"{duration}_n"] = n
-        target[f"{duration}_total"] = total
-        target[f"{duration}_values"] = packed[start * width : stop * width]
+    edges = (bounds * width).tolist()
+    return counts, totals, [packed[a:b] for a, b in pairwise(edges)]
 
 
 def _rebuild_days(days: Iterable[date], timezone: str) -> None:
@@ -367,28 +362,29 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
         for kind, table in ROLLUP_TABLES.items():
             db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
             if kind == "durations":
-                _insert(table, _build_durations(first, last, timezone))
+                names = [column.name for column in table.columns if column.name != "id"]
+                _insert_tuples(table, names, _build_durations(first, last, timezone))
             else:
                 _insert_counts(kind, table, first, last, timezone)
 
 
-def _insert(table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert roll-up rows through the driver's executemany: a rebuild writes hundreds of
-    thousands, and the values are already what the columns store (dates, ints, bytes)."""
+def _insert_tuples(table: Any, names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """Insert roll-up rows (tuples of the ``names`` columns, ``day`` first) through the
+    driver's executemany: a rebuild writes hundreds of thousands, and the values are already
+    what the columns store (dates, ints, bytes)."""
     if not rows:
         return
     connection = db.session.connection()
-    names = [column.name for column in table.columns if column.name != "id"]
     sqlite = connection.dialect.name == "sqlite"
     marks = ", ".join("?" if sqlite else "%s" for _ in names)
     if sqlite:  # SQLite stores a date as its ISO text
-        days: dict[date, str] = {}
-        for row in rows:
-            day = row["day"]
-            row["day"] = days.get(day) or days.setdefault(day, day.isoformat())
-    values = list(map(itemgetter(*names), rows))
+        days: dict[Any, str] = {}
+        rows = [
+            (days.get(row[0]) or days.setdefault(row[0], as_date(row[0]).isoformat()), *row[1:])
+            for row in rows
+        ]
     connection.exec_driver_sql(
-        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", values
+        f"INSERT INTO {table.name} ({', '.join(names)}) VALUES ({marks})", rows
     )
 
 

@@ -10,6 +10,11 @@ One table per population, one row per (local day, slice, value, extra key):
   values of :data:`COMBINED`, in the ``by_<dimension>`` columns (and of the template
   version for the populations of :data:`VERSION_IN_COMBINATION`); ``"*v"``
   (:data:`VERSIONED`) the ticket populations' combinations with the template version;
+* ``dimension`` ``"a|b"`` (:func:`pair_slice`) is a pair of the dimensions of :data:`PAIRED`:
+  one row per day and pair of values, in ``by_a`` and ``by_b``. A view that filters and groups
+  by two dimensions (a version in one team, one channel by template version) reads a few rows
+  per day instead of every combination; for the ticket populations the pairs with the
+  template version are summed from ``"*v"``;
 * ``extra`` is the skip reason (skipped invitations) or the priority (SLA facts);
 * the other columns are the SQL aggregates of
   :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
@@ -26,6 +31,7 @@ tables, the instants whose local day a write may have changed;
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import combinations
 from typing import Any
 
 from sqlalchemy import (
@@ -84,6 +90,23 @@ VERSION_IN_COMBINATION = frozenset({"responses", "sent", "skipped"})
 #: with several versions counts once under each, as the raw queries count it, so these rows
 #: are kept apart from ``"*"`` (whose rows must add up to the day's totals).
 VERSIONED = "*v"
+#: The dimensions whose every pair has a slice of its own (:func:`pair_slice`). Not the agent:
+#: an organisation has hundreds, and an agent's pairs would be about as many rows as the
+#: combinations, which already serve a view on one agent (with its team: an index).
+PAIRED = tuple(d for d in BY if d != "agent")
+PAIRS: tuple[tuple[str, str], ...] = tuple(combinations(PAIRED, 2))
+#: The populations whose pairs are kept. Not the skipped invitations (split by reason) nor the
+#: heatmap's tickets (by hour of the week): their pairs of values, times the extra key, are
+#: more rows a day than their combinations, which answer a two-dimension view instead.
+WITH_PAIRS = frozenset({"responses", "sent", "tickets", "sla", "durations"})
+
+
+def pair_slice(first: str, second: str) -> str:
+    """The ``dimension`` of the slice of a pair of dimensions (in :data:`BY` order)."""
+    a, b = sorted((first, second), key=BY.index)
+    return f"{a}|{b}"
+
+
 #: The name of the ``extra`` key in raw rows, per population.
 #: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
 EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
