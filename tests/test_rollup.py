@@ -220,9 +220,20 @@ def test_a_ticket_invited_with_two_versions_counts_under_each_as_raw_rows_do(dat
     )
     data.response(twice, submitted_at=twice.closed_at + timedelta(hours=2), version=1, nps=3)
     data.invitation(twice, sent_at=twice.closed_at + timedelta(hours=5), version=2)
+    data.invitation(twice, sent_at=twice.closed_at + timedelta(hours=6), version=2)  # again
     db.session.commit()
     rollup.rebuild()
     versions = _versions(data)
+    # Only that ticket has combinations of its own ("*v"), once per version; every other
+    # ticket's one version is in its "*" combination.
+    table = ROLLUP_TABLES["tickets"]
+    stored = db.session.execute(
+        select(table.c.by_template_version, func.sum(table.c.closed))
+        .where(table.c.dimension == "*v")
+        .group_by(table.c.by_template_version)
+        .order_by(table.c.by_template_version)
+    ).all()
+    assert stored == [(str(versions[0]), 1), (str(versions[1]), 1)]
     views = [
         Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE, team=("Frontline",)),
         Scope(

@@ -134,6 +134,49 @@ class Population:
             self._join("ticket")
         return getattr(Ticket, dimension)
 
+    def single_version(self) -> ColumnElement[Any]:
+        """A ticket population's template version when its ticket was invited with exactly one
+        (None: with none or several), one index lookup per ticket (the roll-ups' combinations)."""
+        self._join("ticket")
+        version = Invitation.template_version_id
+        return (
+            select(case((func.min(version) == func.max(version), func.min(version))))
+            .where(Invitation.ticket_id == Ticket.id, version.is_not(None))
+            .scalar_subquery()
+        )
+
+    def several_versions(self) -> ColumnElement[bool]:
+        """A ticket population's rows whose ticket was invited with two template versions or
+        more, and the join to its versions, each once, by an index lookup per ticket (no
+        reading of every invitation): the roll-ups' ``"*v"`` combinations."""
+        self._join("ticket")
+        mine = Invitation.__table__.alias("ticket_versions")
+        other = Invitation.__table__.alias("other_invitation")
+        self.versions = mine
+        self._joined.add("versions")
+        self.joins.append(
+            (mine, and_(mine.c.ticket_id == Ticket.id, mine.c.template_version_id.is_not(None)))
+        )
+        earlier_same = (
+            select(other.c.id)
+            .where(
+                other.c.ticket_id == mine.c.ticket_id,
+                other.c.template_version_id == mine.c.template_version_id,
+                other.c.id < mine.c.id,
+            )
+            .exists()
+        )
+        another = (
+            select(other.c.id)
+            .where(
+                other.c.ticket_id == mine.c.ticket_id,
+                other.c.template_version_id.is_not(None),
+                other.c.template_version_id != mine.c.template_version_id,
+            )
+            .exists()
+        )
+        return and_(~earlier_same, another)
+
     def from_clause(self) -> FromClause:
         clause = self.base
         for target, condition in self.joins:

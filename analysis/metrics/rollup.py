@@ -199,8 +199,15 @@ def _rollup_select(
         dimension = VERSIONED if "template_version" in dimension else "*"
     if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
         dimension = "*"  # their combinations carry the template version
-    conditions = [
-        table.c.dimension == dimension,
+    conditions: list[ColumnElement[bool]]
+    if dimension == VERSIONED:  # a ticket's only version in "*", each of several in "*v"
+        conditions = [
+            table.c.dimension.in_(("*", VERSIONED)),
+            table.c.by_template_version.is_not(None),
+        ]
+    else:
+        conditions = [table.c.dimension == dimension]
+    conditions += [
         table.c.day >= plan.scope.start,
         table.c.day <= plan.scope.end,
     ]

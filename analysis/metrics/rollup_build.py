@@ -154,54 +154,68 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
     """Insert the roll-up rows of ``kind`` for the days ``first``..``last``.
 
-    One grouped ``INSERT … SELECT`` over the raw rows writes the combinations (``"*"``; with the
-    template version for the populations of :data:`VERSION_IN_COMBINATION`); for the ticket
-    populations a second one writes their combinations with the template version (``"*v"``, a
-    ticket once per version it was invited with). Every other slice is a sum of those rows,
-    since each raw row lies in exactly one combination of its slice (:func:`_derive`).
+    One grouped ``INSERT … SELECT`` over the raw rows writes the combinations (``"*"``, with
+    the template version: a response's or invitation's; a ticket's when it was invited with
+    exactly one). For the ticket populations a second one writes the combinations of the
+    tickets invited with several versions, once per version (``"*v"``: rare, a ticket closed
+    again after a new version was published). Every other slice is a sum of those rows, since
+    each raw row lies in exactly one combination of its slice (:func:`_derive`).
     """
     names = AGGREGATES[kind]
-    versioned = kind in VERSION_IN_COMBINATION
-    # The heatmap's tickets have no template version (one counted once however invited).
-    read = ("*",) if versioned or kind == "created" else ("*", VERSIONED)
-    for dimension in read:
-        statement = _slice_select(kind, dimension, first, last, timezone)
+    for source in ("*", VERSIONED) if kind in TICKET_KINDS else ("*",):
+        statement = _slice_select(kind, source, first, last, timezone)
         if statement is not None:
             db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
-        _derive(table, names, first, last, dimension, derived_slices(kind, dimension))
+    _derive(table, kind, names, first, last)
 
 
-def derived_slices(kind: str, source: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The slices of ``kind`` summed from its ``source`` combinations, as (dimension, its
-    dimensions): from ``"*v"`` those with the template version, from ``"*"`` the others (all,
-    for the populations whose combinations carry the version)."""
-    with_version = kind in VERSION_IN_COMBINATION or source == VERSIONED
+#: The ticket populations with a template version: a ticket may have several (``"*v"``).
+#: (The heatmap's tickets have none: one is counted once however invited.)
+TICKET_KINDS = frozenset({"tickets", "sla", "durations"})
+_VERSION_PLACE = BY.index("template_version")
+
+
+def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The slices of ``kind`` summed from its combinations, as (dimension, its dimensions)."""
     pairs = PAIRS if kind in WITH_PAIRS else ()
     candidates = [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
-    return [
-        (name, dimensions)
-        for name, dimensions in candidates
-        if (with_version if "template_version" in dimensions else source == "*")
-    ]
+    if kind == "created":
+        return [(name, parts) for name, parts in candidates if "template_version" not in parts]
+    return candidates
 
 
-def _derive(
-    table: Any,
-    names: Sequence[str],
-    first: date,
-    last: date,
-    source: str,
-    slices: list[tuple[str, tuple[str, ...]]],
-) -> None:
-    """Insert ``slices`` summed from the ``source`` combination rows of ``first``..``last``."""
+def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:
+    """The combination rows that count under a template version: those of ``"*"`` with one
+    (at ``place``) and every row of ``"*v"``."""
+    return [row for row in rows if row[place] is not None] + versioned
+
+
+def _derive(table: Any, kind: str, names: Sequence[str], first: date, last: date) -> None:
+    """Insert the derived slices of ``kind`` summed from its combination rows of
+    ``first``..``last``; for the ticket populations, the slices with the template version
+    from :func:`with_versions`, the others from ``"*"`` (a ticket once)."""
     statement = select(
+        table.c.dimension,
         table.c.day,
         table.c.extra,
         *(table.c[f"by_{d}"] for d in BY),
         *(table.c[name] for name in names),
-    ).where(table.c.dimension == source, table.c.day >= first, table.c.day <= last)
-    rows = driver_rows(statement)
-    _insert_tuples(table, _ROLLUP_KEYS + list(names), derive(rows, len(names), slices))
+    ).where(table.c.dimension.in_(("*", VERSIONED)), table.c.day >= first, table.c.day <= last)
+    combinations: list[Any] = []
+    versioned: list[Any] = []
+    for row in driver_rows(statement):
+        (combinations if row[0] == "*" else versioned).append(row[1:])
+    slices = derived_slices(kind)
+    if kind in TICKET_KINDS:
+        by_version = [s for s in slices if "template_version" in s[1]]
+        slices = [s for s in slices if "template_version" not in s[1]]
+        rows = derive(combinations, len(names), slices)
+        rows += derive(
+            with_versions(combinations, versioned, 2 + _VERSION_PLACE), len(names), by_version
+        )
+    else:
+        rows = derive(combinations, len(names), slices)
+    _insert_tuples(table, _ROLLUP_KEYS + list(names), rows)
 
 
 def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -212,8 +226,9 @@ def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
 _ROLLUP_KEYS = ["day", "dimension", "value", "extra", *(f"by_{d}" for d in BY)]
 
 
-def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: str) -> Any | None:
-    """One slice's raw aggregates by (day, value, extra, combination), as roll-up rows.
+def _slice_select(kind: str, source: str, first: date, last: date, timezone: str) -> Any | None:
+    """The combinations (``source``: ``"*"`` or ``"*v"``) of ``kind``'s raw aggregates by day
+    and extra key, as roll-up rows.
 
     A chunk of days cut by a UTC offset change is read in one select per span of constant
     offset; their partial sums are added again (a day cut in two gives one row).
@@ -226,6 +241,8 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
     for span_begin, span_end, minutes in offset_spans(begin, end, zone):
         population = Population(kind)
         aggregates, extra_keys, where = population_aggregates(kind, distributions=True)
+        if source == VERSIONED:  # first: it joins the versions the combinations read
+            where = [*where, population.several_versions()]
         day = _local_day(population.time, minutes).label("day")
         if kind == "created":  # the local hour of the week, counted from Monday 00:00
             extra: ColumnElement[Any] = cast(_local_hour_of_week(population.time, minutes), String)
@@ -233,22 +250,16 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
             extra = cast(_unlabelled(extra_keys[0]), String)
         else:
             extra = null()
-        if dimension in ("*", VERSIONED):
-            value: ColumnElement[Any] = null()
-            combination = [_value_sql(population, d) for d in COMBINED]
-            with_version = dimension == VERSIONED or kind in VERSION_IN_COMBINATION
-            combination.append(
-                _value_sql(population, "template_version") if with_version else null()
-            )
-        else:
-            value = _value_sql(population, dimension)
-            combination = [null() for _ in BY]
-        groups = [day, value, extra, *combination]
+        combination = [
+            *(_value_sql(population, d) for d in COMBINED),
+            _version_sql(population, kind, source),
+        ]
+        groups = [day, extra, *combination]
         parts.append(
             select(
                 day,
-                literal(dimension, String).label("dimension"),
-                value.label("value"),
+                literal(source, String).label("dimension"),
+                null().label("value"),
                 extra.label("extra"),
                 *(c.label(f"by_{d}") for d, c in zip(BY, combination, strict=True)),
                 *(func.coalesce(_unlabelled(a), 0).label(a.name) for a in aggregates),
@@ -266,6 +277,16 @@ def _slice_select(kind: str, dimension: str, first: date, last: date, timezone: 
     return select(*keys, *(func.sum(spans.c[n]).label(n) for n in names)).group_by(*keys)
 
 
+def _version_sql(population: Population, kind: str, source: str) -> ColumnElement[Any]:
+    """The template version of a combination: the row's (responses, invitations, ``"*v"``),
+    the ticket's only one (``"*"`` of the ticket populations), none (the heatmap's)."""
+    if kind in VERSION_IN_COMBINATION or source == VERSIONED:
+        return _value_sql(population, "template_version")
+    if kind == "created":
+        return null()
+    return cast(population.single_version(), String)
+
+
 def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, ...]]:
     """The duration roll-up rows of the days ``first``..``last`` (in the columns' order): per
     slice and value, each duration's count, sum and sorted values."""
@@ -274,14 +295,15 @@ def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, 
         local_midnight(first, timezone),
         local_midnight(last + timedelta(days=1), timezone),
     )
-    rows: list[tuple[Any, ...]] = []
-    # Two reads: the template version multiplies a ticket by the versions it was invited with,
-    # so it is read apart, with the combinations ("*v") and the slices it is in.
-    for source, dimensions in (("*", COMBINED), (VERSIONED, BY)):
-        fetched: list[Any] = []
+    # Each SLA fact once, with its ticket's only template version ("*"), and again once per
+    # version for the tickets invited with several ("*v"), as the counts are built.
+    fetched: dict[str, list[Any]] = {"*": [], VERSIONED: []}
+    for source, rows in fetched.items():
         for span_begin, span_end, minutes in offset_spans(begin, end, zone):
             population = Population("sla")
-            values = [_value_sql(population, d).label(f"v_{d}") for d in dimensions]
+            where = [population.several_versions()] if source == VERSIONED else []
+            values = [_value_sql(population, d) for d in COMBINED]
+            values.append(_version_sql(population, "durations", source))
             statement = (
                 select(
                     _local_day(population.time, minutes).label("day"),
@@ -289,49 +311,61 @@ def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, 
                     *(DURATION_COLUMNS[d].label(d) for d in DURATIONS),
                 )
                 .select_from(population.from_clause())
-                .where(population.time >= span_begin, population.time < span_end)
+                .where(population.time >= span_begin, population.time < span_end, *where)
             )
-            fetched += driver_rows(statement)
-        if not fetched:
-            continue
-        columns = list(zip(*fetched, strict=True))
-        keys_read = ("day", *dimensions)
-        coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
-        seconds = [
-            np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
-        ]
-        slices = [
-            (name, parts)
-            for name, parts in derived_slices("durations", source)
-            if all(part in dimensions for part in parts)
-        ]
-        slices.append((source, tuple(dimensions)))
-        for dimension, parts in slices:
-            keys, firsts = group_ids(
-                [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-            )
-            places = [1 + dimensions.index(name) for name in parts]
-            if len(parts) == 1:  # the value, no combination
-                heads = [
-                    (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
-                    for row in map(fetched.__getitem__, firsts.tolist())
-                ]
-            else:  # the totals, a pair or a combination: the values in by_<dimension>
-                slots = [BY.index(name) for name in parts]
-                heads = []
-                for row in map(fetched.__getitem__, firsts.tolist()):
-                    by = list(NO_COMBINATION)
-                    for slot, place in zip(slots, places, strict=True):
-                        by[slot] = row[place]
-                    heads.append((row[0], dimension, None, None, *by))
-            stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
-            rows += zip(
+            rows += driver_rows(statement)
+    slices = derived_slices("durations")
+    by_version = [s for s in slices if "template_version" in s[1]]
+    return [
+        *_duration_rows(fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY)]),
+        *_duration_rows(
+            with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
+        ),
+        *_duration_rows(fetched[VERSIONED], [(VERSIONED, BY)]),
+    ]
+
+
+def _duration_rows(
+    fetched: list[Any], slices: Sequence[tuple[str, tuple[str, ...]]]
+) -> list[tuple[Any, ...]]:
+    """The duration rows of ``slices`` from SLA facts ``(day, <BY values> …, <durations> …)``."""
+    if not fetched:
+        return []
+    columns = list(zip(*fetched, strict=True))
+    keys_read = ("day", *BY)
+    coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
+    seconds = [
+        np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
+    ]
+    rows: list[tuple[Any, ...]] = []
+    for dimension, parts in slices:
+        keys, firsts = group_ids(
+            [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
+        )
+        places = [1 + BY.index(name) for name in parts]
+        if len(parts) == 1:  # the value, no combination
+            heads = [
+                (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
+                for row in map(fetched.__getitem__, firsts.tolist())
+            ]
+        else:  # the totals, a pair or a combination: the values in by_<dimension>
+            heads = []
+            for row in map(fetched.__getitem__, firsts.tolist()):
+                by = list(NO_COMBINATION)
+                for place in places:
+                    by[place - 1] = row[place]
+                heads.append((row[0], dimension, None, None, *by))
+        stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
+        rows += [
+            (*head, *rest)
+            for head, *rest in zip(
                 heads,
                 *(column for n, total, _blobs in stats for column in (n, total)),
                 *(blobs for _n, _total, blobs in stats),
                 strict=True,
             )
-    return [(*head, *rest) for head, *rest in rows]
+        ]
+    return rows
 
 
 #: The ``by_<dimension>`` values of rows outside the combined and pair slices.

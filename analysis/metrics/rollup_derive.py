@@ -59,7 +59,7 @@ def _sums(inverse: Codes, groups: int, matrix: np.ndarray[Any, Any]) -> list[lis
         if int(np.abs(column).sum()) < _EXACT_FLOAT:
             summed = np.bincount(inverse, weights=column, minlength=groups)
             columns.append(np.rint(summed).astype(np.int64))
-        else:  # pragma: no cover - sums beyond 2**53 (never at realistic volumes)
+        else:  # sums that could pass 2**53
             exact = np.zeros(groups, dtype=np.int64)
             np.add.at(exact, inverse, column)
             columns.append(exact)

@@ -1,0 +1,90 @@
+"""Summing roll-up combination rows into coarser slices (analysis.metrics.rollup_derive)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import numpy as np
+
+from analysis.metrics.rollup_derive import derive, factorize, group_ids
+from analysis.metrics.rollup_tables import BY, PAIRS, pair_slice
+
+DAY_1, DAY_2 = date(2026, 3, 1), date(2026, 3, 2)
+
+
+def _combination(day, extra, aggregates, **values):
+    return (day, extra, *(values.get(name) for name in BY), *aggregates)
+
+
+def _by(**values):
+    return tuple(values.get(name) for name in BY)
+
+
+def test_factorize_codes_values_in_order_of_first_sight_none_included():
+    codes, distinct = factorize(["b", None, "a", "b", None])
+    assert codes.tolist() == [0, 1, 2, 0, 1]
+    assert distinct == ["b", None, "a"]
+
+
+def test_totals_one_dimension_and_a_pair_by_hand():
+    rows = [
+        _combination(DAY_1, None, (2, 10), team="A", channel="phone"),
+        _combination(DAY_1, None, (1, 4), team="A", channel="chat"),
+        _combination(DAY_1, None, (3, 9), team="B", channel="phone"),
+        _combination(DAY_2, None, (5, 5), team="A", channel="phone"),
+        _combination(DAY_1, None, (7, 0), team="A", channel="phone", region="north"),
+    ]
+    slices = [("", ()), ("team", ("team",)), ("team|channel", ("team", "channel"))]
+    derived = sorted(derive(rows, 2, slices), key=repr)
+    none = _by()
+    assert derived == sorted(
+        [
+            (DAY_1, "", None, None, *none, 13, 23),
+            (DAY_2, "", None, None, *none, 5, 5),
+            (DAY_1, "team", "A", None, *none, 10, 14),
+            (DAY_1, "team", "B", None, *none, 3, 9),
+            (DAY_2, "team", "A", None, *none, 5, 5),
+            (DAY_1, "team|channel", None, None, *_by(team="A", channel="phone"), 9, 10),
+            (DAY_1, "team|channel", None, None, *_by(team="A", channel="chat"), 1, 4),
+            (DAY_1, "team|channel", None, None, *_by(team="B", channel="phone"), 3, 9),
+            (DAY_2, "team|channel", None, None, *_by(team="A", channel="phone"), 5, 5),
+        ],
+        key=repr,
+    )
+
+
+def test_the_extra_key_is_kept_apart_and_no_rows_derive_nothing():
+    rows = [
+        _combination(DAY_1, "P1", (1,), team="A"),
+        _combination(DAY_1, "P2", (2,), team="A"),
+        _combination(DAY_1, "P1", (4,), team="A"),
+    ]
+    derived = derive(rows, 1, [("team", ("team",))])
+    assert sorted((row[3], row[-1]) for row in derived) == [("P1", 5), ("P2", 2)]
+    assert derive([], 1, [("team", ("team",))]) == []
+
+
+def test_sums_beyond_float_precision_stay_exact():
+    big = 2**53 + 1
+    rows = [
+        _combination(DAY_1, None, (big,), team="A"),
+        _combination(DAY_1, None, (1,), team="A"),
+    ]
+    assert derive(rows, 1, [("", ())])[0][-1] == big + 1
+
+
+def test_group_ids_renumber_before_overflow():
+    rng = np.random.default_rng(7)
+    size = 5000  # five columns of 5,000 values: 5000**5 would overflow int64
+    columns = [rng.integers(0, size, 2000) for _ in range(5)]
+    inverse, firsts = group_ids([(codes, size) for codes in columns])
+    keys = list(zip(*(codes.tolist() for codes in columns), strict=True))
+    assert len(firsts) == len(set(keys))
+    for row, group in enumerate(inverse.tolist()):
+        assert keys[firsts[group]] == keys[row]
+
+
+def test_every_pair_has_a_slice_name_that_fits_the_column():
+    assert len(PAIRS) == 28
+    assert all(len(pair_slice(*pair)) <= 32 for pair in PAIRS)
+    assert pair_slice("template_version", "team") == "team|template_version"
