@@ -88,3 +88,15 @@ def test_every_pair_has_a_slice_name_that_fits_the_column():
     assert len(PAIRS) == 28
     assert all(len(pair_slice(*pair)) <= 32 for pair in PAIRS)
     assert pair_slice("template_version", "team") == "team|template_version"
+
+
+def test_sorted_values_per_group_with_unmeasured_and_negative_seconds():
+    from analysis.metrics.rollup_derive import VALUES_DTYPE, _sorted_values
+
+    keys = np.array([1, 0, 1, 0, 2, 1])
+    values = np.array([30.0, np.nan, -5.0, 2**31 - 1, np.nan, 7.0])
+    counts, totals, blobs = _sorted_values(keys, values, 3)
+    assert counts == [1, 3, 0]
+    assert totals == [2**31 - 1, 32, 0]
+    decoded = [np.frombuffer(blob, dtype=VALUES_DTYPE).tolist() for blob in blobs]
+    assert decoded == [[2**31 - 1], [-5, 7, 30], []]

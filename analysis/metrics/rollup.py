@@ -54,7 +54,6 @@ from .definitions import PERCENTILES, percentile_ranks
 from .populations import Population
 from .rollup_build import (
     STATE_ID,
-    VALUES_DTYPE,
     as_date,
     day_runs,
     driver_rows,
@@ -62,6 +61,7 @@ from .rollup_build import (
     refresh,
     text_value,
 )
+from .rollup_derive import VALUES_DTYPE
 from .rollup_tables import (
     AGGREGATES,
     BY,

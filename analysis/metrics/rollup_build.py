@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
 from flask import current_app
 from sqlalchemy import (
     Date,
@@ -40,19 +39,20 @@ from survey_app.extensions import db
 
 from .definitions import DURATIONS
 from .populations import DURATION_COLUMNS, Population, population_aggregates
-from .rollup_derive import derive, factorize, group_ids
+from .rollup_derive import (
+    TICKET_KINDS,
+    derived_rows,
+    duration_table_rows,
+)
 from .rollup_tables import (
     AGGREGATES,
     BY,
     COMBINED,
-    PAIRS,
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
-    WITH_PAIRS,
     DirtyInstant,
     RollupState,
-    pair_slice,
 )
 from .scope import local_midnight, offset_spans
 
@@ -61,8 +61,6 @@ log = logging.getLogger(__name__)
 #: Days rebuilt per round of queries (bounds memory and the length of a transaction).
 CHUNK_DAYS = 31
 STATE_ID = 1
-#: Duration arrays are stored as little-endian 32-bit integers.
-VALUES_DTYPE = np.dtype("<i4")
 
 
 # --- local days --------------------------------------------------------------------------------
@@ -151,49 +149,28 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
     return runs
 
 
-def _insert_counts(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
-    """Insert the roll-up rows of ``kind`` for the days ``first``..``last``.
+def _insert_combinations(kind: str, table: Any, first: date, last: date, timezone: str) -> None:
+    """Insert the combination rows of ``kind`` for the days ``first``..``last``, in SQL.
 
     One grouped ``INSERT … SELECT`` over the raw rows writes the combinations (``"*"``, with
     the template version: a response's or invitation's; a ticket's when it was invited with
     exactly one). For the ticket populations a second one writes the combinations of the
     tickets invited with several versions, once per version (``"*v"``: rare, a ticket closed
     again after a new version was published). Every other slice is a sum of those rows, since
-    each raw row lies in exactly one combination of its slice (:func:`_derive`).
+    each raw row lies in exactly one combination of its slice (:func:`derived_rows`).
     """
     names = AGGREGATES[kind]
     for source in ("*", VERSIONED) if kind in TICKET_KINDS else ("*",):
         statement = _slice_select(kind, source, first, last, timezone)
         if statement is not None:
             db.session.execute(insert(table).from_select(_ROLLUP_KEYS + list(names), statement))
-    _derive(table, kind, names, first, last)
 
 
-#: The ticket populations with a template version: a ticket may have several (``"*v"``).
-#: (The heatmap's tickets have none: one is counted once however invited.)
-TICKET_KINDS = frozenset({"tickets", "sla", "durations"})
-_VERSION_PLACE = BY.index("template_version")
-
-
-def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
-    """The slices of ``kind`` summed from its combinations, as (dimension, its dimensions)."""
-    pairs = PAIRS if kind in WITH_PAIRS else ()
-    candidates = [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
-    if kind == "created":
-        return [(name, parts) for name, parts in candidates if "template_version" not in parts]
-    return candidates
-
-
-def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:
-    """The combination rows that count under a template version: those of ``"*"`` with one
-    (at ``place``) and every row of ``"*v"``."""
-    return [row for row in rows if row[place] is not None] + versioned
-
-
-def _derive(table: Any, kind: str, names: Sequence[str], first: date, last: date) -> None:
-    """Insert the derived slices of ``kind`` summed from its combination rows of
-    ``first``..``last``; for the ticket populations, the slices with the template version
-    from :func:`with_versions`, the others from ``"*"`` (a ticket once)."""
+def _read_combinations(
+    table: Any, names: Sequence[str], first: date, last: date
+) -> tuple[list[Any], list[Any]]:
+    """The ``"*"`` and ``"*v"`` rows of ``first``..``last``: ``(day, extra, by_<BY> …,
+    aggregates …)``."""
     statement = select(
         table.c.dimension,
         table.c.day,
@@ -205,17 +182,7 @@ def _derive(table: Any, kind: str, names: Sequence[str], first: date, last: date
     versioned: list[Any] = []
     for row in driver_rows(statement):
         (combinations if row[0] == "*" else versioned).append(row[1:])
-    slices = derived_slices(kind)
-    if kind in TICKET_KINDS:
-        by_version = [s for s in slices if "template_version" in s[1]]
-        slices = [s for s in slices if "template_version" not in s[1]]
-        rows = derive(combinations, len(names), slices)
-        rows += derive(
-            with_versions(combinations, versioned, 2 + _VERSION_PLACE), len(names), by_version
-        )
-    else:
-        rows = derive(combinations, len(names), slices)
-    _insert_tuples(table, _ROLLUP_KEYS + list(names), rows)
+    return combinations, versioned
 
 
 def _unlabelled(column: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -287,9 +254,9 @@ def _version_sql(population: Population, kind: str, source: str) -> ColumnElemen
     return cast(population.single_version(), String)
 
 
-def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, ...]]:
-    """The duration roll-up rows of the days ``first``..``last`` (in the columns' order): per
-    slice and value, each duration's count, sum and sorted values."""
+def _read_durations(first: date, last: date, timezone: str) -> dict[str, list[Any]]:
+    """The SLA facts of the days ``first``..``last``: ``(day, <BY values> …, <durations> …)``
+    under ``"*"`` (each once, with its ticket's only template version) and ``"*v"``."""
     zone = ZoneInfo(timezone)
     begin, end = (
         local_midnight(first, timezone),
@@ -314,92 +281,31 @@ def _build_durations(first: date, last: date, timezone: str) -> list[tuple[Any, 
                 .where(population.time >= span_begin, population.time < span_end, *where)
             )
             rows += driver_rows(statement)
-    slices = derived_slices("durations")
-    by_version = [s for s in slices if "template_version" in s[1]]
-    return [
-        *_duration_rows(fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY)]),
-        *_duration_rows(
-            with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
-        ),
-        *_duration_rows(fetched[VERSIONED], [(VERSIONED, BY)]),
-    ]
-
-
-def _duration_rows(
-    fetched: list[Any], slices: Sequence[tuple[str, tuple[str, ...]]]
-) -> list[tuple[Any, ...]]:
-    """The duration rows of ``slices`` from SLA facts ``(day, <BY values> …, <durations> …)``."""
-    if not fetched:
-        return []
-    columns = list(zip(*fetched, strict=True))
-    keys_read = ("day", *BY)
-    coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
-    seconds = [
-        np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
-    ]
-    rows: list[tuple[Any, ...]] = []
-    for dimension, parts in slices:
-        keys, firsts = group_ids(
-            [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-        )
-        places = [1 + BY.index(name) for name in parts]
-        if len(parts) == 1:  # the value, no combination
-            heads = [
-                (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
-                for row in map(fetched.__getitem__, firsts.tolist())
-            ]
-        else:  # the totals, a pair or a combination: the values in by_<dimension>
-            heads = []
-            for row in map(fetched.__getitem__, firsts.tolist()):
-                by = list(NO_COMBINATION)
-                for place in places:
-                    by[place - 1] = row[place]
-                heads.append((row[0], dimension, None, None, *by))
-        stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
-        rows += [
-            (*head, *rest)
-            for head, *rest in zip(
-                heads,
-                *(column for n, total, _blobs in stats for column in (n, total)),
-                *(blobs for _n, _total, blobs in stats),
-                strict=True,
-            )
-        ]
-    return rows
-
-
-#: The ``by_<dimension>`` values of rows outside the combined and pair slices.
-NO_COMBINATION = (None,) * len(BY)
-
-
-def _sorted_values(
-    keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: int
-) -> tuple[list[int], list[int], list[bytes]]:
-    """Per group of ``keys`` (0 … groups − 1): the count, sum and sorted bytes of its
-    measured ``values`` (NaN: not measured)."""
-    measured = ~np.isnan(values)
-    group, seconds = keys[measured], values[measured].astype(np.int64)
-    order = np.lexsort((seconds, group))
-    group, seconds = group[order], seconds[order]
-    bounds = np.searchsorted(group, np.arange(groups + 1))
-    running = np.concatenate(([0], np.cumsum(seconds)))
-    counts = np.diff(bounds).tolist()
-    totals = (running[bounds[1:]] - running[bounds[:-1]]).tolist()
-    packed = seconds.astype(VALUES_DTYPE).tobytes()
-    width = VALUES_DTYPE.itemsize
-    edges = (bounds * width).tolist()
-    return counts, totals, [packed[a:b] for a, b in pairwise(edges)]
+    return fetched
 
 
 def _rebuild_days(days: Iterable[date], timezone: str) -> None:
-    for first, last in day_runs(days):
-        for kind, table in ROLLUP_TABLES.items():
-            db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
-            if kind == "durations":
-                names = [column.name for column in table.columns if column.name != "id"]
-                _insert_tuples(table, names, _build_durations(first, last, timezone))
-            else:
-                _insert_counts(kind, table, first, last, timezone)
+    """Rebuild the roll-ups of ``days``, a chunk of days at a time. The database work stays
+    on this thread and connection (it sees the transaction's own writes); the sums and sorts
+    of each population run on a second thread while the next population's SQL runs here
+    (the drivers and numpy release the GIL): about a fifth faster on two idle cores."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups") as pool:
+        for first, last in day_runs(days):
+            computed: list[tuple[Any, list[str], Future[list[tuple[Any, ...]]]]] = []
+            for kind, table in ROLLUP_TABLES.items():
+                db.session.execute(delete(table).where(table.c.day >= first, table.c.day <= last))
+                if kind == "durations":
+                    names = [column.name for column in table.columns if column.name != "id"]
+                    fetched = _read_durations(first, last, timezone)
+                    computed.append((table, names, pool.submit(duration_table_rows, fetched)))
+                    continue
+                aggregates = AGGREGATES[kind]
+                _insert_combinations(kind, table, first, last, timezone)
+                combinations, versioned = _read_combinations(table, aggregates, first, last)
+                job = pool.submit(derived_rows, kind, len(aggregates), combinations, versioned)
+                computed.append((table, _ROLLUP_KEYS + list(aggregates), job))
+            for table, names, job in computed:
+                _insert_tuples(table, names, job.result())
 
 
 def _insert_tuples(table: Any, names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:

@@ -1,21 +1,26 @@
-"""Summing roll-up rows into coarser slices, with numpy: one read of the combinations, every slice.
+"""The roll-ups' arithmetic, with numpy and no database: slices summed from combinations,
+durations sorted per slice. :mod:`analysis.metrics.rollup_build` reads the rows and writes the
+results; these functions run on a second thread meanwhile.
 
-A chunk's combination rows (``"*"`` or ``"*v"``, :mod:`analysis.metrics.rollup_tables`) hold
+A chunk's combination rows (``"*"`` and ``"*v"``, :mod:`analysis.metrics.rollup_tables`) hold
 each raw row in exactly one combination, so every coarser slice (the day's totals, one
 dimension, a pair of dimensions) is a sum of them. Summing them in SQL costs one grouped scan
 per slice (37 of them per population); here the rows are read once, each key column is
 coded as integers once, and each slice is a ``numpy.unique`` of the combined codes plus one
-``bincount`` per aggregate: integer sums, exact (:func:`_sums`).
+``bincount`` per aggregate: integer sums, exact (:func:`_sums`). The durations of each
+slice's values are sorted with one ``numpy.sort`` per slice (:func:`_sorted_values`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
-from .rollup_tables import BY
+from .definitions import DURATIONS
+from .rollup_tables import BY, PAIRS, VERSIONED, WITH_PAIRS, pair_slice
 
 #: Float64 holds every integer below 2**53 exactly; sums that could reach it are added as int64.
 _EXACT_FLOAT = 2**53
@@ -23,6 +28,8 @@ _EXACT_FLOAT = 2**53
 _CODE_LIMIT = 2**31
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
+#: Duration arrays are stored as little-endian 32-bit integers.
+VALUES_DTYPE = np.dtype("<i4")
 
 
 def factorize(values: Sequence[Any]) -> tuple[Codes, list[Any]]:
@@ -102,3 +109,126 @@ def derive(
                     by[place - 2] = row[place]
             derived.append((row[0], dimension, value, row[1], *by, *summed))
     return derived
+
+
+#: The ticket populations with a template version: a ticket may have several (``"*v"``).
+#: (The heatmap's tickets have none: one is counted once however invited.)
+TICKET_KINDS = frozenset({"tickets", "sla", "durations"})
+_VERSION_PLACE = BY.index("template_version")
+
+
+def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
+    """The slices of ``kind`` summed from its combinations, as (dimension, its dimensions)."""
+    pairs = PAIRS if kind in WITH_PAIRS else ()
+    candidates = [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
+    if kind == "created":
+        return [(name, parts) for name, parts in candidates if "template_version" not in parts]
+    return candidates
+
+
+def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:
+    """The combination rows that count under a template version: those of ``"*"`` with one
+    (at ``place``) and every row of ``"*v"``."""
+    return [row for row in rows if row[place] is not None] + versioned
+
+
+def derived_rows(
+    kind: str, aggregates: int, combinations: list[Any], versioned: list[Any]
+) -> list[tuple[Any, ...]]:
+    """The derived slices of ``kind`` summed from its combination rows; for the ticket
+    populations the slices with the template version from :func:`with_versions`, the others
+    from ``"*"`` (a ticket once). No database: runs beside the next queries."""
+    slices = derived_slices(kind)
+    if kind not in TICKET_KINDS:
+        return derive(combinations, aggregates, slices)
+    by_version = [s for s in slices if "template_version" in s[1]]
+    slices = [s for s in slices if "template_version" not in s[1]]
+    rows = derive(combinations, aggregates, slices)
+    place = 2 + _VERSION_PLACE
+    return rows + derive(with_versions(combinations, versioned, place), aggregates, by_version)
+
+
+def duration_table_rows(fetched: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+    """The duration roll-up rows (in the columns' order) of :func:`_read_durations`' facts: per
+    slice and value, each duration's count, sum and sorted values. No database."""
+    slices = derived_slices("durations")
+    by_version = [s for s in slices if "template_version" in s[1]]
+    return [
+        *_duration_rows(fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY)]),
+        *_duration_rows(
+            with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
+        ),
+        *_duration_rows(fetched[VERSIONED], [(VERSIONED, BY)]),
+    ]
+
+
+def _duration_rows(
+    fetched: list[Any], slices: Sequence[tuple[str, tuple[str, ...]]]
+) -> list[tuple[Any, ...]]:
+    """The duration rows of ``slices`` from SLA facts ``(day, <BY values> …, <durations> …)``."""
+    if not fetched:
+        return []
+    columns = list(zip(*fetched, strict=True))
+    keys_read = ("day", *BY)
+    coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
+    seconds = [
+        np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
+    ]
+    rows: list[tuple[Any, ...]] = []
+    for dimension, parts in slices:
+        keys, firsts = group_ids(
+            [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
+        )
+        places = [1 + BY.index(name) for name in parts]
+        if len(parts) == 1:  # the value, no combination
+            heads = [
+                (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
+                for row in map(fetched.__getitem__, firsts.tolist())
+            ]
+        else:  # the totals, a pair or a combination: the values in by_<dimension>
+            heads = []
+            for row in map(fetched.__getitem__, firsts.tolist()):
+                by = list(NO_COMBINATION)
+                for place in places:
+                    by[place - 1] = row[place]
+                heads.append((row[0], dimension, None, None, *by))
+        stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
+        rows += [
+            (*head, *rest)
+            for head, *rest in zip(
+                heads,
+                *(column for n, total, _blobs in stats for column in (n, total)),
+                *(blobs for _n, _total, blobs in stats),
+                strict=True,
+            )
+        ]
+    return rows
+
+
+#: Seconds are stored as 32-bit signed integers: this offset makes them sort as unsigned ones.
+_OFFSET = 2**31
+#: The ``by_<dimension>`` values of rows outside the combined and pair slices.
+NO_COMBINATION = (None,) * len(BY)
+
+
+def _sorted_values(
+    keys: np.ndarray[Any, Any], values: np.ndarray[Any, Any], groups: int
+) -> tuple[list[int], list[int], list[bytes]]:
+    """Per group of ``keys`` (0 … groups − 1): the count, sum and sorted bytes of its
+    measured ``values`` (NaN: not measured)."""
+    measured = ~np.isnan(values)
+    # One sort of (group, seconds) packed in an int64: the group in the high 32 bits, the
+    # seconds (a 32-bit signed integer, as stored) offset to unsigned in the low 32.
+    packed_keys = (keys[measured].astype(np.int64) << 32) | (
+        values[measured].astype(np.int64) + _OFFSET
+    )
+    packed_keys.sort()
+    group, seconds = packed_keys >> 32, (packed_keys & 0xFFFFFFFF) - _OFFSET
+    bounds = np.searchsorted(group, np.arange(groups + 1))
+    running = np.concatenate(([0], np.cumsum(seconds)))
+    counts = np.diff(bounds).tolist()
+    totals = (running[bounds[1:]] - running[bounds[:-1]]).tolist()
+    packed = seconds.astype(VALUES_DTYPE).tobytes()
+    width = VALUES_DTYPE.itemsize
+    edges = (bounds * width).tolist()
+    return counts, totals, [packed[a:b] for a, b in pairwise(edges)]
