@@ -24,12 +24,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import multiprocessing
 import os
 import random
 import statistics
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -272,9 +273,9 @@ def _load(url: str, rows: int, days: int) -> float:
                 ],
             )  # fmt: skip
         total_invitations = rows + extra_invitations  # a multiple of 5 for rows % 4 == 0
-        batches = _batches(
-            rng, begin, span, customers, total_invitations, sqlite=bulk.sqlite
-        )  # fmt: skip
+        batches = _made_elsewhere(
+            lambda: _batches(rng, begin, span, customers, total_invitations, sqlite=bulk.sqlite)
+        )
         for last, (tickets, events, facts, invitations, responses) in batches:
             bulk.write_tuples("ticket", TICKET_COLUMNS, tickets)
             bulk.write_tuples("ticket_event", EVENT_COLUMNS, events)
@@ -314,6 +315,31 @@ def _load(url: str, rows: int, days: int) -> float:
 
 
 Batch = tuple[list[tuple[Any, ...]], ...]
+
+
+def _made_elsewhere(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
+    """The items of ``make()``, generated in a forked process a few items ahead while this
+    one writes them (the same items, in order: one generator, one random sequence). The
+    child touches no database connection and ends with the process's ``os._exit``."""
+    context = multiprocessing.get_context("fork")
+    ready: Any = context.Queue(maxsize=3)
+
+    def produce() -> None:
+        for item in make():
+            ready.put(item)
+        ready.put(None)
+        ready.close()
+        ready.join_thread()
+
+    child = context.Process(target=produce, daemon=True)
+    child.start()
+    try:
+        while (item := ready.get()) is not None:
+            yield item
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
 
 
 def _batches(
