@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, inspect, select, update
 
 from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
 from analysis.dashboards.queries import filter_options
@@ -266,6 +266,11 @@ def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
     assert rollup.plan(scope, None) is None
     assert rollup.refresh() > 0  # the job's first round builds everything
     assert db.session.get(RollupState, 1).timezone == ZONE  # type: ignore[union-attr]
+    # A first build drops the tables' indexes while it writes: they are all back.
+    inspector = inspect(db.session.connection())
+    for table in ROLLUP_TABLES.values():
+        stored = {index["name"] for index in inspector.get_indexes(table.name)}
+        assert stored == {index.name for index in table.indexes}
     assert rollup.plan(scope, None) is not None
     app.config["METRICS_TIMEZONE"] = "America/New_York"
     assert rollup.plan(scope, None) is not None  # the scope says Shanghai: built for it

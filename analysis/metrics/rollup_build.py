@@ -362,7 +362,19 @@ def rebuild() -> int:
     for table in ROLLUP_TABLES.values():
         db.session.execute(delete(table))
     days = _data_days(timezone)
+    # Built for the first time (or emptied by a migration): no view reads the tables, so their
+    # indexes are built once at the end instead of entry by entry (about a fifth of the
+    # inserts' time). A rebuild over built roll-ups keeps them: views read them meanwhile.
+    first = db.session.get(RollupState, STATE_ID) is None
+    indexes = (
+        [index for table in ROLLUP_TABLES.values() for index in table.indexes] if first else []
+    )
+    connection = db.session.connection()
+    for index in indexes:
+        index.drop(connection)
     _rebuild_days(days, timezone)
+    for index in indexes:
+        index.create(connection)
     if seen is not None:
         db.session.execute(delete(DirtyInstant).where(DirtyInstant.id <= seen))
     state = db.session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)
