@@ -106,9 +106,26 @@ def _versions(data: KpiData) -> list[int]:
     return [version.id for version in data.versions]
 
 
+def _invited_twice(data: KpiData, days: int, team: str, channel: str) -> None:
+    """A ticket closed, reopened and closed again, invited with two template versions."""
+    ticket = data.ticket(
+        created_at=GENERATED_START + timedelta(days=days),
+        first_response_after=timedelta(minutes=20 + days),
+        resolved_after=timedelta(hours=days),
+        closed_after=timedelta(hours=days + 1),
+        team=team,
+        channel=channel,
+        reopen_count=1,
+    )
+    data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=2), version=1, nps=9)
+    data.invitation(ticket, sent_at=ticket.closed_at + timedelta(hours=5), version=2)
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_fast_path_equals_raw_rows_for_random_views(data, raw, seed):
     generate(data, seed=seed, count=220)
+    _invited_twice(data, 5 + seed, "Frontline", "chat")
+    _invited_twice(data, 20 + seed, "Backline", "phone")
     db.session.commit()
     assert rollup.rebuild() > 40
     rng = random.Random(seed)
