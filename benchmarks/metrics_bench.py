@@ -511,6 +511,9 @@ def _measure(url: str) -> list[dict[str, Any]]:
             "last 30 days, team=Frontline, template version 1": (
                 "&team=Frontline&template_version=1"
             ),
+            "last 30 days, region, priority and product line": (
+                "&region=华东&priority=P2&product_line=云存储"
+            ),
         }
         for label, extra in pages.items():
             url = f"/dashboards?to={today}{extra}"
