@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
-from sqlalchemy import Column, Table, event, insert
+from sqlalchemy import Column, Table, event, func, insert, select
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
@@ -83,6 +83,30 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         _insert_values(connection, table, rows)
     else:
         db.session.execute(insert(table), rows)
+
+
+def reserve_ids(table: Table, count: int) -> list[int]:
+    """``count`` unused values of ``table``'s integer primary key ``id``, in ascending
+    order, for rows about to be written with :func:`insert_rows` (no read-back needed).
+
+    PostgreSQL: drawn from the column's sequence in one query, as the INSERT's default
+    would (a concurrent writer draws others). Elsewhere (SQLite): the ones after the
+    largest id, which SQLite would give; call it in a writing transaction
+    (:func:`write_transaction`), which keeps other writers out until the commit (if
+    one got in, the primary key refuses the rows: ``IntegrityError``).
+    """
+    if count <= 0:
+        return []
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT nextval(pg_get_serial_sequence(%(table)s, 'id')) "
+            "FROM generate_series(1, %(count)s) ORDER BY 1",
+            {"table": connection.dialect.identifier_preparer.format_table(table), "count": count},
+        )
+        return [row[0] for row in rows]
+    largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
+    return list(range(largest + 1, largest + 1 + count))
 
 
 #: Rows per multi-row INSERT on SQLite (fewer if the columns would pass the limit on

@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import bindparam, select, update
 
 from .. import running_app
-from ..database import insert_rows
+from ..database import insert_rows, reserve_ids
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -35,7 +35,7 @@ from .services import (
     merge_customer,
     update_ticket,
 )
-from .signals import tickets_changed
+from .signals import ChangedTicket, tickets_changed
 
 #: Values per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
 IN_CHUNK = 1000
@@ -87,6 +87,7 @@ class _EventRecord:
     occurred_at: datetime
     applied: bool
     payload: dict[str, Any]
+    id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -283,18 +284,21 @@ class _Batch:
 
     def write(self) -> None:
         """INSERT the new rows and UPDATE the changed ones, in the order of their foreign
-        keys; then schedule the invitations and have the tickets measured."""
+        keys; then schedule the invitations and have the tickets measured.
+
+        New rows get their ids before they are written (:func:`~..database.reserve_ids`),
+        so nothing is read back."""
         now = self.now
         if self.new_customers:
+            _give_ids(Customer, self.new_customers)
             _insert(
                 Customer,
                 [
-                    {"source": c.source, "external_id": c.external_id, "created_at": now,
-                     "updated_at": now, **c.values()}
+                    {"id": c.id, "source": c.source, "external_id": c.external_id,
+                     "created_at": now, "updated_at": now, **c.values()}
                     for c in self.new_customers
                 ],
             )  # fmt: skip
-            _read_back_ids(Customer, self.new_customers)
         _update(
             Customer,
             [
@@ -304,15 +308,15 @@ class _Batch:
             ],
         )
         if self.new_tickets:
+            _give_ids(Ticket, self.new_tickets)
             _insert(
                 Ticket,
                 [
-                    {"source": t.source, "external_id": t.external_id, "recorded_at": now,
-                     "updated_at": now, **t.values()}
+                    {"id": t.id, "source": t.source, "external_id": t.external_id,
+                     "recorded_at": now, "updated_at": now, **t.values()}
                     for t in self.new_tickets
                 ],
             )  # fmt: skip
-            _read_back_ids(Ticket, self.new_tickets)
         _update(
             Ticket,
             [
@@ -322,23 +326,24 @@ class _Batch:
             ],
         )
         if self.records:
+            _give_ids(TicketEvent, self.records)
             _insert(
                 TicketEvent,
                 [
-                    {"ticket_id": r.ticket.id, "event": r.event, "origin": self.origin,
-                     "idempotency_key": r.key, "occurred_at": r.occurred_at,
-                     "received_at": now, "applied": r.applied, "payload": r.payload}
+                    {"id": r.id, "ticket_id": r.ticket.id, "event": r.event,
+                     "origin": self.origin, "idempotency_key": r.key,
+                     "occurred_at": r.occurred_at, "received_at": now, "applied": r.applied,
+                     "payload": r.payload}
                     for r in self.records
                 ],
             )  # fmt: skip
         if self.closes:
-            event_ids = _event_ids([close.record.key for close in self.closes])
             schedule_invitations(
                 [
                     CloseToInvite(
                         ticket_id=_id(close.ticket.id),
                         customer_id=_id(close.customer.id),
-                        close_event_id=event_ids[close.record.key],
+                        close_event_id=_id(close.record.id),
                         closed_at=close.closed_at,
                         language=close.language,
                     )
@@ -346,8 +351,22 @@ class _Batch:
                 ]
             )
         if self.changed:
+            new = set(self.new_tickets)
+            tickets = [
+                ChangedTicket(
+                    id=_id(t.id),
+                    priority=_known(t.priority),
+                    created_at=_known(t.created_at),
+                    first_response_at=t.first_response_at,
+                    resolved_at=t.resolved_at,
+                    closed_at=t.closed_at,
+                    tier=t.customer.tier,
+                    new=t in new,
+                )
+                for t in self.changed
+            ]
             tickets_changed.send(
-                running_app(), ticket_ids=[_id(ticket.id) for ticket in self.changed]
+                running_app(), ticket_ids=[t.id for t in tickets], tickets=tickets
             )
 
 
@@ -364,35 +383,19 @@ def _update(model: Any, rows: list[dict[str, Any]]) -> None:
         db.session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
 
 
-def _read_back_ids(model: Any, records: Sequence[CustomerRecord | TicketRecord]) -> None:
-    """Give records just inserted their ids, found by (source, external_id)."""
-    by_source: dict[str, dict[str, CustomerRecord | TicketRecord]] = {}
-    for record in records:
-        by_source.setdefault(record.source, {})[record.external_id] = record
-    for source, by_external_id in by_source.items():
-        for chunk in _chunks(sorted(by_external_id)):
-            for external_id, new_id in db.session.execute(
-                select(model.external_id, model.id).where(
-                    model.source == source, model.external_id.in_(chunk)
-                )
-            ):
-                by_external_id[external_id].id = new_id
-
-
-def _event_ids(keys: Sequence[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in _chunks(keys):
-        for key, event_id in db.session.execute(
-            select(TicketEvent.idempotency_key, TicketEvent.id).where(
-                TicketEvent.idempotency_key.in_(chunk)
-            )
-        ):
-            ids[key] = event_id
-    return ids
+def _give_ids(model: Any, records: Sequence[CustomerRecord | TicketRecord | _EventRecord]) -> None:
+    """Number records about to be inserted (:func:`~..database.reserve_ids`)."""
+    for record, new_id in zip(records, reserve_ids(model.__table__, len(records)), strict=True):
+        record.id = new_id
 
 
 def _id(value: int | None) -> int:
     assert value is not None, "written above"
+    return value
+
+
+def _known(value: T | None) -> T:
+    assert value is not None, "a ticket's priority and created_at are required"
     return value
 
 
