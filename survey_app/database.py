@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -10,7 +11,19 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
-from sqlalchemy import Column, Table, event, func, insert, select
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Table,
+    any_,
+    bindparam,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+)
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.schema import ColumnDefault
@@ -83,6 +96,21 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         _insert_values(connection, table, rows)
     else:
         db.session.execute(insert(table), rows)
+
+
+def in_values(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN (values)`` with the list bound as one value: ``= ANY(array)`` on
+    PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite (strings and
+    integers). A plain ``IN`` list has a parameter per value, rendered and bound on
+    every execution: for the thousand values of an import batch, most of the query's
+    time. Other databases: a plain ``IN``."""
+    name = db.session.get_bind().dialect.name
+    if name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    if name == "sqlite":
+        listed = select(literal_column("value")).select_from(func.json_each(json.dumps(values)))
+        return column.in_(listed)
+    return column.in_(values)
 
 
 def reserve_ids(table: Table, count: int) -> list[int]:

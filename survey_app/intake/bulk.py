@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, text, update
 
 from .. import running_app
-from ..database import insert_rows, reserve_ids
+from ..database import in_values, insert_rows, reserve_ids
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -124,6 +124,8 @@ class _Batch:
         self._load()
 
     def _load(self) -> None:
+        if db.session.get_bind().dialect.name == "postgresql":
+            db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
         customer_keys: dict[str, set[str]] = {}
         ticket_keys: dict[str, set[str]] = {}
         for item in self.events:
@@ -136,7 +138,7 @@ class _Batch:
             for chunk in _chunks(sorted(identities)):
                 for row in db.session.execute(
                     select(*_CUSTOMER_LOAD)
-                    .where(Customer.source == source, Customer.external_id.in_(chunk))
+                    .where(Customer.source == source, in_values(Customer.external_id, chunk))
                     .order_by(Customer.id)
                     .with_for_update()
                 ):
@@ -146,14 +148,16 @@ class _Batch:
             for chunk in _chunks(sorted(external_ids)):
                 rows = db.session.execute(
                     select(*_TICKET_LOAD)
-                    .where(Ticket.source == source, Ticket.external_id.in_(chunk))
+                    .where(Ticket.source == source, in_values(Ticket.external_id, chunk))
                     .order_by(Ticket.id)
                     .with_for_update()
                 ).all()
                 missing = {row.customer_id for row in rows} - by_id.keys()
                 for chunk_ids in _chunks(sorted(missing)):
                     for row in db.session.execute(
-                        select(Customer.source, *_CUSTOMER_LOAD).where(Customer.id.in_(chunk_ids))
+                        select(Customer.source, *_CUSTOMER_LOAD).where(
+                            in_values(Customer.id, chunk_ids)
+                        )
                     ):
                         values = row._asdict()
                         customer = self._loaded_customer(values.pop("source"), values)
@@ -168,7 +172,7 @@ class _Batch:
         for chunk in _chunks(keys):
             for key, payload in db.session.execute(
                 select(TicketEvent.idempotency_key, TicketEvent.payload).where(
-                    TicketEvent.idempotency_key.in_(chunk)
+                    in_values(TicketEvent.idempotency_key, chunk)
                 )
             ):
                 self.seen[key] = payload

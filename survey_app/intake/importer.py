@@ -296,18 +296,32 @@ def _has_data(cells: list[Any]) -> bool:
 def row_to_event(cells: list[Any], columns: dict[int, str]) -> dict[str, Any]:
     """Build the webhook-shaped payload for one row (empty cells are left out)."""
     payload: dict[str, Any] = {"event": "closed", "ticket": {}, "customer": {}}
+    width = len(cells)
     for index, field in columns.items():
-        value = cells[index] if index < len(cells) else None
-        if value is None or (isinstance(value, str) and not value.strip()):
+        if index >= width:
             continue
-        group, name = field.split(".")
-        if name == "is_new" and isinstance(value, str):
-            word = value.strip().lower()
-            value = True if word in TRUE_WORDS else False if word in FALSE_WORDS else value
-        if isinstance(value, datetime | date):
-            value = value.isoformat()
+        value = cells[index]
+        if isinstance(value, str):
+            if not value.strip():
+                continue
+            group, name = _FIELD_PARTS[field]
+            if name == "is_new":
+                word = value.strip().lower()
+                value = True if word in TRUE_WORDS else False if word in FALSE_WORDS else value
+        elif value is None:
+            continue
+        else:
+            group, name = _FIELD_PARTS[field]
+            if isinstance(value, datetime | date):
+                value = value.isoformat()
         payload[group][name] = value
     return payload
+
+
+#: ``"ticket.subject"`` -> ``("ticket", "subject")``, split once.
+_FIELD_PARTS: dict[str, tuple[str, str]] = {
+    field: (field.split(".")[0], field.split(".")[1]) for field in DEFAULT_COLUMNS
+}
 
 
 @dataclasses.dataclass(frozen=True)
