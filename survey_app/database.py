@@ -15,6 +15,7 @@ from sqlalchemy import (
     ARRAY,
     Column,
     ColumnElement,
+    Select,
     Table,
     any_,
     bindparam,
@@ -26,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.schema import ColumnDefault
 
 from .extensions import db
@@ -98,18 +100,21 @@ def insert_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         db.session.execute(insert(table), rows)
 
 
-def in_values(column: ColumnElement[Any], values: Sequence[Any]) -> ColumnElement[bool]:
+def in_values(
+    attribute: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any]
+) -> ColumnElement[bool]:
     """``column IN (values)`` with the list bound as one value: ``= ANY(array)`` on
     PostgreSQL, ``IN (SELECT value FROM json_each(?))`` on SQLite (strings and
     integers). A plain ``IN`` list has a parameter per value, rendered and bound on
     every execution: for the thousand values of an import batch, most of the query's
     time. Other databases: a plain ``IN``."""
+    column = attribute.expression if isinstance(attribute, QueryableAttribute) else attribute
     name = db.session.get_bind().dialect.name
     if name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     if name == "sqlite":
-        listed = select(literal_column("value")).select_from(func.json_each(json.dumps(values)))
-        return column.in_(listed)
+        listed: Select[Any] = select(literal_column("value"))
+        return column.in_(listed.select_from(func.json_each(json.dumps(list(values)))))
     return column.in_(values)
 
 
