@@ -20,7 +20,7 @@ from typing import Any, Protocol, TypeVar
 from sqlalchemy import bindparam, select, text, update
 
 from .. import running_app
-from ..database import in_values, insert_rows, reserve_ids
+from ..database import JSONText, in_values, insert_rows, reserve_ids
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -87,6 +87,8 @@ class _EventRecord:
     occurred_at: datetime
     applied: bool
     payload: dict[str, Any]
+    #: ``payload`` already serialised, if the event came with it.
+    payload_json: JSONText | None = None
     id: int | None = None
 
 
@@ -254,6 +256,7 @@ class _Batch:
             occurred_at=occurred_at,
             applied=outcome is not Outcome.STALE,
             payload=item.payload,
+            payload_json=getattr(item, "payload_json", None),
         )
         self.records.append(record)
         self.seen[record.key] = record.payload
@@ -337,7 +340,7 @@ class _Batch:
                     {"id": r.id, "ticket_id": r.ticket.id, "event": r.event,
                      "origin": self.origin, "idempotency_key": r.key,
                      "occurred_at": r.occurred_at, "received_at": now, "applied": r.applied,
-                     "payload": r.payload}
+                     "payload": r.payload_json or r.payload}
                     for r in self.records
                 ],
             )  # fmt: skip

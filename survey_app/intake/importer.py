@@ -27,7 +27,7 @@ from pydantic import ValidationError
 from sqlalchemy.exc import IntegrityError
 
 from ..config import with_defaults
-from ..database import write_transaction
+from ..database import JSONText, bulk_writes, write_transaction
 from ..extensions import db
 from .bulk import apply_ticket_events
 from .pipeline import checked_elsewhere, checked_here, few_collections, spare_core
@@ -332,6 +332,8 @@ class ImportRow:
     event: TicketEventIn
     idempotency_key: str
     payload: dict[str, Any]
+    #: ``payload`` as JSON (the text its key is the hash of), stored as it is.
+    payload_json: JSONText | None = None
 
 
 def check_row(
@@ -356,8 +358,9 @@ def check_row(
         message = "; ".join(f"{e['field']}: {e['message']}" for e in error_list(exc))
         return RowError(number, message)
     data = event.model_dump(mode="json")
-    key = "import:" + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
-    return ImportRow(number, event, key, data)
+    text = JSONText(json.dumps(data, sort_keys=True))
+    key = "import:" + hashlib.sha256(text.encode()).hexdigest()
+    return ImportRow(number, event, key, data, text)
 
 
 #: Rows validated, then written together in one transaction.
@@ -408,7 +411,7 @@ def import_tickets(
         else checked_here(ticket_file.rows, check, batch_size)
     )
     report = ImportReport()
-    with few_collections(), contextlib.closing(batches):
+    with few_collections(), contextlib.closing(batches), _usual_settings_after():
         for checked in batches:
             batch: list[ImportRow] = []
             for item in checked:
@@ -433,6 +436,7 @@ def _write_batch(batch: list[ImportRow], report: ImportReport) -> None:
         db.session.commit()
         return
     write_transaction()
+    bulk_writes()
     try:
         outcomes = apply_ticket_events(batch, origin="import")
         db.session.commit()
@@ -457,6 +461,15 @@ def _write_batch(batch: list[ImportRow], report: ImportReport) -> None:
             report.stale.append(row.number)
         else:
             report.unchanged += 1
+
+
+@contextlib.contextmanager
+def _usual_settings_after() -> Iterator[None]:
+    """Put the connection's settings back once the batches are written (:func:`bulk_writes`;
+    after a failure the connection keeps them: they only make it use more memory)."""
+    yield
+    bulk_writes(on=False)
+    db.session.commit()
 
 
 def _progress(on_row: Callable[[], None] | None, rows: int) -> None:
