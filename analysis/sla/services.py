@@ -182,18 +182,30 @@ def measure(
 ) -> SlaFacts:
     """Measure one ticket against ``policy`` on its clock, and on the calendar clock
     (see the module docstring)."""
+    return SlaFacts(
+        **_measured(created_at, first_response_at, resolved_at, closed_at, policy, calendar)
+    )
 
-    def on_clock(end: datetime | None) -> int | None:
-        if end is None:
-            return None
-        if policy.clock is SlaClock.WORKING_HOURS:
-            return calendar.working_seconds(created_at, end)
-        return elapsed_seconds(created_at, end)
 
+def _measured(
+    created_at: datetime,
+    first_response_at: datetime | None,
+    resolved_at: datetime | None,
+    closed_at: datetime | None,
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+) -> dict[str, Any]:
+    """:func:`measure`'s facts as a dict (the bulk path stores them without the dataclass)."""
+    working = policy.clock is SlaClock.WORKING_HOURS
     responded = first_response_at or resolved_at or closed_at
     resolved = resolved_at or closed_at
-    response = on_clock(responded)
-    resolution = on_clock(resolved)
+    response_elapsed = None if responded is None else elapsed_seconds(created_at, responded)
+    resolution_elapsed = None if resolved is None else elapsed_seconds(created_at, resolved)
+    if working:
+        response = None if responded is None else calendar.working_seconds(created_at, responded)
+        resolution = None if resolved is None else calendar.working_seconds(created_at, resolved)
+    else:
+        response, resolution = response_elapsed, resolution_elapsed
     response_breached = None if response is None else response > policy.first_response_minutes * 60
     resolution_breached = (
         None if resolution is None else resolution > policy.resolution_minutes * 60
@@ -204,26 +216,18 @@ def measure(
         breached = None
     else:
         breached = False
-    return SlaFacts(
-        clock=policy.clock,
-        first_response_target_minutes=policy.first_response_minutes,
-        resolution_target_minutes=policy.resolution_minutes,
-        first_response_seconds=response,
-        resolution_seconds=resolution,
-        first_response_elapsed_seconds=None
-        if responded is None
-        else elapsed_seconds(created_at, responded),
-        resolution_elapsed_seconds=None
-        if resolved is None
-        else elapsed_seconds(created_at, resolved),
-        response_breached=response_breached,
-        resolution_breached=resolution_breached,
-        breached=breached,
-    )
-
-
-#: The fields of :class:`SlaFacts` (``dataclasses.asdict`` copies deeply: slow per ticket).
-_FACT_NAMES = tuple(field.name for field in dataclasses.fields(SlaFacts))
+    return {
+        "clock": policy.clock,
+        "first_response_target_minutes": policy.first_response_minutes,
+        "resolution_target_minutes": policy.resolution_minutes,
+        "first_response_seconds": response,
+        "resolution_seconds": resolution,
+        "first_response_elapsed_seconds": response_elapsed,
+        "resolution_elapsed_seconds": resolution_elapsed,
+        "response_breached": response_breached,
+        "resolution_breached": resolution_breached,
+        "breached": breached,
+    }
 
 
 def working_calendar() -> WorkingCalendar:
@@ -335,15 +339,14 @@ def _sla_values(
     priority and times) whose customer has ``tier``."""
     policy = choose_policy(policies, ticket.priority, tier)
     assert policy is not None, "sla_policies() always has a base row per priority"
-    facts = measure(
-        created_at=ticket.created_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        closed_at=ticket.closed_at,
-        policy=policy,
-        calendar=calendar,
+    values = _measured(
+        ticket.created_at,
+        ticket.first_response_at,
+        ticket.resolved_at,
+        ticket.closed_at,
+        policy,
+        calendar,
     )
-    values = {name: getattr(facts, name) for name in _FACT_NAMES}
     values.update(closed_at=ticket.closed_at, priority=ticket.priority)
     return values
 
