@@ -8,6 +8,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Generic, TypeVar, cast
 
 from flask import Flask
@@ -230,6 +231,26 @@ def _json_text_or(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return bind
 
 
+def _holds_datetimes(column: Column[Any]) -> bool:
+    try:
+        return column.type.python_type is datetime
+    except NotImplementedError:  # a type that does not say
+        return False
+
+
+def _same_as_last(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``process``, which gives the same object it was given last its result again at
+    once: a batch's rows share their ``now`` (``updated_at`` and the like)."""
+    last: list[Any] = [object(), None]
+
+    def bind(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, process(value)
+        return last[1]
+
+    return bind
+
+
 def _bound_rows(
     connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]
 ) -> tuple[list[Column[Any]], Iterator[list[Any]]]:
@@ -251,6 +272,8 @@ def _bound_rows(
         )
         if process is not None and isinstance(column.type, JSON):
             process = _json_text_or(process)
+        elif process is not None and _holds_datetimes(column):
+            process = _same_as_last(process)
         processors.append((column.key, process))
     defaults = [
         (

@@ -56,6 +56,9 @@ _PLAIN_LAYOUT = re.compile(
     r"|([0-9]{4})-([0-9]{2})-([0-9]{2}) ([0-9]{2}):([0-9]{2})"
 )
 
+#: The start of an ISO 8601 time with seconds (pydantic reads it).
+_ISO_WITH_SECONDS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:")
+
 
 def _plain_layout(text: str) -> datetime | None:
     """``text`` read with :data:`_PLAIN_LAYOUT`, or None (not that shape, or out of range)."""
@@ -122,6 +125,8 @@ def parse_timestamp(
 
 def _export_layout(text: str) -> datetime | None:
     """``text`` read with the first of :data:`EXTRA_DATETIME_FORMATS` that fits, or None."""
+    if _ISO_WITH_SECONDS.match(text):
+        return None  # two dashes and two colons at least: the shape of none of them
     shape = _separators(text)
     for layout in EXTRA_DATETIME_FORMATS:
         if _LAYOUT_SEPARATORS[layout] != shape:
