@@ -26,6 +26,7 @@ from sqlalchemy import (
     insert,
     literal_column,
     select,
+    update,
 )
 from sqlalchemy.engine import Connection, CursorResult, Result
 from sqlalchemy.exc import DBAPIError
@@ -166,6 +167,54 @@ def reserve_ids(table: Table, count: int) -> list[int]:
         return [row[0] for row in rows]
     largest = connection.execute(select(func.max(table.c.id))).scalar() or 0
     return list(range(largest + 1, largest + 1 + count))
+
+
+def update_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """UPDATE rows of ``table`` by id, in the session's transaction: each row a dict of
+    ``row_id`` and the columns to set (all with the same keys; bulk writes).
+
+    PostgreSQL: one statement, ``UPDATE ... FROM json_to_recordset(...)`` (the values,
+    bound as their column types bind them, in one JSON parameter), instead of a
+    statement per row. Elsewhere an executemany UPDATE (in SQLite's process: cheap).
+    """
+    if not rows:
+        return
+    connection = db.session.connection()
+    dialect = connection.dialect
+    if dialect.name != "postgresql":
+        db.session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
+        return
+    names = [key for key in rows[0] if key != "row_id"]
+    columns = [table.c[name] for name in names]
+    processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+    records = [
+        {
+            "row_id": row["row_id"],
+            **{
+                name: row[name] if process is None else process(row[name])
+                for name, process in zip(names, processors, strict=True)
+            },
+        }
+        for row in rows
+    ]
+    preparer = dialect.identifier_preparer
+    target = preparer.format_table(table)
+    fields = ", ".join(
+        f"{preparer.quote(c.name)} {c.type.compile(dialect=dialect)}" for c in columns
+    )
+    statement = (
+        f"UPDATE {target} SET "
+        + ", ".join(f"{preparer.quote(c.name)} = v.{preparer.quote(c.name)}" for c in columns)
+        + f" FROM json_to_recordset(%(rows)s) AS v(row_id integer, {fields})"
+        + f" WHERE {target}.{preparer.quote('id')} = v.row_id"
+    )
+    connection.exec_driver_sql(statement, {"rows": json.dumps(records, default=_json_time)})
+
+
+def _json_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not written by update_rows")
 
 
 #: Rows per multi-row INSERT on SQLite (fewer if the columns would pass the limit on

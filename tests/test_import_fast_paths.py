@@ -20,7 +20,14 @@ from flask import Flask
 
 from analysis.sla.models import TicketSla
 from survey_app import running_app
-from survey_app.database import JSONText, in_values, insert_rows, reserve_ids
+from survey_app.database import (
+    JSONText,
+    _json_time,
+    in_values,
+    insert_rows,
+    reserve_ids,
+    update_rows,
+)
 from survey_app.extensions import db
 from survey_app.intake import importer, schemas
 from survey_app.intake.importer import (
@@ -33,7 +40,7 @@ from survey_app.intake.importer import (
 from survey_app.intake.schemas import EXTRA_DATETIME_FORMATS
 from survey_app.intake.services import Outcome
 from survey_app.intake.signals import tickets_changed
-from survey_app.models import Customer, EventType, Ticket, TicketEvent, TicketStatus
+from survey_app.models import Customer, EventType, Ticket, TicketEvent, TicketStatus, Tier
 from tests.conftest import is_postgres
 from tests.test_import_bulk import row, write_csv
 
@@ -91,6 +98,37 @@ def test_an_import_numbers_its_rows_in_file_order(app: Flask, tmp_path: Path) ->
     assert list(tickets) == ["T-1", "T-2", "T-3"]
     events = db.session.scalars(db.select(TicketEvent).order_by(TicketEvent.id)).all()
     assert [e.ticket.external_id for e in events] == ["T-1", "T-2", "T-3"]
+
+
+def test_update_rows_sets_each_row_its_values(app: Flask) -> None:
+    insert_rows(Customer.__table__, [customer_row(f"K-{n}", is_new=True) for n in range(3)])
+    ids = db.session.scalars(db.select(Customer.id).order_by(Customer.id)).all()
+    later = NOW + timedelta(days=1, microseconds=5)
+
+    update_rows(
+        Customer.__table__,
+        [
+            {"row_id": ids[0], "name": "张三", "tier": Tier.VIP, "is_new": False,
+             "email": None, "updated_at": later},
+            {"row_id": ids[2], "name": 'O"Brien', "tier": Tier.STANDARD, "is_new": True,
+             "email": "k@example.com", "updated_at": NOW},
+        ],
+    )  # fmt: skip
+
+    db.session.expire_all()
+    stored = db.session.execute(
+        db.select(
+            Customer.name, Customer.tier, Customer.is_new, Customer.email, Customer.updated_at
+        ).order_by(Customer.id)
+    ).all()
+    assert [tuple(r) for r in stored] == [
+        ("张三", Tier.VIP, False, None, later),
+        (None, Tier.STANDARD, True, None, NOW),
+        ('O"Brien', Tier.STANDARD, True, "k@example.com", NOW),
+    ]
+    with pytest.raises(TypeError):
+        _json_time(object())
+    update_rows(Customer.__table__, [])
 
 
 # --- IN lists as one bound value ----------------------------------------------------------------

@@ -17,10 +17,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import select, text
 
 from .. import running_app
-from ..database import JSONText, in_values, insert_rows, reserve_ids
+from ..database import JSONText, in_values, insert_rows, reserve_ids, update_rows
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -384,10 +384,8 @@ def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def _update(model: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany UPDATE of rows by id (``row_id``), setting the other keys."""
-    if rows:
-        table = model.__table__
-        db.session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
+    """UPDATE rows by id (``row_id``), setting the other keys (one statement on PostgreSQL)."""
+    update_rows(model.__table__, rows)
 
 
 def _give_ids(model: Any, records: Sequence[CustomerRecord | TicketRecord | _EventRecord]) -> None:
