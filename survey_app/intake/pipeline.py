@@ -15,8 +15,9 @@ from typing import Any
 
 #: Validates one row: (row number, cells) -> a validated row or a row error.
 RowCheck = Callable[[int, list[Any]], Any]
-#: Validated batches the second process may hold ready: bounds its lead (and memory).
-_READY_BATCHES = 4
+#: Validated rows the second process may hold ready (in whole batches, at least one):
+#: bounds its lead (and memory).
+_READY_ROWS = 4000
 #: Allocations between young-generation collections during an import (default 700):
 #: an import allocates a few hundred objects per row and keeps only a batch.
 _GC_THRESHOLD = 50_000
@@ -70,7 +71,7 @@ def checked_elsewhere(
     stopped when the caller stops early or fails.
     """
     context = multiprocessing.get_context("fork")
-    ready: Any = context.Queue(maxsize=_READY_BATCHES)
+    ready: Any = context.Queue(maxsize=max(1, _READY_ROWS // max(1, batch_size)))
     child = context.Process(
         target=_check_into, args=(rows, check, batch_size, ready, keep), daemon=True
     )
