@@ -4,10 +4,14 @@ A batch of events gets the outcomes and leaves the rows that applying them one
 by one with :func:`~.services.apply_ticket_event` would (``tests/test_import_bulk.py``
 compares the two), with a few queries instead of a dozen per event: the
 customers, tickets and idempotency keys the batch touches are loaded with one
-``IN`` query each, every event is decided in Python in order (a later event sees
-what an earlier one did), then everything is written with executemany INSERTs
-and UPDATEs. The SLA facts follow through :data:`~.signals.tickets_changed`,
-the survey invitations through :func:`~..surveys.scheduling.schedule_invitations`.
+query each (the keys bound as one value: :func:`~..database.in_values`), every
+event is decided in Python in order (a later event sees what an earlier one did),
+then everything is written in bulk: new rows numbered beforehand
+(:func:`~..database.reserve_ids`, so nothing is read back) and inserted with
+:func:`~..database.insert_rows`, changed rows updated with
+:func:`~..database.update_rows`. The SLA facts follow through
+:data:`~.signals.tickets_changed` (with the values written, so they are not read
+back), the survey invitations through :func:`~..surveys.scheduling.schedule_invitations`.
 """
 
 from __future__ import annotations

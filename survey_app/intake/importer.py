@@ -1,7 +1,7 @@
 """Import closed tickets from a helpdesk's CSV or XLSX export.
 
 Each row is validated with the webhook's schema: a bad row is reported (row
-number and reason) and skipped, good rows land, written a thousand at a time
+number and reason) and skipped, good rows land, written 4,000 at a time
 with the result applying them one by one would have (:mod:`.bulk`). The
 idempotency key is the row's content, so importing the same file again changes
 nothing, while a row whose data changed updates its ticket. The file is read a
