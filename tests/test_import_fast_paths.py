@@ -29,7 +29,7 @@ from survey_app.database import (
     update_rows,
 )
 from survey_app.extensions import db
-from survey_app.intake import importer, schemas
+from survey_app.intake import importer, pipeline, schemas
 from survey_app.intake.importer import (
     ImportRow,
     TicketFile,
@@ -310,3 +310,23 @@ def test_the_idempotency_key_is_the_one_earlier_versions_stored() -> None:
     assert checked.payload_json == dumped
     assert checked.idempotency_key == "import:" + hashlib.sha256(dumped.encode()).hexdigest()
     assert json.loads(checked.payload_json) == checked.payload
+
+
+# --- the second process -------------------------------------------------------------------------
+
+
+def _numbered(number: int, cells: list[Any]) -> tuple[int, list[Any]]:
+    return number, cells
+
+
+@pytest.mark.parametrize("count", [0, 5, 6, 7])
+def test_parts_from_the_second_process_make_the_same_batches(
+    count: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pipeline, "_PART_ROWS", 2)
+    rows = [(number, [f"cell {number}"]) for number in range(2, 2 + count)]
+
+    elsewhere = list(pipeline.checked_elsewhere(rows, _numbered, 3))
+
+    assert elsewhere == list(pipeline.checked_here(rows, _numbered, 3))
+    assert [len(batch) for batch in elsewhere][-1:] == [count % 3]
