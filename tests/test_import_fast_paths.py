@@ -29,7 +29,7 @@ from survey_app.database import (
     update_rows,
 )
 from survey_app.extensions import db
-from survey_app.intake import importer, pipeline, schemas
+from survey_app.intake import bulk, importer, pipeline, schemas
 from survey_app.intake.importer import (
     ImportRow,
     TicketFile,
@@ -330,3 +330,23 @@ def test_parts_from_the_second_process_make_the_same_batches(
 
     assert elsewhere == list(pipeline.checked_here(rows, _numbered, 3))
     assert [len(batch) for batch in elsewhere][-1:] == [count % 3]
+
+
+@pytest.mark.skipif(not is_postgres(), reason="PostgreSQL plans")
+def test_custom_plans_are_for_the_loads_only(
+    app: Flask, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    decide = bulk._Batch.decide
+
+    def watched(batch: bulk._Batch) -> list[Outcome]:
+        seen.append(str(db.session.execute(db.text("SHOW plan_cache_mode")).scalar()))
+        return decide(batch)
+
+    monkeypatch.setattr(bulk._Batch, "decide", watched)
+    before = db.session.execute(db.text("SHOW plan_cache_mode")).scalar()
+    ticket_file = TicketFile.open(write_csv(tmp_path / "export.csv", [row("T-1"), row("T-2")]))
+
+    import_tickets(ticket_file, naive_timezone=UTC, batch_size=1)
+
+    assert seen == [before, before]
