@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.engine import Connection, CursorResult, Result
+from sqlalchemy.engine import Connection, CursorResult, Dialect, Result
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.schema import ColumnDefault
@@ -135,8 +135,13 @@ def in_values(
     integers). A plain ``IN`` list has a parameter per value, rendered and bound on
     every execution: for the thousand values of an import batch, most of the query's
     time. Other databases: a plain ``IN``."""
+    return _in_values(attribute, values, db.session.get_bind().dialect.name)
+
+
+def _in_values(
+    attribute: ColumnElement[Any] | QueryableAttribute[Any], values: Sequence[Any], name: str
+) -> ColumnElement[bool]:
     column = attribute.expression if isinstance(attribute, QueryableAttribute) else attribute
-    name = db.session.get_bind().dialect.name
     if name == "postgresql":
         return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
     if name == "sqlite":
@@ -184,6 +189,14 @@ def update_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
     if dialect.name != "postgresql":
         db.session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
         return
+    statement, parameters = _update_from_json(table, rows, dialect)
+    connection.exec_driver_sql(statement, parameters)
+
+
+def _update_from_json(
+    table: Table, rows: Sequence[Mapping[str, Any]], dialect: Dialect
+) -> tuple[str, dict[str, str]]:
+    """:func:`update_rows`' statement on PostgreSQL, and its one parameter."""
     names = [key for key in rows[0] if key != "row_id"]
     columns = [table.c[name] for name in names]
     processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
@@ -208,7 +221,7 @@ def update_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
         + f" FROM json_to_recordset(%(rows)s) AS v(row_id integer, {fields})"
         + f" WHERE {target}.{preparer.quote('id')} = v.row_id"
     )
-    connection.exec_driver_sql(statement, {"rows": json.dumps(records, default=_json_time)})
+    return statement, {"rows": json.dumps(records, default=_json_time)}
 
 
 def _json_time(value: Any) -> str:

@@ -17,12 +17,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
+from sqlalchemy.dialects import postgresql, sqlite
 
 from analysis.sla.models import TicketSla
 from survey_app import running_app
 from survey_app.database import (
     JSONText,
+    _in_values,
     _json_time,
+    _update_from_json,
     in_values,
     insert_rows,
     reserve_ids,
@@ -350,3 +353,42 @@ def test_custom_plans_are_for_the_loads_only(
     import_tickets(ticket_file, naive_timezone=UTC, batch_size=1)
 
     assert seen == [before, before]
+
+
+# --- the PostgreSQL and other statements, built without their database ------------------------
+
+
+def test_the_postgresql_update_sets_each_row_from_one_json_parameter() -> None:
+    dialect = postgresql.psycopg.dialect()
+    later = NOW + timedelta(microseconds=5)
+
+    statement, parameters = _update_from_json(
+        Customer.__table__,
+        [{"row_id": 7, "tier": Tier.VIP, "is_new": False, "updated_at": later}],
+        dialect,
+    )
+
+    assert statement == (
+        "UPDATE customer SET tier = v.tier, is_new = v.is_new, updated_at = v.updated_at "
+        "FROM json_to_recordset(%(rows)s) AS v(row_id integer, tier VARCHAR(8), "
+        "is_new BOOLEAN, updated_at TIMESTAMP WITH TIME ZONE) WHERE customer.id = v.row_id"
+    )
+    assert json.loads(parameters["rows"]) == [
+        {"row_id": 7, "tier": "vip", "is_new": False, "updated_at": later.isoformat()}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "dialect", "sql"),
+    [
+        ("postgresql", postgresql.psycopg.dialect(), "customer.external_id = ANY (%(param_1)s"),
+        ("sqlite", sqlite.dialect(), "customer.external_id IN (SELECT value \nFROM json_each("),
+        ("other", sqlite.dialect(), "customer.external_id IN (__[POSTCOMPILE_external_id_1])"),
+    ],
+)
+def test_in_values_is_one_bound_value_where_the_database_allows(
+    name: str, dialect: Any, sql: str
+) -> None:
+    condition = _in_values(Customer.external_id, ["K-1", "K-2"], name)
+
+    assert sql in str(condition.compile(dialect=dialect))
