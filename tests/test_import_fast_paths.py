@@ -181,10 +181,18 @@ def test_json_text_is_stored_as_it_is_and_reads_back_as_the_value(app: Flask) ->
         ],
     )
 
+    dialect = db.session.connection().dialect
+    with pytest.MonkeyPatch.context() as patch:  # another database: an executemany INSERT
+        patch.setattr(dialect, "name", "other")
+        insert_rows(
+            TicketEvent.__table__,
+            [{**event, "idempotency_key": "c", "payload": JSONText(json.dumps(payload))}],
+        )
+
     stored = db.session.execute(
         db.select(TicketEvent.idempotency_key, TicketEvent.payload).order_by(TicketEvent.id)
     ).all()
-    assert stored == [("a", payload), ("b", payload)]
+    assert stored == [("a", payload), ("b", payload), ("c", payload)]
 
 
 def test_rows_sharing_a_timestamp_and_rows_not_are_stored_alike(app: Flask) -> None:
