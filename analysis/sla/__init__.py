@@ -33,7 +33,12 @@ def _measure_changed_ticket(sender: Flask, *, ticket: Any, **_extra: Any) -> Non
     refresh_ticket_sla(ticket)
 
 
-def _measure_changed_tickets(sender: Flask, *, ticket_ids: list[int], **_extra: Any) -> None:
-    from .services import measure_tickets
+def _measure_changed_tickets(
+    sender: Flask, *, ticket_ids: list[int], tickets: list[Any] | None = None, **_extra: Any
+) -> None:
+    from .services import measure_changed_tickets, measure_tickets
 
-    measure_tickets(ticket_ids)
+    if tickets is None:
+        measure_tickets(ticket_ids)
+    else:
+        measure_changed_tickets(tickets)

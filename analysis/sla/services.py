@@ -25,6 +25,7 @@ from sqlalchemy.orm import joinedload
 
 from survey_app.database import insert_rows
 from survey_app.extensions import db
+from survey_app.intake.signals import ChangedTicket
 from survey_app.models import Customer, Priority, Ticket, Tier
 from survey_app.types import utcnow
 
@@ -181,18 +182,30 @@ def measure(
 ) -> SlaFacts:
     """Measure one ticket against ``policy`` on its clock, and on the calendar clock
     (see the module docstring)."""
+    return SlaFacts(
+        **_measured(created_at, first_response_at, resolved_at, closed_at, policy, calendar)
+    )
 
-    def on_clock(end: datetime | None) -> int | None:
-        if end is None:
-            return None
-        if policy.clock is SlaClock.WORKING_HOURS:
-            return calendar.working_seconds(created_at, end)
-        return elapsed_seconds(created_at, end)
 
+def _measured(
+    created_at: datetime,
+    first_response_at: datetime | None,
+    resolved_at: datetime | None,
+    closed_at: datetime | None,
+    policy: SlaPolicy,
+    calendar: WorkingCalendar,
+) -> dict[str, Any]:
+    """:func:`measure`'s facts as a dict (the bulk path stores them without the dataclass)."""
+    working = policy.clock is SlaClock.WORKING_HOURS
     responded = first_response_at or resolved_at or closed_at
     resolved = resolved_at or closed_at
-    response = on_clock(responded)
-    resolution = on_clock(resolved)
+    response_elapsed = None if responded is None else elapsed_seconds(created_at, responded)
+    resolution_elapsed = None if resolved is None else elapsed_seconds(created_at, resolved)
+    if working:
+        response = None if responded is None else calendar.working_seconds(created_at, responded)
+        resolution = None if resolved is None else calendar.working_seconds(created_at, resolved)
+    else:
+        response, resolution = response_elapsed, resolution_elapsed
     response_breached = None if response is None else response > policy.first_response_minutes * 60
     resolution_breached = (
         None if resolution is None else resolution > policy.resolution_minutes * 60
@@ -203,26 +216,18 @@ def measure(
         breached = None
     else:
         breached = False
-    return SlaFacts(
-        clock=policy.clock,
-        first_response_target_minutes=policy.first_response_minutes,
-        resolution_target_minutes=policy.resolution_minutes,
-        first_response_seconds=response,
-        resolution_seconds=resolution,
-        first_response_elapsed_seconds=None
-        if responded is None
-        else elapsed_seconds(created_at, responded),
-        resolution_elapsed_seconds=None
-        if resolved is None
-        else elapsed_seconds(created_at, resolved),
-        response_breached=response_breached,
-        resolution_breached=resolution_breached,
-        breached=breached,
-    )
-
-
-#: The fields of :class:`SlaFacts` (``dataclasses.asdict`` copies deeply: slow per ticket).
-_FACT_NAMES = tuple(field.name for field in dataclasses.fields(SlaFacts))
+    return {
+        "clock": policy.clock,
+        "first_response_target_minutes": policy.first_response_minutes,
+        "resolution_target_minutes": policy.resolution_minutes,
+        "first_response_seconds": response,
+        "resolution_seconds": resolution,
+        "first_response_elapsed_seconds": response_elapsed,
+        "resolution_elapsed_seconds": resolution_elapsed,
+        "response_breached": response_breached,
+        "resolution_breached": resolution_breached,
+        "breached": breached,
+    }
 
 
 def working_calendar() -> WorkingCalendar:
@@ -260,13 +265,12 @@ def refresh_ticket_sla(
 
 
 def measure_tickets(ticket_ids: Sequence[int]) -> int:
-    """The bulk form of :func:`refresh_ticket_sla` (the file import): store the SLA facts
-    of these tickets with a few queries per thousand; return how many were measured.
+    """The bulk form of :func:`refresh_ticket_sla`: store the SLA facts of these
+    tickets, read with a few queries per thousand; return how many were measured.
 
     Flushes (bulk INSERT / UPDATE); the caller commits. Ids of missing tickets are
     skipped.
     """
-    policies, calendar, now = sla_policies(), working_calendar(), utcnow()
     done = 0
     for start in range(0, len(ticket_ids), RECOMPUTE_BATCH):
         chunk = ticket_ids[start : start + RECOMPUTE_BATCH]
@@ -283,25 +287,49 @@ def measure_tickets(ticket_ids: Sequence[int]) -> int:
             .join(Customer, Ticket.customer_id == Customer.id)
             .where(Ticket.id.in_(chunk))
         ).all()
-        measured = set(
-            db.session.scalars(select(TicketSla.ticket_id).where(TicketSla.ticket_id.in_(chunk)))
-        )
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for ticket in tickets:
-            values = _sla_values(ticket, ticket.tier, policies, calendar)
-            values.update(ticket_id=ticket.id, computed_at=now)
-            (updates if ticket.id in measured else inserts).append(values)
-        table = cast(Table, TicketSla.__table__)
-        insert_rows(table, inserts)
-        if updates:
-            for values in updates:
-                values["measured_id"] = values.pop("ticket_id")
-            db.session.execute(
-                update(table).where(table.c.ticket_id == bindparam("measured_id")), updates
-            )
+        _store_facts(tickets, measured=None)
         done += len(tickets)
     return done
+
+
+def measure_changed_tickets(tickets: Sequence[ChangedTicket]) -> int:
+    """:func:`measure_tickets` from the values the file import just wrote (intake's
+    :class:`~survey_app.intake.signals.ChangedTicket`), without reading the tickets
+    back; only the tickets that existed before are looked up in ``ticket_sla``. Returns
+    how many were measured. Flushes; the caller commits."""
+    for start in range(0, len(tickets), RECOMPUTE_BATCH):
+        chunk = tickets[start : start + RECOMPUTE_BATCH]
+        _store_facts(chunk, measured=[t.id for t in chunk if not t.new])
+    return len(tickets)
+
+
+def _store_facts(tickets: Sequence[Any], *, measured: Sequence[int] | None) -> None:
+    """INSERT or UPDATE the :class:`TicketSla` rows of ``tickets`` (rows with ``id``,
+    ``tier``, ``priority`` and the times). ``measured``: the ids that may have a row
+    already (``None``: any of them)."""
+    policies, calendar, now = sla_policies(), working_calendar(), utcnow()
+    candidates = [t.id for t in tickets] if measured is None else measured
+    stored: set[int] = set()
+    if candidates:
+        stored = set(
+            db.session.scalars(
+                select(TicketSla.ticket_id).where(TicketSla.ticket_id.in_(candidates))
+            )
+        )
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for ticket in tickets:
+        values = _sla_values(ticket, ticket.tier, policies, calendar)
+        values.update(ticket_id=ticket.id, computed_at=now)
+        (updates if ticket.id in stored else inserts).append(values)
+    table = cast(Table, TicketSla.__table__)
+    insert_rows(table, inserts)
+    if updates:
+        for values in updates:
+            values["measured_id"] = values.pop("ticket_id")
+        db.session.execute(
+            update(table).where(table.c.ticket_id == bindparam("measured_id")), updates
+        )
 
 
 def _sla_values(
@@ -311,15 +339,14 @@ def _sla_values(
     priority and times) whose customer has ``tier``."""
     policy = choose_policy(policies, ticket.priority, tier)
     assert policy is not None, "sla_policies() always has a base row per priority"
-    facts = measure(
-        created_at=ticket.created_at,
-        first_response_at=ticket.first_response_at,
-        resolved_at=ticket.resolved_at,
-        closed_at=ticket.closed_at,
-        policy=policy,
-        calendar=calendar,
+    values = _measured(
+        ticket.created_at,
+        ticket.first_response_at,
+        ticket.resolved_at,
+        ticket.closed_at,
+        policy,
+        calendar,
     )
-    values = {name: getattr(facts, name) for name in _FACT_NAMES}
     values.update(closed_at=ticket.closed_at, priority=ticket.priority)
     return values
 

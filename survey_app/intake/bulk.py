@@ -4,10 +4,14 @@ A batch of events gets the outcomes and leaves the rows that applying them one
 by one with :func:`~.services.apply_ticket_event` would (``tests/test_import_bulk.py``
 compares the two), with a few queries instead of a dozen per event: the
 customers, tickets and idempotency keys the batch touches are loaded with one
-``IN`` query each, every event is decided in Python in order (a later event sees
-what an earlier one did), then everything is written with executemany INSERTs
-and UPDATEs. The SLA facts follow through :data:`~.signals.tickets_changed`,
-the survey invitations through :func:`~..surveys.scheduling.schedule_invitations`.
+query each (the keys bound as one value: :func:`~..database.in_values`), every
+event is decided in Python in order (a later event sees what an earlier one did),
+then everything is written in bulk: new rows numbered beforehand
+(:func:`~..database.reserve_ids`, so nothing is read back) and inserted with
+:func:`~..database.insert_rows`, changed rows updated with
+:func:`~..database.update_rows`. The SLA facts follow through
+:data:`~.signals.tickets_changed` (with the values written, so they are not read
+back), the survey invitations through :func:`~..surveys.scheduling.schedule_invitations`.
 """
 
 from __future__ import annotations
@@ -17,10 +21,10 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, text
 
 from .. import running_app
-from ..database import insert_rows
+from ..database import JSONText, in_values, insert_rows, reserve_ids, update_rows
 from ..extensions import db
 from ..models import Customer, EventType, Ticket, TicketEvent
 from ..surveys.scheduling import CloseToInvite, schedule_invitations
@@ -35,7 +39,7 @@ from .services import (
     merge_customer,
     update_ticket,
 )
-from .signals import tickets_changed
+from .signals import ChangedTicket, tickets_changed
 
 #: Values per ``IN (...)`` list (SQLite allows 32,766 parameters per statement).
 IN_CHUNK = 1000
@@ -87,6 +91,9 @@ class _EventRecord:
     occurred_at: datetime
     applied: bool
     payload: dict[str, Any]
+    #: ``payload`` already serialised, if the event came with it.
+    payload_json: JSONText | None = None
+    id: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +130,18 @@ class _Batch:
         self._load()
 
     def _load(self) -> None:
+        """Load the batch's rows. On PostgreSQL with plans made for the values at hand:
+        psycopg prepares a statement run five times, and a generic plan made while the
+        tables were empty scans them whole. Only for these queries: the roll-up
+        triggers' statements, planned again for every row, would cost far more."""
+        postgres = db.session.get_bind().dialect.name == "postgresql"
+        if postgres:
+            db.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+        self._load_rows()
+        if postgres:  # (after a failure the rollback ends the SET LOCAL)
+            db.session.execute(text("RESET plan_cache_mode"))
+
+    def _load_rows(self) -> None:
         customer_keys: dict[str, set[str]] = {}
         ticket_keys: dict[str, set[str]] = {}
         for item in self.events:
@@ -135,7 +154,7 @@ class _Batch:
             for chunk in _chunks(sorted(identities)):
                 for row in db.session.execute(
                     select(*_CUSTOMER_LOAD)
-                    .where(Customer.source == source, Customer.external_id.in_(chunk))
+                    .where(Customer.source == source, in_values(Customer.external_id, chunk))
                     .order_by(Customer.id)
                     .with_for_update()
                 ):
@@ -145,14 +164,16 @@ class _Batch:
             for chunk in _chunks(sorted(external_ids)):
                 rows = db.session.execute(
                     select(*_TICKET_LOAD)
-                    .where(Ticket.source == source, Ticket.external_id.in_(chunk))
+                    .where(Ticket.source == source, in_values(Ticket.external_id, chunk))
                     .order_by(Ticket.id)
                     .with_for_update()
                 ).all()
                 missing = {row.customer_id for row in rows} - by_id.keys()
                 for chunk_ids in _chunks(sorted(missing)):
                     for row in db.session.execute(
-                        select(Customer.source, *_CUSTOMER_LOAD).where(Customer.id.in_(chunk_ids))
+                        select(Customer.source, *_CUSTOMER_LOAD).where(
+                            in_values(Customer.id, chunk_ids)
+                        )
                     ):
                         values = row._asdict()
                         customer = self._loaded_customer(values.pop("source"), values)
@@ -167,7 +188,7 @@ class _Batch:
         for chunk in _chunks(keys):
             for key, payload in db.session.execute(
                 select(TicketEvent.idempotency_key, TicketEvent.payload).where(
-                    TicketEvent.idempotency_key.in_(chunk)
+                    in_values(TicketEvent.idempotency_key, chunk)
                 )
             ):
                 self.seen[key] = payload
@@ -249,6 +270,7 @@ class _Batch:
             occurred_at=occurred_at,
             applied=outcome is not Outcome.STALE,
             payload=item.payload,
+            payload_json=getattr(item, "payload_json", None),
         )
         self.records.append(record)
         self.seen[record.key] = record.payload
@@ -283,18 +305,21 @@ class _Batch:
 
     def write(self) -> None:
         """INSERT the new rows and UPDATE the changed ones, in the order of their foreign
-        keys; then schedule the invitations and have the tickets measured."""
+        keys; then schedule the invitations and have the tickets measured.
+
+        New rows get their ids before they are written (:func:`~..database.reserve_ids`),
+        so nothing is read back."""
         now = self.now
         if self.new_customers:
+            _give_ids(Customer, self.new_customers)
             _insert(
                 Customer,
                 [
-                    {"source": c.source, "external_id": c.external_id, "created_at": now,
-                     "updated_at": now, **c.values()}
+                    {"id": c.id, "source": c.source, "external_id": c.external_id,
+                     "created_at": now, "updated_at": now, **c.values()}
                     for c in self.new_customers
                 ],
             )  # fmt: skip
-            _read_back_ids(Customer, self.new_customers)
         _update(
             Customer,
             [
@@ -304,15 +329,15 @@ class _Batch:
             ],
         )
         if self.new_tickets:
+            _give_ids(Ticket, self.new_tickets)
             _insert(
                 Ticket,
                 [
-                    {"source": t.source, "external_id": t.external_id, "recorded_at": now,
-                     "updated_at": now, **t.values()}
+                    {"id": t.id, "source": t.source, "external_id": t.external_id,
+                     "recorded_at": now, "updated_at": now, **t.values()}
                     for t in self.new_tickets
                 ],
             )  # fmt: skip
-            _read_back_ids(Ticket, self.new_tickets)
         _update(
             Ticket,
             [
@@ -322,23 +347,24 @@ class _Batch:
             ],
         )
         if self.records:
+            _give_ids(TicketEvent, self.records)
             _insert(
                 TicketEvent,
                 [
-                    {"ticket_id": r.ticket.id, "event": r.event, "origin": self.origin,
-                     "idempotency_key": r.key, "occurred_at": r.occurred_at,
-                     "received_at": now, "applied": r.applied, "payload": r.payload}
+                    {"id": r.id, "ticket_id": r.ticket.id, "event": r.event,
+                     "origin": self.origin, "idempotency_key": r.key,
+                     "occurred_at": r.occurred_at, "received_at": now, "applied": r.applied,
+                     "payload": r.payload_json or r.payload}
                     for r in self.records
                 ],
             )  # fmt: skip
         if self.closes:
-            event_ids = _event_ids([close.record.key for close in self.closes])
             schedule_invitations(
                 [
                     CloseToInvite(
                         ticket_id=_id(close.ticket.id),
                         customer_id=_id(close.customer.id),
-                        close_event_id=event_ids[close.record.key],
+                        close_event_id=_id(close.record.id),
                         closed_at=close.closed_at,
                         language=close.language,
                     )
@@ -346,8 +372,22 @@ class _Batch:
                 ]
             )
         if self.changed:
+            new = set(self.new_tickets)
+            tickets = [
+                ChangedTicket(
+                    id=_id(t.id),
+                    priority=_known(t.priority),
+                    created_at=_known(t.created_at),
+                    first_response_at=t.first_response_at,
+                    resolved_at=t.resolved_at,
+                    closed_at=t.closed_at,
+                    tier=t.customer.tier,
+                    new=t in new,
+                )
+                for t in self.changed
+            ]
             tickets_changed.send(
-                running_app(), ticket_ids=[_id(ticket.id) for ticket in self.changed]
+                running_app(), ticket_ids=[t.id for t in tickets], tickets=tickets
             )
 
 
@@ -358,41 +398,23 @@ def _insert(model: Any, rows: list[dict[str, Any]]) -> None:
 
 
 def _update(model: Any, rows: list[dict[str, Any]]) -> None:
-    """One executemany UPDATE of rows by id (``row_id``), setting the other keys."""
-    if rows:
-        table = model.__table__
-        db.session.execute(update(table).where(table.c.id == bindparam("row_id")), rows)
+    """UPDATE rows by id (``row_id``), setting the other keys (one statement on PostgreSQL)."""
+    update_rows(model.__table__, rows)
 
 
-def _read_back_ids(model: Any, records: Sequence[CustomerRecord | TicketRecord]) -> None:
-    """Give records just inserted their ids, found by (source, external_id)."""
-    by_source: dict[str, dict[str, CustomerRecord | TicketRecord]] = {}
-    for record in records:
-        by_source.setdefault(record.source, {})[record.external_id] = record
-    for source, by_external_id in by_source.items():
-        for chunk in _chunks(sorted(by_external_id)):
-            for external_id, new_id in db.session.execute(
-                select(model.external_id, model.id).where(
-                    model.source == source, model.external_id.in_(chunk)
-                )
-            ):
-                by_external_id[external_id].id = new_id
-
-
-def _event_ids(keys: Sequence[str]) -> dict[str, int]:
-    ids: dict[str, int] = {}
-    for chunk in _chunks(keys):
-        for key, event_id in db.session.execute(
-            select(TicketEvent.idempotency_key, TicketEvent.id).where(
-                TicketEvent.idempotency_key.in_(chunk)
-            )
-        ):
-            ids[key] = event_id
-    return ids
+def _give_ids(model: Any, records: Sequence[CustomerRecord | TicketRecord | _EventRecord]) -> None:
+    """Number records about to be inserted (:func:`~..database.reserve_ids`)."""
+    for record, new_id in zip(records, reserve_ids(model.__table__, len(records)), strict=True):
+        record.id = new_id
 
 
 def _id(value: int | None) -> int:
     assert value is not None, "written above"
+    return value
+
+
+def _known(value: T | None) -> T:
+    assert value is not None, "a ticket's priority and created_at are required"
     return value
 
 

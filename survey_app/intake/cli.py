@@ -48,7 +48,7 @@ def import_command(
 ) -> None:
     """Import closed tickets from a .csv or .xlsx export.
 
-    Good rows are imported, a thousand per transaction; every bad row is
+    Good rows are imported, 4,000 per transaction; every bad row is
     reported with its row number and reason, and the exit status is 1 if any
     row failed. Importing the same file again creates no duplicates.
     """

@@ -15,8 +15,11 @@ from typing import Any
 
 #: Validates one row: (row number, cells) -> a validated row or a row error.
 RowCheck = Callable[[int, list[Any]], Any]
-#: Validated batches the second process may hold ready: bounds its lead (and memory).
-_READY_BATCHES = 4
+#: Rows the second process validates and sends at a time (the importer's batches are
+#: put together from these), and how many such parts it may hold ready: bound its
+#: lead, and its memory, whatever the batch size.
+_PART_ROWS = 1000
+_READY_PARTS = 4
 #: Allocations between young-generation collections during an import (default 700):
 #: an import allocates a few hundred objects per row and keeps only a batch.
 _GC_THRESHOLD = 50_000
@@ -60,21 +63,22 @@ def checked_elsewhere(
     *,
     keep: type[Exception] = Exception,
 ) -> CheckedBatches:
-    """:func:`checked_here`, run in a forked process that stays a few batches ahead.
+    """:func:`checked_here`, run in a forked process that stays a few thousand rows ahead.
 
-    The child reads and validates; the batches come back pickled through a bounded
-    queue. It touches no database (it inherits this process's connections and must
+    The child reads and validates; the rows come back pickled through a bounded
+    queue, :data:`_PART_ROWS` at a time, and are put together into batches here.
+    It touches no database (it inherits this process's connections and must
     leave them alone: it ends with ``os._exit``, so nothing of them is closed or
     flushed). An exception there (the file changed since it was checked) is raised
     here as it is if it is a ``keep`` (else as a ``RuntimeError`` naming it); the child is
     stopped when the caller stops early or fails.
     """
     context = multiprocessing.get_context("fork")
-    ready: Any = context.Queue(maxsize=_READY_BATCHES)
-    child = context.Process(
-        target=_check_into, args=(rows, check, batch_size, ready, keep), daemon=True
-    )
+    ready: Any = context.Queue(maxsize=_READY_PARTS)
+    part = min(batch_size, _PART_ROWS)
+    child = context.Process(target=_check_into, args=(rows, check, part, ready, keep), daemon=True)
     child.start()
+    batch: list[Any] = []
     try:
         while True:
             try:
@@ -91,8 +95,12 @@ def checked_elsewhere(
             kind, payload = message
             if kind == "error":
                 raise payload
-            yield payload
+            batch.extend(payload)
+            while len(batch) >= batch_size:
+                yield batch[:batch_size]
+                batch = batch[batch_size:]
             if kind == "last":
+                yield batch
                 return
     finally:
         if child.is_alive():

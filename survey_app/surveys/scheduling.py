@@ -80,6 +80,7 @@ def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
     if not closes:
         return
     policy, now = current_policy(), utcnow()
+    default_language = current_app.config["BABEL_DEFAULT_LOCALE"]
     insert_rows(
         cast(Table, Invitation.__table__),
         [
@@ -87,7 +88,9 @@ def schedule_invitations(closes: Sequence[CloseToInvite]) -> None:
                 "ticket_id": close.ticket_id,
                 "customer_id": close.customer_id,
                 "close_event_id": close.close_event_id,
-                **_new_invitation(close.closed_at, close.language, policy, now),
+                **_new_invitation(
+                    close.closed_at, close.language or default_language, policy, now
+                ),
             }
             for close in closes
         ],
