@@ -288,7 +288,7 @@ def _rebuild_days(days: Iterable[date], timezone: str) -> None:
     """Rebuild the roll-ups of ``days``, a chunk of days at a time. The database work stays
     on this thread and connection (it sees the transaction's own writes); the sums and sorts
     of each population run on a second thread while the next population's SQL runs here
-    (the drivers and numpy release the GIL): about a fifth faster on two idle cores."""
+    (the drivers and numpy release the GIL while they work)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups") as pool:
         for first, last in day_runs(days):
             computed: list[tuple[Any, list[str], Future[list[tuple[Any, ...]]]]] = []
