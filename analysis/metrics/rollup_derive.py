@@ -98,17 +98,35 @@ def derive(
         places = [0, 1, *(position[name] for name in dimensions)]
         inverse, firsts = group_ids([(coded[p][0], len(coded[p][1])) for p in places])
         sums = _sums(inverse, len(firsts), matrix)
-        for first, summed in zip(firsts.tolist(), sums, strict=True):
-            row = rows[first]
-            by = [None] * len(BY)
-            value = None
-            if len(dimensions) == 1:
-                value = row[places[2]]
-            else:
-                for place in places[2:]:
-                    by[place - 2] = row[place]
-            derived.append((row[0], dimension, value, row[1], *by, *summed))
+        heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
+        derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
     return derived
+
+
+def _heads(
+    rows: Sequence[Sequence[Any]],
+    firsts: Codes,
+    dimension: str,
+    places: Sequence[int],
+    *,
+    first_by: int,
+    extra_at: int | None,
+) -> list[tuple[Any, ...]]:
+    """The key columns ``(day, dimension, value, extra, by_<BY> …)`` of each group, read from
+    one row of it (``firsts``; the day first in every row). ``places``: where the slice's
+    dimensions are in a row (one: its value goes to ``value``; else to the ``by_`` columns),
+    ``first_by``: where ``BY[0]`` is, ``extra_at``: where the extra key is (None: none)."""
+    heads = []
+    for row in map(rows.__getitem__, firsts.tolist()):
+        extra = None if extra_at is None else row[extra_at]
+        if len(places) == 1:
+            heads.append((row[0], dimension, row[places[0]], extra, *NO_COMBINATION))
+            continue
+        by = list(NO_COMBINATION)
+        for place in places:
+            by[place - first_by] = row[place]
+        heads.append((row[0], dimension, None, extra, *by))
+    return heads
 
 
 #: The ticket populations with a template version: a ticket may have several (``"*v"``).
@@ -180,18 +198,7 @@ def _duration_rows(
             [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
         )
         places = [1 + BY.index(name) for name in parts]
-        if len(parts) == 1:  # the value, no combination
-            heads = [
-                (row[0], dimension, row[places[0]], None, *NO_COMBINATION)
-                for row in map(fetched.__getitem__, firsts.tolist())
-            ]
-        else:  # the totals, a pair or a combination: the values in by_<dimension>
-            heads = []
-            for row in map(fetched.__getitem__, firsts.tolist()):
-                by = list(NO_COMBINATION)
-                for place in places:
-                    by[place - 1] = row[place]
-                heads.append((row[0], dimension, None, None, *by))
+        heads = _heads(fetched, firsts, dimension, places, first_by=1, extra_at=None)
         stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
         rows += [
             (*head, *rest)
