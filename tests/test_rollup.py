@@ -8,6 +8,7 @@ KPIs are compared exactly (``Kpi`` equality: values, n, intervals, counts), not 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -400,3 +401,44 @@ def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
     assert rollup.plan(both, None, heatmap=True) is not None
     assert frt_heatmap(both) == raw_frt_heatmap(both)
     assert sum(cell.n for row in frt_heatmap(both) for cell in row) > 0
+
+
+def test_a_dashboard_page_reads_each_roll_up_once(app, data, client, auth, make_user):
+    """The cards, the breakdown, the trend and the p-chart share the scope's totals and weekly
+    sums: one read of each per page (:mod:`survey_app.memo`), and the page is the same."""
+    from sqlalchemy import event
+
+    from survey_app.models import Role
+
+    generate(data, seed=5, count=80)
+    rollup.rebuild()
+    auth.sign_in(make_user(Role.ANALYST))
+    url = f"/dashboards?from={FIRST_DAY}&to={LAST_DAY}&region=华东&priority=P2&channel=phone"
+    statements: list[tuple[str, str]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        if "metric_rollup_" in statement and "GROUP BY" in statement:
+            statements.append((statement, repr(parameters)))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        first = client.get(url)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    assert first.status_code == 200
+    assert len(statements) > 5
+    assert len(set(statements)) == len(statements)
+    # Nothing is kept beyond the request: a response written since shows on the next page.
+    count = re.compile(r"([\d,]+) responses in this period")
+
+    def shown(page: str) -> int:
+        found = count.search(page)
+        assert found is not None
+        return int(found.group(1).replace(",", ""))
+
+    before = shown(first.get_data(as_text=True))
+    created = GENERATED_START + timedelta(days=2)
+    ticket = data.ticket(region="华东", priority="P2", channel="phone", created_at=created)
+    data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=10)
+    db.session.commit()
+    assert shown(client.get(url).get_data(as_text=True)) == before + 1

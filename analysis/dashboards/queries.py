@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from flask import g, has_request_context
 from sqlalchemy import (
     case,
     exists,
@@ -39,6 +38,7 @@ from analysis.metrics.scope import Grain, time_buckets
 from analysis.text.models import ResponseKeyword
 from analysis.text.themes import EXAMPLES_PER_THEME, Theme, ThemeExample
 from survey_app.extensions import db
+from survey_app.memo import remembered
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
 
 #: The scales of the score distributions.
@@ -84,12 +84,7 @@ def _sums(scope: Scope) -> dict[str, int]:
 def _response_sums(scope: Scope, grain: Grain | None) -> dict[str | None, dict[str, int]]:
     """:func:`response_sums`, once per request and view: the count, the distributions, the
     sentiment, the drivers and the aspects of one page all read the same sums."""
-    if not has_request_context():
-        return response_sums(scope, grain)
-    cache = g.setdefault("response_sums", {})
-    if (scope, grain) not in cache:
-        cache[scope, grain] = response_sums(scope, grain)
-    return cache[scope, grain]
+    return remembered("response_sums", (scope, grain), lambda: response_sums(scope, grain))
 
 
 def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:

@@ -48,6 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.extensions import db
+from survey_app.memo import remembered
 from survey_app.surveys.models import SurveyResponse
 
 from .definitions import PERCENTILES, percentile_ranks
@@ -118,6 +119,16 @@ class Plan:
             for first, last in day_runs(self.dirty)
         ]
         return [or_(*ranges)]
+
+    def key(self) -> tuple[Any, ...]:
+        """What the roll-up rows the plan reads depend on (with the population and grain)."""
+        return (
+            self.scope,
+            self.dimension,
+            tuple(sorted(self.filters.items())),
+            self.group_column,
+            self.dirty,
+        )
 
 
 def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan | None:
@@ -261,7 +272,13 @@ def grouped_rows(
         for name, value in values:
             target[name] += int(value or 0)
 
-    for stored in db.session.execute(statement.group_by(*keys)):
+    # A page's cards, breakdown, trend and p-chart read the same totals: once per request.
+    stored_rows = remembered(
+        "rollup.grouped_rows",
+        (kind, grain, plan.key()),
+        lambda: db.session.execute(statement.group_by(*keys)).all(),
+    )
+    for stored in stored_rows:
         group = _typed(group_by, stored[0])
         add((group, _label(stored[1]), stored[2]), zip(names, stored[3:], strict=True))
     if plan.dirty:
@@ -289,7 +306,12 @@ def percentile_rows(
     columns = [table.c[f"{d}_values"] for d in durations]
     statement, _keys = _rollup_select(plan, "durations", columns, group_by, grain)
     blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
-    for value, period, _extra, *arrays in driver_rows(statement, binary=True):
+    stored_rows = remembered(
+        "rollup.percentile_rows",
+        (tuple(durations), group_by, grain, plan.key()),
+        lambda: driver_rows(statement, binary=True),
+    )
+    for value, period, _extra, *arrays in stored_rows:
         key = (_typed(group_by, value), _label(period))
         for duration, blob in zip(durations, arrays, strict=True):
             if blob:
