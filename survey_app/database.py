@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import QueryableAttribute
 from sqlalchemy.sql.schema import ColumnDefault
 
+from .bulk_io import copy_rows
 from .extensions import db
 
 log = logging.getLogger(__name__)
@@ -264,21 +265,8 @@ def _insert_values(
 
 
 def _copy_rows(connection: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    dialect = connection.dialect
     columns, values = _bound_rows(connection, table, rows)
-    preparer = dialect.identifier_preparer
-    statement = (
-        f"COPY {preparer.format_table(table)} "
-        f"({', '.join(preparer.quote(c.name) for c in columns)}) FROM STDIN"
-    )
-    driver = connection.connection.driver_connection
-    assert driver is not None, "a live connection"
-    try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in values:
-                copy.write_row(row)
-    except dialect.loaded_dbapi.Error as error:
-        raise DBAPIError.instance(statement, None, error, dialect.loaded_dbapi.Error) from error
+    copy_rows(connection, table, [c.name for c in columns], values)
 
 
 class JSONText(str):

@@ -297,6 +297,43 @@ def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
     assert rollup.plan(scope, None) is None
 
 
+def test_a_first_build_stopped_midway_is_never_read_and_the_next_one_completes(
+    data, raw, monkeypatch
+):
+    """A first build commits each chunk of days: stopped after one, nothing says the roll-ups
+    are built (views read raw rows), and the next build starts again and ends complete."""
+    from analysis.metrics import rollup_build
+
+    generate(data, seed=8, count=60)
+    db.session.commit()
+    original = rollup_build._insert_combinations
+    chunks: list[date] = []
+
+    def stopping(kind: str, table: Any, first: date, *args: Any) -> Any:
+        if first not in chunks:
+            chunks.append(first)
+        if len(chunks) > 1:
+            raise RuntimeError("the machine went down")
+        return original(kind, table, first, *args)
+
+    monkeypatch.setattr(rollup_build, "_insert_combinations", stopping)
+    with pytest.raises(RuntimeError):
+        rollup.rebuild()
+    db.session.rollback()
+    assert db.session.scalar(select(func.count()).select_from(ROLLUP_TABLES["responses"])) > 0
+    scope = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE)
+    assert db.session.get(RollupState, 1) is None
+    assert rollup.plan(scope, None) is None
+    monkeypatch.setattr(rollup_build, "_insert_combinations", original)
+    rollup.rebuild()
+    inspector = inspect(db.session.connection())
+    for table in ROLLUP_TABLES.values():
+        stored = {index["name"] for index in inspector.get_indexes(table.name)}
+        assert stored == {index.name for index in table.indexes}
+    assert rollup.plan(scope, "team") is not None
+    assert_same(compute(scope, group_by="team"), raw(scope, group_by="team"))
+
+
 def test_daylight_saving_days_equal_raw_rows(app, raw):
     app.config["METRICS_TIMEZONE"] = "America/New_York"
     data = KpiData()
