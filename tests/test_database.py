@@ -108,17 +108,3 @@ def test_the_survey_submit_reads_without_the_lock_and_writes_with_it(
         assert not _lock_is_free(app)
         _rename("D")
         assert _lock_is_free(app)
-
-
-def test_a_larger_sqlite_page_cache_for_a_block_then_the_one_before(app):
-    from survey_app.bulk_io import sqlite_page_cache
-
-    connection = db.session.connection()
-    if connection.dialect.name != "sqlite":
-        with sqlite_page_cache(64):  # a no-op elsewhere
-            pass
-        return
-    before = connection.exec_driver_sql("PRAGMA cache_size").scalar()
-    with sqlite_page_cache(64):
-        assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
-    assert connection.exec_driver_sql("PRAGMA cache_size").scalar() == before

@@ -25,6 +25,7 @@ from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Ticket, Tier
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
+from tests.conftest import is_postgres
 from tests.kpi_data import GENERATED_START, KpiData, generate
 
 #: SQL semantics (triggers, dates, casts): runs on SQLite and PostgreSQL.
@@ -479,3 +480,15 @@ def test_a_dashboard_page_reads_each_roll_up_once(app, data, client, auth, make_
     data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=10)
     db.session.commit()
     assert shown(client.get(url).get_data(as_text=True)) == before + 1
+
+
+def test_more_memory_for_a_bulk_build_then_the_setting_before(app):
+    from survey_app.bulk_io import bulk_memory
+
+    connection = db.session.connection()
+    read = "PRAGMA cache_size" if not is_postgres() else "SELECT current_setting('work_mem')"
+    before = connection.exec_driver_sql(read).scalar()
+    with bulk_memory(sqlite_cache_mib=64, postgres_work_mem_mib=32):
+        inside = connection.exec_driver_sql(read).scalar()
+        assert inside == ("32MB" if is_postgres() else -64 * 1024)
+    assert connection.exec_driver_sql(read).scalar() == before
