@@ -396,15 +396,32 @@ def test_a_large_file_is_validated_in_a_second_process(
 
 
 @pytest.mark.parametrize(
-    ("cores", "load", "spare"), [(2, 0.2, True), (2, 0.6, False), (8, 6.0, True), (1, 0.0, False)]
+    ("idle", "load", "spare"),
+    [(1.9, 1.5, True), (1.2, 0.1, False), (None, 0.2, True), (None, 0.6, False)],
 )
 def test_a_second_process_validates_only_when_a_core_is_idle_for_it(
-    monkeypatch: pytest.MonkeyPatch, cores: int, load: float, spare: bool
+    monkeypatch: pytest.MonkeyPatch, idle: float | None, load: float, spare: bool
 ) -> None:
-    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    """Idle now, measured (the load average trails by a minute); the load average where
+    nothing can be measured."""
+    from survey_app.intake import pipeline
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(pipeline, "idle_cores", lambda: idle)
 
     assert importer._spare_core() is spare
+
+
+def test_idle_cores_are_measured_where_the_kernel_counts_them() -> None:
+    from survey_app.intake.pipeline import idle_cores
+
+    idle = idle_cores(0.05)
+    if not os.path.exists("/proc/stat"):
+        assert idle is None
+        return
+    assert idle is not None
+    assert 0 <= idle <= (os.cpu_count() or 1)
 
 
 @pytest.mark.parametrize("parallel", [False, True])

@@ -10,6 +10,7 @@ import multiprocessing
 import os
 import queue
 import signal
+import time
 from collections.abc import Callable, Generator, Iterable, Iterator
 from typing import Any
 
@@ -43,17 +44,53 @@ def checked_here(
 
 
 def spare_core() -> bool:
-    """Whether a second process would have a core to itself: ``fork`` exists and the
-    last minute's load average leaves at least 1.5 cores idle. Measured on two busy
-    cores (another CPU-bound job beside it), the second process took CPU from the
-    first and the import was 10-25 % slower than validating here."""
+    """Whether a second process would have a core to itself: ``fork`` exists and at least
+    1.5 cores are idle now (:func:`idle_cores`; where that cannot be measured, the last
+    minute's load average). Measured on two busy cores (another CPU-bound job beside it),
+    the second process took CPU from the first and the import was 10-25 % slower than
+    validating here. Not the load average first: it trails by a minute, so work that had
+    just ended (the export written, another job finished) kept a 2-core machine's import
+    in one process, at two thirds of the speed."""
     if "fork" not in multiprocessing.get_all_start_methods():
         return False
+    idle = idle_cores()
+    if idle is None:
+        try:
+            load = os.getloadavg()[0]
+        except OSError:  # no load average on this platform
+            load = 0.0
+        idle = (os.cpu_count() or 1) - load
+    return idle >= 1.5
+
+
+#: How long :func:`idle_cores` watches the processor.
+IDLE_WINDOW_SECONDS = 0.25
+
+
+def idle_cores(window: float = IDLE_WINDOW_SECONDS) -> float | None:
+    """How many cores were idle over the next ``window`` seconds (the kernel's counters in
+    ``/proc/stat``: idle and waiting for I/O, of all the time); None where there are none."""
+    first = _cpu_times()
+    if first is None:
+        return None
+    time.sleep(window)
+    second = _cpu_times()
+    if second is None or second[1] <= first[1]:
+        return None
+    idle, total = second[0] - first[0], second[1] - first[1]
+    return (os.cpu_count() or 1) * idle / total
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(idle, total) jiffies of all cores since boot, or None without ``/proc/stat``."""
     try:
-        load = os.getloadavg()[0]
-    except OSError:  # no load average on this platform
-        load = 0.0
-    return (os.cpu_count() or 1) - load >= 1.5
+        with open("/proc/stat", encoding="ascii") as stat:
+            fields = [int(value) for value in stat.readline().split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    if len(fields) < 5:
+        return None
+    return fields[3] + fields[4], sum(fields)
 
 
 def checked_elsewhere(
