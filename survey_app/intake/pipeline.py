@@ -165,7 +165,7 @@ def _check_into(
             if previous is not None:
                 ready.put(("batch", _pickled(previous)))
             previous = checked
-        ready.put(("last", _pickled(previous)))
+        ready.put(("last", _pickled(previous or [])))
     except Exception as exc:  # noqa: BLE001  (handed to the parent, which raises it)
         error = exc if isinstance(exc, keep) else RuntimeError(f"{type(exc).__name__}: {exc}")
         ready.put(("error", error))
