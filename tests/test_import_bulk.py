@@ -534,3 +534,20 @@ def test_rows_are_read_from_the_file_not_held(app: Flask, tmp_path: Path) -> Non
     assert len(ticket_file.rows) == 2
     assert [number for number, _cells in ticket_file.rows] == [2, 4]
     assert list(ticket_file.rows) == list(ticket_file.rows)  # read again, the same
+
+
+def test_idle_cores_are_none_where_the_counters_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from survey_app.intake import pipeline
+
+    def unreadable(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(pipeline, "open", unreadable, raising=False)
+    assert pipeline._cpu_times() is None
+    assert pipeline.idle_cores(0.0) is None
+    monkeypatch.undo()
+    frozen = (100, 400)
+    monkeypatch.setattr(pipeline, "_cpu_times", lambda: frozen)
+    assert pipeline.idle_cores(0.0) is None  # no time counted between the two readings
