@@ -1,8 +1,9 @@
 """Bulk writes through the driver: ``COPY`` on PostgreSQL (the file import and the KPI
-roll-ups' build), and more memory for a bulk build."""
+roll-ups' build), and more memory and sorting threads for a bulk build."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -79,3 +80,22 @@ def bulk_memory(*, sqlite_cache_mib: int, postgres_work_mem_mib: int) -> Iterato
     finally:
         if connection.in_transaction():
             connection.exec_driver_sql(write.format(before))
+
+
+@contextmanager
+def sorting_threads() -> Iterator[None]:
+    """Let SQLite sort on every core while the block builds indexes, then the setting it had
+    (``PRAGMA threads``; 0 by default, and per connection). ``CREATE INDEX`` sorts in
+    pieces the size of the page cache, on worker threads when allowed: the seven roll-up
+    indexes of a million responses took 19-25 s on one thread, 14.5 s on two. A no-op
+    elsewhere (PostgreSQL builds an index with parallel workers of its own)."""
+    connection = db.session.connection()
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA threads").scalar()
+    connection.exec_driver_sql(f"PRAGMA threads = {max(1, os.cpu_count() or 1)}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA threads = {int(before or 0)}")

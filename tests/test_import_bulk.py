@@ -9,6 +9,7 @@ helpdesk's ids.
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from analysis.sla.models import SlaClock, TicketSla
 from analysis.sla.services import save_sla_policy
 from survey_app import database
-from survey_app.database import insert_rows
+from survey_app.database import JSONText, insert_rows
 from survey_app.extensions import db
 from survey_app.intake import importer
 from survey_app.intake.bulk import apply_ticket_events
@@ -516,7 +517,7 @@ def test_bulk_rows_take_their_defaults_and_a_duplicate_raises_integrity_error(
 def test_reopened_events_are_left_to_the_one_by_one_path(app: Flask) -> None:
     payload = event_payload(event="reopened")
     event = TicketEventIn.model_validate(payload)
-    item = ImportRow(2, event, "k", payload)
+    item = ImportRow(2, event, "k", JSONText(json.dumps(payload)))
 
     with pytest.raises(ValueError, match="one by one"):
         apply_ticket_events([item], origin="import")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -321,6 +322,25 @@ def test_the_idempotency_key_is_the_one_earlier_versions_stored() -> None:
     assert checked.payload_json == dumped
     assert checked.idempotency_key == "import:" + hashlib.sha256(dumped.encode()).hexdigest()
     assert json.loads(checked.payload_json) == checked.payload
+
+
+def test_a_checked_row_travels_without_its_payload_and_keeps_it() -> None:
+    header = ["工单号", "渠道", "优先级", "创建时间", "关闭时间", "客户编号", "客户等级"]
+    cells = ["GD-7", "phone", "高", "2026/09/01 08:00", "2026/09/01 12:00", "K7", "VIP"]
+    checked = check_row(
+        2, cells, resolve_columns(header), naive_timezone=ZoneInfo("Asia/Shanghai")
+    )
+    assert isinstance(checked, ImportRow)
+
+    sent = pickle.dumps(checked, protocol=pickle.HIGHEST_PROTOCOL)
+    received = pickle.loads(sent)
+
+    assert b"payload_json" not in sent and "payload" not in received.__dict__
+    assert received == checked
+    assert type(received.payload_json) is JSONText
+    assert received.event == checked.event
+    assert received.payload == checked.event.model_dump(mode="json")
+    assert received.payload["ticket"]["priority"] == "P2"
 
 
 # --- the second process -------------------------------------------------------------------------

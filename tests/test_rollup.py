@@ -492,3 +492,24 @@ def test_more_memory_for_a_bulk_build_then_the_setting_before(app):
         inside = connection.exec_driver_sql(read).scalar()
         assert inside == ("32MB" if is_postgres() else -64 * 1024)
     assert connection.exec_driver_sql(read).scalar() == before
+
+
+def test_indexes_are_sorted_on_every_core_then_the_setting_before(app, monkeypatch):
+    from survey_app import bulk_io
+
+    connection = db.session.connection()
+    if is_postgres():  # PostgreSQL's own parallel index builds: nothing is set
+        with bulk_io.sorting_threads():
+            assert connection.in_transaction()
+        return
+    monkeypatch.setattr(bulk_io.os, "cpu_count", lambda: 3)
+    connection.exec_driver_sql("PRAGMA threads = 1")
+    with bulk_io.sorting_threads():
+        assert connection.exec_driver_sql("PRAGMA threads").scalar() == 3
+    assert connection.exec_driver_sql("PRAGMA threads").scalar() == 1
+    monkeypatch.setattr(bulk_io.os, "cpu_count", lambda: None)  # unknown: one thread
+    connection.exec_driver_sql("PRAGMA threads = 0")
+    with pytest.raises(RuntimeError), bulk_io.sorting_threads():
+        assert connection.exec_driver_sql("PRAGMA threads").scalar() == 1
+        raise RuntimeError("a failed build")
+    assert connection.exec_driver_sql("PRAGMA threads").scalar() == 0

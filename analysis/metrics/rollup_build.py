@@ -35,7 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnElement, Label, Null, SQLColumnExpression
 
-from survey_app.bulk_io import bulk_memory, copy_rows
+from survey_app.bulk_io import bulk_memory, copy_rows, sorting_threads
 from survey_app.extensions import db
 
 from .definitions import DURATIONS
@@ -400,8 +400,9 @@ def rebuild() -> int:
     # log of that size, and the build slowed as it went.
     _rebuild_days(days, timezone, emptied=True, commit=first)
     connection = db.session.connection()
-    for index in indexes:
-        index.create(connection, checkfirst=True)
+    with sorting_threads():
+        for index in indexes:
+            index.create(connection, checkfirst=True)
     if seen is not None:
         db.session.execute(delete(DirtyInstant).where(DirtyInstant.id <= seen))
     state = db.session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)

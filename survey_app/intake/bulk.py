@@ -90,10 +90,14 @@ class _EventRecord:
     key: str
     occurred_at: datetime
     applied: bool
-    payload: dict[str, Any]
-    #: ``payload`` already serialised, if the event came with it.
-    payload_json: JSONText | None = None
+    #: The event as given (its payload is read only when it is stored or compared).
+    item: EventToApply
     id: int | None = None
+
+    @property
+    def stored_payload(self) -> dict[str, Any] | JSONText:
+        """The payload to store: its JSON text if the event came with it serialised."""
+        return getattr(self.item, "payload_json", None) or self.item.payload
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,8 +124,9 @@ class _Batch:
         self.loaded_tickets: dict[TicketRecord, dict[str, Any]] = {}
         self.new_customers: list[CustomerRecord] = []
         self.new_tickets: list[TicketRecord] = []
-        #: Stored payload per idempotency key: in the database, or recorded by this batch.
-        self.seen: dict[str, dict[str, Any]] = {}
+        #: Stored payload per idempotency key: in the database, or the event recorded by this
+        #: batch (whose payload is read only if another event has its key).
+        self.seen: dict[str, dict[str, Any] | EventToApply] = {}
         self.records: list[_EventRecord] = []
         self.closes: list[_Close] = []
         #: Tickets an applied event changed (an ordered set), and their customers.
@@ -213,7 +218,8 @@ class _Batch:
         for item in self.events:
             stored = self.seen.get(item.idempotency_key)
             if stored is not None:
-                outcomes.append(Outcome.DUPLICATE if stored == item.payload else Outcome.CONFLICT)
+                payload = stored if isinstance(stored, dict) else stored.payload
+                outcomes.append(Outcome.DUPLICATE if payload == item.payload else Outcome.CONFLICT)
                 continue
             if self._changes_measured_tier(item.event):
                 break
@@ -269,11 +275,10 @@ class _Batch:
             key=item.idempotency_key,
             occurred_at=occurred_at,
             applied=outcome is not Outcome.STALE,
-            payload=item.payload,
-            payload_json=getattr(item, "payload_json", None),
+            item=item,
         )
         self.records.append(record)
-        self.seen[record.key] = record.payload
+        self.seen[record.key] = item
         if record.applied:
             self.changed[ticket] = None
             self.measured_customers.add(ticket.customer)
@@ -354,7 +359,7 @@ class _Batch:
                     {"id": r.id, "ticket_id": r.ticket.id, "event": r.event,
                      "origin": self.origin, "idempotency_key": r.key,
                      "occurred_at": r.occurred_at, "received_at": now, "applied": r.applied,
-                     "payload": r.payload_json or r.payload}
+                     "payload": r.stored_payload}
                     for r in self.records
                 ],
             )  # fmt: skip

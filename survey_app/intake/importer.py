@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -326,14 +327,33 @@ _FIELD_PARTS: dict[str, tuple[str, str]] = {
 
 @dataclasses.dataclass(frozen=True)
 class ImportRow:
-    """A row that passed validation: its event, idempotency key and stored payload."""
+    """A row that passed validation: its event, idempotency key and stored payload.
+
+    Pickled as a tuple of its fields (a large file's rows come from the validating
+    process, :func:`.pipeline.checked_elsewhere`), and without :attr:`payload`, which is
+    read back from :attr:`payload_json` only where a row is compared with a stored one."""
 
     number: int
     event: TicketEventIn
     idempotency_key: str
-    payload: dict[str, Any]
-    #: ``payload`` as JSON (the text its key is the hash of), stored as it is.
-    payload_json: JSONText | None = None
+    #: The validated event as JSON (the text its key is the hash of), stored as it is.
+    payload_json: JSONText
+
+    @functools.cached_property
+    def payload(self) -> dict[str, Any]:
+        """The stored payload: the validated event in JSON form."""
+        loaded: dict[str, Any] = json.loads(self.payload_json)
+        return loaded
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        payload_json = str(self.payload_json)  # a plain str pickles in a few bytes
+        return _import_row, (self.number, self.event, self.idempotency_key, payload_json)
+
+
+def _import_row(
+    number: int, event: TicketEventIn, idempotency_key: str, payload_json: str
+) -> ImportRow:
+    return ImportRow(number, event, idempotency_key, JSONText(payload_json))
 
 
 def check_row(
@@ -360,7 +380,7 @@ def check_row(
     data = event.model_dump(mode="json")
     text = JSONText(json.dumps(data, sort_keys=True))
     key = "import:" + hashlib.sha256(text.encode()).hexdigest()
-    return ImportRow(number, event, key, data, text)
+    return ImportRow(number, event, key, text)
 
 
 #: Rows validated, then written together in one transaction. Larger batches rewrite

@@ -104,7 +104,8 @@ def checked_elsewhere(
     """:func:`checked_here`, run in a forked process that stays a few thousand rows ahead.
 
     The child reads and validates; the rows come back pickled through a bounded
-    queue, :data:`_PART_ROWS` at a time, and are put together into batches here.
+    queue, :data:`_PART_ROWS` at a time, and are put together into batches here (the
+    first batch is one part, so the caller starts without waiting for a whole batch).
     It touches no database (it inherits this process's connections and must
     leave them alone: it ends with ``os._exit``, so nothing of them is closed or
     flushed). An exception there (the file changed since it was checked) is raised
@@ -117,6 +118,9 @@ def checked_elsewhere(
     child = context.Process(target=_check_into, args=(rows, check, part, ready, keep), daemon=True)
     child.start()
     batch: list[Any] = []
+    # The first batch is the first part: the writing starts as soon as there is something
+    # to write (a whole batch, validated ahead of it, took half a second).
+    wanted = part
     try:
         while True:
             try:
@@ -134,9 +138,9 @@ def checked_elsewhere(
             if kind == "error":
                 raise payload
             batch.extend(pickle.loads(payload))
-            while len(batch) >= batch_size:
-                yield batch[:batch_size]
-                batch = batch[batch_size:]
+            while len(batch) >= wanted:
+                yield batch[:wanted]
+                batch, wanted = batch[wanted:], batch_size
             if kind == "last":
                 yield batch
                 return
