@@ -350,17 +350,24 @@ def _numbered(number: int, cells: list[Any]) -> tuple[int, list[Any]]:
     return number, cells
 
 
-@pytest.mark.parametrize("count", [0, 5, 6, 7])
-def test_parts_from_the_second_process_make_the_same_batches(
-    count: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("count", "sizes"), [(0, [0]), (1, [1]), (5, [2, 3, 0]), (6, [2, 3, 1]), (8, [2, 3, 3, 0])]
+)
+def test_parts_from_the_second_process_make_the_same_rows_in_batches(
+    count: int, sizes: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "_PART_ROWS", 2)
     rows = [(number, [f"cell {number}"]) for number in range(2, 2 + count)]
 
     elsewhere = list(pipeline.checked_elsewhere(rows, _numbered, 3))
 
-    assert elsewhere == list(pipeline.checked_here(rows, _numbered, 3))
-    assert [len(batch) for batch in elsewhere][-1:] == [count % 3]
+    # The same rows in the same order; the first batch is one part (the writer starts at
+    # once), then whole batches, then what is left (maybe nothing), as checked_here ends.
+    here = list(pipeline.checked_here(rows, _numbered, 3))
+    assert [row for batch in elsewhere for row in batch] == [
+        row for batch in here for row in batch
+    ]
+    assert [len(batch) for batch in elsewhere] == sizes
 
 
 @pytest.mark.skipif(not is_postgres(), reason="PostgreSQL plans")
