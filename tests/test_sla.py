@@ -454,3 +454,32 @@ def test_deleting_an_override_makes_the_job_measure_again(app):
     db.session.expire_all()
     assert db.session.get(TicketSla, ticket.id).first_response_target_minutes != 5
     assert recompute_if_stale() == 0
+
+
+def test_the_bulk_path_chooses_the_terms_choose_policy_would(app):
+    from analysis.sla.services import _terms_chooser
+
+    save_sla_policy(
+        Priority.P2, Tier.VIP, first_response_minutes=10, resolution_minutes=60,
+        clock=SlaClock.ALWAYS,
+    )  # fmt: skip
+    save_sla_policy(
+        Priority.P4, Tier.VIP, first_response_minutes=20, resolution_minutes=90,
+        clock=SlaClock.WORKING_HOURS,
+    )  # fmt: skip
+    rules = sla_policies()
+    choose = _terms_chooser(rules)
+
+    for priority in Priority:
+        for tier in (*Tier, None):
+            row = choose_policy(rules, priority, tier)
+            terms = choose(priority, tier)
+            assert row is not None and terms is not None
+            assert (terms.clock, terms.first_response_minutes, terms.resolution_minutes) == (
+                row.clock,
+                row.first_response_minutes,
+                row.resolution_minutes,
+            ), (priority, tier)
+    assert choose(Priority.P2, Tier.VIP).first_response_minutes == 10
+    assert choose(Priority.P2, Tier.STANDARD).first_response_minutes == 30
+    assert choose(Priority.P2.value, Tier.VIP.value).first_response_minutes == 10  # as read
