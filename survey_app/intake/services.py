@@ -239,9 +239,10 @@ def merge_customer(
     """
     if returning:
         customer.is_new = False
+    sent = data.model_fields_set
     for name in CUSTOMER_FIELDS:
         value = getattr(data, name)
-        if name in data.model_fields_set and value is not None:
+        if name in sent and value is not None:
             setattr(customer, name, value.lower() if name == "email" else value)
     if data.is_new is not None:
         customer.is_new = data.is_new
@@ -251,8 +252,9 @@ def update_ticket(
     ticket: Ticket | TicketRecord, data: TicketIn, event: EventType, *, creating: bool
 ) -> None:
     """Apply an event's ticket fields and its effect on the status to ``ticket``."""
+    sent = data.model_fields_set
     for name in TICKET_FIELDS:
-        if name in data.model_fields_set:
+        if name in sent:
             setattr(ticket, name, getattr(data, name))
     if data.contact_count is not None:
         ticket.contact_count = data.contact_count
