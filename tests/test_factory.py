@@ -317,6 +317,23 @@ def test_db_upgrade_builds_every_table_on_an_empty_sqlite_file(make_app, tmp_pat
     assert _schema(app) == (set(db.metadata.tables) | {"alembic_version"}, head_revision())
 
 
+@pytest.mark.db
+@pytest.mark.real_db
+def test_every_migration_goes_down_and_up_again_on_a_sqlite_file(make_app, tmp_path):
+    """Each migration's downgrade runs on SQLite (batch mode) and leaves what the upgrade
+    builds again: the schema at head, as the models describe it."""
+    fresh = tmp_path / "down-and-up.sqlite3"
+    app = make_app(DATABASE_URL=f"sqlite:///{fresh}")
+    with app.app_context():
+        flask_migrate.upgrade()
+        flask_migrate.downgrade(revision="base")
+        db.session.remove()
+        assert _schema(app)[0] <= {"alembic_version"}
+        flask_migrate.upgrade()
+        db.session.remove()
+    assert _schema(app) == (set(db.metadata.tables) | {"alembic_version"}, head_revision())
+
+
 @pytest.mark.skipif(not is_postgres(), reason="needs CLOSEDLOOP_TEST_DATABASE_URL=postgresql...")
 @pytest.mark.db
 @pytest.mark.real_db

@@ -48,6 +48,8 @@ def downgrade():
         batch_op.drop_column('keywords')
         batch_op.drop_column('sentiment_model')
         batch_op.drop_column('sentiment_language')
+        # Its CHECK goes first: SQLite's batch copy would keep it on a table without the column.
+        batch_op.drop_constraint(batch_op.f('ck_survey_response_sentiment_label'), type_='check')
         batch_op.drop_column('sentiment_label')
         batch_op.drop_column('sentiment_score')
 
