@@ -19,7 +19,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers: 2 measured fastest on a 2-core machine (README, Development).
 PYTEST_WORKERS ?= 2
 # Line + branch coverage of survey_app, analysis and improvement may not fall below this.
-COV_FLOOR ?= 93.6
+COV_FLOOR ?= 94.5
 
 .PHONY: run install install-test browser lint docs test test-sqlite test-postgres test-fast translations
 
