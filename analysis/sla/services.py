@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from flask import current_app
 from flask_babel import gettext as _
@@ -39,6 +39,8 @@ DEFAULT_POLICY: dict[Priority, tuple[int, int, SlaClock]] = {
     Priority.P3: (2 * 60, 8 * 60, SlaClock.WORKING_HOURS),
     Priority.P4: (4 * 60, 24 * 60, SlaClock.WORKING_HOURS),
 }
+T = TypeVar("T")
+
 #: Largest target accepted, minutes (90 days).
 MAX_TARGET_MINUTES = 90 * 24 * 60
 #: Tickets per batch when recomputing every ticket.
@@ -160,15 +162,30 @@ def choose_policy(
     policies: Iterable[SlaPolicy], priority: Priority, tier: Tier | None
 ) -> SlaPolicy | None:
     """The tier's override for ``priority`` if there is one, else the priority's base row."""
-    base = None
+    return _chooser(policies, _row)(priority, tier)
+
+
+def _row(row: SlaPolicy) -> SlaPolicy:
+    return row
+
+
+def _chooser(
+    policies: Iterable[SlaPolicy], kept: Callable[[SlaPolicy], T]
+) -> Callable[[Priority, Tier | None], T | None]:
+    """:func:`choose_policy` over ``policies`` as a lookup, giving ``kept(row)`` of the row
+    it chooses: the first override of a priority and tier, else the last base row."""
+    chosen: dict[tuple[Priority, Tier | None], T] = {}
     for row in policies:
-        if row.priority != priority:
-            continue
-        if row.customer_tier is not None and row.customer_tier == tier:
-            return row
         if row.customer_tier is None:
-            base = row
-    return base
+            chosen[row.priority, None] = kept(row)
+        else:
+            chosen.setdefault((row.priority, row.customer_tier), kept(row))
+
+    def choose(priority: Priority, tier: Tier | None) -> T | None:
+        found = chosen.get((priority, tier)) if tier is not None else None
+        return found if found is not None else chosen.get((priority, None))
+
+    return choose
 
 
 def measure(
@@ -202,32 +219,23 @@ class _Terms(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class _RowTerms:
-    """A policy row's terms, read once for a batch of tickets: reading them through the ORM
-    for each ticket, as :func:`choose_policy` does, was a tenth of measuring one."""
+    """A policy row's terms, read once for a batch of tickets: reading a policy's rows
+    through the ORM for each ticket was a tenth of measuring one."""
 
     clock: SlaClock
     first_response_minutes: int
     resolution_minutes: int
 
+    @classmethod
+    def of(cls, row: SlaPolicy) -> _RowTerms:
+        return cls(row.clock, row.first_response_minutes, row.resolution_minutes)
+
 
 def _terms_chooser(
     policies: Iterable[SlaPolicy],
 ) -> Callable[[Priority, Tier | None], _RowTerms | None]:
-    """:func:`choose_policy` over ``policies``, as a lookup (the terms of the row it would
-    choose): the first override of a priority and tier, else the last base row."""
-    chosen: dict[tuple[Priority, Tier | None], _RowTerms] = {}
-    for row in policies:
-        terms = _RowTerms(row.clock, row.first_response_minutes, row.resolution_minutes)
-        if row.customer_tier is None:
-            chosen[row.priority, None] = terms
-        else:
-            chosen.setdefault((row.priority, row.customer_tier), terms)
-
-    def choose(priority: Priority, tier: Tier | None) -> _RowTerms | None:
-        found = chosen.get((priority, tier)) if tier is not None else None
-        return found or chosen.get((priority, None))
-
-    return choose
+    """:func:`choose_policy` over ``policies``, giving the chosen row's terms (read once)."""
+    return _chooser(policies, _RowTerms.of)
 
 
 def _measured(
