@@ -7,6 +7,7 @@ KPIs are compared exactly (``Kpi`` equality: values, n, intervals, counts), not 
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import re
 from collections.abc import Iterator
@@ -137,6 +138,55 @@ def test_fast_path_equals_raw_rows_for_random_views(data, raw, seed):
         served += rollup.plan(view["scope"], view["group_by"]) is not None
         assert_same(compute(**view), raw(**view))
     assert served == 40  # every view above is one the roll-ups serve
+
+
+@pytest.mark.parametrize("seed", [4])
+def test_a_page_shares_and_narrows_its_reads_and_still_equals_raw_rows(
+    app, data, raw, monkeypatch, seed
+):
+    """Within one read-only request an ungrouped read of the combinations sums a grouped
+    read's rows, the grains share one read by day, and the reads seek to the entries their
+    filters accept (``_seeks``): the KPIs stay those of the raw rows, with dirty days too."""
+    generate(data, seed=seed, count=220)
+    _invited_twice(data, 5 + seed, "Frontline", "chat")
+    db.session.commit()
+    rollup.rebuild()
+    narrowed: list[int] = []
+    seeks = rollup.seek_conditions
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        found = seeks(*args, **kwargs)
+        narrowed.append(len(found))
+        return found
+
+    monkeypatch.setattr(rollup, "seek_conditions", counted)
+    shared: list[bool] = []
+    share = rollup.shared_rows
+
+    def recorded(*args: Any, **kwargs: Any) -> Any:
+        rows, regrouped = share(*args, **kwargs)
+        shared.append(regrouped)
+        return rows, regrouped
+
+    monkeypatch.setattr(rollup, "shared_rows", recorded)
+    rng = random.Random(seed)
+    for _round in range(2):
+        with app.test_request_context("/dashboards"):  # a GET: reads are remembered
+            for _ in range(20):
+                view = random_view(rng, _versions(data))
+                scope = view["scope"]
+                if len(scope.filters()) < 3 and rng.random() < 0.7:  # a page's combinations
+                    scope = dataclasses.replace(scope, priority=(Priority.P2,), region=("华东",))
+                    view = {**view, "scope": scope, "group_by": view["group_by"] or "team"}
+                assert_same(compute(**view), raw(**view))
+                for grain in (None, "week", "month"):  # the page's other reads of its scope
+                    assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+        # Writes after the build: their days are read raw beside the shared reads.
+        for response in db.session.scalars(select(SurveyResponse).limit(15)):
+            response.nps = 0
+        db.session.commit()
+    assert any(narrowed)
+    assert any(shared)
 
 
 def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):

@@ -145,9 +145,10 @@ def overview() -> tuple[str, int] | str:
     scope = query.scope
     grain = query.grain or services.default_grain(scope)
     group_by = query.group_by or "team"
+    # The breakdown first: the cards' and the count's reads may then sum its rows.
+    breakdown = services.breakdown(scope, group_by)
     total = queries.response_count(scope)
     cards = services.overview_cards(scope)
-    breakdown = services.breakdown(scope, group_by)
     grid = heatmap.frt_heatmap(scope)
     context: dict[str, Any] = {
         "scope": scope,

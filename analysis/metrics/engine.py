@@ -104,9 +104,9 @@ def compute(
         raise ValueError(f"unknown grain {grain!r}")
     if min_sample is None:
         min_sample = int(current_app.config["METRICS_MIN_SAMPLE"])
-    overall = _kpis_by_group(scope, None, None, names, min_sample)[(None, None)]
     groups: list[GroupResult] = []
     if group_by is not None or grain is not None:
+        # The groups first: on the roll-ups the overall read may then sum their rows.
         found = _kpis_by_group(scope, group_by, grain, names, min_sample)
         keys = set(found)
         if grain is not None:
@@ -115,6 +115,7 @@ def compute(
         for key in sorted(keys, key=_sort_key):
             kpis = found.get(key) or _empty(names, min_sample)
             groups.append(GroupResult(_key_json(key, group_by, grain), kpis))
+    overall = _kpis_by_group(scope, None, None, names, min_sample)[(None, None)]
     return MetricsResult(scope, group_by, grain, min_sample, overall, groups)
 
 

@@ -28,6 +28,7 @@ Building them: :mod:`analysis.metrics.rollup_build` (:func:`rebuild`, :func:`ref
 from __future__ import annotations
 
 import dataclasses
+import functools
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
@@ -38,6 +39,7 @@ import numpy as np
 from sqlalchemy import (
     String,
     and_,
+    bindparam,
     case,
     func,
     literal,
@@ -63,6 +65,7 @@ from .rollup_build import (
     text_value,
 )
 from .rollup_derive import VALUES_DTYPE
+from .rollup_read import by_period, seek_conditions, shared_rows
 from .rollup_tables import (
     AGGREGATES,
     BY,
@@ -120,13 +123,14 @@ class Plan:
         ]
         return [or_(*ranges)]
 
-    def key(self) -> tuple[Any, ...]:
-        """What the roll-up rows the plan reads depend on (with the population and grain)."""
+    def key(self, *, grouped: bool = True) -> tuple[Any, ...]:
+        """What the roll-up rows the plan reads depend on (with the population and grain);
+        ``grouped=False``: but its grouping."""
         return (
             self.scope,
             self.dimension,
             tuple(sorted(self.filters.items())),
-            self.group_column,
+            self.group_column if grouped else None,
             self.dirty,
         )
 
@@ -168,6 +172,7 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     return Plan(scope, dimension, accepted, group_column, dirty)
 
 
+@functools.lru_cache(maxsize=64)
 def _period_labels(scope: Scope, grain: Grain | None) -> dict[date, str | None]:
     labels: dict[date, str | None] = {}
     day = scope.start
@@ -199,17 +204,23 @@ def _period(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[Any]
     return case(*whens, else_=bounds[-1][1]) if whens else literal(bounds[0][1], String())
 
 
+def _stored_slice(plan: Plan, kind: str) -> str:
+    """The slice of ``kind``'s table that holds the plan's rows."""
+    dimension = plan.dimension
+    if "|" in dimension and kind not in WITH_PAIRS:  # a pair, read from the combinations
+        dimension = VERSIONED if "template_version" in dimension else "*"
+    if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
+        dimension = "*"  # their combinations carry the template version
+    return dimension
+
+
 def _rollup_select(
     plan: Plan, kind: str, columns: Sequence[Any], group_by: str | None, grain: Grain | None
 ) -> tuple[Any, list[ColumnElement[Any]]]:
     """SELECT of ``columns`` from ``kind``'s roll-ups in the plan's slice, clean days only,
     with its group keys: ``value`` (if grouped), ``period`` (if a grain), ``extra``."""
     table = ROLLUP_TABLES[kind]
-    dimension = plan.dimension
-    if "|" in dimension and kind not in WITH_PAIRS:  # a pair, read from the combinations
-        dimension = VERSIONED if "template_version" in dimension else "*"
-    if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
-        dimension = "*"  # their combinations carry the template version
+    dimension = _stored_slice(plan, kind)
     conditions: list[ColumnElement[bool]]
     if dimension == VERSIONED:  # a ticket's only version in "*", each of several in "*v"
         conditions = [
@@ -218,14 +229,26 @@ def _rollup_select(
         ]
     else:
         conditions = [table.c.dimension == dimension]
-    conditions += [
-        table.c.day >= plan.scope.start,
-        table.c.day <= plan.scope.end,
-    ]
     for column, values in plan.filters.items():
         conditions.append(table.c[column].in_(values))
-    if plan.dirty:
-        conditions.append(table.c.day.not_in(sorted(plan.dirty)))
+    seeks = (
+        seek_conditions(
+            kind,
+            plan.filters,
+            (plan.scope.start, plan.scope.end),
+            per_day=2 if dimension == VERSIONED else 1,
+        )
+        if dimension.startswith("*")
+        else []
+    )
+    if seeks:  # the clean days one by one, each from its first matching index entry
+        days = (plan.scope.start + timedelta(days=n) for n in range(plan.scope.days))
+        clean = [d for d in days if d not in plan.dirty]
+        conditions += [table.c.day.in_(bindparam("clean_days", clean, expanding=True)), *seeks]
+    else:
+        conditions += [table.c.day >= plan.scope.start, table.c.day <= plan.scope.end]
+        if plan.dirty:
+            conditions.append(table.c.day.not_in(sorted(plan.dirty)))
     period = _period(table, plan.scope, grain)
     group = table.c[plan.group_column] if plan.group_column is not None else None
     selected = [
@@ -273,11 +296,26 @@ def grouped_rows(
             target[name] += int(value or 0)
 
     # A page's cards, breakdown, trend and p-chart read the same totals: once per request.
-    stored_rows = remembered(
-        "rollup.grouped_rows",
-        (kind, grain, plan.key()),
-        lambda: db.session.execute(statement.group_by(*keys)).all(),
-    )
+    if _stored_slice(plan, kind).startswith("*"):
+        # Combinations: a read walks many index entries whatever its grain, so the page's
+        # totals, trend and p-chart share one read by day, summed into each grain here.
+        statement, keys = _rollup_select(plan, kind, sums, group_by, "day")
+        daily, regrouped = shared_rows(
+            "rollup.daily_rows",
+            (kind,),
+            plan.key(),
+            plan.key(grouped=False),
+            grouped=plan.group_column is not None,
+            read=lambda: list(db.session.execute(statement.group_by(*keys)).all()),
+        )
+        labels = _period_labels(plan.scope, grain)
+        stored_rows = by_period(daily, labels, len(names), keep_group=not regrouped)
+    else:
+        stored_rows = remembered(
+            "rollup.grouped_rows",
+            (kind, grain, plan.key()),
+            lambda: list(db.session.execute(statement.group_by(*keys)).all()),
+        )
     for stored in stored_rows:
         group = _typed(group_by, stored[0])
         add((group, _label(stored[1]), stored[2]), zip(names, stored[3:], strict=True))
@@ -306,13 +344,16 @@ def percentile_rows(
     columns = [table.c[f"{d}_values"] for d in durations]
     statement, _keys = _rollup_select(plan, "durations", columns, group_by, grain)
     blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
-    stored_rows = remembered(
+    stored_rows, regrouped = shared_rows(
         "rollup.percentile_rows",
-        (tuple(durations), group_by, grain, plan.key()),
-        lambda: driver_rows(statement, binary=True),
+        (tuple(durations), grain),
+        plan.key(),
+        plan.key(grouped=False),
+        grouped=plan.group_column is not None,
+        read=lambda: driver_rows(statement, binary=True),
     )
     for value, period, _extra, *arrays in stored_rows:
-        key = (_typed(group_by, value), _label(period))
+        key = (None if regrouped else _typed(group_by, value), _label(period))
         for duration, blob in zip(durations, arrays, strict=True):
             if blob:
                 blobs[duration].setdefault(key, []).append(blob)
