@@ -530,6 +530,15 @@ def _measure(url: str) -> list[dict[str, Any]]:
             "last 30 days, region, priority and product line": (
                 "&region=华东&priority=P2&product_line=云存储"
             ),
+            "last 365 days, team=Frontline, region and priority": (
+                f"&from={year.start}&team=Frontline&region=华东&priority=P2"
+            ),
+            "last 365 days, region, priority and product line": (
+                f"&from={year.start}&region=华东&priority=P2&product_line=云存储"
+            ),
+            "last 365 days, team=Frontline by agent": (
+                f"&from={year.start}&team=Frontline&group_by=agent"
+            ),
         }
         for label, extra in pages.items():
             url = f"/dashboards?to={today}{extra}"

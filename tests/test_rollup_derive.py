@@ -85,7 +85,7 @@ def test_group_ids_renumber_before_overflow():
 
 
 def test_every_pair_has_a_slice_name_that_fits_the_column():
-    assert len(PAIRS) == 28
+    assert len(PAIRS) == 29  # every pair of the eight dimensions but the agent, and team|agent
     assert all(len(pair_slice(*pair)) <= 32 for pair in PAIRS)
     assert pair_slice("template_version", "team") == "team|template_version"
 

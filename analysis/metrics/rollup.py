@@ -70,13 +70,13 @@ from .rollup_tables import (
     AGGREGATES,
     BY,
     EXTRA_KEYS,
-    PAIRED,
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
     WITH_PAIRS,
     DirtyInstant,
     RollupState,
+    has_pair_slice,
     pair_slice,
 )
 from .scope import Grain, Scope, local_midnight, offset_spans
@@ -150,7 +150,7 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     state = db.session.get(RollupState, STATE_ID)
     if state is None or state.timezone != scope.timezone:
         return None
-    if len(involved) == 2 and involved <= set(PAIRED):
+    if has_pair_slice(involved):
         dimension = pair_slice(*involved)
         columns = {name: f"by_{name}" for name in involved}
     elif len(involved) > 1:
@@ -239,9 +239,9 @@ def _rollup_select(
             per_day=2 if dimension == VERSIONED else 1,
         )
         if dimension.startswith("*")
-        else []
+        else None
     )
-    if seeks:  # the clean days one by one, each from its first matching index entry
+    if seeks is not None:  # the clean days one by one, each from its first matching index entry
         days = (plan.scope.start + timedelta(days=n) for n in range(plan.scope.days))
         clean = [d for d in days if d not in plan.dirty]
         conditions += [table.c.day.in_(bindparam("clean_days", clean, expanding=True)), *seeks]
@@ -352,11 +352,17 @@ def percentile_rows(
         grouped=plan.group_column is not None,
         read=lambda: driver_rows(statement, binary=True),
     )
-    for value, period, _extra, *arrays in stored_rows:
-        key = (None if regrouped else _typed(group_by, value), _label(period))
-        for duration, blob in zip(durations, arrays, strict=True):
-            if blob:
-                blobs[duration].setdefault(key, []).append(blob)
+    # A read of the combinations returns a row per combination (a year of a team and two
+    # more filters: 14,000): grouped by their raw keys first, converted once per group.
+    by_key: dict[tuple[Any, Any], list[Sequence[Any]]] = {}
+    for row in stored_rows:
+        by_key.setdefault((None if regrouped else row[0], row[1]), []).append(row)
+    for (value, period), rows in by_key.items():
+        key = (_typed(group_by, value), _label(period))
+        for place, duration in enumerate(durations, start=3):
+            chunks = [row[place] for row in rows if row[place]]
+            if chunks:
+                blobs[duration].setdefault(key, []).extend(chunks)
     result: dict[str, list[dict[str, Any]]] = {}
     for duration in durations:
 

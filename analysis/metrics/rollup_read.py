@@ -35,7 +35,7 @@ from .rollup_tables import ROLLUP_TABLES, VALUE_COLUMNS
 #: filters accept. Each seek costs about as much as walking a few dozen entries: naming the 4
 #: priorities to reach a region's entries paid (198 → 45 ms a read on SQLite), naming 16
 #: pairs of values to reach a product line's did not pay more (78 ms).
-SEEKS_PER_DAY = 16
+SEEKS_PER_DAY = 25
 
 
 def seek_conditions(
@@ -44,11 +44,12 @@ def seek_conditions(
     period: tuple[date, date],
     *,
     per_day: int = 1,
-) -> list[ColumnElement[bool]]:
+) -> list[ColumnElement[bool]] | None:
     """Conditions that let a read of ``kind``'s combinations over ``period`` (first and last
     day) with ``filters`` (``by_<dimension>`` column → accepted values) seek to the entries
-    the filters accept; empty when no filtered column can be reached (read the period's
-    range then). ``per_day``: the seeks a day before the values (2 for ``"*"`` and ``"*v"``).
+    the filters accept (empty: the filters alone do); None when no filtered column can be
+    reached (read the period's range then). ``per_day``: the seeks a day before the
+    values (2 for ``"*"`` and ``"*v"``).
 
     The index is searched by equality on its leading columns: a filtered column is one, and
     an unfiltered one before a filtered one becomes one by naming every value it has in the
@@ -57,21 +58,27 @@ def seek_conditions(
     The caller names the period's days one by one (``day IN``): a range of days would end
     the search's equalities at the day.
     """
-    filtered = [column for column in VALUE_COLUMNS if column in filters]
-    conditions: list[ColumnElement[bool]] = []
+    remaining = [column for column in VALUE_COLUMNS if column in filters]
+    prefix: list[tuple[str, tuple[str, ...] | None]] = []  # (column, values named or None)
     seeks = per_day
     for column in VALUE_COLUMNS:
-        if not filtered:
-            return conditions
-        if column == filtered[0]:
-            seeks *= len(filters[filtered.pop(0)])
+        if not remaining:
+            break
+        if column == remaining[0]:
+            seeks *= len(filters[remaining.pop(0)])
+            prefix.append((column, None))
             continue
         values = slice_values(kind, column.removeprefix("by_"), period)
         if values is None or seeks * len(values) > SEEKS_PER_DAY:
-            return conditions
-        conditions.append(ROLLUP_TABLES[kind].c[column].in_(values))
+            break
         seeks *= len(values)
-    return conditions
+        prefix.append((column, values))
+    while prefix and prefix[-1][1] is not None:  # named but no filtered column after them
+        prefix.pop()
+    if not prefix:
+        return None
+    table = ROLLUP_TABLES[kind]
+    return [table.c[column].in_(values) for column, values in prefix if values is not None]
 
 
 def slice_values(kind: str, dimension: str, period: tuple[date, date]) -> tuple[str, ...] | None:
