@@ -8,6 +8,7 @@ KPIs are compared exactly (``Kpi`` equality: values, n, intervals, counts), not 
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 import re
 from collections.abc import Iterator
@@ -187,6 +188,46 @@ def test_a_page_shares_and_narrows_its_reads_and_still_equals_raw_rows(
         db.session.commit()
     assert any(narrowed)
     assert any(shared)
+
+
+def test_a_read_of_the_combinations_names_values_only_to_reach_a_filter(data, monkeypatch):
+    """``seek_conditions``: a filtered leading column seeks as it is; an unfiltered one before
+    a filter is named in full (its values of the period, from its own slice) within the
+    budget; none is named when no filter follows, or when a row lacks a value."""
+    from analysis.metrics import rollup_read
+    from analysis.metrics.rollup_read import SEEKS_PER_DAY, seek_conditions
+
+    for days, (team, channel) in enumerate(
+        [("Frontline", "chat"), ("Backline", "phone"), ("Night shift", "chat")]
+    ):
+        ticket = data.ticket(
+            team=team, channel=channel, created_at=GENERATED_START + timedelta(days=days)
+        )
+        data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=9)
+    db.session.commit()
+    rollup.rebuild()
+    period = (FIRST_DAY, LAST_DAY)
+    assert seek_conditions("responses", {"by_team": ("Frontline",)}, period) == []
+    named = seek_conditions("responses", {"by_channel": ("chat",)}, period)
+    assert named is not None and len(named) == 1
+    teams = set(named[0].right.value)  # type: ignore[attr-defined]
+    assert teams == {"Frontline", "Backline", "Night shift"}
+    # The agent is last: reached by naming every team, channel, priority ... within the budget.
+    agent = seek_conditions("responses", {"by_agent": ("王芳",)}, period)
+    assert agent is not None and len(agent) == 8
+    assert math.prod(len(c.right.value) for c in agent) <= SEEKS_PER_DAY  # type: ignore[attr-defined]
+    monkeypatch.setattr(rollup_read, "SEEKS_PER_DAY", 2)  # three teams to name: over it
+    assert seek_conditions("responses", {"by_agent": ("王芳",)}, period) is None
+    assert seek_conditions("responses", {"by_channel": ("chat",)}, period) is None
+    monkeypatch.undo()
+    assert seek_conditions("responses", {}, period) is None
+    # A team lacking on some rows: it cannot be named (NULL matches no IN), so no seeks.
+    ticket = data.ticket(team=None, created_at=GENERATED_START + timedelta(days=3))
+    data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=3)
+    db.session.commit()
+    rollup.rebuild()
+    assert seek_conditions("responses", {"by_channel": ("chat",)}, period) is None
+    assert len(teams) <= SEEKS_PER_DAY
 
 
 def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
