@@ -283,7 +283,10 @@ def grouped_rows(
     names = AGGREGATES[kind]
     extra = EXTRA_KEYS.get(kind)
     sums = [func.sum(table.c[n]).label(n) for n in names]
-    statement, keys = _rollup_select(plan, kind, sums, group_by, grain)
+    # Combinations: a read walks many index entries whatever its grain, so the page's totals,
+    # trend and p-chart share one read by day, summed into each grain here.
+    combined = _stored_slice(plan, kind).startswith("*")
+    statement, keys = _rollup_select(plan, kind, sums, group_by, "day" if combined else grain)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
 
     def add(key: tuple[Any, ...], values: Iterable[tuple[str, Any]]) -> None:
@@ -296,10 +299,7 @@ def grouped_rows(
             target[name] += int(value or 0)
 
     # A page's cards, breakdown, trend and p-chart read the same totals: once per request.
-    if _stored_slice(plan, kind).startswith("*"):
-        # Combinations: a read walks many index entries whatever its grain, so the page's
-        # totals, trend and p-chart share one read by day, summed into each grain here.
-        statement, keys = _rollup_select(plan, kind, sums, group_by, "day")
+    if combined:
         daily, regrouped = shared_rows(
             "rollup.daily_rows",
             (kind,),
