@@ -126,11 +126,12 @@ VALUE_COLUMNS = tuple(
 )
 
 
+_PAIR_SETS = frozenset(frozenset(pair) for pair in PAIRS)
+
+
 def has_pair_slice(dimensions: set[str]) -> bool:
-    """Whether the two ``dimensions`` have a slice of their own."""
-    return len(dimensions) == 2 and (
-        dimensions <= set(PAIRED) or any(dimensions == set(pair) for pair in AGENT_PAIRS)
-    )
+    """Whether ``dimensions`` are a pair of :data:`PAIRS` (which has a slice of its own)."""
+    return frozenset(dimensions) in _PAIR_SETS
 
 
 def pair_slice(first: str, second: str) -> str:
