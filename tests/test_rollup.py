@@ -19,11 +19,22 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import func, insert, inspect, select, update
 
+from analysis.dashboards import queries
 from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
-from analysis.dashboards.queries import filter_options
+from analysis.dashboards.queries import (
+    aspect_agreement,
+    filter_options,
+    response_conditions,
+    top_negative_themes,
+)
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
-from analysis.metrics.engine import response_sums
+from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState
+from analysis.text.models import (
+    ResponseKeyword,
+    replace_response_aspects,
+    replace_response_keywords,
+)
 from survey_app.extensions import db
 from survey_app.models import Channel, Customer, Priority, Ticket, Tier
 from survey_app.surveys.models import SentimentLabel, SurveyResponse
@@ -534,6 +545,102 @@ def test_dashboard_sums_equal_raw_rows(data, monkeypatch):
     assert rollup.plan(both, None, heatmap=True) is not None
     assert frt_heatmap(both) == raw_frt_heatmap(both)
     assert sum(cell.n for row in frt_heatmap(both) for cell in row) > 0
+
+
+WORDS = ("等待", "退款", "转接", "没人回电话", "still not fixed", "解决了")
+
+
+def _comment_everything(rng: random.Random) -> None:
+    """Comments, sentiment labels, keywords and aspects on most generated responses, written
+    as the analysis pipeline writes them."""
+    labels = [None, *SentimentLabel]
+    keywords: dict[int, list[str]] = {}
+    aspects: dict[int, list[dict[str, Any]]] = {}
+    for response in db.session.scalars(select(SurveyResponse)):
+        if rng.random() < 0.2:
+            continue
+        response.comment = rng.choice(("", "等了很久", "解决了，谢谢", "still not fixed"))
+        response.sentiment_label = rng.choice(labels)
+        keywords[response.id] = rng.sample(WORDS, rng.randint(0, 3))
+        aspects[response.id] = [
+            {"response_id": response.id, "aspect": aspect, "score": 0.5, "clauses": 1,
+             "label": rng.choice(("positive", "negative", "neutral"))}
+            for aspect in rng.sample(("speed", "attitude", "effectiveness"), rng.randint(0, 2))
+        ]  # fmt: skip
+    replace_response_keywords(keywords)
+    replace_response_aspects(aspects)
+
+
+def _examples_by_hand(scope: Scope, keyword: str, count: int) -> list[tuple[int, bool]]:
+    """A theme's examples from every row in Python: negative first, newest first."""
+    rows = db.session.execute(
+        select(SurveyResponse.id, SurveyResponse.submitted_at, SurveyResponse.sentiment_label)
+        .join(ResponseKeyword, ResponseKeyword.response_id == SurveyResponse.id)
+        .where(
+            *response_conditions(scope),
+            ResponseKeyword.keyword == keyword,
+            SurveyResponse.comment.is_not(None),
+            SurveyResponse.comment != "",
+        )
+    ).all()
+    ordered = sorted(
+        rows, key=lambda r: (r[2] != SentimentLabel.NEGATIVE, -r[1].timestamp(), -r[0])
+    )
+    return [(r[0], r[2] == SentimentLabel.NEGATIVE) for r in ordered[:count]]
+
+
+def test_themes_and_aspects_equal_raw_rows_before_and_after_writes(data, monkeypatch):
+    """The keywords' and aspects' roll-ups give the raw rows' sums for random views, also for
+    days written since the build; each theme's examples are those a full sort picks."""
+    generate(data, seed=5, count=200)
+    rng = random.Random(5)
+    _comment_everything(rng)
+    db.session.commit()
+    rollup.rebuild()
+    monkeypatch.setattr(queries, "EXAMPLES_STEP", 2)  # walk back in many small steps
+    original = rollup.plan
+
+    def both(call: Any, *args: Any) -> tuple[Any, Any]:
+        fast = call(*args)
+        monkeypatch.setattr(rollup, "plan", lambda scope, group_by: None)
+        try:
+            return fast, call(*args)
+        finally:
+            monkeypatch.setattr(rollup, "plan", original)
+
+    def check(scope: Scope) -> int:
+        for kind in ("keywords", "aspects"):
+            fast, slow = both(mention_sums, kind, scope)
+            assert fast == slow, (kind, scope)
+        fast_themes, slow_themes = both(top_negative_themes, scope)
+        assert fast_themes == slow_themes
+        for theme in fast_themes:
+            shown = [(e.response_id, e.negative) for e in theme.examples]
+            assert shown == _examples_by_hand(scope, theme.keyword, 3)
+        assert both(aspect_agreement, scope)[0] == both(aspect_agreement, scope)[1]
+        return sum(theme.negative_count for theme in fast_themes)
+
+    served = negatives = 0
+    for _ in range(30):
+        scope = random_view(rng, _versions(data))["scope"]
+        served += rollup.plan(scope, None) is not None
+        negatives += check(scope)
+    assert served > 20 and negatives > 0
+    # Written after the build: keywords replaced, a label changed, aspects deleted.
+    changed = db.session.scalars(select(SurveyResponse).limit(40)).all()
+    replace_response_keywords({r.id: ["退款", "新词"] for r in changed[:20]})
+    replace_response_aspects({r.id: [] for r in changed[20:]})
+    for response in changed[::3]:
+        response.sentiment_label = SentimentLabel.NEGATIVE
+    db.session.commit()
+    whole = Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE)
+    assert rollup.plan(whole, None).dirty  # type: ignore[union-attr]
+    assert mention_sums("keywords", whole)["新词"]["count"] == 20
+    assert check(whole) > 0
+    assert check(dataclasses.replace(whole, team=("Frontline",), channel=(Channel.CHAT,))) >= 0
+    rollup.refresh()
+    assert not rollup.plan(whole, None).dirty  # type: ignore[union-attr]
+    assert check(whole) > 0
 
 
 def test_a_dashboard_page_reads_each_roll_up_once(app, data, client, auth, make_user):

@@ -212,7 +212,8 @@ def rank_sql(count: ColumnElement[Any], numerator: int, denominator: int) -> Col
 # --- survey KPIs -------------------------------------------------------------------------------
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    """The number of rows where ``condition`` holds (0 over no rows), as an SQL aggregate."""
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
@@ -231,21 +232,21 @@ def response_aggregates(
         aggregates += [
             func.count(col).label(f"csat_{dim}_n"),
             func.coalesce(func.sum(col), 0).label(f"csat_{dim}_sum"),
-            _count_if(col >= CSAT_SATISFIED_MIN).label(f"csat_{dim}_satisfied"),
+            count_if(col >= CSAT_SATISFIED_MIN).label(f"csat_{dim}_satisfied"),
         ]
     if "nps" in wanted:
         nps = columns["nps"]
         aggregates += [
             func.count(nps).label("nps_n"),
-            _count_if(nps >= NPS_PROMOTER_MIN).label("nps_promoters"),
-            _count_if(nps <= NPS_DETRACTOR_MAX).label("nps_detractors"),
+            count_if(nps >= NPS_PROMOTER_MIN).label("nps_promoters"),
+            count_if(nps <= NPS_DETRACTOR_MAX).label("nps_detractors"),
         ]
     if wanted & {"ces_average", "ces_percent_easy"}:
         ces = columns["ces"]
         aggregates += [
             func.count(ces).label("ces_n"),
             func.coalesce(func.sum(ces), 0).label("ces_sum"),
-            _count_if(ces >= CES_EASY_MIN).label("ces_easy"),
+            count_if(ces >= CES_EASY_MIN).label("ces_easy"),
         ]
     return aggregates
 
@@ -361,8 +362,8 @@ def ticket_aggregates(
     """SQL aggregates over closed tickets."""
     return [
         func.count().label("closed"),
-        _count_if(and_(contact_count == 1, reopen_count == 0)).label("first_contact_resolved"),
-        _count_if(reopen_count > 0).label("reopened"),
+        count_if(and_(contact_count == 1, reopen_count == 0)).label("first_contact_resolved"),
+        count_if(reopen_count > 0).label("reopened"),
         func.coalesce(func.sum(contact_count), 0).label("contacts"),
     ]
 
@@ -371,7 +372,7 @@ def sla_aggregates(breached: SQLColumnExpression[bool | None]) -> list[ColumnEle
     """SQL aggregates over the SLA facts of closed tickets (grouped by priority as well)."""
     return [
         func.count(breached).label("sla_measured"),
-        _count_if(breached.is_(True)).label("sla_breached"),
+        count_if(breached.is_(True)).label("sla_breached"),
     ]
 
 

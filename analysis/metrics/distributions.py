@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.surveys.models import SurveyResponse
 
-from .definitions import CSAT_DIMENSIONS
+from .definitions import CSAT_DIMENSIONS, count_if
 
 #: The answer scales whose distributions the dashboard draws.
 SCALES = {"nps": range(0, 11), "csat_overall": range(1, 6), "ces": range(1, 8)}
@@ -33,10 +33,6 @@ DISTRIBUTION_NAMES = (
 )
 
 
-def _count_if(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
-
-
 def distribution_aggregates() -> list[ColumnElement[Any]]:
     """SQL aggregates over survey responses, labelled as in :data:`DISTRIBUTION_NAMES`.
 
@@ -48,12 +44,12 @@ def distribution_aggregates() -> list[ColumnElement[Any]]:
     columns: list[ColumnElement[Any]] = []
     for name, scale in SCALES.items():
         column = getattr(SurveyResponse, name)
-        columns += [_count_if(column == value).label(f"{name}_{value}") for value in scale]
+        columns += [count_if(column == value).label(f"{name}_{value}") for value in scale]
     comment, label = SurveyResponse.comment, SurveyResponse.sentiment_label
     commented = and_(comment.is_not(None), comment != "")
     for sentiment in SENTIMENTS:
         which = label.is_(None) if sentiment == "pending" else label == sentiment
-        columns.append(_count_if(and_(commented, which)).label(f"sentiment_{sentiment}"))
+        columns.append(count_if(and_(commented, which)).label(f"sentiment_{sentiment}"))
     nps = SurveyResponse.nps
     for dim in DRIVER_DIMENSIONS:
         x = getattr(SurveyResponse, f"csat_{dim}")
@@ -63,7 +59,7 @@ def distribution_aggregates() -> list[ColumnElement[Any]]:
             return func.coalesce(func.sum(case((both, expression), else_=0)), 0).label(name)  # noqa: B023
 
         columns += [
-            _count_if(both).label(f"driver_{dim}_n"),
+            count_if(both).label(f"driver_{dim}_n"),
             total(x, f"driver_{dim}_x"),
             total(nps, f"driver_{dim}_y"),
             total(x * nps, f"driver_{dim}_xy"),

@@ -251,6 +251,35 @@ def response_sums(scope: Scope, grain: Grain | None = None) -> dict[str | None, 
     return {row["_period"]: {name: int(row.get(name) or 0) for name in names} for row in rows}
 
 
+def mention_sums(kind: str, scope: Scope) -> dict[str, dict[str, int]]:
+    """The sums of ``kind`` (``"keywords"`` or ``"aspects"``, :data:`~.populations.MENTIONS`)
+    over ``scope`` per keyword or aspect: for a keyword the responses mentioning it
+    (``count``) and the negative ones among them (``negative``); for an aspect its
+    ``mentions``, ``positive`` and ``negative``. From the roll-ups when they serve the scope,
+    else from the raw rows; keywords or aspects without a mention are absent."""
+    from . import rollup
+    from .rollup_tables import EXTRA_KEYS
+
+    aggregates, extra_keys, where = population_aggregates(kind)
+    names = [column.name for column in aggregates]
+    key = EXTRA_KEYS[kind]
+
+    def raw(more: Sequence[ColumnElement[bool]] = ()) -> list[dict[str, Any]]:
+        return grouped(
+            kind,
+            scope,
+            None,
+            None,
+            lambda p: aggregates,
+            extra_keys=extra_keys,
+            where=[*where, *more],
+        )
+
+    plan = rollup.plan(scope, None)
+    rows = raw() if plan is None else rollup.grouped_rows(plan, kind, None, None, raw)
+    return {str(row[key]): {name: int(row.get(name) or 0) for name in names} for row in rows}
+
+
 RESPONSE_SUM_NAMES = tuple(
     column.name for column in population_aggregates("responses", distributions=True)[0]
 )

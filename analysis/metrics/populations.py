@@ -33,15 +33,17 @@ from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.extensions import db
 from survey_app.models import Customer, Ticket
-from survey_app.surveys.models import Invitation, SurveyResponse
+from survey_app.surveys.models import Invitation, SentimentLabel, SurveyResponse
 from survey_app.types import UTCDateTime
 
 from ..sla.models import TicketSla
+from ..text.models import ResponseAspect, ResponseKeyword
 from . import indexes  # noqa: F401  (the covering indexes these queries rely on)
 from .definitions import (
     ALL_KPIS,
     CSAT_DIMENSIONS,
     PERCENTILES,
+    count_if,
     percentile_ranks,
     rank_sql,
     response_aggregates,
@@ -52,6 +54,14 @@ from .distributions import distribution_aggregates
 from .scope import Grain, Scope, time_buckets
 
 # --- populations -------------------------------------------------------------------------------
+
+
+#: The populations of comment mentions: one row per response and keyword, or response and
+#: survey dimension its comment speaks of (:mod:`analysis.text.models`), in the response's period.
+MENTIONS: dict[str, type[ResponseKeyword] | type[ResponseAspect]] = {
+    "keywords": ResponseKeyword,
+    "aspects": ResponseAspect,
+}
 
 
 def _ticket_versions() -> FromClause:
@@ -75,6 +85,12 @@ class Population:
         self.versions: FromClause | None = None
         if kind == "responses":
             self.base: FromClause = SurveyResponse.__table__
+            self.time = SurveyResponse.submitted_at
+        elif kind in MENTIONS:  # a comment's keywords or aspects, with their response's values
+            mentioned = MENTIONS[kind]
+            self.base = mentioned.__table__.join(
+                SurveyResponse.__table__, SurveyResponse.id == mentioned.response_id
+            )
             self.time = SurveyResponse.submitted_at
         elif kind == "tickets":
             self.base = Ticket.__table__
@@ -114,7 +130,7 @@ class Population:
 
     def column(self, dimension: str) -> SQLColumnExpression[Any]:
         """The column holding ``dimension`` for this population (adding the joins it needs)."""
-        if self.kind == "responses":
+        if self.kind == "responses" or self.kind in MENTIONS:
             if dimension == "template_version":
                 return SurveyResponse.template_version_id
             return getattr(SurveyResponse, dimension)
@@ -401,6 +417,20 @@ def population_aggregates(
             func.coalesce(func.sum(elapsed), 0).label("elapsed"),
         ]
         return heatmap, [], [seconds.is_not(None)]
+    if kind == "keywords":  # each keyword once per response (its primary key)
+        negative = SurveyResponse.sentiment_label == SentimentLabel.NEGATIVE
+        return (
+            [func.count().label("count"), count_if(negative).label("negative")],
+            [ResponseKeyword.keyword.label("keyword")],
+            [],
+        )
+    if kind == "aspects":
+        said: list[ColumnElement[Any]] = [
+            func.count().label("mentions"),
+            count_if(ResponseAspect.label == "positive").label("positive"),
+            count_if(ResponseAspect.label == "negative").label("negative"),
+        ]
+        return said, [ResponseAspect.aspect.label("aspect")], []
     raise ValueError(f"unknown population {kind!r}")
 
 

@@ -15,7 +15,8 @@ One table per population, one row per (local day, slice, value, extra key):
   by two dimensions (a version in one team, one channel by template version) reads a few rows
   per day instead of every combination; for the ticket populations the pairs with the
   template version are summed from ``"*v"``;
-* ``extra`` is the skip reason (skipped invitations) or the priority (SLA facts);
+* ``extra`` is the skip reason (skipped invitations), the priority (SLA facts), the keyword
+  (keywords) or the survey dimension (aspects);
 * the other columns are the SQL aggregates of
   :mod:`analysis.metrics.definitions`, under the same names, so a roll-up row
   and a raw aggregate row are summed alike;
@@ -73,6 +74,10 @@ AGGREGATES: dict[str, tuple[str, ...]] = {
     "durations": tuple(f"{d}_{part}" for d in DURATIONS for part in ("n", "total")),
     # tickets by local day and hour of creation with a first response (the FRT heatmap)
     "created": ("n", "seconds", "elapsed"),
+    # the responses mentioning each keyword of their comments, and of them the negative ones
+    # (the dashboard's themes); each survey dimension's mentions in comments, by sentiment
+    "keywords": ("count", "negative"),
+    "aspects": ("mentions", "positive", "negative"),
 }
 #: The dimensions of the combined slice (``dimension = "*"``): one row per day and combination
 #: of their values, in the ``by_<dimension>`` columns, for views that filter or group by two or
@@ -85,7 +90,7 @@ BY = (*COMBINED, "template_version")
 #: Populations whose rows carry one template version each (responses, invitations): their
 #: combined slice splits by it too (``by_template_version``), and their template-version slice
 #: is summed from it like the others.
-VERSION_IN_COMBINATION = frozenset({"responses", "sent", "skipped"})
+VERSION_IN_COMBINATION = frozenset({"responses", "sent", "skipped", "keywords", "aspects"})
 #: The ticket populations' slice of combinations with the template version: a ticket invited
 #: with several versions counts once under each, as the raw queries count it, so these rows
 #: are kept apart from ``"*"`` (whose rows must add up to the day's totals).
@@ -99,9 +104,10 @@ PAIRED = tuple(d for d in BY if d != "agent")
 #: 240,000 combinations with their durations (1.8 s a page on SQLite).
 AGENT_PAIRS: tuple[tuple[str, str], ...] = (("team", "agent"),)
 PAIRS: tuple[tuple[str, str], ...] = (*combinations(PAIRED, 2), *AGENT_PAIRS)
-#: The populations whose pairs are kept. Not the skipped invitations (split by reason) nor the
-#: heatmap's tickets (by hour of the week): their pairs of values, times the extra key, are
-#: more rows a day than their combinations, which answer a two-dimension view instead.
+#: The populations whose pairs are kept. Not the skipped invitations (split by reason), the
+#: heatmap's tickets (by hour of the week), the keywords and the aspects: their pairs of
+#: values, times the extra key, are more rows a day than their combinations, which answer a
+#: two-dimension view instead.
 WITH_PAIRS = frozenset({"responses", "sent", "tickets", "sla", "durations"})
 
 
@@ -142,7 +148,15 @@ def pair_slice(first: str, second: str) -> str:
 
 #: The name of the ``extra`` key in raw rows, per population.
 #: (The heatmap's ``extra`` is the local hour of the week, 0 = Monday 00:00.)
-EXTRA_KEYS = {"skipped": "reason", "sla": "priority", "created": "hour"}
+EXTRA_KEYS = {
+    "skipped": "reason",
+    "sla": "priority",
+    "created": "hour",
+    "keywords": "keyword",
+    "aspects": "aspect",
+}
+#: The longest ``extra`` value per population (default 32): a keyword has up to 60 characters.
+EXTRA_LENGTH = {"keywords": 60}
 
 
 def _table(kind: str) -> Table:
@@ -151,7 +165,7 @@ def _table(kind: str) -> Table:
         Column("day", Date, nullable=False),
         Column("dimension", String(32), nullable=False),
         Column("value", String(200)),
-        Column("extra", String(32)),
+        Column("extra", String(EXTRA_LENGTH.get(kind, 32))),
         *(Column(f"by_{name}", String(200)) for name in BY),
         *(Column(name, BigInteger, nullable=False) for name in AGGREGATES[kind]),
     ]
