@@ -54,7 +54,7 @@ from survey_app.memo import remembered
 from survey_app.surveys.models import SurveyResponse
 
 from .definitions import PERCENTILES, percentile_ranks
-from .populations import Population
+from .populations import MENTIONS, Population
 from .rollup_build import (
     STATE_ID,
     as_date,
@@ -284,8 +284,9 @@ def grouped_rows(
     extra = EXTRA_KEYS.get(kind)
     sums = [func.sum(table.c[n]).label(n) for n in names]
     # Combinations: a read walks many index entries whatever its grain, so the page's totals,
-    # trend and p-chart share one read by day, summed into each grain here.
-    combined = _stored_slice(plan, kind).startswith("*")
+    # trend and p-chart share one read by day, summed into each grain here. (Not the comments'
+    # keywords and aspects, which a page reads once: by day, a year is 365 times their rows.)
+    combined = _stored_slice(plan, kind).startswith("*") and kind not in MENTIONS
     statement, keys = _rollup_select(plan, kind, sums, group_by, "day" if combined else grain)
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
 

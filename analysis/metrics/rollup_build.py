@@ -446,5 +446,6 @@ def refresh() -> int:
         db.session.execute(
             delete(DirtyInstant).where(DirtyInstant.id.in_(ids[start : start + 500]))
         )
+    state.built_at = datetime.now(UTC)  # what readers keep between requests is stale now
     db.session.commit()
     return len(days)

@@ -28,8 +28,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from survey_app.extensions import db
 from survey_app.memo import remembered, request_memo
 
-from .rollup_build import as_date
-from .rollup_tables import ROLLUP_TABLES, VALUE_COLUMNS
+from .rollup_build import STATE_ID, as_date
+from .rollup_tables import ROLLUP_TABLES, VALUE_COLUMNS, RollupState
 
 #: The most index seeks per day a read of the combinations makes to reach the entries its
 #: filters accept. Each seek costs about as much as walking a few dozen entries: naming the 4
@@ -83,21 +83,40 @@ def seek_conditions(
 
 def slice_values(kind: str, dimension: str, period: tuple[date, date]) -> tuple[str, ...] | None:
     """Every value ``dimension`` has in ``kind``'s roll-ups over ``period`` (read from its own
-    slice, once per request); None when some row has none, or the slice has no rows."""
+    slice); None when some row has none, or the slice has no rows.
+
+    Kept between requests until the roll-ups change (:data:`_KNOWN_VALUES`): a page with
+    three filters names the values of two or three dimensions in each population's reads,
+    21 reads of 5 ms on SQLite at a million responses.
+    """
     table = ROLLUP_TABLES[kind]
     first, last = period
+    state = db.session.get(RollupState, STATE_ID)
+    bind = db.session.get_bind()
+    key = (str(bind.url), kind, dimension, first, last, state.built_at if state else None)
 
     def read() -> tuple[str, ...] | None:
+        if key in _KNOWN_VALUES:
+            return _KNOWN_VALUES[key]
         found = db.session.scalars(
             select(table.c.value)
             .where(table.c.dimension == dimension, table.c.day >= first, table.c.day <= last)
             .distinct()
         ).all()
-        if not found or None in found:
-            return None
-        return tuple(sorted(found))
+        values = None if not found or None in found else tuple(sorted(found))
+        if len(_KNOWN_VALUES) >= 1024:
+            _KNOWN_VALUES.clear()
+        _KNOWN_VALUES[key] = values
+        return values
 
     return remembered("rollup.slice_values", (kind, dimension, first, last), read)
+
+
+#: (database, population, dimension, first day, last day, when the roll-ups were last built or
+#: refreshed) → :func:`slice_values`' answer. Exact: the values of the roll-ups' rows change
+#: only when a build or refresh (:mod:`.rollup_build`) writes them, and each stamps the state
+#: row; the days written since are read from the raw rows, not sought.
+_KNOWN_VALUES: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
 
 
 def shared_rows(

@@ -191,7 +191,8 @@ ROLLUP_TABLES: dict[str, Table] = {kind: _table(kind) for kind in AGGREGATES}
 
 
 class RollupState(Model):
-    """The roll-ups' one state row: built in which time zone, when (absent: not built)."""
+    """The roll-ups' one state row: built in which time zone, when last built or refreshed
+    (absent: not built)."""
 
     __tablename__ = "metric_rollup_state"
 
