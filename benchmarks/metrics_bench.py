@@ -7,7 +7,8 @@ Run from the project folder:
 
 Builds the schema with the real migrations, then loads ``--rows`` closed tickets
 (with customers, close events and SLA facts), as many answered invitations and
-survey responses, and a quarter as many unanswered or skipped invitations,
+survey responses (one in three with a comment, its keywords and aspects, as the
+analysis pipeline writes them), and a quarter as many unanswered or skipped invitations,
 spread over ``--days`` days, straight through the driver (``executemany`` on SQLite,
 ``COPY`` on PostgreSQL) in batches, the plain indexes built after the rows are in.
 A database left by an earlier run with the same row count is reused.
@@ -70,7 +71,21 @@ RESPONSE_COLUMNS = (
     "language", "nps", "ces", "team", "agent", "channel", "priority", "product_line", "region",
     "customer_tier", "customer_is_new",
     *(f"csat_{d}" for d in ("overall", "speed", "professionalism", "attitude", "effectiveness")),
+    "comment", "sentiment_label",
 )  # fmt: skip
+KEYWORD_COLUMNS = ("response_id", "keyword")
+ASPECT_COLUMNS = ("response_id", "aspect", "score", "label", "clauses")
+#: One response in :data:`COMMENTED` has a comment, with 1-4 keywords: the common words of
+#: support feedback, then a long tail of rarer ones (about 60 distinct a day in the head,
+#: hundreds in the tail), and what it says of 0-2 survey dimensions.
+COMMENTED = 3
+HEAD_WORDS = (
+    "解决", "等待", "退款", "转接", "没人回电话", "态度", "专业", "效率", "客服", "工单", "账号",
+    "登录", "发票", "网络", "延迟", "still not fixed", "refund", "waiting", "回复慢", "重复",
+    "升级", "费用", "密码", "备份", "同步", "会议", "卡顿", "邮件", "配置", "权限",
+)  # fmt: skip
+TAIL_WORDS = tuple(f"词{n:04d}" for n in range(2000))
+ASPECTS = ("speed", "professionalism", "attitude", "effectiveness", "overall")
 TARGETS = {"P1": (15, 120, "24x7"), "P2": (30, 240, "24x7"), "P3": (120, 480, "working_hours"),
            "P4": (240, 1440, "working_hours")}  # fmt: skip
 
@@ -112,7 +127,16 @@ def _reset(url: str) -> None:
 
 
 #: The tables the loader fills in bulk (their indexes are built after the rows are in).
-BIG_TABLES = ("customer", "ticket", "ticket_event", "ticket_sla", "invitation", "survey_response")
+BIG_TABLES = (
+    "customer",
+    "ticket",
+    "ticket_event",
+    "ticket_sla",
+    "invitation",
+    "survey_response",
+    "response_keyword",
+    "response_aspect",
+)
 
 
 class BulkWriter:
@@ -286,13 +310,17 @@ def _load(url: str, rows: int, days: int) -> float:
         batches = _made_elsewhere(
             lambda: _batches(rng, begin, span, customers, total_invitations, sqlite=bulk.sqlite)
         )
-        for last, (tickets, events, facts, invitations, responses) in batches:
+        for last, (tickets, events, facts, invitations, responses, words, said) in batches:
             bulk.write_tuples("ticket", TICKET_COLUMNS, tickets)
             bulk.write_tuples("ticket_event", EVENT_COLUMNS, events)
             bulk.write_tuples("ticket_sla", SLA_COLUMNS, facts)
             bulk.write_tuples("invitation", INVITATION_COLUMNS, invitations)
             if responses:
                 bulk.write_tuples("survey_response", RESPONSE_COLUMNS, responses)
+            if words:
+                bulk.write_tuples("response_keyword", KEYWORD_COLUMNS, words)
+            if said:
+                bulk.write_tuples("response_aspect", ASPECT_COLUMNS, said)
             print(f"  loaded {last:,} tickets", flush=True)
         if engine.dialect.name == "postgresql":
             for table in (
@@ -368,7 +396,8 @@ def _batches(
     sqlite: bool,
 ) -> Iterator[tuple[int, Batch]]:
     """The generated rows, :data:`BATCH` tickets at a time: (last ticket id, (tickets, close
-    events, SLA facts, invitations, responses)) as tuples in the driver's form."""
+    events, SLA facts, invitations, responses, their keywords, their aspects)) as tuples in
+    the driver's form."""
     # SQLite: what SQLAlchemy stores (naive UTC text with microseconds, 0/1); PostgreSQL:
     # COPY's text form.
     stamp = "{}.000000".format if sqlite else "{}+00".format
@@ -383,6 +412,8 @@ def _batches(
     hour, three_hours = timedelta(hours=1), timedelta(hours=3)
     for first in range(1, total_invitations + 1, BATCH):
         tickets, events, facts, invitations, responses = [], [], [], [], []
+        words: list[tuple[Any, ...]] = []
+        said: list[tuple[Any, ...]] = []
         for i in range(first, min(first + BATCH, total_invitations + 1)):
             # Ids grow with time, as in a real helpdesk (and indexes fill in order).
             created = naive_begin + timedelta(
@@ -433,16 +464,44 @@ def _batches(
             )  # fmt: skip
             if answered:
                 scores = [rng.choice(csat) for _ in range(5)]
+                comment = label = None
+                if rng.randrange(COMMENTED) == 0:
+                    label = _comment_rows(rng, i, scores[0], words, said)
+                    comment = f"评论 {i}"
                 responses.append(
                     (i, i, i, customer_id, 1, answered_text, "zh_Hans",
                      rng.choice(nps_choices), rng.choice(ces_choices), team, agent, channel,
                      priority, product, region, tier_of[customer_id],
-                     flag(customer_id % 3 == 0), *scores)
+                     flag(customer_id % 3 == 0), *scores, comment, label)
                 )  # fmt: skip
         yield (
             min(first + BATCH - 1, total_invitations),
-            (tickets, events, facts, invitations, responses),
+            (tickets, events, facts, invitations, responses, words, said),
         )
+
+
+def _comment_rows(
+    rng: random.Random,
+    response_id: int,
+    csat: int | None,
+    words: list[tuple[Any, ...]],
+    said: list[tuple[Any, ...]],
+) -> str:
+    """Add a commented response's keyword and aspect rows; return its sentiment label (of
+    its CSAT mostly, as comments follow ratings)."""
+    labels = ("negative", "neutral", "positive")
+    guess = None if csat is None else 0 if csat <= 2 else 1 if csat == 3 else 2
+    label = labels[guess] if guess is not None and rng.random() < 0.8 else rng.choice(labels)
+    chosen: set[str] = set()
+    for _ in range(rng.randint(1, 4)):
+        if rng.random() < 0.7:  # the head: a few words most of the time
+            chosen.add(HEAD_WORDS[min(int(rng.paretovariate(1.0)) - 1, len(HEAD_WORDS) - 1)])
+        else:
+            chosen.add(rng.choice(TAIL_WORDS))
+    words += [(response_id, word) for word in sorted(chosen)]
+    for aspect in rng.sample(ASPECTS, rng.choice((0, 1, 1, 2))):
+        said.append((response_id, aspect, 0.5, rng.choice((label, label, "neutral")), 1))
+    return label
 
 
 def _time(label: str, call: Any, repeats: int = 5) -> dict[str, Any]:
