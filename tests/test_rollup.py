@@ -597,7 +597,7 @@ def test_themes_and_aspects_equal_raw_rows_before_and_after_writes(data, monkeyp
     _comment_everything(rng)
     db.session.commit()
     rollup.rebuild()
-    monkeypatch.setattr(queries, "EXAMPLES_STEP", 2)  # walk back in many small steps
+    monkeypatch.setattr(queries, "EXAMPLES_STEP", 2)  # a short walk, then the lookups
     original = rollup.plan
 
     def both(call: Any, *args: Any) -> tuple[Any, Any]:
@@ -614,6 +614,9 @@ def test_themes_and_aspects_equal_raw_rows_before_and_after_writes(data, monkeyp
             assert fast == slow, (kind, scope)
         fast_themes, slow_themes = both(top_negative_themes, scope)
         assert fast_themes == slow_themes
+        monkeypatch.setattr(queries, "EXAMPLES_STEP", 200)  # the walk finds them all
+        assert top_negative_themes(scope) == fast_themes
+        monkeypatch.setattr(queries, "EXAMPLES_STEP", 2)  # a short walk, then the lookups
         for theme in fast_themes:
             shown = [(e.response_id, e.negative) for e in theme.examples]
             assert shown == _examples_by_hand(scope, theme.keyword, 3)

@@ -172,8 +172,9 @@ def top_negative_themes(
     ]
 
 
-#: Responses read per step of :func:`_theme_examples`' walk back in time.
+#: Responses read by each step of :func:`_theme_examples`' walk back in time, and its steps.
 EXAMPLES_STEP = 200
+EXAMPLES_STEPS = 2
 
 
 def _theme_examples(
@@ -182,10 +183,12 @@ def _theme_examples(
     """Up to ``examples`` commented responses per keyword of ``tallies``: the negative ones
     first, then the others, each newest first (ties: the higher id first).
 
-    The scope's commented responses are walked from the newest, :data:`EXAMPLES_STEP` at a
-    time, only until each keyword has its examples (how many exist is known from
-    ``tallies``): the top themes are frequent, so a few steps find them, where numbering
-    every mention of them read a year's worth (0.8 s at a million responses).
+    The scope's commented responses are walked from the newest, :data:`EXAMPLES_STEPS`
+    steps of :data:`EXAMPLES_STEP`, until each keyword has its examples (how many exist is
+    known from ``tallies``): most top themes are frequent, so the walk finds them, where
+    numbering every mention of them read a year's worth (0.8 s at a million responses). A
+    keyword still short of examples after the walk (rare in the scope: the walk would go
+    on for months) is looked up by its own mentions, older than where the walk stopped.
     """
     found: dict[str, list[ThemeExample]] = {keyword: [] for keyword in tallies}
     negative = SurveyResponse.sentiment_label == SentimentLabel.NEGATIVE
@@ -200,50 +203,62 @@ def _theme_examples(
         label = (
             negative if is_negative else or_(SurveyResponse.sentiment_label.is_(None), ~negative)
         )
-        _walk_examples(scope, label, wanted, found, is_negative)
+        conditions = [
+            *response_conditions(scope),
+            label,
+            SurveyResponse.comment.is_not(None),
+            SurveyResponse.comment != "",
+        ]
+        pending, after = _walk_examples(conditions, wanted, found, is_negative)
+        for keyword in sorted(pending):
+            short = wanted[keyword] - sum(e.negative == is_negative for e in found[keyword])
+            for row in db.session.execute(
+                _newest(conditions, after)
+                .join(ResponseKeyword, ResponseKeyword.response_id == SurveyResponse.id)
+                .where(ResponseKeyword.keyword == keyword)
+                .limit(short)
+            ):
+                found[keyword].append(ThemeExample(row.id, row.comment, is_negative))
     return found
 
 
+def _newest(conditions: Sequence[ColumnElement[bool]], after: tuple[Any, int] | None) -> Any:
+    """The responses of ``conditions``, newest first, older than ``after`` (time, id)."""
+    statement = select(SurveyResponse.id, SurveyResponse.submitted_at, SurveyResponse.comment)
+    statement = statement.where(*conditions)
+    if after is not None:
+        at, last_id = after
+        statement = statement.where(
+            or_(
+                SurveyResponse.submitted_at < at,
+                and_(SurveyResponse.submitted_at == at, SurveyResponse.id < last_id),
+            )
+        )
+    return statement.order_by(SurveyResponse.submitted_at.desc(), SurveyResponse.id.desc())
+
+
 def _walk_examples(
-    scope: Scope,
-    label: ColumnElement[bool],
+    conditions: Sequence[ColumnElement[bool]],
     wanted: dict[str, int],
     found: dict[str, list[ThemeExample]],
     is_negative: bool,
-) -> None:
-    """Add to ``found`` the newest responses of ``label`` mentioning each keyword, until it has
-    ``wanted`` more (see :func:`_theme_examples`)."""
+) -> tuple[set[str], tuple[Any, int] | None]:
+    """Add to ``found`` the newest responses of ``conditions`` mentioning each keyword, until
+    it has ``wanted`` more or the walk's steps are made (see :func:`_theme_examples`).
+    Returns the keywords still short and where the walk stopped (None: at the end)."""
     pending = {keyword for keyword, count in wanted.items() if count > 0}
     taken = dict.fromkeys(wanted, 0)
-    conditions = [
-        *response_conditions(scope),
-        label,
-        SurveyResponse.comment.is_not(None),
-        SurveyResponse.comment != "",
-    ]
     after: tuple[Any, int] | None = None
-    while pending:
+    for _step in range(EXAMPLES_STEPS):
+        if not pending:
+            break
         mentions = select(ResponseKeyword.response_id).where(
             ResponseKeyword.response_id == SurveyResponse.id,
             ResponseKeyword.keyword.in_(sorted(pending)),
         )
-        statement = select(SurveyResponse.id, SurveyResponse.submitted_at, SurveyResponse.comment)
-        statement = statement.where(*conditions, mentions.exists())
-        if after is not None:
-            at, last_id = after
-            statement = statement.where(
-                or_(
-                    SurveyResponse.submitted_at < at,
-                    and_(SurveyResponse.submitted_at == at, SurveyResponse.id < last_id),
-                )
-            )
         step = db.session.execute(
-            statement.order_by(SurveyResponse.submitted_at.desc(), SurveyResponse.id.desc()).limit(
-                EXAMPLES_STEP
-            )
+            _newest([*conditions, mentions.exists()], after).limit(EXAMPLES_STEP)
         ).all()
-        if not step:
-            return
         said: dict[int, list[str]] = {}
         for response_id, keyword in db.session.execute(
             select(ResponseKeyword.response_id, ResponseKeyword.keyword).where(
@@ -260,8 +275,9 @@ def _walk_examples(
                     if taken[keyword] >= wanted[keyword]:
                         pending.discard(keyword)
         if len(step) < EXAMPLES_STEP:
-            return
+            return set(), None
         after = (step[-1].submitted_at, step[-1].id)
+    return pending, after
 
 
 # --- driver analysis -----------------------------------------------------------------------------

@@ -92,8 +92,7 @@ def slice_values(kind: str, dimension: str, period: tuple[date, date]) -> tuple[
     table = ROLLUP_TABLES[kind]
     first, last = period
     state = db.session.get(RollupState, STATE_ID)
-    bind = db.session.get_bind()
-    key = (str(bind.url), kind, dimension, first, last, state.built_at if state else None)
+    key = (str(db.engine.url), kind, dimension, first, last, state.built_at if state else None)
 
     def read() -> tuple[str, ...] | None:
         if key in _KNOWN_VALUES:
