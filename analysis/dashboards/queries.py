@@ -172,8 +172,9 @@ def top_negative_themes(
     ]
 
 
-#: Responses read by each step of :func:`_theme_examples`' walk back in time, and its steps.
-EXAMPLES_STEP = 200
+#: Commented responses read by each step of :func:`_theme_examples`' walk back in time, and
+#: its steps.
+EXAMPLES_STEP = 250
 EXAMPLES_STEPS = 2
 
 
@@ -244,7 +245,8 @@ def _walk_examples(
     is_negative: bool,
 ) -> tuple[set[str], tuple[Any, int] | None]:
     """Add to ``found`` the newest responses of ``conditions`` mentioning each keyword, until
-    it has ``wanted`` more or the walk's steps are made (see :func:`_theme_examples`).
+    it has ``wanted`` more or the walk's steps (of responses, whatever they mention) are
+    made (see :func:`_theme_examples`).
     Returns the keywords still short and where the walk stopped (None: at the end)."""
     pending = {keyword for keyword, count in wanted.items() if count > 0}
     taken = dict.fromkeys(wanted, 0)
@@ -252,13 +254,11 @@ def _walk_examples(
     for _step in range(EXAMPLES_STEPS):
         if not pending:
             break
-        mentions = select(ResponseKeyword.response_id).where(
-            ResponseKeyword.response_id == SurveyResponse.id,
-            ResponseKeyword.keyword.in_(sorted(pending)),
-        )
-        step = db.session.execute(
-            _newest([*conditions, mentions.exists()], after).limit(EXAMPLES_STEP)
-        ).all()
+        # The newest commented responses, their keywords apart: a plain "newest first" that
+        # both databases read backwards through an index of the period and stop early (with
+        # the keywords in the same query, PostgreSQL gathered a year of negative responses
+        # and sorted them: 100 ms).
+        step = db.session.execute(_newest(conditions, after).limit(EXAMPLES_STEP)).all()
         said: dict[int, list[str]] = {}
         for response_id, keyword in db.session.execute(
             select(ResponseKeyword.response_id, ResponseKeyword.keyword).where(
