@@ -232,6 +232,15 @@ def test_a_read_of_the_combinations_names_values_only_to_reach_a_filter(data, mo
     assert seek_conditions("responses", {"by_channel": ("chat",)}, period) is None
     monkeypatch.undo()
     assert seek_conditions("responses", {}, period) is None
+    # The values named are kept between requests until a refresh changes the roll-ups.
+    ticket = data.ticket(
+        team="Night owls", channel="chat", created_at=GENERATED_START + timedelta(days=4)
+    )
+    data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=7)
+    db.session.commit()
+    rollup.refresh()
+    named = seek_conditions("responses", {"by_channel": ("chat",)}, period)
+    assert named is not None and "Night owls" in named[0].right.value  # type: ignore[attr-defined]
     # A team lacking on some rows: it cannot be named (NULL matches no IN), so no seeks.
     ticket = data.ticket(team=None, created_at=GENERATED_START + timedelta(days=3))
     data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=1), nps=3)

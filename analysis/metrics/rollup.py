@@ -65,7 +65,7 @@ from .rollup_build import (
     text_value,
 )
 from .rollup_derive import VALUES_DTYPE
-from .rollup_read import by_period, seek_conditions, shared_rows
+from .rollup_read import by_period, seek_conditions, shared_rows, until_rebuilt
 from .rollup_tables import (
     AGGREGATES,
     BY,
@@ -449,13 +449,17 @@ def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
     since = db.session.scalar(select(func.min(DirtyInstant.at)))
     options: dict[str, list[str]] = {}
     for name in names:
-        seen = set(
-            db.session.scalars(
-                select(table.c.value)
-                .where(table.c.dimension == name, table.c.value.is_not(None))
-                .distinct()
+
+        def stored(name: str = name) -> set[str]:
+            return set(
+                db.session.scalars(
+                    select(table.c.value)
+                    .where(table.c.dimension == name, table.c.value.is_not(None))
+                    .distinct()
+                )
             )
-        )
+
+        seen = set(until_rebuilt("response_values", (name,), stored))
         if since is not None:
             column = getattr(SurveyResponse, name)
             seen.update(

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import select
@@ -83,39 +83,45 @@ def seek_conditions(
 
 def slice_values(kind: str, dimension: str, period: tuple[date, date]) -> tuple[str, ...] | None:
     """Every value ``dimension`` has in ``kind``'s roll-ups over ``period`` (read from its own
-    slice); None when some row has none, or the slice has no rows.
-
-    Kept between requests until the roll-ups change (:data:`_KNOWN_VALUES`): a page with
+    slice); None when some row has none, or the slice has no rows. Once per request, and
+    kept between requests until the roll-ups change (:func:`until_rebuilt`): a page with
     three filters names the values of two or three dimensions in each population's reads,
-    21 reads of 5 ms on SQLite at a million responses.
-    """
+    21 reads of 5 ms on SQLite at a million responses."""
     table = ROLLUP_TABLES[kind]
     first, last = period
-    state = db.session.get(RollupState, STATE_ID)
-    key = (str(db.engine.url), kind, dimension, first, last, state.built_at if state else None)
 
     def read() -> tuple[str, ...] | None:
-        if key in _KNOWN_VALUES:
-            return _KNOWN_VALUES[key]
         found = db.session.scalars(
             select(table.c.value)
             .where(table.c.dimension == dimension, table.c.day >= first, table.c.day <= last)
             .distinct()
         ).all()
-        values = None if not found or None in found else tuple(sorted(found))
-        if len(_KNOWN_VALUES) >= 1024:
-            _KNOWN_VALUES.clear()
-        _KNOWN_VALUES[key] = values
-        return values
+        return None if not found or None in found else tuple(sorted(found))
 
-    return remembered("rollup.slice_values", (kind, dimension, first, last), read)
+    key = (kind, dimension, first, last)
+    return remembered("rollup.slice_values", key, lambda: until_rebuilt("slice_values", key, read))
 
 
-#: (database, population, dimension, first day, last day, when the roll-ups were last built or
-#: refreshed) → :func:`slice_values`' answer. Exact: the values of the roll-ups' rows change
-#: only when a build or refresh (:mod:`.rollup_build`) writes them, and each stamps the state
-#: row; the days written since are read from the raw rows, not sought.
-_KNOWN_VALUES: dict[tuple[Any, ...], tuple[str, ...] | None] = {}
+T = TypeVar("T")
+
+
+def until_rebuilt(name: str, key: tuple[Hashable, ...], read: Callable[[], T]) -> T:
+    """``read()``'s answer about the roll-ups' rows, kept in this process (under ``name`` and
+    ``key``) until a build or refresh (:mod:`.rollup_build`) changes them. Exact: each stamps
+    the state row, whose stamp is part of the key; the days written since are read from the
+    raw rows by the callers, not from what is kept."""
+    state = db.session.get(RollupState, STATE_ID)
+    full = (name, str(db.engine.url), state.built_at if state else None, *key)
+    if full in _KEPT:
+        return cast(T, _KEPT[full])
+    value = read()
+    if len(_KEPT) >= 1024:
+        _KEPT.clear()
+    _KEPT[full] = value
+    return value
+
+
+_KEPT: dict[tuple[Hashable, ...], object] = {}
 
 
 def shared_rows(
