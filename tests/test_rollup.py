@@ -25,6 +25,8 @@ from analysis.dashboards.queries import (
     aspect_agreement,
     filter_options,
     response_conditions,
+    responses_page,
+    responses_query,
     top_negative_themes,
 )
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
@@ -630,6 +632,11 @@ def test_themes_and_aspects_equal_raw_rows_before_and_after_writes(data, monkeyp
             shown = [(e.response_id, e.negative) for e in theme.examples]
             assert shown == _examples_by_hand(scope, theme.keyword, 3)
         assert both(aspect_agreement, scope)[0] == both(aspect_agreement, scope)[1]
+        for keyword in [None, *(theme.keyword for theme in fast_themes[:2]), "无此词"]:
+            counted = select(func.count()).select_from(
+                responses_query(scope, keyword=keyword).subquery()
+            )
+            assert responses_page(scope, keyword=keyword).total == db.session.scalar(counted)
         return sum(theme.negative_count for theme in fast_themes)
 
     served = negatives = 0

@@ -345,9 +345,18 @@ def responses_page(
     sentiment: str | None = None,
     per_page: int = RESPONSES_PER_PAGE,
 ) -> ResponsePage:
-    """One page of :func:`responses_query` (a page past the end is empty, not an error)."""
+    """One page of :func:`responses_query` (a page past the end is empty, not an error).
+
+    The total comes from the sums the dashboard shows (the scope's responses, a keyword's
+    mentions: from the roll-ups when they serve the scope), else from counting the rows:
+    a year's count was 0.3-0.5 s on SQLite at a million responses, the page itself 1 ms."""
     statement = responses_query(scope, keyword=keyword, sentiment=sentiment)
-    total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    if sentiment:
+        total = db.session.scalar(select(func.count()).select_from(statement.subquery())) or 0
+    elif keyword:
+        total = mention_sums("keywords", scope).get(keyword, {}).get("count", 0)
+    else:
+        total = response_count(scope)
     rows = list(db.session.scalars(statement.limit(per_page).offset((page - 1) * per_page)))
     pages = max(1, -(-total // per_page))
     return ResponsePage(rows, page, pages, int(total))
