@@ -599,14 +599,21 @@ def _measure(url: str) -> list[dict[str, Any]]:
                 f"&from={year.start}&team=Frontline&group_by=agent"
             ),
         }
-        for label, extra in pages.items():
-            url = f"/dashboards?to={today}{extra}"
+        lists = {  # the responses behind a number: a theme's, over a year
+            "responses list (server), last 365 days, keyword 等待": (
+                f"/dashboards/responses?to={today}&from={year.start}&keyword=等待"
+            ),
+        }
+        urls = {
+            f"dashboard page (server), {k}": f"/dashboards?to={today}{v}" for k, v in pages.items()
+        }
+        for label, url in {**urls, **lists}.items():
 
             def page(url: str = url) -> None:
                 response = client.get(url)
                 assert response.status_code == 200, response.status_code
 
-            results.append(_time(f"dashboard page (server), {label}", page, repeats=3))
+            results.append(_time(label, page, repeats=3))
         db.engine.dispose()
     for result in results:
         result["n30"] = n
