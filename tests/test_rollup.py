@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from sqlalchemy import func, insert, inspect, select, update
 
@@ -31,7 +32,18 @@ from analysis.dashboards.queries import (
 )
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup
 from analysis.metrics.engine import mention_sums, response_sums
-from analysis.metrics.rollup_tables import COMBINED, ROLLUP_TABLES, DirtyInstant, RollupState
+from analysis.metrics.rollup_build import piece_runs
+from analysis.metrics.rollup_tables import (
+    COMBINED,
+    PIECE_DIMENSIONS,
+    ROLLUP_TABLES,
+    WEEKLY,
+    WITH_PIECES,
+    DirtyInstant,
+    RollupState,
+    piece_end,
+    piece_start,
+)
 from analysis.text.models import (
     ResponseKeyword,
     replace_response_aspects,
@@ -306,6 +318,45 @@ def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
     for view in views:
         assert rollup.plan(view["scope"], view["group_by"]).dirty == frozenset()  # type: ignore[union-attr]
         assert_same(compute(**view), raw(**view))
+    assert_pieces_sum_their_days()
+
+
+def assert_pieces_sum_their_days() -> None:
+    """Every week piece row (``"*w"``) holds the sums of its days' combinations without the
+    agent (the durations: their sorted values), and every such sum has its piece row; only
+    the populations of ``WITH_PIECES`` have them."""
+    for kind, table in ROLLUP_TABLES.items():
+        pieces = db.session.scalar(select(func.count()).where(table.c.dimension == WEEKLY))
+        assert bool(pieces) == (kind in WITH_PIECES), kind
+        if not pieces:
+            continue
+        measures = [
+            c.name for c in table.columns if c.name not in {"id", "day", "dimension", "value"}
+        ]
+        measures = [m for m in measures if not m.startswith("by_") and m != "extra"]
+        keys = ["extra", *(f"by_{d}" for d in PIECE_DIMENSIONS)]
+        expected: dict[tuple[Any, ...], list[Any]] = {}
+        stored: dict[tuple[Any, ...], list[Any]] = {}
+        for row in db.session.execute(select(table).where(table.c.dimension.in_(("*", WEEKLY)))):
+            values = row._mapping
+            day = date.fromisoformat(str(values["day"]))
+            target = expected if values["dimension"] == "*" else stored
+            key = (piece_start(day), *(values[k] for k in keys))
+            if values["dimension"] == WEEKLY:
+                assert day == piece_start(day) and key not in stored
+            sums = target.setdefault(
+                key, [0 if not m.endswith("_values") else [] for m in measures]
+            )
+            for place, name in enumerate(measures):
+                if name.endswith("_values"):
+                    sums[place] += list(np.frombuffer(values[name], dtype="<i4"))
+                else:
+                    sums[place] += values[name]
+        for sums in (*expected.values(), *stored.values()):
+            for place, name in enumerate(measures):
+                if name.endswith("_values"):
+                    sums[place] = sorted(sums[place])
+        assert stored == expected, kind
 
 
 def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_combine(data, raw):
@@ -734,3 +785,61 @@ def test_indexes_are_sorted_on_every_core_then_the_setting_before(app, monkeypat
         assert connection.exec_driver_sql("PRAGMA threads").scalar() == 1
         raise RuntimeError("a failed build")
     assert connection.exec_driver_sql("PRAGMA threads").scalar() == 0
+
+
+def test_week_pieces_are_weeks_cut_at_the_end_of_a_month():
+    # 2025-09-29 is a Monday; October begins on the Wednesday.
+    assert piece_start(date(2025, 9, 30)) == date(2025, 9, 29)
+    assert piece_end(date(2025, 9, 29)) == date(2025, 9, 30)
+    assert piece_start(date(2025, 10, 5)) == date(2025, 10, 1)
+    assert piece_end(date(2025, 10, 1)) == date(2025, 10, 5)
+    assert piece_end(date(2025, 12, 29)) == date(2025, 12, 31)
+    assert piece_end(date(2024, 2, 26)) == date(2024, 2, 29)
+    # A rebuild of one day rebuilds its whole piece; runs never cross a month.
+    assert piece_runs([date(2025, 10, 2)]) == [(date(2025, 10, 1), date(2025, 10, 5))]
+    assert piece_runs([date(2025, 9, 30), date(2025, 10, 1)]) == [
+        (date(2025, 9, 29), date(2025, 9, 30)),
+        (date(2025, 10, 1), date(2025, 10, 5)),
+    ]
+
+
+def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, raw):
+    generate(data, seed=8, count=120)
+    db.session.commit()
+    rollup.rebuild()
+    scope = Scope(
+        start=date(2025, 9, 3),
+        end=date(2025, 10, 14),
+        timezone=ZONE,
+        channel=(Channel.CHAT, Channel.EMAIL),
+        priority=tuple(Priority),
+        team=("Frontline", "Backline"),
+    )
+    plan = rollup.plan(scope, None)
+    assert plan is not None and plan.dimension == "*"
+    single, starts = rollup._days_and_pieces(plan, pieces=True)
+    # 3-7 Sep and 13-14 Oct are parts of pieces, 8 Sep-12 Oct whole ones (30 Sep ends one).
+    assert single == [
+        *(date(2025, 9, d) for d in range(3, 8)),
+        date(2025, 10, 13),
+        date(2025, 10, 14),
+    ]
+    assert starts[0] == date(2025, 9, 8) and date(2025, 9, 29) in starts
+    assert date(2025, 10, 1) in starts and starts[-1] == date(2025, 10, 6)
+    assert not rollup.uses_pieces(plan, "responses", "day")
+    for grain in (None, "week", "month", "day"):
+        assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+    # A dirty day leaves its piece to the days read one by one.
+    data.response(
+        data.ticket(team="Frontline", channel="chat", created_at=GENERATED_START),
+        submitted_at=datetime(2025, 9, 17, 4, tzinfo=UTC),
+        nps=3,
+    )
+    db.session.commit()
+    plan = rollup.plan(scope, None)
+    assert plan is not None and plan.dirty == {date(2025, 9, 17)}
+    single, starts = rollup._days_and_pieces(plan, pieces=True)
+    assert date(2025, 9, 15) not in starts and date(2025, 9, 16) in single
+    assert date(2025, 9, 17) not in single
+    for grain in (None, "week", "month"):
+        assert_same(compute(scope, grain=grain), raw(scope, grain=grain))

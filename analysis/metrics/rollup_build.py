@@ -55,6 +55,8 @@ from .rollup_tables import (
     VERSIONED,
     DirtyInstant,
     RollupState,
+    piece_end,
+    piece_start,
 )
 from .scope import local_midnight, offset_spans
 
@@ -145,6 +147,23 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
             and day == runs[-1][1] + timedelta(days=1)
             and (day - runs[-1][0]).days < CHUNK_DAYS
         ):
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
+
+
+def piece_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """The week pieces (:func:`~.rollup_tables.piece_start`) holding ``days``, whole, as runs
+    of consecutive days within one month: a chunk so rebuilt sums its pieces from all their
+    days (a piece never spans two months)."""
+    whole: set[date] = set()
+    for start in {piece_start(day) for day in days}:
+        end = piece_end(start)
+        whole.update(start + timedelta(days=n) for n in range((end - start).days + 1))
+    runs: list[tuple[date, date]] = []
+    for day in sorted(whole):
+        if runs and day == runs[-1][1] + timedelta(days=1) and day.day != 1:
             runs[-1] = (runs[-1][0], day)
         else:
             runs.append((day, day))
@@ -295,7 +314,8 @@ def _read_durations(first: date, last: date, timezone: str) -> dict[str, list[An
 def _rebuild_days(
     days: Iterable[date], timezone: str, *, emptied: bool = False, commit: bool = False
 ) -> None:
-    """Rebuild the roll-ups of ``days``, a chunk of days at a time. The database work stays
+    """Rebuild the roll-ups of ``days`` and of the other days of their week pieces, a month's
+    days at most at a time (:func:`piece_runs`). The database work stays
     on this thread and connection (it sees the transaction's own writes); the sums and sorts
     of each population run on a second thread while the next population's SQL runs here
     (the drivers and numpy release the GIL while they work). With more memory
@@ -307,7 +327,7 @@ def _rebuild_days(
     ``commit``: commit after each chunk.
     """
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="rollups") as pool:
-        for first, last in day_runs(days):
+        for first, last in piece_runs(days):
             with bulk_memory(sqlite_cache_mib=256, postgres_work_mem_mib=64):
                 _rebuild_chunk(pool, first, last, timezone, emptied=emptied)
             if commit:

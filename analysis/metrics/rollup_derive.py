@@ -14,13 +14,24 @@ slice's values are sorted with one ``numpy.sort`` per slice (:func:`_sorted_valu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 from itertools import pairwise
 from typing import Any
 
 import numpy as np
 
 from .definitions import DURATIONS
-from .rollup_tables import BY, PAIRS, VERSIONED, WITH_PAIRS, pair_slice
+from .rollup_tables import (
+    BY,
+    PAIRS,
+    PIECE_DIMENSIONS,
+    VERSIONED,
+    WEEKLY,
+    WITH_PAIRS,
+    WITH_PIECES,
+    pair_slice,
+    piece_start,
+)
 
 #: Float64 holds every integer below 2**53 exactly; sums that could reach it are added as int64.
 _EXACT_FLOAT = 2**53
@@ -96,11 +107,32 @@ def derive(
     derived: list[tuple[Any, ...]] = []
     for dimension, dimensions in slices:
         places = [0, 1, *(position[name] for name in dimensions)]
-        inverse, firsts = group_ids([(coded[p][0], len(coded[p][1])) for p in places])
+        columns = [(coded[p][0], len(coded[p][1])) for p in places]
+        if dimension == WEEKLY:
+            columns[0] = _piece_codes(*coded[0])
+        inverse, firsts = group_ids(columns)
         sums = _sums(inverse, len(firsts), matrix)
         heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
+        if dimension == WEEKLY:
+            heads = _piece_heads(heads)
         derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
     return derived
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _piece_codes(day_codes: Codes, days: list[Any]) -> tuple[Codes, int]:
+    """Each row's week piece (:data:`~.rollup_tables.WEEKLY`) as a code, from its day's code
+    and the distinct days (a date, or its ISO text from SQLite); and how many pieces."""
+    piece_of, starts = factorize([piece_start(_as_date(day)) for day in days])
+    return piece_of[day_codes], len(starts)
+
+
+def _piece_heads(heads: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Group keys read from one row of each week piece's group, with the piece's first day."""
+    return [(piece_start(_as_date(head[0])), *head[1:]) for head in heads]
 
 
 def _heads(
@@ -153,15 +185,17 @@ def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any
 def derived_rows(
     kind: str, aggregates: int, combinations: list[Any], versioned: list[Any]
 ) -> list[tuple[Any, ...]]:
-    """The derived slices of ``kind`` summed from its combination rows; for the ticket
-    populations the slices with the template version from :func:`with_versions`, the others
-    from ``"*"`` (a ticket once). No database: runs beside the next queries."""
+    """The derived slices of ``kind`` summed from its combination rows, and its week pieces
+    (:data:`~.rollup_tables.WEEKLY`, summed like ``"*"``) from the chunk's whole pieces; for
+    the ticket populations the slices with the template version from :func:`with_versions`,
+    the others from ``"*"`` (a ticket once). No database: runs beside the next queries."""
     slices = derived_slices(kind)
+    pieces = [(WEEKLY, PIECE_DIMENSIONS)] if kind in WITH_PIECES else []
     if kind not in TICKET_KINDS:
-        return derive(combinations, aggregates, slices)
+        return derive(combinations, aggregates, [*slices, *pieces])
     by_version = [s for s in slices if "template_version" in s[1]]
     slices = [s for s in slices if "template_version" not in s[1]]
-    rows = derive(combinations, aggregates, slices)
+    rows = derive(combinations, aggregates, [*slices, *pieces])
     place = 2 + _VERSION_PLACE
     return rows + derive(with_versions(combinations, versioned, place), aggregates, by_version)
 
@@ -172,7 +206,10 @@ def duration_table_rows(fetched: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
     slices = derived_slices("durations")
     by_version = [s for s in slices if "template_version" in s[1]]
     return [
-        *_duration_rows(fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY)]),
+        *_duration_rows(
+            fetched["*"],
+            [*(s for s in slices if s not in by_version), ("*", BY), (WEEKLY, PIECE_DIMENSIONS)],
+        ),
         *_duration_rows(
             with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
         ),
@@ -194,11 +231,14 @@ def _duration_rows(
     ]
     rows: list[tuple[Any, ...]] = []
     for dimension, parts in slices:
-        keys, firsts = group_ids(
-            [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-        )
+        columns = [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
+        if dimension == WEEKLY:
+            columns[0] = _piece_codes(*coded["day"])
+        keys, firsts = group_ids(columns)
         places = [1 + BY.index(name) for name in parts]
         heads = _heads(fetched, firsts, dimension, places, first_by=1, extra_at=None)
+        if dimension == WEEKLY:
+            heads = _piece_heads(heads)
         stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
         rows += [
             (*head, *rest)

@@ -10,6 +10,10 @@ One table per population, one row per (local day, slice, value, extra key):
   values of :data:`COMBINED`, in the ``by_<dimension>`` columns (and of the template
   version for the populations of :data:`VERSION_IN_COMBINATION`); ``"*v"``
   (:data:`VERSIONED`) the ticket populations' combinations with the template version;
+* ``dimension`` ``"*w"`` (:data:`WEEKLY`) is the combinations without the agent summed over
+  the days of a week piece (:func:`piece_start`: a week, cut at the end of a month), ``day``
+  its first day: a view over months with three filters reads a few rows per piece instead
+  of one per response and day (:mod:`analysis.metrics.rollup`);
 * ``dimension`` ``"a|b"`` (:func:`pair_slice`) is a pair of the dimensions of :data:`PAIRED`:
   one row per day and pair of values, in ``by_a`` and ``by_b``. A view that filters and groups
   by two dimensions (a version in one team, one channel by template version) reads a few rows
@@ -31,7 +35,7 @@ tables, the instants whose local day a write may have changed;
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from itertools import combinations
 from typing import Any
 
@@ -95,6 +99,30 @@ VERSION_IN_COMBINATION = frozenset({"responses", "sent", "skipped", "keywords", 
 #: with several versions counts once under each, as the raw queries count it, so these rows
 #: are kept apart from ``"*"`` (whose rows must add up to the day's totals).
 VERSIONED = "*v"
+#: The slice of week pieces: the ``"*"`` rows of the populations of :data:`WITH_PIECES` summed
+#: per week piece (:func:`piece_start`) and combination of :data:`PIECE_DIMENSIONS`. A day's
+#: combinations are about as many as its rows (the agent and eight more dimensions), so a
+#: year with three filters read 18,000 of them; a week's, without the agent, a quarter.
+WEEKLY = "*w"
+#: The dimensions of the week pieces: the combined ones but the agent (a view with the agent
+#: reads the day's combinations; one agent's are few).
+PIECE_DIMENSIONS = tuple(d for d in BY if d != "agent")
+
+
+def piece_start(day: date) -> date:
+    """The first day of ``day``'s week piece: its week's Monday, or the 1st of its month when
+    the week began in the month before. A piece lies in one week and one month, so a week's
+    and a month's totals are sums of whole pieces."""
+    return max(day - timedelta(days=day.weekday()), day.replace(day=1))
+
+
+def piece_end(start: date) -> date:
+    """The last day of the week piece beginning on ``start``: its Sunday or its month's end."""
+    sunday = start + timedelta(days=6 - start.weekday())
+    following = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return min(sunday, following - timedelta(days=1))
+
+
 #: The dimensions whose every pair has a slice of its own (:func:`pair_slice`). Not the agent:
 #: an organisation has hundreds, and an agent's pairs would be about as many rows as the
 #: combinations, which serve a view on one agent with another dimension.
@@ -109,6 +137,11 @@ PAIRS: tuple[tuple[str, str], ...] = (*combinations(PAIRED, 2), *AGENT_PAIRS)
 #: values, times the extra key, are more rows a day than their combinations, which answer a
 #: two-dimension view instead.
 WITH_PAIRS = frozenset({"responses", "sent", "tickets", "sla", "durations"})
+#: The populations with week pieces: the same, for the same reason. Split by their extra key
+#: (the hour of the week, a keyword, …) the other populations' pieces were 85-98 % as many
+#: rows as their combinations (2.2 million more rows at a million responses, 90 s more to
+#: build, for reads hardly shorter).
+WITH_PIECES = WITH_PAIRS
 
 
 #: The ``by_`` columns after the day in the index every read uses. A read of the combinations
