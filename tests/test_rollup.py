@@ -817,7 +817,7 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     )
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dimension == "*"
-    single, starts = rollup._days_and_pieces(plan, pieces=True)
+    single, starts = rollup._days_and_pieces(plan, True)
     # 3-7 Sep and 13-14 Oct are parts of pieces, 8 Sep-12 Oct whole ones (30 Sep ends one).
     assert single == [
         *(date(2025, 9, d) for d in range(3, 8)),
@@ -838,7 +838,7 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     db.session.commit()
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dirty == {date(2025, 9, 17)}
-    single, starts = rollup._days_and_pieces(plan, pieces=True)
+    single, starts = rollup._days_and_pieces(plan, True)
     assert date(2025, 9, 15) not in starts and date(2025, 9, 16) in single
     assert date(2025, 9, 17) not in single
     for grain in (None, "week", "month"):

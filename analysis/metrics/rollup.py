@@ -34,23 +34,18 @@ Building them: :mod:`analysis.metrics.rollup_build` (:func:`rebuild`, :func:`ref
 from __future__ import annotations
 
 import dataclasses
-import functools
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime, timedelta
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
 from sqlalchemy import (
     BigInteger,
-    String,
     and_,
     bindparam,
-    case,
     cast,
     func,
-    literal,
     literal_column,
     or_,
     select,
@@ -59,7 +54,6 @@ from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
 
 from survey_app.extensions import db
 from survey_app.memo import remembered
-from survey_app.surveys.models import SurveyResponse
 
 from .definitions import PERCENTILES, percentile_ranks
 from .populations import MENTIONS, Population
@@ -73,7 +67,15 @@ from .rollup_build import (
     text_value,
 )
 from .rollup_derive import VALUES_DTYPE
-from .rollup_read import by_period, seek_conditions, shared_rows, until_rebuilt
+from .rollup_read import (
+    by_period,
+    period_case,
+    period_labels,
+    response_values,
+    seek_conditions,
+    shared_rows,
+    split_days,
+)
 from .rollup_tables import (
     AGGREGATES,
     BY,
@@ -88,12 +90,19 @@ from .rollup_tables import (
     RollupState,
     has_pair_slice,
     pair_slice,
-    piece_end,
-    piece_start,
 )
 from .scope import Grain, Scope, local_midnight, offset_spans
 
-__all__ = ["Plan", "grouped_rows", "offset_spans", "percentile_rows", "plan", "rebuild", "refresh"]
+__all__ = [
+    "Plan",
+    "grouped_rows",
+    "offset_spans",
+    "percentile_rows",
+    "plan",
+    "rebuild",
+    "refresh",
+    "response_values",
+]
 
 
 def _typed(dimension: str | None, value: str | None) -> Any:
@@ -184,38 +193,6 @@ def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan |
     return Plan(scope, dimension, accepted, group_column, dirty)
 
 
-@functools.lru_cache(maxsize=64)
-def _period_labels(scope: Scope, grain: Grain | None) -> dict[date, str | None]:
-    labels: dict[date, str | None] = {}
-    day = scope.start
-    while day <= scope.end:
-        if grain is None:
-            labels[day] = None
-        elif grain == "day":
-            labels[day] = day.isoformat()
-        elif grain == "week":
-            labels[day] = (day - timedelta(days=day.weekday())).isoformat()
-        else:
-            labels[day] = day.replace(day=1).isoformat()
-        day += timedelta(days=1)
-    return labels
-
-
-def _period(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[Any] | None:
-    """The period label of a roll-up row's day, in SQL (buckets are runs of days)."""
-    if grain is None:
-        return None
-    labels = _period_labels(scope, grain)
-    if grain == "day":
-        return table.c.day
-    firsts: dict[str, date] = {}
-    for day, label in labels.items():
-        firsts.setdefault(str(label), day)
-    bounds = sorted((first, label) for label, first in firsts.items())
-    whens = [(table.c.day < following, label) for (_f, label), (following, _l) in pairwise(bounds)]
-    return case(*whens, else_=bounds[-1][1]) if whens else literal(bounds[0][1], String())
-
-
 def _stored_slice(plan: Plan, kind: str) -> str:
     """The slice of ``kind``'s table that holds the plan's rows."""
     dimension = plan.dimension
@@ -243,27 +220,8 @@ def uses_pieces(plan: Plan, kind: str, grain: Grain | None) -> bool:
 def _days_and_pieces(plan: Plan, pieces: bool) -> tuple[list[date], list[date]]:
     """The plan's clean days read one by one, and the first days of the week pieces read
     whole (every day of which is in the scope and clean; none unless ``pieces``)."""
-    single, starts = _split_days(plan.scope.start, plan.scope.end, plan.dirty, pieces=pieces)
+    single, starts = split_days(plan.scope.start, plan.scope.end, plan.dirty, pieces=pieces)
     return list(single), list(starts)
-
-
-@functools.lru_cache(maxsize=256)
-def _split_days(
-    first: date, last: date, dirty: frozenset[date], *, pieces: bool
-) -> tuple[tuple[date, ...], tuple[date, ...]]:
-    single: list[date] = []
-    starts: list[date] = []
-    day = first
-    while day <= last:
-        start = piece_start(day)
-        end = piece_end(start)
-        run = [day + timedelta(days=n) for n in range((min(end, last) - day).days + 1)]
-        if pieces and start == day and end <= last and dirty.isdisjoint(run):
-            starts.append(day)
-        else:
-            single += (d for d in run if d not in dirty)
-        day = run[-1] + timedelta(days=1)
-    return tuple(single), tuple(starts)
 
 
 def _rollup_selects(
@@ -292,7 +250,7 @@ def _rollup_selects(
     conditions: list[ColumnElement[bool]] = [
         table.c[column].in_(values) for column, values in plan.filters.items()
     ]
-    period = _period(table, plan.scope, grain)
+    period = period_case(table, plan.scope, grain)
     group = table.c[plan.group_column] if plan.group_column is not None else None
     selected = [
         (group if group is not None else literal_column("NULL")).label("value"),
@@ -396,7 +354,7 @@ def grouped_rows(
             grouped=plan.group_column is not None,
             read=read,
         )
-        labels = _period_labels(plan.scope, grain)
+        labels = period_labels(plan.scope, grain)
         stored_rows = by_period(daily, labels, len(names), keep_group=not regrouped)
     else:
         stored_rows = remembered("rollup.grouped_rows", (kind, grain, plan.key()), read)
@@ -474,7 +432,7 @@ def _percentiles(
         for key, chunks in blobs.items()
     }
     if plan.dirty:
-        labels = _period_labels(plan.scope, grain)
+        labels = period_labels(plan.scope, grain)
         starts = sorted(
             (local_midnight(day, plan.scope.timezone), label) for day, label in labels.items()
         )
@@ -527,35 +485,3 @@ def heatmap_cells(plan: Plan) -> list[tuple[int, int, int, int]]:
             statement.group_by(*keys)
         )
     ]
-
-
-def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
-    """The values seen on responses of each dimension ``names`` (the dashboard's filter
-    choices), from the roll-ups plus the responses written since they were last refreshed;
-    None when the roll-ups are not built."""
-    if db.session.get(RollupState, STATE_ID) is None:
-        return None
-    table = ROLLUP_TABLES["responses"]
-    since = db.session.scalar(select(func.min(DirtyInstant.at)))
-    options: dict[str, list[str]] = {}
-    for name in names:
-
-        def stored(name: str = name) -> set[str]:
-            return set(
-                db.session.scalars(
-                    select(table.c.value)
-                    .where(table.c.dimension == name, table.c.value.is_not(None))
-                    .distinct()
-                )
-            )
-
-        seen = set(until_rebuilt("response_values", (name,), stored))
-        if since is not None:
-            column = getattr(SurveyResponse, name)
-            seen.update(
-                db.session.scalars(
-                    select(column).where(SurveyResponse.submitted_at >= since).distinct()
-                )
-            )
-        options[name] = sorted(value for value in seen if value)
-    return options

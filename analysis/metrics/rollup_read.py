@@ -1,4 +1,4 @@
-"""Reading the roll-ups' combinations fast (:mod:`analysis.metrics.rollup`).
+"""Reading the roll-ups fast (:mod:`analysis.metrics.rollup`): combinations, pieces, periods.
 
 A view with three filters or more (or the agent and another dimension) reads the combined
 slice: one row per day and combination of values, about one per response on a busy day, so a
@@ -7,6 +7,8 @@ year holds about as many rows as responses. Two things keep such a page fast:
 * **Seeks** (:func:`seek_conditions`): the slice's index (``dimension, day`` and then
   :data:`~.rollup_tables.VALUE_COLUMNS`) is searched day by day from the first entry the
   filters accept, instead of walking the period's every entry and rejecting most.
+* **Whole week pieces** (:func:`split_days`): a view by week, month or none reads the
+  pieces of its period from their own slice, its other days one by one.
 * **One read per slice and page** (:func:`shared_rows`, :func:`by_period`): the page's totals,
   trend and p-chart are read once by day and summed into each grain; an ungrouped read takes
   the rows of the grouped read its breakdown made, ignoring their group values.
@@ -17,19 +19,30 @@ A page over a year with a team, a region and a priority on the benchmark's milli
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Hashable, Sequence
-from datetime import date
+from datetime import date, timedelta
+from itertools import pairwise
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import String, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey_app.extensions import db
 from survey_app.memo import remembered, request_memo
+from survey_app.surveys.models import SurveyResponse
 
 from .rollup_build import STATE_ID, as_date
-from .rollup_tables import ROLLUP_TABLES, VALUE_COLUMNS, RollupState
+from .rollup_tables import (
+    ROLLUP_TABLES,
+    VALUE_COLUMNS,
+    DirtyInstant,
+    RollupState,
+    piece_end,
+    piece_start,
+)
+from .scope import Grain, Scope
 
 #: The most index seeks per day a read of the combinations makes to reach the entries its
 #: filters accept. Each seek costs about as much as walking a few dozen entries: naming the 4
@@ -177,3 +190,90 @@ def by_period(
     sums = np.zeros((len(keys), width), dtype=np.int64)
     np.add.at(sums, codes, np.array([r[3:] for r in rows], dtype=np.int64))
     return [(*key, *sums[code].tolist()) for key, code in keys.items()]
+
+
+@functools.lru_cache(maxsize=64)
+def period_labels(scope: Scope, grain: Grain | None) -> dict[date, str | None]:
+    """Each day of the scope → the label of its period of ``grain`` (None: no grain)."""
+    labels: dict[date, str | None] = {}
+    day = scope.start
+    while day <= scope.end:
+        if grain is None:
+            labels[day] = None
+        elif grain == "day":
+            labels[day] = day.isoformat()
+        elif grain == "week":
+            labels[day] = (day - timedelta(days=day.weekday())).isoformat()
+        else:
+            labels[day] = day.replace(day=1).isoformat()
+        day += timedelta(days=1)
+    return labels
+
+
+def period_case(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[Any] | None:
+    """The period label of a roll-up row's day, in SQL (buckets are runs of days)."""
+    if grain is None:
+        return None
+    labels = period_labels(scope, grain)
+    if grain == "day":
+        return table.c.day
+    firsts: dict[str, date] = {}
+    for day, label in labels.items():
+        firsts.setdefault(str(label), day)
+    bounds = sorted((first, label) for label, first in firsts.items())
+    whens = [(table.c.day < following, label) for (_f, label), (following, _l) in pairwise(bounds)]
+    return case(*whens, else_=bounds[-1][1]) if whens else literal(bounds[0][1], String())
+
+
+@functools.lru_cache(maxsize=256)
+def split_days(
+    first: date, last: date, dirty: frozenset[date], *, pieces: bool
+) -> tuple[tuple[date, ...], tuple[date, ...]]:
+    """The clean days of ``first``..``last`` to read one by one, and the first days of the
+    week pieces (:func:`~.rollup_tables.piece_start`) to read whole: those whose every day
+    is in the period and not ``dirty`` (none unless ``pieces``)."""
+    single: list[date] = []
+    starts: list[date] = []
+    day = first
+    while day <= last:
+        start = piece_start(day)
+        end = piece_end(start)
+        run = [day + timedelta(days=n) for n in range((min(end, last) - day).days + 1)]
+        if pieces and start == day and end <= last and dirty.isdisjoint(run):
+            starts.append(day)
+        else:
+            single += (d for d in run if d not in dirty)
+        day = run[-1] + timedelta(days=1)
+    return tuple(single), tuple(starts)
+
+
+def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
+    """The values seen on responses of each dimension ``names`` (the dashboard's filter
+    choices), from the roll-ups plus the responses written since they were last refreshed;
+    None when the roll-ups are not built."""
+    if db.session.get(RollupState, STATE_ID) is None:
+        return None
+    table = ROLLUP_TABLES["responses"]
+    since = db.session.scalar(select(func.min(DirtyInstant.at)))
+    options: dict[str, list[str]] = {}
+    for name in names:
+
+        def stored(name: str = name) -> set[str]:
+            return set(
+                db.session.scalars(
+                    select(table.c.value)
+                    .where(table.c.dimension == name, table.c.value.is_not(None))
+                    .distinct()
+                )
+            )
+
+        seen = set(until_rebuilt("response_values", (name,), stored))
+        if since is not None:
+            column = getattr(SurveyResponse, name)
+            seen.update(
+                db.session.scalars(
+                    select(column).where(SurveyResponse.submitted_at >= since).distinct()
+                )
+            )
+        options[name] = sorted(value for value in seen if value)
+    return options
