@@ -367,11 +367,12 @@ def _insert_tuples(table: Any, names: Sequence[str], rows: list[tuple[Any, ...]]
     if connection.dialect.name == "postgresql":
         copy_rows(connection, table, names, rows, binary=True)
         return
-    days: dict[Any, str] = {}  # SQLite stores a date as its ISO text
-    rows = [
-        (days.get(row[0]) or days.setdefault(row[0], as_date(row[0]).isoformat()), *row[1:])
-        for row in rows
-    ]
+    if not all(type(row[0]) is str for row in rows):  # read back from SQLite: ISO text
+        days: dict[Any, str] = {}  # SQLite stores a date as its ISO text
+        rows = [
+            (days.get(row[0]) or days.setdefault(row[0], as_date(row[0]).isoformat()), *row[1:])
+            for row in rows
+        ]
     marks = ", ".join("?" for _ in names)
     connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
 

@@ -131,8 +131,13 @@ def _piece_codes(day_codes: Codes, days: list[Any]) -> tuple[Codes, int]:
 
 
 def _piece_heads(heads: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Group keys read from one row of each week piece's group, with the piece's first day."""
-    return [(piece_start(_as_date(head[0])), *head[1:]) for head in heads]
+    """Group keys read from one row of each week piece's group, with the piece's first day
+    as the rows had theirs (a date, or its ISO text from SQLite)."""
+    starts: list[tuple[Any, ...]] = []
+    for head in heads:
+        start = piece_start(_as_date(head[0]))
+        starts.append((start.isoformat() if isinstance(head[0], str) else start, *head[1:]))
+    return starts
 
 
 def _heads(
