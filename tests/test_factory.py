@@ -359,6 +359,12 @@ def test_db_upgrade_again_changes_nothing(app, runner):
     assert before[1] == head_revision()
 
 
+# SQLite's reflection cannot read an expression index (the roll-ups' month index,
+# analysis.metrics.rollup_tables.month_start): there alembic skips it, with these warnings;
+# PostgreSQL's compares it.
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based")
+@pytest.mark.db
 def test_migrations_match_the_models(app):
     """No model change is missing a migration (autogenerate finds nothing to do)."""
     from alembic.autogenerate import compare_metadata

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from sqlalchemy import func, insert, inspect, select, update
+from sqlalchemy import func, insert, select, text, update
 
 from analysis.dashboards import queries
 from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
@@ -35,6 +35,7 @@ from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
 from analysis.metrics.rollup_tables import (
     COMBINED,
+    MONTH_KEYED,
     PIECE_DIMENSIONS,
     ROLLUP_TABLES,
     WEEKLY,
@@ -446,6 +447,20 @@ def test_a_ticket_invited_with_two_versions_counts_under_each_as_raw_rows_do(dat
     assert all(group.kpis["fcr"].n >= 1 for group in both.groups)
 
 
+def assert_indexes_built() -> None:
+    """Every roll-up table has its indexes (read from the catalogue: SQLAlchemy cannot reflect
+    SQLite's expression indexes)."""
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        catalogue = "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = :t"
+    else:
+        catalogue = "SELECT indexname FROM pg_indexes WHERE tablename = :t"
+    for table in ROLLUP_TABLES.values():
+        stored = set(connection.execute(text(catalogue), {"t": table.name}).scalars())
+        stored -= {f"pk_{table.name}"}  # PostgreSQL's primary key (SQLite's: the row id)
+        assert stored == {index.name for index in table.indexes}
+
+
 def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
     generate(data, seed=6, count=40)
     db.session.commit()
@@ -454,10 +469,7 @@ def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
     assert rollup.refresh() > 0  # the job's first round builds everything
     assert db.session.get(RollupState, 1).timezone == ZONE  # type: ignore[union-attr]
     # A first build drops the tables' indexes while it writes: they are all back.
-    inspector = inspect(db.session.connection())
-    for table in ROLLUP_TABLES.values():
-        stored = {index["name"] for index in inspector.get_indexes(table.name)}
-        assert stored == {index.name for index in table.indexes}
+    assert_indexes_built()
     assert rollup.plan(scope, None) is not None
     app.config["METRICS_TIMEZONE"] = "America/New_York"
     assert rollup.plan(scope, None) is not None  # the scope says Shanghai: built for it
@@ -495,10 +507,7 @@ def test_a_first_build_stopped_midway_is_never_read_and_the_next_one_completes(
     assert rollup.plan(scope, None) is None
     monkeypatch.setattr(rollup_build, "_insert_combinations", original)
     rollup.rebuild()
-    inspector = inspect(db.session.connection())
-    for table in ROLLUP_TABLES.values():
-        stored = {index["name"] for index in inspector.get_indexes(table.name)}
-        assert stored == {index.name for index in table.indexes}
+    assert_indexes_built()
     assert rollup.plan(scope, "team") is not None
     assert_same(compute(scope, group_by="team"), raw(scope, group_by="team"))
 
@@ -843,3 +852,65 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     assert date(2025, 9, 17) not in single
     for grain in (None, "week", "month"):
         assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+
+
+def test_populations_without_pieces_read_their_combinations_by_month(data, raw, monkeypatch):
+    """The heatmap's, the skipped invitations', the keywords' and the aspects' combinations
+    are searched by month, the days a condition on the index entries: a view from late
+    August to early October with three filters equals the raw rows, with a dirty day too,
+    and the database searches the month index (its expression written as the reads write
+    it)."""
+    generate(data, seed=9, count=160)
+    _comment_everything(random.Random(9))
+    db.session.commit()
+    rollup.rebuild()
+    scope = Scope(
+        start=date(2025, 8, 27),
+        end=date(2025, 10, 9),
+        timezone=ZONE,
+        channel=(Channel.CHAT, Channel.EMAIL, Channel.PHONE),
+        priority=tuple(Priority),
+        team=("Frontline", "Backline"),
+    )
+    plan = rollup.plan(scope, None)
+    assert plan is not None and plan.dimension == "*"
+    assert {"created", "skipped", "keywords", "aspects"} == MONTH_KEYED
+    assert sum(cell.n for row in frt_heatmap(scope) for cell in row) > 0
+
+    def unplanned(scope: Scope, group_by: str | None, **kwargs: Any) -> None:
+        return None
+
+    def check() -> None:
+        assert frt_heatmap(scope) == raw_frt_heatmap(scope)
+        for grain in (None, "week", "day"):
+            assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+        fast = {kind: mention_sums(kind, scope) for kind in ("keywords", "aspects")}
+        monkeypatch.setattr(rollup, "plan", unplanned)
+        slow = {kind: mention_sums(kind, scope) for kind in ("keywords", "aspects")}
+        monkeypatch.undo()
+        assert fast == slow and fast["keywords"]
+
+    check()
+    # The heatmap's read: the months of the period, then its days.
+    statements, _keys = rollup._rollup_selects(plan, "created", [], None, None)
+    sql = str(statements[0].compile(db.engine, compile_kwargs={"literal_binds": True}))
+    assert "2025-08-01" in sql and "2025-10-01" in sql
+    connection = db.session.connection()
+    if connection.dialect.name == "sqlite":
+        explained = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}").all()
+    else:  # (the tables are small: a sequential scan would be cheaper than any index)
+        connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        explained = connection.exec_driver_sql(f"EXPLAIN {sql}").all()
+    assert "ix_metric_rollup_created_dimension_month_values" in str(explained)
+    # A day written since the build is read raw, the rest of its month from the roll-ups.
+    data.response(
+        data.ticket(
+            team="Frontline", channel="chat", created_at=datetime(2025, 9, 30, 3, tzinfo=UTC)
+        ),
+        submitted_at=datetime(2025, 9, 30, 4, tzinfo=UTC),
+        nps=3,
+    )
+    db.session.commit()
+    plan = rollup.plan(scope, None)
+    assert plan is not None and plan.dirty
+    check()

@@ -69,7 +69,9 @@ from .rollup_build import (
 from .rollup_derive import VALUES_DTYPE
 from .rollup_read import (
     by_period,
+    listed_days,
     period_case,
+    period_conditions,
     period_labels,
     response_values,
     seek_conditions,
@@ -260,7 +262,7 @@ def _rollup_selects(
     ]
     keys = [key for key in (group, period, table.c.extra) if key is not None]
     if not dimension.startswith("*"):
-        days = [table.c.day >= plan.scope.start, table.c.day <= plan.scope.end]
+        days = period_conditions(kind, (plan.scope.start, plan.scope.end))
         if plan.dirty:
             days.append(table.c.day.not_in(sorted(plan.dirty)))
         return [select(*selected).where(*chosen, *conditions, *days)], keys
@@ -275,8 +277,8 @@ def _rollup_selects(
     single, starts = _days_and_pieces(plan, pieces)
     statements = []
     if single or not starts:
-        listed = table.c.day.in_(bindparam("clean_days", single, expanding=True))
-        statements.append(select(*selected).where(*chosen, listed, *conditions))
+        listed = listed_days(kind, (plan.scope.start, plan.scope.end), plan.dirty, single)
+        statements.append(select(*selected).where(*chosen, *listed, *conditions))
     if starts:
         listed = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
         statements.append(

@@ -33,6 +33,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.sql.elements import ColumnElement, Label, Null, SQLColumnExpression
 
 from survey_app.bulk_io import bulk_memory, copy_rows, sorting_threads
@@ -426,8 +427,8 @@ def rebuild() -> int:
     indexes = (
         [index for table in ROLLUP_TABLES.values() for index in table.indexes] if first else []
     )
-    for index in indexes:
-        index.drop(connection, checkfirst=True)
+    for index in indexes:  # (IF EXISTS: SQLite cannot reflect an expression index to check)
+        connection.execute(DropIndex(index, if_exists=True))
     # A first build commits each chunk of days (nothing reads the tables before the state
     # row below says they are built; one stopped midway starts again from the start): in
     # one transaction of gigabytes, SQLite looked every page it read up in a write-ahead
@@ -436,7 +437,7 @@ def rebuild() -> int:
     connection = db.session.connection()
     with sorting_threads():
         for index in indexes:
-            index.create(connection, checkfirst=True)
+            connection.execute(CreateIndex(index, if_not_exists=True))
     if seen is not None:
         db.session.execute(delete(DirtyInstant).where(DirtyInstant.id <= seen))
     state = db.session.get(RollupState, STATE_ID) or RollupState(id=STATE_ID)

@@ -26,7 +26,7 @@ from itertools import pairwise
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import String, case, func, literal, select
+from sqlalchemy import String, bindparam, case, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey_app.extensions import db
@@ -35,10 +35,13 @@ from survey_app.surveys.models import SurveyResponse
 
 from .rollup_build import STATE_ID, as_date
 from .rollup_tables import (
+    MONTH_KEYED,
     ROLLUP_TABLES,
     VALUE_COLUMNS,
     DirtyInstant,
     RollupState,
+    first_of_month,
+    month_start,
     piece_end,
     piece_start,
 )
@@ -101,18 +104,51 @@ def slice_values(kind: str, dimension: str, period: tuple[date, date]) -> tuple[
     three filters names the values of two or three dimensions in each population's reads,
     21 reads of 5 ms on SQLite at a million responses."""
     table = ROLLUP_TABLES[kind]
-    first, last = period
 
     def read() -> tuple[str, ...] | None:
         found = db.session.scalars(
             select(table.c.value)
-            .where(table.c.dimension == dimension, table.c.day >= first, table.c.day <= last)
+            .where(table.c.dimension == dimension, *period_conditions(kind, period))
             .distinct()
         ).all()
         return None if not found or None in found else tuple(sorted(found))
 
-    key = (kind, dimension, first, last)
+    key = (kind, dimension, *period)
     return remembered("rollup.slice_values", key, lambda: until_rebuilt("slice_values", key, read))
+
+
+def period_conditions(kind: str, period: tuple[date, date]) -> list[ColumnElement[bool]]:
+    """The conditions of a read of ``kind``'s roll-ups over ``period`` (first and last day):
+    the days', after the months' for the populations of :data:`~.rollup_tables.MONTH_KEYED`
+    (their index's second key)."""
+    table = ROLLUP_TABLES[kind]
+    first, last = period
+    days = [table.c.day >= first, table.c.day <= last]
+    if kind not in MONTH_KEYED:
+        return days
+    month = month_start(table.c.day)
+    return [month >= first_of_month(first), month <= first_of_month(last), *days]
+
+
+def listed_days(
+    kind: str, period: tuple[date, date], dirty: frozenset[date], days: Sequence[date]
+) -> list[ColumnElement[bool]]:
+    """The conditions naming the clean ``days`` of ``period`` a read of ``kind``'s
+    combinations takes: each day (a search of the index from its first matching entry each),
+    or for the populations of :data:`~.rollup_tables.MONTH_KEYED` each month, the days then
+    a condition on the entries."""
+    table = ROLLUP_TABLES[kind]
+    if kind not in MONTH_KEYED:
+        return [table.c.day.in_(bindparam("clean_days", list(days), expanding=True))]
+    months = sorted({first_of_month(day) for day in days})
+    listed = [
+        month_start(table.c.day).in_(bindparam("clean_months", months, expanding=True)),
+        table.c.day >= period[0],
+        table.c.day <= period[1],
+    ]
+    if dirty:
+        listed.append(table.c.day.not_in(sorted(dirty)))
+    return listed
 
 
 T = TypeVar("T")
