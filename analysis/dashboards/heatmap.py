@@ -12,7 +12,6 @@ from sqlalchemy import (
     BigInteger,
     Integer,
     case,
-    exists,
     func,
     literal,
     select,
@@ -71,14 +70,7 @@ def _ticket_conditions(scope: Scope) -> list[ColumnElement[bool]]:
             conditions.append(Customer.tier.in_(values))
         elif name == "customer_is_new":
             conditions.append(Customer.is_new.is_(values[0]))
-        elif name == "template_version":
-            conditions.append(
-                exists().where(
-                    Invitation.ticket_id == Ticket.id,
-                    Invitation.template_version_id.in_(values),
-                )
-            )
-        else:
+        elif name != "template_version":  # (a join: see raw_frt_heatmap)
             conditions.append(getattr(Ticket, name).in_(values))
     return conditions
 
@@ -110,7 +102,7 @@ def frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
     from the roll-ups for the days they hold (:func:`raw_frt_heatmap` for the rest)."""
     from analysis.metrics import rollup
 
-    plan = rollup.plan(scope, None, heatmap=True)
+    plan = rollup.plan(scope, None)
     if plan is None:
         return raw_frt_heatmap(scope)
     found: dict[int, list[int]] = {}
@@ -136,7 +128,8 @@ def raw_frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
     Population: tickets *created* in the scope's period (local days) that have
     a first-response time (``ticket_sla.first_response_seconds``, on the
     ticket's SLA clock, and ``first_response_elapsed_seconds``), filtered like
-    the ticket KPIs.
+    the ticket KPIs: a ticket invited with several of the chosen template
+    versions counts once under each.
 
     Local weekday and hour, portably: the period is cut where the zone's
     UTC offset changes (:func:`utc_offset_segments`); in SQL each ticket's
@@ -162,6 +155,14 @@ def raw_frt_heatmap(scope: Scope) -> list[list[HeatmapCell]]:
     clause = Ticket.__table__.join(TicketSla.__table__, TicketSla.ticket_id == Ticket.id)
     if "customer_tier" in scope.filters() or "customer_is_new" in scope.filters():
         clause = clause.join(Customer.__table__, Customer.id == Ticket.customer_id)
+    if scope.template_version:  # once under each chosen version it was invited with
+        versions = (
+            select(Invitation.ticket_id)
+            .where(Invitation.template_version_id.in_(scope.template_version))
+            .group_by(Invitation.ticket_id, Invitation.template_version_id)
+            .subquery("versions")
+        )
+        clause = clause.join(versions, versions.c.ticket_id == Ticket.id)
     inner = (
         select(
             hour_of_week,

@@ -158,17 +158,11 @@ class Plan:
         )
 
 
-def plan(scope: Scope, group_by: str | None, *, heatmap: bool = False) -> Plan | None:
-    """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows.
-
-    ``heatmap``: for the first-response heatmap's roll-up, which has every slice but the
-    template version's.
-    """
+def plan(scope: Scope, group_by: str | None) -> Plan | None:
+    """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows."""
     filters = scope.filters()
     involved = set(filters) | ({group_by} if group_by is not None else set())
     if len(involved) > 1 and not involved <= set(BY):
-        return None
-    if heatmap and "template_version" in involved:
         return None
     state = db.session.get(RollupState, STATE_ID)
     if state is None or state.timezone != scope.timezone:

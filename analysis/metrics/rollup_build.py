@@ -274,11 +274,9 @@ def _slice_select(kind: str, source: str, first: date, last: date, timezone: str
 
 def _version_sql(population: Population, kind: str, source: str) -> ColumnElement[Any]:
     """The template version of a combination: the row's (responses, invitations, ``"*v"``),
-    the ticket's only one (``"*"`` of the ticket populations), none (the heatmap's)."""
+    the ticket's only one (``"*"`` of the ticket populations)."""
     if kind in VERSION_IN_COMBINATION or source == VERSIONED:
         return _value_sql(population, "template_version")
-    if kind == "created":
-        return null()
     return cast(population.single_version(), String)
 
 

@@ -167,18 +167,14 @@ def _heads(
 
 
 #: The ticket populations with a template version: a ticket may have several (``"*v"``).
-#: (The heatmap's tickets have none: one is counted once however invited.)
-TICKET_KINDS = frozenset({"tickets", "sla", "durations"})
+TICKET_KINDS = frozenset({"tickets", "sla", "durations", "created"})
 _VERSION_PLACE = BY.index("template_version")
 
 
 def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
     """The slices of ``kind`` summed from its combinations, as (dimension, its dimensions)."""
     pairs = PAIRS if kind in WITH_PAIRS else ()
-    candidates = [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
-    if kind == "created":
-        return [(name, parts) for name, parts in candidates if "template_version" not in parts]
-    return candidates
+    return [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
 
 
 def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:

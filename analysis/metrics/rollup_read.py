@@ -6,7 +6,9 @@ year holds about as many rows as responses. Two things keep such a page fast:
 
 * **Seeks** (:func:`seek_conditions`): the slice's index (``dimension, day`` and then
   :data:`~.rollup_tables.VALUE_COLUMNS`) is searched day by day from the first entry the
-  filters accept, instead of walking the period's every entry and rejecting most.
+  filters accept, instead of walking the period's every entry and rejecting most; the
+  index of the populations of :data:`~.rollup_tables.MONTH_KEYED` month by month, the day
+  tested on the entries (:func:`listed_days`).
 * **Whole week pieces** (:func:`split_days`): a view by week, month or none reads the
   pieces of its period from their own slice, its other days one by one.
 * **One read per slice and page** (:func:`shared_rows`, :func:`by_period`): the page's totals,

@@ -185,7 +185,8 @@ def first_of_month(day: date) -> date:
     return day.replace(day=1)
 
 
-#: The ``by_`` columns after the day in the index every read uses. A read of the combinations
+#: The ``by_`` columns after the day (the month: :data:`MONTH_KEYED`) in the index every read
+#: uses. A read of the combinations
 #: seeks by equality on the leading ones (:mod:`analysis.metrics.rollup_read`): first the team
 #: and the channel, the filters such views have most (a team's agents, a team on one channel
 #: with a third filter), then the dimensions with the fewest values, which a read may name all

@@ -1,12 +1,18 @@
-"""metric roll-ups: the heatmap's, skips', keywords' and aspects' index by month
+"""metric roll-ups: index by month for four populations; the heatmap's template versions
 
 A view over months with three filters reads these populations' combinations
 day by day (they have no week pieces): a year with no team or channel among
 its filters searched their index 9,125 times (a day × every team × every
 channel). Their index now leads with the row's month, then the values, the day
 last: 13 × 25 searches for a year, each reading a month of matching entries.
-An expression index (the first day of the row's day's month). No data
-changes: the roll-ups stay built.
+An expression index (the first day of the row's day's month).
+
+The heatmap's roll-up now carries the template version as the other ticket
+populations' do (a ticket's only version in "*", the tickets invited with
+several once per version in "*v"), so a view with a template version no longer
+reads the raw tickets. The roll-up state is removed: the next job round (or
+`closedloop metrics rebuild`) builds every roll-up again; until then views read
+the raw rows (exact, slower).
 
 Revision ID: b4d6f8a0c2e4
 Revises: a3c5e7f9b1d2
@@ -47,6 +53,7 @@ def _month_start() -> sa.TextClause:
 
 
 def upgrade():
+    op.execute('DELETE FROM metric_rollup_state')
     for kind in TABLES:
         table = f'metric_rollup_{kind}'
         op.drop_index(f'ix_{table}_dimension_day_values', table_name=table)
@@ -58,6 +65,7 @@ def upgrade():
 
 
 def downgrade():
+    op.execute('DELETE FROM metric_rollup_state')
     for kind in TABLES:
         table = f'metric_rollup_{kind}'
         op.drop_index(f'ix_{table}_dimension_month_values', table_name=table)
