@@ -30,7 +30,7 @@ from analysis.dashboards.queries import (
     responses_query,
     top_negative_themes,
 )
-from analysis.metrics import DIMENSIONS, Scope, compute, rollup
+from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_read
 from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
 from analysis.metrics.rollup_tables import (
@@ -838,12 +838,13 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     )
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dimension == "*"
-    single, starts = rollup._days_and_pieces(plan, True)
-    # 3-7 Sep and 13-14 Oct are parts of pieces, 8 Sep-12 Oct whole ones (30 Sep ends one).
+    single, starts = rollup._days_and_pieces(plan, "responses", True)
+    # 3-7 Sep and 13-14 Oct are parts of pieces, 8 Sep-12 Oct whole ones (30 Sep ends one);
+    # only the days the roll-ups hold are named.
+    last_stored = rollup_read.stored_days("responses")[1]  # type: ignore[index]
     assert single == [
         *(date(2025, 9, d) for d in range(3, 8)),
-        date(2025, 10, 13),
-        date(2025, 10, 14),
+        *(d for d in (date(2025, 10, 13), date(2025, 10, 14)) if d <= last_stored),
     ]
     assert starts[0] == date(2025, 9, 8) and date(2025, 9, 29) in starts
     assert date(2025, 10, 1) in starts and starts[-1] == date(2025, 10, 6)
@@ -859,11 +860,20 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     db.session.commit()
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dirty == {date(2025, 9, 17)}
-    single, starts = rollup._days_and_pieces(plan, True)
+    single, starts = rollup._days_and_pieces(plan, "responses", True)
     assert date(2025, 9, 15) not in starts and date(2025, 9, 16) in single
     assert date(2025, 9, 17) not in single
     for grain in (None, "week", "month"):
         assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+    # A period reaching back a year before the data names only the days the roll-ups hold.
+    longer = dataclasses.replace(scope, start=date(2024, 9, 1))
+    plan = rollup.plan(longer, None)
+    assert plan is not None
+    first_stored = min(d for d in rollup._days_and_pieces(plan, "responses", True)[0])
+    assert first_stored >= date(2025, 8, 20)
+    for grain in (None, "month"):
+        assert_same(compute(longer, grain=grain), raw(longer, grain=grain))
+    assert frt_heatmap(longer) == raw_frt_heatmap(longer)
 
 
 def test_populations_without_pieces_read_their_combinations_by_month(data, raw, monkeypatch):

@@ -77,6 +77,7 @@ from .rollup_read import (
     seek_conditions,
     shared_rows,
     split_days,
+    stored_days,
 )
 from .rollup_tables import (
     AGGREGATES,
@@ -213,10 +214,17 @@ def uses_pieces(plan: Plan, kind: str, grain: Grain | None) -> bool:
     )
 
 
-def _days_and_pieces(plan: Plan, pieces: bool) -> tuple[list[date], list[date]]:
+def _days_and_pieces(plan: Plan, kind: str, pieces: bool) -> tuple[list[date], list[date]]:
     """The plan's clean days read one by one, and the first days of the week pieces read
-    whole (every day of which is in the scope and clean; none unless ``pieces``)."""
-    single, starts = split_days(plan.scope.start, plan.scope.end, plan.dirty, pieces=pieces)
+    whole (every day of which is in the scope and clean; none unless ``pieces``), among the
+    days ``kind``'s roll-ups hold (:func:`~.rollup_read.stored_days`)."""
+    stored = stored_days(kind)
+    if stored is None:
+        return [], []
+    first, last = max(plan.scope.start, stored[0]), min(plan.scope.end, stored[1])
+    if first > last:
+        return [], []
+    single, starts = split_days(first, last, plan.dirty, pieces=pieces)
     return list(single), list(starts)
 
 
@@ -268,7 +276,7 @@ def _rollup_selects(
         per_day=2 if dimension == VERSIONED else 1,
     )
     conditions += seeks or []
-    single, starts = _days_and_pieces(plan, pieces)
+    single, starts = _days_and_pieces(plan, kind, pieces)
     statements = []
     if single or not starts:
         listed = listed_days(kind, (plan.scope.start, plan.scope.end), plan.dirty, single)

@@ -153,6 +153,25 @@ def listed_days(
     return listed
 
 
+def stored_days(kind: str) -> tuple[date, date] | None:
+    """The first and the last day ``kind``'s roll-ups hold (None: none), from its totals
+    (every day with a row has one), kept until the roll-ups change (:func:`until_rebuilt`).
+    A read of the combinations names only the days between: a period reaching back before
+    the data begins (its previous period, on a deployment younger than two of them) would
+    search the index for each of its days and find nothing."""
+    table = ROLLUP_TABLES[kind]
+
+    def read() -> tuple[date, date] | None:
+        low, high = db.session.execute(
+            select(func.min(table.c.day), func.max(table.c.day)).where(table.c.dimension == "")
+        ).one()
+        return None if low is None else (as_date(low), as_date(high))
+
+    return remembered(
+        "rollup.stored_days", (kind,), lambda: until_rebuilt("stored_days", (kind,), read)
+    )
+
+
 T = TypeVar("T")
 
 
