@@ -282,10 +282,8 @@ def _rollup_selects(
         listed = listed_days(kind, (plan.scope.start, plan.scope.end), plan.dirty, single)
         statements.append(select(*selected).where(*chosen, *listed, *conditions))
     if starts:
-        listed = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
-        statements.append(
-            select(*selected).where(table.c.dimension == WEEKLY, listed, *conditions)
-        )
+        whole = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
+        statements.append(select(*selected).where(table.c.dimension == WEEKLY, whole, *conditions))
     return statements, keys
 
 
