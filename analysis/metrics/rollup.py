@@ -279,7 +279,7 @@ def _rollup_selects(
     single, starts = _days_and_pieces(plan, kind, pieces)
     statements = []
     if single or not starts:
-        listed = listed_days(kind, (plan.scope.start, plan.scope.end), plan.dirty, single)
+        listed = listed_days(kind, single)
         statements.append(select(*selected).where(*chosen, *listed, *conditions))
     if starts:
         whole = table.c.day.in_(bindparam("piece_days", starts, expanding=True))

@@ -28,7 +28,7 @@ from itertools import pairwise
 from typing import Any, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import String, bindparam, case, func, literal, select
+from sqlalchemy import String, bindparam, case, false, func, literal, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from survey_app.extensions import db
@@ -140,24 +140,27 @@ def period_conditions(kind: str, period: tuple[date, date]) -> list[ColumnElemen
     return [month >= first_of_month(first), month <= first_of_month(last), *days]
 
 
-def listed_days(
-    kind: str, period: tuple[date, date], dirty: frozenset[date], days: Sequence[date]
-) -> list[ColumnElement[bool]]:
-    """The conditions naming the clean ``days`` of ``period`` a read of ``kind``'s
-    combinations takes: each day (a search of the index from its first matching entry each),
-    or for the populations of :data:`~.rollup_tables.MONTH_KEYED` each month, the days then
-    a condition on the entries."""
+def listed_days(kind: str, days: Sequence[date]) -> list[ColumnElement[bool]]:
+    """The conditions naming exactly ``days`` (sorted, clean) in a read of ``kind``'s
+    combinations: each day (a search of the index from its first matching entry each), or
+    for the populations of :data:`~.rollup_tables.MONTH_KEYED` each month, then the days'
+    range tested on the entries, less the days between that are not among them."""
     table = ROLLUP_TABLES[kind]
     if kind not in MONTH_KEYED:
         return [table.c.day.in_(bindparam("clean_days", list(days), expanding=True))]
+    if not days:
+        return [false()]
+    wanted = set(days)
+    between = (days[0] + timedelta(days=n) for n in range((days[-1] - days[0]).days))
+    left_out = [day for day in between if day not in wanted]
     months = sorted({first_of_month(day) for day in days})
     listed = [
         month_start(table.c.day).in_(bindparam("clean_months", months, expanding=True)),
-        table.c.day >= period[0],
-        table.c.day <= period[1],
+        table.c.day >= days[0],
+        table.c.day <= days[-1],
     ]
-    if dirty:
-        listed.append(table.c.day.not_in(sorted(dirty)))
+    if left_out:
+        listed.append(table.c.day.not_in(left_out))
     return listed
 
 
