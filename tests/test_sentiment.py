@@ -105,6 +105,13 @@ def test_negation_is_a_feature() -> None:
     assert "¬满意" in features("不太满意")
 
 
+def test_an_ngram_ending_in_a_degree_adverb_is_not_a_feature() -> None:
+    """体验很 stands for 体验很好 in training: it must not make 体验很差 praise."""
+    found = features("体验很差")
+    assert {"体验", "很差", "验很差"} <= found
+    assert not {"体验很", "验很"} & found
+
+
 @pytest.mark.parametrize("text", POSITIVE_ZH)
 def test_chinese_positive(shipped: SentimentEngine, text: str) -> None:
     result = shipped.score(text)
@@ -267,6 +274,22 @@ def test_training_beats_the_shipped_model_on_its_own_vocabulary(
 def test_training_refuses_bad_data(tmp_path: Path, examples, message: str) -> None:
     with pytest.raises(ModelError, match=message):
         train_model(examples, instance_path=tmp_path, base_weight=0)
+
+
+@pytest.mark.parametrize(("version", "readable"), [(1, True), (2, True), (0, False), (3, False)])
+def test_models_of_older_features_still_load(version: int, readable: bool) -> None:
+    """A model trained before n-grams ending in a degree adverb were dropped (version 1)
+    reads as before: its weights for them are simply never used."""
+    from analysis.sentiment.naive_bayes import SentimentModel
+
+    data = SentimentModel(version="v", weights={"体验很": 3.0, "很差": -3.0}).to_json()
+    data["feature_version"] = version
+    if not readable:
+        with pytest.raises(ModelError, match="another version"):
+            SentimentModel.from_json(data)
+        return
+    model = SentimentModel.from_json(data)
+    assert model.probability("体验很差") < 0.5
 
 
 def test_rollback(tmp_path: Path) -> None:

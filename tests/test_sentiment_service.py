@@ -51,6 +51,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> SentimentEngine:
         ("Solved on the first call, thank you!", "positive"),
         ("炒鸡好，一次就搞定", "positive"),
         ("木有人回电话", "negative"),
+        ("被转来转去，体验很差。", "negative"),
+        ("体验很差", "negative"),
+        ("体验很好", "positive"),
     ],
 )
 def test_service_comments_are_read_right(engine: SentimentEngine, text: str, label: str) -> None:

@@ -9,8 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-FEATURE_VERSION = 1
-"""Bumped when the features change: a model written under another version is refused."""
+FEATURE_VERSION = 2
+"""Bumped when the features change: a model written under another version is refused,
+unless that version is in :data:`READABLE_FEATURE_VERSIONS`."""
+READABLE_FEATURE_VERSIONS = frozenset({1, 2})
+"""Versions whose models still read right: version 2 only stopped emitting the n-grams
+that end in a degree adverb, so a version 1 model's weights for them are never used and
+the rest mean what they meant (an organisation's trained model survives the upgrade)."""
 
 _RUN = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z][a-z']+")
 _NEGATOR = re.compile("没有|不是|并不|从不|毫无|绝不|从没|[没不无未别]")
@@ -27,14 +32,19 @@ CONTRAST_MAX_CHARS = 60
 many clauses weigh, and the one after its last 但是 does not decide it (on held-out
 product reviews, weighting it made long reviews worse)."""
 ENGLISH_NEGATION_SCOPE = 3
+DEGREE_ADVERBS = frozenset("很太挺蛮")
+"""An n-gram ending in one of these says nothing of its own: it stands for the word that
+usually follows in training (体验很 learned from 体验很好 made 体验很差 read as praise),
+so it is not a feature; the adverb with what it qualifies (很差, 太慢) is."""
 
 
 def features(text: str) -> set[str]:
     """Return the features of ``text`` (simplified Chinese, lower-cased).
 
-    Character bigrams and trigrams of each run of Han characters (a lone
-    character stands for itself), Latin words as ``w:word``, and for each
-    negator the next two characters, and the two after a skipped one, marked
+    Character bigrams and trigrams of each run of Han characters, except those ending in
+    a degree adverb (:data:`DEGREE_ADVERBS`; a lone character stands for itself), Latin
+    words as ``w:word``, and for each negator the next two characters, and the two after
+    a skipped one, marked
     ``¬`` (不太满意 gives ``¬太满`` and ``¬满意``).
     """
     found: set[str] = set()
@@ -48,9 +58,11 @@ def features(text: str) -> set[str]:
             add(run)
             continue
         for i in range(size - 1):
-            add(run[i : i + 2])
+            if run[i + 1] not in DEGREE_ADVERBS:
+                add(run[i : i + 2])
         for i in range(size - 2):
-            add(run[i : i + 3])
+            if run[i + 2] not in DEGREE_ADVERBS:
+                add(run[i : i + 3])
         for match in _NEGATOR.finditer(run):
             end = match.end()
             if end + 2 <= size:

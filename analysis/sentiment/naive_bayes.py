@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .features import FEATURE_VERSION, FEATURES, contrast_parts
+from .features import FEATURE_VERSION, FEATURES, READABLE_FEATURE_VERSIONS, contrast_parts
 
 FORMAT = 1
 ALPHA = 1.0
@@ -177,7 +177,10 @@ class SentimentModel:
     def from_json(cls, data: Any) -> SentimentModel:
         """Rebuild a model; refuses (:class:`ModelError`) malformed or foreign data."""
         try:
-            if data["format"] != FORMAT or data["feature_version"] != FEATURE_VERSION:
+            if (
+                data["format"] != FORMAT
+                or data["feature_version"] not in READABLE_FEATURE_VERSIONS
+            ):
                 raise ModelError("model was written by another version of ClosedLoop")
             weights = {str(k): float(v) for k, v in data["weights"].items()}
             model = cls(
