@@ -11,9 +11,10 @@ by more (or by the agent and another) the combinations. Another time zone reads
 the raw rows.
 
 A read of the combinations without the agent by week, month or none takes the
-week pieces (``"*w"``: a week's combinations cut at a month's end, summed) for
-the pieces whose every day is in its period and clean, and the other days one by
-one (:func:`uses_pieces`): a year with three filters reads a few thousand rows
+week pieces (``"*w"``: a week's combinations cut at a month's end, summed; for
+the ticket populations with a template version ``"*wv"``) for the pieces whose
+every day is in its period and clean, and the other days one by one
+(:func:`uses_pieces`): a year with three filters reads a few thousand rows
 instead of one per response.
 
 Exactness:
@@ -86,6 +87,7 @@ from .rollup_tables import (
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
+    VERSIONED_WEEKLY,
     WEEKLY,
     WITH_PAIRS,
     WITH_PIECES,
@@ -202,13 +204,13 @@ def _stored_slice(plan: Plan, kind: str) -> str:
 
 def uses_pieces(plan: Plan, kind: str, grain: Grain | None) -> bool:
     """Whether a read of ``kind`` by ``grain`` takes the week pieces
-    (:data:`~.rollup_tables.WEEKLY`) for the whole pieces among its clean days: reads of the
-    combinations of :data:`~.rollup_tables.WITH_PIECES` without the agent and by week, month
-    or none."""
+    (:data:`~.rollup_tables.WEEKLY`, :data:`~.rollup_tables.VERSIONED_WEEKLY`) for the whole
+    pieces among its clean days: reads of the combinations of
+    :data:`~.rollup_tables.WITH_PIECES` without the agent and by week, month or none."""
     return (
         grain != "day"
         and kind in WITH_PIECES
-        and _stored_slice(plan, kind) == "*"
+        and _stored_slice(plan, kind) in ("*", VERSIONED)
         and "by_agent" not in plan.filters
         and plan.group_column != "by_agent"
     )
@@ -283,7 +285,8 @@ def _rollup_selects(
         statements.append(select(*selected).where(*chosen, *listed, *conditions))
     if starts:
         whole = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
-        statements.append(select(*selected).where(table.c.dimension == WEEKLY, whole, *conditions))
+        weekly = VERSIONED_WEEKLY if dimension == VERSIONED else WEEKLY
+        statements.append(select(*selected).where(table.c.dimension == weekly, whole, *conditions))
     return statements, keys
 
 
