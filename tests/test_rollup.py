@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import func, insert, select, text, update
 
 from analysis.dashboards import queries
 from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
@@ -33,14 +33,12 @@ from analysis.dashboards.queries import (
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_read
 from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
-from analysis.metrics.rollup_derive import TICKET_KINDS
 from analysis.metrics.rollup_tables import (
     COMBINED,
     MONTH_KEYED,
     PIECE_DIMENSIONS,
     ROLLUP_TABLES,
     VERSIONED,
-    VERSIONED_WEEKLY,
     WEEKLY,
     WITH_PIECES,
     DirtyInstant,
@@ -328,50 +326,39 @@ def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
 def assert_pieces_sum_their_days() -> None:
     """Every week piece row (``"*w"``) holds the sums of its days' combinations without the
     agent (the durations: their sorted values), and every such sum has its piece row; only
-    the populations of ``WITH_PIECES`` have them. The same for the ticket populations'
-    ``"*wv"``: the sums of their ``"*"`` rows with a template version and ``"*v"`` rows."""
+    the populations of ``WITH_PIECES`` have them."""
     for kind, table in ROLLUP_TABLES.items():
         pieces = db.session.scalar(select(func.count()).where(table.c.dimension == WEEKLY))
         assert bool(pieces) == (kind in WITH_PIECES), kind
-        versioned = db.session.scalar(
-            select(func.count()).where(table.c.dimension == VERSIONED_WEEKLY)
-        )
-        assert bool(versioned) == (kind in WITH_PIECES and kind in TICKET_KINDS), kind
-        if pieces:
-            assert_pieces_of(table, WEEKLY, [table.c.dimension == "*"])
-        if versioned:
-            from_versions = or_(
-                and_(table.c.dimension == "*", table.c.by_template_version.is_not(None)),
-                table.c.dimension == VERSIONED,
+        if not pieces:
+            continue
+        measures = [
+            c.name for c in table.columns if c.name not in {"id", "day", "dimension", "value"}
+        ]
+        measures = [m for m in measures if not m.startswith("by_") and m != "extra"]
+        keys = ["extra", *(f"by_{d}" for d in PIECE_DIMENSIONS)]
+        expected: dict[tuple[Any, ...], list[Any]] = {}
+        stored: dict[tuple[Any, ...], list[Any]] = {}
+        for row in db.session.execute(select(table).where(table.c.dimension.in_(("*", WEEKLY)))):
+            values = row._mapping
+            day = date.fromisoformat(str(values["day"]))
+            target = expected if values["dimension"] == "*" else stored
+            key = (piece_start(day), *(values[k] for k in keys))
+            if values["dimension"] == WEEKLY:
+                assert day == piece_start(day) and key not in stored
+            sums = target.setdefault(
+                key, [0 if not m.endswith("_values") else [] for m in measures]
             )
-            assert_pieces_of(table, VERSIONED_WEEKLY, [from_versions])
-
-
-def assert_pieces_of(table: Any, weekly: str, days: list[Any]) -> None:
-    """The ``weekly`` rows of ``table`` are the sums per week piece of the rows ``days``."""
-    measures = [c.name for c in table.columns if c.name not in {"id", "day", "dimension", "value"}]
-    measures = [m for m in measures if not m.startswith("by_") and m != "extra"]
-    keys = ["extra", *(f"by_{d}" for d in PIECE_DIMENSIONS)]
-    expected: dict[tuple[Any, ...], list[Any]] = {}
-    stored: dict[tuple[Any, ...], list[Any]] = {}
-    for row in db.session.execute(select(table).where(or_(table.c.dimension == weekly, *days))):
-        values = row._mapping
-        day = date.fromisoformat(str(values["day"]))
-        target = stored if values["dimension"] == weekly else expected
-        key = (piece_start(day), *(values[k] for k in keys))
-        if values["dimension"] == weekly:
-            assert day == piece_start(day) and key not in stored
-        sums = target.setdefault(key, [0 if not m.endswith("_values") else [] for m in measures])
-        for place, name in enumerate(measures):
-            if name.endswith("_values"):
-                sums[place] += list(np.frombuffer(values[name], dtype="<i4"))
-            else:
-                sums[place] += values[name]
-    for sums in (*expected.values(), *stored.values()):
-        for place, name in enumerate(measures):
-            if name.endswith("_values"):
-                sums[place] = sorted(sums[place])
-    assert stored == expected, (table.name, weekly)
+            for place, name in enumerate(measures):
+                if name.endswith("_values"):
+                    sums[place] += list(np.frombuffer(values[name], dtype="<i4"))
+                else:
+                    sums[place] += values[name]
+        for sums in (*expected.values(), *stored.values()):
+            for place, name in enumerate(measures):
+                if name.endswith("_values"):
+                    sums[place] = sorted(sums[place])
+        assert stored == expected, kind
 
 
 def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_combine(data, raw):
@@ -455,7 +442,7 @@ def test_a_ticket_invited_with_two_versions_counts_under_each_as_raw_rows_do(dat
                 assert_same(
                     compute(scope, group_by, grain), raw(scope, group_by, grain)
                 )  # fmt: skip
-    # Those with two more dimensions read the versioned week pieces ("*wv") where whole.
+    # Those with two more dimensions read the week pieces where whole, and the "*v" rows.
     plan = rollup.plan(views[1], "channel")
     assert plan is not None and plan.dimension == VERSIONED
     assert rollup.uses_pieces(plan, "tickets", "week")
@@ -894,7 +881,8 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     for grain in (None, "month"):
         assert_same(compute(longer, grain=grain), raw(longer, grain=grain))
     assert frt_heatmap(longer) == raw_frt_heatmap(longer)
-    # With a template version the ticket populations read their versioned pieces ("*wv").
+    # With a template version the ticket populations read the pieces' "*" rows with one
+    # and the "*v" rows of their days (the ticket invited twice).
     versioned = dataclasses.replace(scope, template_version=tuple(_versions(data)[1:2]))
     plan = rollup.plan(versioned, "team")
     assert plan is not None and plan.dimension == VERSIONED

@@ -11,11 +11,11 @@ by more (or by the agent and another) the combinations. Another time zone reads
 the raw rows.
 
 A read of the combinations without the agent by week, month or none takes the
-week pieces (``"*w"``: a week's combinations cut at a month's end, summed; for
-the ticket populations with a template version ``"*wv"``) for the pieces whose
-every day is in its period and clean, and the other days one by one
-(:func:`uses_pieces`): a year with three filters reads a few thousand rows
-instead of one per response.
+week pieces (``"*w"``: a week's combinations cut at a month's end, summed) for
+the pieces whose every day is in its period and clean, and the other days one by
+one (:func:`uses_pieces`): a year with three filters reads a few thousand rows
+instead of one per response. With a template version, the ticket populations add
+the ``"*v"`` rows (tickets invited with several) of the pieces' days.
 
 Exactness:
 
@@ -87,7 +87,6 @@ from .rollup_tables import (
     ROLLUP_TABLES,
     VERSION_IN_COMBINATION,
     VERSIONED,
-    VERSIONED_WEEKLY,
     WEEKLY,
     WITH_PAIRS,
     WITH_PIECES,
@@ -95,6 +94,7 @@ from .rollup_tables import (
     RollupState,
     has_pair_slice,
     pair_slice,
+    piece_end,
 )
 from .scope import Grain, Scope, local_midnight, offset_spans
 
@@ -204,9 +204,9 @@ def _stored_slice(plan: Plan, kind: str) -> str:
 
 def uses_pieces(plan: Plan, kind: str, grain: Grain | None) -> bool:
     """Whether a read of ``kind`` by ``grain`` takes the week pieces
-    (:data:`~.rollup_tables.WEEKLY`, :data:`~.rollup_tables.VERSIONED_WEEKLY`) for the whole
-    pieces among its clean days: reads of the combinations of
-    :data:`~.rollup_tables.WITH_PIECES` without the agent and by week, month or none."""
+    (:data:`~.rollup_tables.WEEKLY`) for the whole pieces among its clean days: reads of the
+    combinations of :data:`~.rollup_tables.WITH_PIECES` without the agent and by week, month
+    or none, a template version's too (:func:`_rollup_selects`)."""
     return (
         grain != "day"
         and kind in WITH_PIECES
@@ -285,8 +285,19 @@ def _rollup_selects(
         statements.append(select(*selected).where(*chosen, *listed, *conditions))
     if starts:
         whole = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
-        weekly = VERSIONED_WEEKLY if dimension == VERSIONED else WEEKLY
-        statements.append(select(*selected).where(table.c.dimension == weekly, whole, *conditions))
+        pieces_of = [table.c.dimension == WEEKLY, whole]
+        if dimension == VERSIONED:
+            # The pieces hold the "*" rows, a ticket with several versions under none; its
+            # rows ("*v": few) are read for each day of the pieces.
+            pieces_of.append(table.c.by_template_version.is_not(None))
+            days = [
+                start + timedelta(days=n)
+                for start in starts
+                for n in range((piece_end(start) - start).days + 1)
+            ]
+            several = [table.c.dimension == VERSIONED, *listed_days(kind, days)]
+            statements.append(select(*selected).where(*several, *conditions))
+        statements.append(select(*selected).where(*pieces_of, *conditions))
     return statements, keys
 
 

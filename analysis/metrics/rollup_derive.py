@@ -26,7 +26,6 @@ from .rollup_tables import (
     PAIRS,
     PIECE_DIMENSIONS,
     VERSIONED,
-    VERSIONED_WEEKLY,
     WEEKLY,
     WITH_PAIRS,
     WITH_PIECES,
@@ -38,8 +37,6 @@ from .rollup_tables import (
 _EXACT_FLOAT = 2**53
 #: Combined codes are re-numbered before they could overflow int64.
 _CODE_LIMIT = 2**31
-#: The slices of week pieces: their rows' day is their piece's first day.
-_PIECES = frozenset({WEEKLY, VERSIONED_WEEKLY})
 
 Codes = np.ndarray[Any, np.dtype[np.int64]]
 #: Duration arrays are stored as little-endian 32-bit integers.
@@ -111,12 +108,12 @@ def derive(
     for dimension, dimensions in slices:
         places = [0, 1, *(position[name] for name in dimensions)]
         columns = [(coded[p][0], len(coded[p][1])) for p in places]
-        if dimension in _PIECES:
+        if dimension == WEEKLY:
             columns[0] = _piece_codes(*coded[0])
         inverse, firsts = group_ids(columns)
         sums = _sums(inverse, len(firsts), matrix)
         heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
-        if dimension in _PIECES:
+        if dimension == WEEKLY:
             heads = _piece_heads(heads)
         derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
     return derived
@@ -191,16 +188,13 @@ def derived_rows(
 ) -> list[tuple[Any, ...]]:
     """The derived slices of ``kind`` summed from its combination rows, and its week pieces
     (:data:`~.rollup_tables.WEEKLY`, summed like ``"*"``) from the chunk's whole pieces; for
-    the ticket populations the slices with the template version from :func:`with_versions`
-    (their week pieces too: :data:`~.rollup_tables.VERSIONED_WEEKLY`), the others from
-    ``"*"`` (a ticket once). No database: runs beside the next queries."""
+    the ticket populations the slices with the template version from :func:`with_versions`,
+    the others from ``"*"`` (a ticket once). No database: runs beside the next queries."""
     slices = derived_slices(kind)
     pieces = [(WEEKLY, PIECE_DIMENSIONS)] if kind in WITH_PIECES else []
     if kind not in TICKET_KINDS:
         return derive(combinations, aggregates, [*slices, *pieces])
     by_version = [s for s in slices if "template_version" in s[1]]
-    if pieces:
-        by_version.append((VERSIONED_WEEKLY, PIECE_DIMENSIONS))
     slices = [s for s in slices if "template_version" not in s[1]]
     rows = derive(combinations, aggregates, [*slices, *pieces])
     place = 2 + _VERSION_PLACE
@@ -212,7 +206,6 @@ def duration_table_rows(fetched: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
     slice and value, each duration's count, sum and sorted values. No database."""
     slices = derived_slices("durations")
     by_version = [s for s in slices if "template_version" in s[1]]
-    by_version.append((VERSIONED_WEEKLY, PIECE_DIMENSIONS))
     return [
         *_duration_rows(
             fetched["*"],
@@ -240,12 +233,12 @@ def _duration_rows(
     rows: list[tuple[Any, ...]] = []
     for dimension, parts in slices:
         columns = [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-        if dimension in _PIECES:
+        if dimension == WEEKLY:
             columns[0] = _piece_codes(*coded["day"])
         keys, firsts = group_ids(columns)
         places = [1 + BY.index(name) for name in parts]
         heads = _heads(fetched, firsts, dimension, places, first_by=1, extra_at=None)
-        if dimension in _PIECES:
+        if dimension == WEEKLY:
             heads = _piece_heads(heads)
         stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
         rows += [

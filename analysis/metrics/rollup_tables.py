@@ -14,8 +14,6 @@ One table per population, one row per (local day, slice, value, extra key):
   the days of a week piece (:func:`piece_start`: a week, cut at the end of a month), ``day``
   its first day: a view over months with three filters reads a few rows per piece instead
   of one per response and day (:mod:`analysis.metrics.rollup`);
-* ``dimension`` ``"*wv"`` (:data:`VERSIONED_WEEKLY`) the same for the ticket populations'
-  combinations with a template version (``"*"`` with one, and ``"*v"``);
 * ``dimension`` ``"a|b"`` (:func:`pair_slice`) is a pair of the dimensions of :data:`PAIRED`:
   one row per day and pair of values, in ``by_a`` and ``by_b``. A view that filters and groups
   by two dimensions (a version in one team, one channel by template version) reads a few rows
@@ -112,11 +110,6 @@ WEEKLY = "*w"
 #: The dimensions of the week pieces: the combined ones but the agent (a view with the agent
 #: reads the day's combinations; one agent's are few).
 PIECE_DIMENSIONS = tuple(d for d in BY if d != "agent")
-#: The week pieces of the ticket populations' combinations that count under a template
-#: version (``"*"`` rows with one, and every ``"*v"`` row), summed like :data:`WEEKLY`: a view
-#: of the tickets with a template version over months reads them instead of both slices' rows
-#: of every day.
-VERSIONED_WEEKLY = "*wv"
 
 
 def piece_start(day: date) -> date:
