@@ -53,9 +53,22 @@ def distinct(column: object) -> set[object]:
     return set(db.session.scalars(select(column).distinct()))  # type: ignore[call-overload]
 
 
+#: The instant the demo counts back from in these tests: its tickets' times (so their SLA
+#: outcomes, so their scores and comments) depend on it, and 200 tickets give a few dozen
+#: answers: counting back from now, some days had no complaint the engine reads as negative,
+#: or too few late answers to score lower on average. This one's demo held
+#: 被转来转去，体验很差, which read as neutral until n-grams ending in 很 were dropped.
+DEMO_NOW = datetime(2026, 12, 5, 4, 30, tzinfo=UTC)
+
+
 @pytest.fixture
-def seeded(runner) -> str:
-    """Run the demo command once; return its output."""
+def seeded(runner, monkeypatch) -> str:
+    """Run the demo command once, counting back from :data:`DEMO_NOW`; return its output."""
+    import survey_app.demo
+    import survey_app.demo_surveys
+
+    for module in (survey_app.demo, survey_app.demo_surveys):
+        monkeypatch.setattr(module, "utcnow", lambda: DEMO_NOW)
     result = runner.invoke(args=DEMO_ARGS)
     assert result.exit_code == 0, result.output
     return result.output
@@ -325,26 +338,13 @@ def test_demo_comments_are_many_distinct_and_fit_their_scores(app):
     assert happy["positive"] > happy["negative"] * 4
 
 
-#: The instant the demo counts back from in the themes' test: its tickets' times (so their
-#: SLA outcomes, so their scores and comments) depend on it, and 200 tickets give a few dozen
-#: answers, some days without a complaint the engine reads as negative. This one's demo held
-#: 被转来转去，体验很差, which read as neutral until n-grams ending in 很 were dropped.
-DEMO_NOW = datetime(2026, 12, 5, 4, 30, tzinfo=UTC)
-
-
 @pytest.mark.slow
-def test_demo_top_negative_themes_are_complaints(runner, monkeypatch):
+def test_demo_top_negative_themes_are_complaints(seeded):
     """The first dashboard is truthful (issue 13, part 5): the words most often found in
     negative demo comments are complaint words, not praise such as 解决 or 省心."""
-    import survey_app.demo
-    import survey_app.demo_surveys
     from analysis.dashboards import queries
     from analysis.metrics import Scope
 
-    for module in (survey_app.demo, survey_app.demo_surveys):
-        monkeypatch.setattr(module, "utcnow", lambda: DEMO_NOW)
-    result = runner.invoke(args=DEMO_ARGS)
-    assert result.exit_code == 0, result.output
     today = DEMO_NOW.date()
     themes = queries.top_negative_themes(Scope(start=today - timedelta(days=400), end=today))
     assert themes
