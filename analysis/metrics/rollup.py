@@ -290,12 +290,12 @@ def _rollup_selects(
             # The pieces hold the "*" rows, a ticket with several versions under none; its
             # rows ("*v": few) are read for each day of the pieces.
             pieces_of.append(table.c.by_template_version.is_not(None))
-            days = [
+            covered = [
                 start + timedelta(days=n)
                 for start in starts
                 for n in range((piece_end(start) - start).days + 1)
             ]
-            several = [table.c.dimension == VERSIONED, *listed_days(kind, days)]
+            several = [table.c.dimension == VERSIONED, *listed_days(kind, covered)]
             statements.append(select(*selected).where(*several, *conditions))
         statements.append(select(*selected).where(*pieces_of, *conditions))
     return statements, keys
