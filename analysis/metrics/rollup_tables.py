@@ -255,12 +255,18 @@ def _table(kind: str) -> Table:
     # read on PostgreSQL). It serves a team or a channel among the filters as well as
     # their own indexes did, which it replaces (benchmarks/metrics_bench.py).
     if kind in MONTH_KEYED:
+        # Covering: these reads sum a few columns (the extra key and one to three aggregates)
+        # over entries the filters pick from all over a year; in the index they are summed
+        # there instead of fetched row by row (a year of a template version, a region and a
+        # priority: the keywords' read 48 -> 28 ms on SQLite).
         index = Index(
             f"ix_{name}_dimension_month_values",
             "dimension",
             month_start(day),
             *VALUE_COLUMNS,
             "day",
+            "extra",
+            *AGGREGATES[kind],
         )
     else:
         index = Index(f"ix_{name}_dimension_day_values", "dimension", "day", *VALUE_COLUMNS)
