@@ -74,6 +74,7 @@ from .rollup_read import (
     period_case,
     period_conditions,
     period_labels,
+    piece_days,
     response_values,
     seek_conditions,
     shared_rows,
@@ -94,7 +95,6 @@ from .rollup_tables import (
     RollupState,
     has_pair_slice,
     pair_slice,
-    piece_end,
 )
 from .scope import Grain, Scope, local_midnight, offset_spans
 
@@ -290,12 +290,7 @@ def _rollup_selects(
             # The pieces hold the "*" rows, a ticket with several versions under none; its
             # rows ("*v": few) are read for each day of the pieces.
             pieces_of.append(table.c.by_template_version.is_not(None))
-            covered = [
-                start + timedelta(days=n)
-                for start in starts
-                for n in range((piece_end(start) - start).days + 1)
-            ]
-            several = [table.c.dimension == VERSIONED, *listed_days(kind, covered)]
+            several = [table.c.dimension == VERSIONED, *listed_days(kind, piece_days(starts))]
             statements.append(select(*selected).where(*several, *conditions))
         statements.append(select(*selected).where(*pieces_of, *conditions))
     return statements, keys

@@ -293,6 +293,16 @@ def period_case(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[
     return case(*whens, else_=bounds[-1][1]) if whens else literal(bounds[0][1], String())
 
 
+def piece_days(starts: Sequence[date]) -> list[date]:
+    """Every day of the week pieces (:func:`~.rollup_tables.piece_start`) beginning on
+    ``starts``."""
+    return [
+        start + timedelta(days=n)
+        for start in starts
+        for n in range((piece_end(start) - start).days + 1)
+    ]
+
+
 @functools.lru_cache(maxsize=256)
 def split_days(
     first: date, last: date, dirty: frozenset[date], *, pieces: bool
