@@ -217,6 +217,38 @@ def test_a_page_shares_and_narrows_its_reads_and_still_equals_raw_rows(
     assert any(shared)
 
 
+def test_a_grouped_read_is_made_by_day_only_when_the_pages_other_reads_can_share_it(
+    app, data, raw
+):
+    """A read of the combinations grouped by a dimension is made by day (and summed into each
+    grain) only when the page's reads without the grouping read the same slice with the same
+    use of the week pieces; otherwise by its own grain. The KPIs are the raw rows' either way."""
+    generate(data, seed=3, count=160)
+    db.session.commit()
+    rollup.rebuild()
+    start, end = GENERATED_START.date(), GENERATED_START.date() + timedelta(days=40)
+    three = Scope(
+        start=start, end=end, team=("Frontline",), region=("华东",), priority=(Priority.P2,)
+    )
+    two = Scope(start=start, end=end, team=("Frontline",), region=("华东",))
+
+    def shareable(scope: Scope, group_by: str, kind: str) -> bool:
+        plan = rollup.plan(scope, group_by)
+        assert plan is not None
+        return rollup._shareable(plan, kind)
+
+    assert shareable(three, "channel", "responses")  # the cards read the same combinations
+    assert not shareable(three, "agent", "responses")  # they read the pieces, without agents
+    assert shareable(dataclasses.replace(three, agent=("王芳",)), "channel", "responses")
+    assert not shareable(two, "channel", "responses")  # the cards read the pair's slice
+    assert shareable(two, "channel", "skipped")  # which the skipped invitations lack
+    with app.test_request_context("/dashboards"):  # a GET: reads are remembered
+        for scope, group_by in ((three, "agent"), (two, "agent"), (two, "channel")):
+            assert_same(compute(scope, group_by=group_by), raw(scope, group_by=group_by))
+            for grain in (None, "week", "month"):
+                assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+
+
 def test_a_read_of_the_combinations_names_values_only_to_reach_a_filter(data, monkeypatch):
     """``seek_conditions``: a filtered leading column seeks as it is; an unfiltered one before
     a filter is named in full (its values of the period, from its own slice) within the

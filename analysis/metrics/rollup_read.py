@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Hashable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from itertools import pairwise
 from typing import Any, TypeVar, cast
 
@@ -186,13 +186,25 @@ def stored_days(kind: str) -> tuple[date, date] | None:
 T = TypeVar("T")
 
 
+def built_state() -> tuple[str, datetime] | None:
+    """The roll-ups' time zone and the stamp of their last build or refresh (None: not
+    built), read once per read-only request: a page asks before each of its 40-70 reads
+    (8 ms a page on PostgreSQL when each asked the database)."""
+
+    def read() -> tuple[str, datetime] | None:
+        state = db.session.get(RollupState, STATE_ID)
+        return None if state is None else (state.timezone, state.built_at)
+
+    return remembered("rollup.state", (), read)
+
+
 def until_rebuilt(name: str, key: tuple[Hashable, ...], read: Callable[[], T]) -> T:
     """``read()``'s answer about the roll-ups' rows, kept in this process (under ``name`` and
     ``key``) until a build or refresh (:mod:`.rollup_build`) changes them. Exact: each stamps
     the state row, whose stamp is part of the key; the days written since are read from the
     raw rows by the callers, not from what is kept."""
-    state = db.session.get(RollupState, STATE_ID)
-    full = (name, str(db.engine.url), state.built_at if state else None, *key)
+    state = built_state()
+    full = (name, str(db.engine.url), state[1] if state else None, *key)
     if full in _KEPT:
         return cast(T, _KEPT[full])
     value = read()
@@ -329,7 +341,7 @@ def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
     """The values seen on responses of each dimension ``names`` (the dashboard's filter
     choices), from the roll-ups plus the responses written since they were last refreshed;
     None when the roll-ups are not built."""
-    if db.session.get(RollupState, STATE_ID) is None:
+    if built_state() is None:
         return None
     table = ROLLUP_TABLES["responses"]
     since = db.session.scalar(select(func.min(DirtyInstant.at)))
