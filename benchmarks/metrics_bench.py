@@ -73,6 +73,21 @@ RESPONSE_COLUMNS = (
     *(f"csat_{d}" for d in ("overall", "speed", "professionalism", "attitude", "effectiveness")),
     "comment", "sentiment_label",
 )  # fmt: skip
+#: Filter combinations over a year the dashboard page is timed with, beyond the main ones:
+#: unselective filters deep in the roll-ups' index, an agent, a template version.
+YEAR_COMBINATIONS = {
+    "agent Frontline-3 and channel=phone": "&agent=Frontline-3&channel=phone",
+    "agent Frontline-3, region and priority": "&agent=Frontline-3&region=华东&priority=P2",
+    "template version 1, region and priority": "&template_version=1&region=华东&priority=P2",
+    "two regions, two priorities, product line": (
+        "&region=华东&region=华南&priority=P2&priority=P3&product_line=云存储"
+    ),
+    "region, priority and product line by agent": (
+        "&region=华东&priority=P2&product_line=云存储&group_by=agent"
+    ),
+    "team=Frontline and region by agent": "&team=Frontline&region=华东&group_by=agent",
+    "new customers and template version 1": "&customer_is_new=new&template_version=1",
+}
 KEYWORD_COLUMNS = ("response_id", "keyword")
 ASPECT_COLUMNS = ("response_id", "aspect", "score", "label", "clauses")
 #: One response in :data:`COMMENTED` has a comment, with 1-4 keywords: the common words of
@@ -598,6 +613,11 @@ def _measure(url: str) -> list[dict[str, Any]]:
             "last 365 days, team=Frontline by agent": (
                 f"&from={year.start}&team=Frontline&group_by=agent"
             ),
+            # Other combinations over a year: filters deep in the index, agents, versions.
+            **{
+                f"last 365 days, {label}": f"&from={year.start}{query}"
+                for label, query in YEAR_COMBINATIONS.items()
+            },
         }
         lists = {  # the responses behind a number: a theme's, over a year
             "responses list (server), last 365 days, keyword 等待": (

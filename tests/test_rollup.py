@@ -30,12 +30,13 @@ from analysis.dashboards.queries import (
     responses_query,
     top_negative_themes,
 )
-from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_read
+from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_plan, rollup_read
 from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
 from analysis.metrics.rollup_tables import (
     COMBINED,
     MONTH_KEYED,
+    MONTHLY,
     PIECE_DIMENSIONS,
     ROLLUP_TABLES,
     VERSIONED,
@@ -235,7 +236,7 @@ def test_a_grouped_read_is_made_by_day_only_when_the_pages_other_reads_can_share
     def shareable(scope: Scope, group_by: str, kind: str) -> bool:
         plan = rollup.plan(scope, group_by)
         assert plan is not None
-        return rollup._shareable(plan, kind)
+        return rollup_plan.shareable(plan, kind)
 
     assert shareable(three, "channel", "responses")  # the cards read the same combinations
     assert not shareable(three, "agent", "responses")  # they read the pieces, without agents
@@ -356,41 +357,42 @@ def test_writes_after_a_build_are_read_raw_until_refreshed(data, raw):
 
 
 def assert_pieces_sum_their_days() -> None:
-    """Every week piece row (``"*w"``) holds the sums of its days' combinations without the
-    agent (the durations: their sorted values), and every such sum has its piece row; only
-    the populations of ``WITH_PIECES`` have them."""
+    """Every week piece row (``"*w"``) and month piece row (``"*m"``) holds the sums of its
+    days' combinations without the agent (the durations: their sorted values), and every
+    such sum has its piece row; only the populations of ``WITH_PIECES`` have them."""
     for kind, table in ROLLUP_TABLES.items():
-        pieces = db.session.scalar(select(func.count()).where(table.c.dimension == WEEKLY))
-        assert bool(pieces) == (kind in WITH_PIECES), kind
-        if not pieces:
-            continue
-        measures = [
-            c.name for c in table.columns if c.name not in {"id", "day", "dimension", "value"}
-        ]
-        measures = [m for m in measures if not m.startswith("by_") and m != "extra"]
-        keys = ["extra", *(f"by_{d}" for d in PIECE_DIMENSIONS)]
-        expected: dict[tuple[Any, ...], list[Any]] = {}
-        stored: dict[tuple[Any, ...], list[Any]] = {}
-        for row in db.session.execute(select(table).where(table.c.dimension.in_(("*", WEEKLY)))):
-            values = row._mapping
-            day = date.fromisoformat(str(values["day"]))
-            target = expected if values["dimension"] == "*" else stored
-            key = (piece_start(day), *(values[k] for k in keys))
-            if values["dimension"] == WEEKLY:
-                assert day == piece_start(day) and key not in stored
-            sums = target.setdefault(
-                key, [0 if not m.endswith("_values") else [] for m in measures]
-            )
-            for place, name in enumerate(measures):
-                if name.endswith("_values"):
-                    sums[place] += list(np.frombuffer(values[name], dtype="<i4"))
-                else:
-                    sums[place] += values[name]
-        for sums in (*expected.values(), *stored.values()):
-            for place, name in enumerate(measures):
-                if name.endswith("_values"):
-                    sums[place] = sorted(sums[place])
-        assert stored == expected, kind
+        for piece, start_of in ((WEEKLY, piece_start), (MONTHLY, lambda d: d.replace(day=1))):
+            _assert_pieces_sum(kind, table, piece, start_of)
+
+
+def _assert_pieces_sum(kind: str, table: Any, piece: str, start_of: Any) -> None:
+    pieces = db.session.scalar(select(func.count()).where(table.c.dimension == piece))
+    assert bool(pieces) == (kind in WITH_PIECES), (kind, piece)
+    if not pieces:
+        return
+    measures = [c.name for c in table.columns if c.name not in {"id", "day", "dimension", "value"}]
+    measures = [m for m in measures if not m.startswith("by_") and m != "extra"]
+    keys = ["extra", *(f"by_{d}" for d in PIECE_DIMENSIONS)]
+    expected: dict[tuple[Any, ...], list[Any]] = {}
+    stored: dict[tuple[Any, ...], list[Any]] = {}
+    for row in db.session.execute(select(table).where(table.c.dimension.in_(("*", piece)))):
+        values = row._mapping
+        day = date.fromisoformat(str(values["day"]))
+        target = expected if values["dimension"] == "*" else stored
+        key = (start_of(day), *(values[k] for k in keys))
+        if values["dimension"] == piece:
+            assert day == start_of(day) and key not in stored
+        sums = target.setdefault(key, [0 if not m.endswith("_values") else [] for m in measures])
+        for place, name in enumerate(measures):
+            if name.endswith("_values"):
+                sums[place] += list(np.frombuffer(values[name], dtype="<i4"))
+            else:
+                sums[place] += values[name]
+    for sums in (*expected.values(), *stored.values()):
+        for place, name in enumerate(measures):
+            if name.endswith("_values"):
+                sums[place] = sorted(sums[place])
+    assert stored == expected, (kind, piece)
 
 
 def test_views_the_roll_ups_do_not_serve_read_raw_rows_and_agents_and_versions_combine(data, raw):
@@ -477,8 +479,8 @@ def test_a_ticket_invited_with_two_versions_counts_under_each_as_raw_rows_do(dat
     # Those with two more dimensions read the week pieces where whole, and the "*v" rows.
     plan = rollup.plan(views[1], "channel")
     assert plan is not None and plan.dimension == VERSIONED
-    assert rollup.uses_pieces(plan, "tickets", "week")
-    assert rollup._days_and_pieces(plan, "durations", True)[1]
+    assert rollup_plan.piece_slices(plan, "tickets", "week") == (WEEKLY,)
+    assert rollup_plan.days_and_pieces(plan, "durations", (WEEKLY,))[1]
     # The version slice is summed from the combinations: the ticket is under both versions.
     both = compute(views[1], "template_version")
     assert len(both.groups) == len(versions)
@@ -877,7 +879,8 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     )
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dimension == "*"
-    single, starts = rollup._days_and_pieces(plan, "responses", True)
+    single, whole = rollup_plan.days_and_pieces(plan, "responses", (WEEKLY,))
+    starts = whole[WEEKLY]
     # 3-7 Sep and 13-14 Oct are parts of pieces, 8 Sep-12 Oct whole ones (30 Sep ends one);
     # only the days the roll-ups hold are named.
     last_stored = rollup_read.stored_days("responses")[1]  # type: ignore[index]
@@ -887,7 +890,7 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     ]
     assert starts[0] == date(2025, 9, 8) and date(2025, 9, 29) in starts
     assert date(2025, 10, 1) in starts and starts[-1] == date(2025, 10, 6)
-    assert not rollup.uses_pieces(plan, "responses", "day")
+    assert not rollup_plan.piece_slices(plan, "responses", "day")
     for grain in (None, "week", "month", "day"):
         assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
     # A dirty day leaves its piece to the days read one by one.
@@ -899,8 +902,8 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     db.session.commit()
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dirty == {date(2025, 9, 17)}
-    single, starts = rollup._days_and_pieces(plan, "responses", True)
-    assert date(2025, 9, 15) not in starts and date(2025, 9, 16) in single
+    single, whole = rollup_plan.days_and_pieces(plan, "responses", (WEEKLY,))
+    assert date(2025, 9, 15) not in whole[WEEKLY] and date(2025, 9, 16) in single
     assert date(2025, 9, 17) not in single
     for grain in (None, "week", "month"):
         assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
@@ -908,7 +911,7 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     longer = dataclasses.replace(scope, start=date(2024, 9, 1))
     plan = rollup.plan(longer, None)
     assert plan is not None
-    first_stored = min(d for d in rollup._days_and_pieces(plan, "responses", True)[0])
+    first_stored = min(rollup_plan.days_and_pieces(plan, "responses", (WEEKLY,))[0])
     assert first_stored >= date(2025, 8, 20)
     for grain in (None, "month"):
         assert_same(compute(longer, grain=grain), raw(longer, grain=grain))
@@ -918,9 +921,62 @@ def test_a_view_over_months_reads_whole_pieces_and_the_other_days_apart(data, ra
     versioned = dataclasses.replace(scope, template_version=tuple(_versions(data)[1:2]))
     plan = rollup.plan(versioned, "team")
     assert plan is not None and plan.dimension == VERSIONED
-    assert rollup.uses_pieces(plan, "sla", "month") and rollup.uses_pieces(plan, "durations", None)
+    assert rollup_plan.piece_slices(plan, "sla", "month") == (MONTHLY, WEEKLY)
+    assert rollup_plan.piece_slices(plan, "durations", None) == (MONTHLY, WEEKLY)
     for grain in (None, "week", "month"):
         assert_same(compute(versioned, "team", grain), raw(versioned, "team", grain))
+
+
+def test_a_view_by_month_or_none_reads_whole_months_then_week_pieces_then_days(data, raw):
+    """By month or none a view of the combinations reads each whole clean month from its
+    month piece (``"*m"``), then the whole week pieces, then the other days; by week, the
+    week pieces only. A refresh of a day sums its month piece again from the week pieces."""
+    generate(data, seed=12, count=150)
+    _invited_twice(data, 20, "Frontline", "chat")  # in September
+    db.session.commit()
+    rollup.rebuild()
+    assert_pieces_sum_their_days()
+    scope = Scope(
+        start=date(2025, 8, 25),
+        end=date(2025, 10, 12),
+        timezone=ZONE,
+        channel=(Channel.CHAT, Channel.EMAIL),
+        priority=tuple(Priority),
+        team=("Frontline", "Backline"),
+    )
+    plan = rollup.plan(scope, "team")
+    assert plan is not None and plan.dimension == "*"
+    assert rollup_plan.piece_slices(plan, "responses", None) == (MONTHLY, WEEKLY)
+    assert rollup_plan.piece_slices(plan, "responses", "week") == (WEEKLY,)
+    single, whole = rollup_plan.days_and_pieces(plan, "responses", (MONTHLY, WEEKLY))
+    assert whole[MONTHLY] == [date(2025, 9, 1)]
+    assert whole[WEEKLY] == [date(2025, 10, 1), date(2025, 10, 6)]
+    assert not any(date(2025, 9, 1) <= day <= date(2025, 9, 30) for day in single)
+    versioned = dataclasses.replace(scope, template_version=tuple(_versions(data)[1:2]))
+    for view in (scope, versioned):
+        for group_by in ("team", "channel", None):
+            for grain in (None, "week", "month"):
+                assert_same(compute(view, group_by, grain), raw(view, group_by, grain))
+    # A write in September: its month is read by week pieces and days until the refresh,
+    # which sums the month piece again from the stored week pieces.
+    data.response(
+        data.ticket(team="Frontline", channel="chat", created_at=GENERATED_START),
+        submitted_at=datetime(2025, 9, 17, 4, tzinfo=UTC),
+        nps=2,
+    )
+    db.session.commit()
+    plan = rollup.plan(scope, "team")
+    assert plan is not None
+    assert MONTHLY not in rollup_plan.days_and_pieces(plan, "responses", (MONTHLY, WEEKLY))[1]
+    assert_same(compute(scope, "team"), raw(scope, "team"))
+    assert rollup.refresh() >= 1
+    assert_pieces_sum_their_days()
+    plan = rollup.plan(scope, "team")
+    assert plan is not None
+    assert rollup_plan.days_and_pieces(plan, "responses", (MONTHLY,))[1][MONTHLY]
+    for view in (scope, versioned):
+        for grain in (None, "month"):
+            assert_same(compute(view, "team", grain), raw(view, "team", grain))
 
 
 def test_populations_without_pieces_read_their_combinations_by_month(data, raw, monkeypatch):

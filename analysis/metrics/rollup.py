@@ -34,41 +34,31 @@ Building them: :mod:`analysis.metrics.rollup_build` (:func:`rebuild`, :func:`ref
 
 from __future__ import annotations
 
-import dataclasses
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (
-    BigInteger,
-    and_,
-    bindparam,
-    cast,
-    func,
-    literal_column,
-    or_,
-    select,
-)
-from sqlalchemy.sql.elements import ColumnElement, SQLColumnExpression
+from sqlalchemy import BigInteger, bindparam, cast, func, literal_column, select
+from sqlalchemy.sql.elements import ColumnElement
 
 from survey_app.extensions import db
 from survey_app.memo import remembered
 
 from .definitions import PERCENTILES, percentile_ranks
 from .populations import MENTIONS, Population
-from .rollup_build import (
-    as_date,
-    day_runs,
-    driver_rows,
-    rebuild,
-    refresh,
-    text_value,
-)
+from .rollup_build import as_date, day_runs, driver_rows, rebuild, refresh, text_value
 from .rollup_derive import VALUES_DTYPE
+from .rollup_plan import (
+    Plan,
+    days_and_pieces,
+    piece_slices,
+    plan,
+    shareable,
+    stored_slice,
+)
 from .rollup_read import (
-    built_state,
     by_period,
     listed_days,
     period_case,
@@ -78,27 +68,19 @@ from .rollup_read import (
     response_values,
     seek_conditions,
     shared_rows,
-    split_days,
-    stored_days,
 )
 from .rollup_tables import (
     AGGREGATES,
-    BY,
     EXTRA_KEYS,
+    MONTHLY,
     ROLLUP_TABLES,
-    VERSION_IN_COMBINATION,
     VERSIONED,
-    WEEKLY,
-    WITH_PAIRS,
-    WITH_PIECES,
-    DirtyInstant,
-    has_pair_slice,
-    pair_slice,
 )
-from .scope import Grain, Scope, local_midnight, offset_spans
+from .scope import Grain, local_midnight, offset_spans
 
 __all__ = [
     "Plan",
+    "day_runs",
     "grouped_rows",
     "offset_spans",
     "percentile_rows",
@@ -123,112 +105,6 @@ def _typed(dimension: str | None, value: str | None) -> Any:
 # --- reading -----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """How a view reads the roll-ups: which slice, which of its values, which days raw."""
-
-    scope: Scope
-    #: The slice: "" (totals), a dimension, a pair of dimensions ("team|channel"), "*"
-    #: (combinations) or "*v" (combinations with the template version).
-    dimension: str
-    #: Roll-up column → accepted values (``value`` or ``by_<dimension>``).
-    filters: dict[str, tuple[str, ...]]
-    #: The roll-up column holding the group_by dimension's value.
-    group_column: str | None
-    dirty: frozenset[date]
-
-    def dirty_conditions(self, time: SQLColumnExpression[Any]) -> list[ColumnElement[bool]]:
-        """The raw rows' condition for the dirty days of the scope."""
-        ranges = [
-            and_(
-                time >= local_midnight(first, self.scope.timezone),
-                time < local_midnight(last + timedelta(days=1), self.scope.timezone),
-            )
-            for first, last in day_runs(self.dirty)
-        ]
-        return [or_(*ranges)]
-
-    def key(self, *, grouped: bool = True) -> tuple[Any, ...]:
-        """What the roll-up rows the plan reads depend on (with the population and grain);
-        ``grouped=False``: but its grouping."""
-        return (
-            self.scope,
-            self.dimension,
-            tuple(sorted(self.filters.items())),
-            self.group_column if grouped else None,
-            self.dirty,
-        )
-
-
-def plan(scope: Scope, group_by: str | None) -> Plan | None:
-    """How to answer ``scope`` grouped by ``group_by`` from the roll-ups; None: read raw rows."""
-    filters = scope.filters()
-    involved = set(filters) | ({group_by} if group_by is not None else set())
-    if len(involved) > 1 and not involved <= set(BY):
-        return None
-    state = built_state()
-    if state is None or state[0] != scope.timezone:
-        return None
-    if has_pair_slice(involved):
-        dimension = pair_slice(*involved)
-        columns = {name: f"by_{name}" for name in involved}
-    elif len(involved) > 1:
-        dimension = VERSIONED if "template_version" in involved else "*"
-        columns = {name: f"by_{name}" for name in involved}
-    else:
-        dimension = next(iter(involved), "")
-        columns = {dimension: "value"} if dimension else {}
-    accepted = {
-        columns[name]: tuple(text_value(v) for v in values) for name, values in filters.items()
-    }
-    group_column = columns[group_by] if group_by is not None else None
-    zone = scope.zone
-    begin, end = scope.bounds
-    instants = db.session.scalars(
-        select(DirtyInstant.at).where(DirtyInstant.at >= begin, DirtyInstant.at < end).distinct()
-    )
-    dirty = frozenset(at.astimezone(zone).date() for at in instants)
-    return Plan(scope, dimension, accepted, group_column, dirty)
-
-
-def _stored_slice(plan: Plan, kind: str) -> str:
-    """The slice of ``kind``'s table that holds the plan's rows."""
-    dimension = plan.dimension
-    if "|" in dimension and kind not in WITH_PAIRS:  # a pair, read from the combinations
-        dimension = VERSIONED if "template_version" in dimension else "*"
-    if dimension == VERSIONED and kind in VERSION_IN_COMBINATION:
-        dimension = "*"  # their combinations carry the template version
-    return dimension
-
-
-def uses_pieces(plan: Plan, kind: str, grain: Grain | None) -> bool:
-    """Whether a read of ``kind`` by ``grain`` takes the week pieces
-    (:data:`~.rollup_tables.WEEKLY`) for the whole pieces among its clean days: reads of the
-    combinations of :data:`~.rollup_tables.WITH_PIECES` without the agent and by week, month
-    or none, a template version's too (:func:`_rollup_selects`)."""
-    return (
-        grain != "day"
-        and kind in WITH_PIECES
-        and _stored_slice(plan, kind) in ("*", VERSIONED)
-        and "by_agent" not in plan.filters
-        and plan.group_column != "by_agent"
-    )
-
-
-def _days_and_pieces(plan: Plan, kind: str, pieces: bool) -> tuple[list[date], list[date]]:
-    """The plan's clean days read one by one, and the first days of the week pieces read
-    whole (every day of which is in the scope and clean; none unless ``pieces``), among the
-    days ``kind``'s roll-ups hold (:func:`~.rollup_read.stored_days`)."""
-    stored = stored_days(kind)
-    if stored is None:
-        return [], []
-    first, last = max(plan.scope.start, stored[0]), min(plan.scope.end, stored[1])
-    if first > last:
-        return [], []
-    single, starts = split_days(first, last, plan.dirty, pieces=pieces)
-    return list(single), list(starts)
-
-
 def _rollup_selects(
     plan: Plan,
     kind: str,
@@ -236,14 +112,14 @@ def _rollup_selects(
     group_by: str | None,
     grain: Grain | None,
     *,
-    pieces: bool = False,
+    pieces: tuple[str, ...] = (),
 ) -> tuple[list[Any], list[ColumnElement[Any]]]:
     """SELECTs of ``columns`` from ``kind``'s roll-ups in the plan's slice, clean days only,
     with their group keys: ``value`` (if grouped), ``period`` (if a grain), ``extra``.
-    ``pieces``: the whole week pieces of the clean days from :data:`~.rollup_tables.WEEKLY`
-    (a second SELECT; only for :func:`uses_pieces` reads), the other days from ``"*"``."""
+    ``pieces``: the slices of pieces (:func:`~.rollup_plan.piece_slices`) whose whole pieces
+    among the clean days are read from them (a SELECT each), the other days from ``"*"``."""
     table = ROLLUP_TABLES[kind]
-    dimension = _stored_slice(plan, kind)
+    dimension = stored_slice(plan, kind)
     chosen: list[ColumnElement[bool]]
     if dimension == VERSIONED:  # a ticket's only version in "*", each of several in "*v"
         chosen = [
@@ -277,21 +153,26 @@ def _rollup_selects(
         per_day=2 if dimension == VERSIONED else 1,
     )
     conditions += seeks or []
-    single, starts = _days_and_pieces(plan, kind, pieces)
+    single, whole = days_and_pieces(plan, kind, pieces)
     statements = []
-    if single or not starts:
+    if single or not whole:
         listed = listed_days(kind, single)
         statements.append(select(*selected).where(*chosen, *listed, *conditions))
-    if starts:
-        whole = table.c.day.in_(bindparam("piece_days", starts, expanding=True))
-        pieces_of = [table.c.dimension == WEEKLY, whole]
+    several: list[Any] = []  # the days of the pieces read whole
+    for piece, starts in whole.items():
+        firsts = table.c.day.in_(bindparam(f"{piece}_starts", starts, expanding=True))
+        pieces_of = [table.c.dimension == piece, firsts]
         if dimension == VERSIONED:
-            # The pieces hold the "*" rows, a ticket with several versions under none; its
-            # rows ("*v": few) are read for each day of the pieces.
             pieces_of.append(table.c.by_template_version.is_not(None))
-            several = [table.c.dimension == VERSIONED, *listed_days(kind, piece_days(starts))]
-            statements.append(select(*selected).where(*several, *conditions))
+            several += piece_days(starts, months=piece == MONTHLY)
         statements.append(select(*selected).where(*pieces_of, *conditions))
+    if several:
+        # The pieces hold the "*" rows, a ticket with several versions under none; its rows
+        # ("*v": few) are read for each day of the pieces.
+        listed = listed_days(kind, sorted(several))
+        statements.append(
+            select(*selected).where(table.c.dimension == VERSIONED, *listed, *conditions)
+        )
     return statements, keys
 
 
@@ -312,22 +193,6 @@ def _label(value: Any) -> str | None:
     )
 
 
-def _shareable(plan: Plan, kind: str) -> bool:
-    """Whether the page's reads without the plan's grouping (its cards, trend and p-chart)
-    can take a grouped read's rows: only when they read the same slice with the same use of
-    the week pieces. Not when the filters alone fit a smaller slice (a pair's, a
-    dimension's), nor for a grouping by the agent without an agent filter (the others read
-    the pieces, which have no agent). Such a grouped read is then made by its own grain: a
-    year of a team and a region by agent had read 12,600 rows (agent × day) for one per
-    agent (700 → 480 ms a page on SQLite, 710 → 545 on PostgreSQL)."""
-    if plan.group_column is None:
-        return True
-    filters = {column.removeprefix("by_") for column in plan.filters}
-    if len(filters) < 2 or (kind in WITH_PAIRS and has_pair_slice(filters)):
-        return False
-    return not (plan.group_column == "by_agent" and "by_agent" not in plan.filters)
-
-
 def grouped_rows(
     plan: Plan,
     kind: str,
@@ -345,11 +210,9 @@ def grouped_rows(
     # trend and p-chart share one read by day, summed into each grain here. (Not the comments'
     # keywords and aspects, which a page reads once: by day, a year is 365 times their rows.)
     combined = (
-        _stored_slice(plan, kind).startswith("*")
-        and kind not in MENTIONS
-        and _shareable(plan, kind)
+        stored_slice(plan, kind).startswith("*") and kind not in MENTIONS and shareable(plan, kind)
     )
-    pieces = uses_pieces(plan, kind, grain)
+    pieces = piece_slices(plan, kind, grain)
     statements, keys = _rollup_selects(
         plan, kind, sums, group_by, "day" if combined else grain, pieces=pieces
     )
@@ -415,7 +278,7 @@ def percentile_rows(
     table = ROLLUP_TABLES["durations"]
     columns = [table.c[f"{d}_values"] for d in durations]
     statements, _keys = _rollup_selects(
-        plan, "durations", columns, group_by, grain, pieces=uses_pieces(plan, "durations", grain)
+        plan, "durations", columns, group_by, grain, pieces=piece_slices(plan, "durations", grain)
     )
     blobs: dict[str, dict[tuple[Any, str | None], list[bytes]]] = {d: {} for d in durations}
     stored_rows, regrouped = shared_rows(
@@ -506,7 +369,7 @@ def heatmap_cells(plan: Plan) -> list[tuple[int, int, int, int]]:
     table = ROLLUP_TABLES["created"]
     sums = [_sum(table.c.n), _sum(table.c.seconds), _sum(table.c.elapsed)]
     statements, keys = _rollup_selects(
-        plan, "created", sums, None, None, pieces=uses_pieces(plan, "created", None)
+        plan, "created", sums, None, None, pieces=piece_slices(plan, "created", None)
     )
     return [
         (int(how), int(n), int(seconds), int(elapsed))

@@ -41,21 +41,22 @@ from survey_app.extensions import db
 
 from .definitions import DURATIONS
 from .populations import DURATION_COLUMNS, Population, population_aggregates
-from .rollup_derive import (
-    TICKET_KINDS,
-    derived_rows,
-    duration_table_rows,
-)
+from .rollup_derive import TICKET_KINDS, derived_rows, duration_table_rows, month_rows
 from .rollup_tables import (
     AGGREGATES,
     BY,
     COMBINED,
+    MONTHLY,
     ROLLUP_TABLES,
     VALUE_COLUMNS,
     VERSION_IN_COMBINATION,
     VERSIONED,
+    WEEKLY,
+    WITH_PIECES,
     DirtyInstant,
     RollupState,
+    first_of_month,
+    month_end,
     piece_end,
     piece_start,
 )
@@ -336,7 +337,9 @@ def _rebuild_days(
 def _rebuild_chunk(
     pool: ThreadPoolExecutor, first: date, last: date, timezone: str, *, emptied: bool
 ) -> None:
-    """Rebuild the roll-ups of the days ``first``..``last`` (:func:`_rebuild_days`)."""
+    """Rebuild the roll-ups of the days ``first``..``last`` (:func:`_rebuild_days`); ``emptied``
+    (all days): the chunk is a whole month, whose month pieces it sums too (else
+    :func:`_rebuild_month_pieces`)."""
     computed: list[tuple[Any, list[str], Future[list[tuple[Any, ...]]]]] = []
     for kind, table in ROLLUP_TABLES.items():
         if not emptied:
@@ -344,14 +347,37 @@ def _rebuild_chunk(
         if kind == "durations":
             names = [column.name for column in table.columns if column.name != "id"]
             fetched = _read_durations(first, last, timezone)
-            computed.append((table, names, pool.submit(duration_table_rows, fetched)))
+            job = pool.submit(duration_table_rows, fetched, months=emptied)
+            computed.append((table, names, job))
             continue
         aggregates = AGGREGATES[kind]
         combinations, versioned = _insert_combinations(kind, table, first, last, timezone)
-        job = pool.submit(derived_rows, kind, len(aggregates), combinations, versioned)
+        job = pool.submit(
+            derived_rows, kind, len(aggregates), combinations, versioned, months=emptied
+        )
         computed.append((table, _ROLLUP_KEYS + list(aggregates), job))
     for table, names, job in computed:
         _insert_tuples(table, names, job.result())
+    if not emptied:
+        _rebuild_month_pieces(first)
+
+
+def _rebuild_month_pieces(day: date) -> None:
+    """Sum the month pieces of ``day``'s month again from its stored week pieces."""
+    first, last = first_of_month(day), month_end(day)
+    for kind in sorted(WITH_PIECES):
+        table = ROLLUP_TABLES[kind]
+        db.session.execute(delete(table).where(table.c.dimension == MONTHLY, table.c.day == first))
+        if kind == "durations":
+            names = [c.name for c in table.columns if c.name != "id"]
+            read = [n for n in names if n not in ("dimension", "value", "extra")]
+        else:
+            names = _ROLLUP_KEYS + list(AGGREGATES[kind])
+            read = ["day", "extra", *(f"by_{d}" for d in BY), *AGGREGATES[kind]]
+        weekly = select(*(table.c[n] for n in read)).where(
+            table.c.dimension == WEEKLY, table.c.day >= first, table.c.day <= last
+        )
+        _insert_tuples(table, names, month_rows(kind, driver_rows(weekly, binary=True)))
 
 
 def _insert_tuples(table: Any, names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:

@@ -13,7 +13,7 @@ slice's values are sorted with one ``numpy.sort`` per slice (:func:`_sorted_valu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
 from itertools import pairwise
 from typing import Any
@@ -23,12 +23,14 @@ import numpy as np
 from .definitions import DURATIONS
 from .rollup_tables import (
     BY,
+    MONTHLY,
     PAIRS,
     PIECE_DIMENSIONS,
     VERSIONED,
     WEEKLY,
     WITH_PAIRS,
     WITH_PIECES,
+    first_of_month,
     pair_slice,
     piece_start,
 )
@@ -108,13 +110,13 @@ def derive(
     for dimension, dimensions in slices:
         places = [0, 1, *(position[name] for name in dimensions)]
         columns = [(coded[p][0], len(coded[p][1])) for p in places]
-        if dimension == WEEKLY:
-            columns[0] = _piece_codes(*coded[0])
+        if dimension in PIECE_STARTS:
+            columns[0] = _piece_codes(*coded[0], PIECE_STARTS[dimension])
         inverse, firsts = group_ids(columns)
         sums = _sums(inverse, len(firsts), matrix)
         heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
-        if dimension == WEEKLY:
-            heads = _piece_heads(heads)
+        if dimension in PIECE_STARTS:
+            heads = _piece_heads(heads, PIECE_STARTS[dimension])
         derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
     return derived
 
@@ -123,19 +125,29 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
-def _piece_codes(day_codes: Codes, days: list[Any]) -> tuple[Codes, int]:
-    """Each row's week piece (:data:`~.rollup_tables.WEEKLY`) as a code, from its day's code
-    and the distinct days (a date, or its ISO text from SQLite); and how many pieces."""
-    piece_of, starts = factorize([piece_start(_as_date(day)) for day in days])
+#: The slices of pieces (:data:`~.rollup_tables.WEEKLY`, :data:`~.rollup_tables.MONTHLY`)
+#: → the first day of a day's piece.
+PIECE_STARTS: dict[str, Callable[[date], date]] = {WEEKLY: piece_start, MONTHLY: first_of_month}
+
+
+def _piece_codes(
+    day_codes: Codes, days: list[Any], start_of: Callable[[date], date]
+) -> tuple[Codes, int]:
+    """Each row's piece as a code (``start_of``: a day → its piece's first day), from its
+    day's code and the distinct days (a date, or its ISO text from SQLite); and how many
+    pieces."""
+    piece_of, starts = factorize([start_of(_as_date(day)) for day in days])
     return piece_of[day_codes], len(starts)
 
 
-def _piece_heads(heads: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Group keys read from one row of each week piece's group, with the piece's first day
-    as the rows had theirs (a date, or its ISO text from SQLite)."""
+def _piece_heads(
+    heads: list[tuple[Any, ...]], start_of: Callable[[date], date]
+) -> list[tuple[Any, ...]]:
+    """Group keys read from one row of each piece's group, with the piece's first day as the
+    rows had theirs (a date, or its ISO text from SQLite)."""
     starts: list[tuple[Any, ...]] = []
     for head in heads:
-        start = piece_start(_as_date(head[0]))
+        start = start_of(_as_date(head[0]))
         starts.append((start.isoformat() if isinstance(head[0], str) else start, *head[1:]))
     return starts
 
@@ -183,15 +195,23 @@ def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any
     return [row for row in rows if row[place] is not None] + versioned
 
 
+def piece_slices(kind: str, *, months: bool) -> list[tuple[str, tuple[str, ...]]]:
+    """The pieces of ``kind`` a chunk's combinations sum to: its week pieces, and with
+    ``months`` (a chunk of every day of its month) its month piece."""
+    if kind not in WITH_PIECES:
+        return []
+    return [(WEEKLY, PIECE_DIMENSIONS), *([(MONTHLY, PIECE_DIMENSIONS)] if months else [])]
+
+
 def derived_rows(
-    kind: str, aggregates: int, combinations: list[Any], versioned: list[Any]
+    kind: str, aggregates: int, combinations: list[Any], versioned: list[Any], *, months: bool
 ) -> list[tuple[Any, ...]]:
-    """The derived slices of ``kind`` summed from its combination rows, and its week pieces
-    (:data:`~.rollup_tables.WEEKLY`, summed like ``"*"``) from the chunk's whole pieces; for
+    """The derived slices of ``kind`` summed from its combination rows, and its pieces
+    (:func:`piece_slices`, summed like ``"*"``) from the chunk's whole pieces; for
     the ticket populations the slices with the template version from :func:`with_versions`,
     the others from ``"*"`` (a ticket once). No database: runs beside the next queries."""
     slices = derived_slices(kind)
-    pieces = [(WEEKLY, PIECE_DIMENSIONS)] if kind in WITH_PIECES else []
+    pieces = piece_slices(kind, months=months)
     if kind not in TICKET_KINDS:
         return derive(combinations, aggregates, [*slices, *pieces])
     by_version = [s for s in slices if "template_version" in s[1]]
@@ -201,21 +221,49 @@ def derived_rows(
     return rows + derive(with_versions(combinations, versioned, place), aggregates, by_version)
 
 
-def duration_table_rows(fetched: dict[str, list[Any]]) -> list[tuple[Any, ...]]:
+def duration_table_rows(fetched: dict[str, list[Any]], *, months: bool) -> list[tuple[Any, ...]]:
     """The duration roll-up rows (in the columns' order) of :func:`_read_durations`' facts: per
-    slice and value, each duration's count, sum and sorted values. No database."""
+    slice and value, each duration's count, sum and sorted values (``months``: as
+    :func:`piece_slices`). No database."""
     slices = derived_slices("durations")
     by_version = [s for s in slices if "template_version" in s[1]]
+    pieces = piece_slices("durations", months=months)
     return [
         *_duration_rows(
-            fetched["*"],
-            [*(s for s in slices if s not in by_version), ("*", BY), (WEEKLY, PIECE_DIMENSIONS)],
+            fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY), *pieces]
         ),
         *_duration_rows(
             with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
         ),
         *_duration_rows(fetched[VERSIONED], [(VERSIONED, BY)]),
     ]
+
+
+def month_rows(kind: str, weekly: Sequence[Sequence[Any]]) -> list[tuple[Any, ...]]:
+    """The month piece rows (:data:`~.rollup_tables.MONTHLY`) of ``kind`` summed from the
+    stored week pieces of one month: ``(day, extra, by_<BY> …, aggregate …)``, for the
+    durations ``(day, by_<BY> …, <duration>_n, <duration>_total …, <duration>_values …)``,
+    whose sorted values are merged. A refresh rebuilds a few days of a month, not all."""
+    if kind != "durations":
+        aggregates = len(weekly[0]) - 2 - len(BY) if weekly else 0
+        return derive(weekly, aggregates, [(MONTHLY, PIECE_DIMENSIONS)])
+    groups: dict[tuple[Any, ...], list[Sequence[Any]]] = {}
+    for row in weekly:
+        groups.setdefault(tuple(row[1 : 1 + len(BY)]), []).append(row)
+    sums_at = 1 + len(BY)
+    values_at = sums_at + 2 * len(DURATIONS)
+    rows: list[tuple[Any, ...]] = []
+    for by, members in groups.items():
+        (start,) = _piece_heads([(members[0][0],)], first_of_month)[0]
+        sums = [sum(int(row[place]) for row in members) for place in range(sums_at, values_at)]
+        merged = [
+            np.sort(
+                np.concatenate([np.frombuffer(row[place], dtype=VALUES_DTYPE) for row in members])
+            ).tobytes()
+            for place in range(values_at, values_at + len(DURATIONS))
+        ]
+        rows.append((start, MONTHLY, None, None, *by, *sums, *merged))
+    return rows
 
 
 def _duration_rows(
@@ -233,13 +281,13 @@ def _duration_rows(
     rows: list[tuple[Any, ...]] = []
     for dimension, parts in slices:
         columns = [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-        if dimension == WEEKLY:
-            columns[0] = _piece_codes(*coded["day"])
+        if dimension in PIECE_STARTS:
+            columns[0] = _piece_codes(*coded["day"], PIECE_STARTS[dimension])
         keys, firsts = group_ids(columns)
         places = [1 + BY.index(name) for name in parts]
         heads = _heads(fetched, firsts, dimension, places, first_by=1, extra_at=None)
-        if dimension == WEEKLY:
-            heads = _piece_heads(heads)
+        if dimension in PIECE_STARTS:
+            heads = _piece_heads(heads, PIECE_STARTS[dimension])
         stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
         rows += [
             (*head, *rest)

@@ -43,6 +43,7 @@ from .rollup_tables import (
     DirtyInstant,
     RollupState,
     first_of_month,
+    month_end,
     month_start,
     piece_end,
     piece_start,
@@ -305,27 +306,36 @@ def period_case(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[
     return case(*whens, else_=bounds[-1][1]) if whens else literal(bounds[0][1], String())
 
 
-def piece_days(starts: Sequence[date]) -> list[date]:
+def piece_days(starts: Sequence[date], *, months: bool = False) -> list[date]:
     """Every day of the week pieces (:func:`~.rollup_tables.piece_start`) beginning on
-    ``starts``."""
+    ``starts`` (``months``: of the months)."""
+    end_of = month_end if months else piece_end
     return [
         start + timedelta(days=n)
         for start in starts
-        for n in range((piece_end(start) - start).days + 1)
+        for n in range((end_of(start) - start).days + 1)
     ]
 
 
 @functools.lru_cache(maxsize=256)
 def split_days(
-    first: date, last: date, dirty: frozenset[date], *, pieces: bool
-) -> tuple[tuple[date, ...], tuple[date, ...]]:
-    """The clean days of ``first``..``last`` to read one by one, and the first days of the
-    week pieces (:func:`~.rollup_tables.piece_start`) to read whole: those whose every day
-    is in the period and not ``dirty`` (none unless ``pieces``)."""
+    first: date, last: date, dirty: frozenset[date], *, pieces: bool, months: bool = False
+) -> tuple[tuple[date, ...], tuple[date, ...], tuple[date, ...]]:
+    """The clean days of ``first``..``last`` to read one by one, the first days of the
+    week pieces (:func:`~.rollup_tables.piece_start`) and, with ``months``, of the months to
+    read whole: those whose every day is in the period and not ``dirty`` (a month before its
+    week pieces; no piece unless ``pieces``)."""
     single: list[date] = []
     starts: list[date] = []
+    month_starts: list[date] = []
     day = first
     while day <= last:
+        if months and day.day == 1 and month_end(day) <= last:
+            month = [day + timedelta(days=n) for n in range(month_end(day).day)]
+            if dirty.isdisjoint(month):
+                month_starts.append(day)
+                day = month[-1] + timedelta(days=1)
+                continue
         start = piece_start(day)
         end = piece_end(start)
         run = [day + timedelta(days=n) for n in range((min(end, last) - day).days + 1)]
@@ -334,7 +344,7 @@ def split_days(
         else:
             single += (d for d in run if d not in dirty)
         day = run[-1] + timedelta(days=1)
-    return tuple(single), tuple(starts)
+    return tuple(single), tuple(starts), tuple(month_starts)
 
 
 def response_values(names: Sequence[str]) -> dict[str, list[str]] | None:
