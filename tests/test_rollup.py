@@ -34,8 +34,11 @@ from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_plan, ro
 from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
 from analysis.metrics.rollup_tables import (
+    AGGREGATES,
     COMBINED,
     MONTH_KEYED,
+    MONTH_PAIRED,
+    MONTH_PAIRS,
     MONTHLY,
     PIECE_DIMENSIONS,
     ROLLUP_TABLES,
@@ -44,6 +47,7 @@ from analysis.metrics.rollup_tables import (
     WITH_PIECES,
     DirtyInstant,
     RollupState,
+    pair_slice,
     piece_end,
     piece_start,
 )
@@ -363,6 +367,35 @@ def assert_pieces_sum_their_days() -> None:
     for kind, table in ROLLUP_TABLES.items():
         for piece, start_of in ((WEEKLY, piece_start), (MONTHLY, lambda d: d.replace(day=1))):
             _assert_pieces_sum(kind, table, piece, start_of)
+        if kind in MONTH_PAIRED:
+            for pair in MONTH_PAIRS:
+                _assert_month_pair_sums(kind, table, pair)
+
+
+def _assert_month_pair_sums(kind: str, table: Any, pair: tuple[str, str]) -> None:
+    """A pair's rows by month hold the sums of the month's combinations (with the template
+    version, the ticket populations': the "*" rows with one and the "*v" rows)."""
+    versioned = "template_version" in pair and kind == "created"
+    aggregates = list(AGGREGATES[kind])
+    expected: dict[tuple[Any, ...], list[int]] = {}
+    stored: dict[tuple[Any, ...], list[int]] = {}
+    chosen = [table.c.dimension == "*"]
+    if versioned:
+        chosen = [
+            table.c.dimension.in_(("*", VERSIONED)),
+            table.c.by_template_version.is_not(None),
+        ]
+    for target, where in ((expected, chosen), (stored, [table.c.dimension == pair_slice(*pair)])):
+        for row in db.session.execute(select(table).where(*where)):
+            values = row._mapping
+            day = date.fromisoformat(str(values["day"]))
+            key = (day.replace(day=1), values["extra"], *(values[f"by_{d}"] for d in pair))
+            sums = target.setdefault(key, [0] * len(aggregates))
+            for place, name in enumerate(aggregates):
+                sums[place] += values[name]
+            if target is stored:
+                assert day.day == 1
+    assert stored == expected, (kind, pair)
 
 
 def _assert_pieces_sum(kind: str, table: Any, piece: str, start_of: Any) -> None:
@@ -950,7 +983,8 @@ def test_a_view_by_month_or_none_reads_whole_months_then_week_pieces_then_days(d
     assert rollup_plan.piece_slices(plan, "responses", "week") == (WEEKLY,)
     single, whole = rollup_plan.days_and_pieces(plan, "responses", (MONTHLY, WEEKLY))
     assert whole[MONTHLY] == [date(2025, 9, 1)]
-    assert whole[WEEKLY] == [date(2025, 10, 1), date(2025, 10, 6)]
+    # (25-31 August is whole in the scope, the data beginning within it)
+    assert whole[WEEKLY] == [date(2025, 8, 25), date(2025, 10, 1), date(2025, 10, 6)]
     assert not any(date(2025, 9, 1) <= day <= date(2025, 9, 30) for day in single)
     versioned = dataclasses.replace(scope, template_version=tuple(_versions(data)[1:2]))
     for view in (scope, versioned):
@@ -977,6 +1011,80 @@ def test_a_view_by_month_or_none_reads_whole_months_then_week_pieces_then_days(d
     for view in (scope, versioned):
         for grain in (None, "month"):
             assert_same(compute(view, "team", grain), raw(view, "team", grain))
+
+
+def test_a_view_of_two_dimensions_reads_the_heatmap_skipped_and_aspects_by_month(
+    data, raw, monkeypatch
+):
+    """The heatmap's, the skipped invitations' and the aspects' pairs are kept by month: a
+    view of two dimensions by month or none reads its whole clean months from them and its
+    other days from the combinations, and equals the raw rows, with a ticket invited with
+    two template versions, after a write and after the refresh that sums its month again."""
+    generate(data, seed=14, count=160)
+    _invited_twice(data, 20, "Frontline", "chat")  # in September
+    _comment_everything(random.Random(14))
+    db.session.commit()
+    rollup.rebuild()
+    assert_pieces_sum_their_days()
+    for kind in MONTH_PAIRED:
+        table = ROLLUP_TABLES[kind]
+        assert db.session.scalar(select(func.count()).where(table.c.dimension == "team|channel"))
+    versions = tuple(_versions(data)[1:2])
+    views = [
+        Scope(
+            start=date(2025, 8, 27),
+            end=date(2025, 10, 9),
+            timezone=ZONE,
+            customer_tier=(Tier.STANDARD,),
+            customer_is_new=False,
+        ),
+        Scope(
+            start=date(2025, 8, 27),
+            end=date(2025, 10, 9),
+            timezone=ZONE,
+            template_version=versions,
+            channel=(Channel.CHAT,),
+        ),
+    ]
+    for scope in views:
+        plan = rollup.plan(scope, None)
+        assert plan is not None and "|" in plan.dimension
+        for kind in ("created", "skipped", "aspects"):
+            assert rollup_plan.piece_slices(plan, kind, None) == (plan.dimension,)
+            assert rollup_plan.days_and_pieces(plan, kind, (plan.dimension,))[1] == {
+                plan.dimension: [date(2025, 9, 1)]
+            }
+        assert not rollup_plan.piece_slices(plan, "keywords", None)
+        assert not rollup_plan.piece_slices(plan, "created", "week")
+
+    def unplanned(scope: Scope, group_by: str | None, **kwargs: Any) -> None:
+        return None
+
+    def check() -> None:
+        for scope in views:
+            assert frt_heatmap(scope) == raw_frt_heatmap(scope)
+            for grain in (None, "week", "month"):
+                assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+            assert_same(compute(scope, "team"), raw(scope, "team"))
+            fast = mention_sums("aspects", scope)
+            monkeypatch.setattr(rollup, "plan", unplanned)
+            slow = mention_sums("aspects", scope)
+            monkeypatch.undo()
+            assert fast == slow and fast
+
+    check()
+    data.response(
+        data.ticket(
+            team="Frontline", channel="chat", created_at=datetime(2025, 9, 12, 3, tzinfo=UTC)
+        ),
+        submitted_at=datetime(2025, 9, 12, 4, tzinfo=UTC),
+        nps=3,
+    )
+    db.session.commit()
+    check()
+    assert rollup.refresh() >= 1
+    assert_pieces_sum_their_days()
+    check()
 
 
 def test_populations_without_pieces_read_their_combinations_by_month(data, raw, monkeypatch):

@@ -48,8 +48,9 @@ from survey_app.memo import remembered
 
 from .definitions import PERCENTILES, percentile_ranks
 from .populations import MENTIONS, Population
-from .rollup_build import as_date, day_runs, driver_rows, rebuild, refresh, text_value
+from .rollup_build import day_runs, rebuild, refresh, text_value
 from .rollup_derive import VALUES_DTYPE
+from .rollup_io import as_date, driver_rows
 from .rollup_plan import (
     Plan,
     days_and_pieces,
@@ -152,26 +153,33 @@ def _rollup_selects(
         (plan.scope.start, plan.scope.end),
         per_day=2 if dimension == VERSIONED else 1,
     )
-    conditions += seeks or []
+    sought = [*conditions, *(seeks or [])]
     single, whole = days_and_pieces(plan, kind, pieces)
     statements = []
     if single or not whole:
         listed = listed_days(kind, single)
-        statements.append(select(*selected).where(*chosen, *listed, *conditions))
+        statements.append(select(*selected).where(*chosen, *listed, *sought))
     several: list[Any] = []  # the days of the pieces read whole
     for piece, starts in whole.items():
+        if "|" in piece:  # a pair's months (its rows have no other values to seek by)
+            months = listed_days(kind, starts)[:1]
+            firsts = table.c.day.in_(bindparam("pair_months", starts, expanding=True))
+            statements.append(
+                select(*selected).where(table.c.dimension == piece, *months, firsts, *conditions)
+            )
+            continue
         firsts = table.c.day.in_(bindparam(f"{piece}_starts", starts, expanding=True))
         pieces_of = [table.c.dimension == piece, firsts]
         if dimension == VERSIONED:
             pieces_of.append(table.c.by_template_version.is_not(None))
             several += piece_days(starts, months=piece == MONTHLY)
-        statements.append(select(*selected).where(*pieces_of, *conditions))
+        statements.append(select(*selected).where(*pieces_of, *sought))
     if several:
         # The pieces hold the "*" rows, a ticket with several versions under none; its rows
         # ("*v": few) are read for each day of the pieces.
         listed = listed_days(kind, sorted(several))
         statements.append(
-            select(*selected).where(table.c.dimension == VERSIONED, *listed, *conditions)
+            select(*selected).where(table.c.dimension == VERSIONED, *listed, *sought)
         )
     return statements, keys
 

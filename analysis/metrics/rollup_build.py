@@ -11,7 +11,7 @@ read once per chunk of days and sorted per slice value with numpy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -36,16 +36,25 @@ from sqlalchemy import (
 from sqlalchemy.schema import CreateIndex, DropIndex
 from sqlalchemy.sql.elements import ColumnElement, Label, Null, SQLColumnExpression
 
-from survey_app.bulk_io import bulk_memory, copy_rows, sorting_threads
+from survey_app.bulk_io import bulk_memory, sorting_threads
 from survey_app.extensions import db
 
 from .definitions import DURATIONS
 from .populations import DURATION_COLUMNS, Population, population_aggregates
-from .rollup_derive import TICKET_KINDS, derived_rows, duration_table_rows, month_rows
+from .rollup_derive import (
+    TICKET_KINDS,
+    derived_rows,
+    duration_table_rows,
+    month_pair_rows,
+    month_rows,
+)
+from .rollup_io import driver_rows, insert_tuples
 from .rollup_tables import (
     AGGREGATES,
     BY,
     COMBINED,
+    MONTH_PAIRED,
+    MONTH_PAIRS,
     MONTHLY,
     ROLLUP_TABLES,
     VALUE_COLUMNS,
@@ -57,6 +66,8 @@ from .rollup_tables import (
     RollupState,
     first_of_month,
     month_end,
+    month_start,
+    pair_slice,
     piece_end,
     piece_start,
 )
@@ -90,10 +101,6 @@ def _local_hour_of_week(column: SQLColumnExpression[Any], minutes: int) -> Colum
     return weekday * 24 + cast(func.extract("hour", shifted), Integer)
 
 
-def as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value))
-
-
 def _value_sql(population: Population, dimension: str) -> ColumnElement[Any]:
     column = population.column(dimension)
     if dimension == "customer_is_new":
@@ -106,35 +113,6 @@ def text_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def driver_rows(statement: Any, *, binary: bool = False) -> list[tuple[Any, ...]]:
-    """The rows of ``statement`` as the driver returns them (no result processing: a roll-up
-    build reads hundreds of thousands, whose values are already what it writes back).
-
-    ``binary``: on PostgreSQL in the binary format: the duration arrays are ``bytea``, which
-    the text format sends as hex (twice the bytes, decoded in Python): a year by channel and
-    month reads 16 MB of them, 109 ms as text, 50 as binary."""
-    connection = db.session.connection()
-    compiled = statement.compile(
-        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-    )
-    processors: dict[str, Callable[[Any], Any]] = compiled._bind_processors
-    params = {
-        name: processors[name](value) if name in processors else value
-        for name, value in compiled.construct_params().items()
-    }
-    dbapi: Any = connection.connection.dbapi_connection
-    if connection.dialect.name == "postgresql":
-        with dbapi.cursor(binary=binary) as cursor:  # psycopg's
-            cursor.execute(compiled.string, params)
-            return list(cursor.fetchall())
-    cursor = dbapi.cursor()
-    try:
-        cursor.execute(compiled.string, [params[name] for name in compiled.positiontup])
-        return list(cursor.fetchall())
-    finally:
-        cursor.close()
 
 
 # --- building ----------------------------------------------------------------------------------
@@ -357,13 +335,14 @@ def _rebuild_chunk(
         )
         computed.append((table, _ROLLUP_KEYS + list(aggregates), job))
     for table, names, job in computed:
-        _insert_tuples(table, names, job.result())
+        insert_tuples(table, names, job.result())
     if not emptied:
         _rebuild_month_pieces(first)
 
 
 def _rebuild_month_pieces(day: date) -> None:
-    """Sum the month pieces of ``day``'s month again from its stored week pieces."""
+    """Sum the month pieces of ``day``'s month again from its stored week pieces, and its
+    pairs by month (:data:`~.rollup_tables.MONTH_PAIRED`) from its combinations."""
     first, last = first_of_month(day), month_end(day)
     for kind in sorted(WITH_PIECES):
         table = ROLLUP_TABLES[kind]
@@ -377,29 +356,21 @@ def _rebuild_month_pieces(day: date) -> None:
         weekly = select(*(table.c[n] for n in read)).where(
             table.c.dimension == WEEKLY, table.c.day >= first, table.c.day <= last
         )
-        _insert_tuples(table, names, month_rows(kind, driver_rows(weekly, binary=True)))
-
-
-def _insert_tuples(table: Any, names: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
-    """Insert roll-up rows (tuples of the ``names`` columns, ``day`` first) through the
-    driver: a rebuild writes hundreds of thousands, and the values are already what the
-    columns store (dates, ints, bytes). PostgreSQL takes them by ``COPY`` (its
-    ``executemany`` sends one ``INSERT`` per row), SQLite by ``executemany``."""
-    if not rows:
-        return
-    connection = db.session.connection()
-    columns = ", ".join(names)
-    if connection.dialect.name == "postgresql":
-        copy_rows(connection, table, names, rows, binary=True)
-        return
-    if not all(type(row[0]) is str for row in rows):  # read back from SQLite: ISO text
-        days: dict[Any, str] = {}  # SQLite stores a date as its ISO text
-        rows = [
-            (days.get(row[0]) or days.setdefault(row[0], as_date(row[0]).isoformat()), *row[1:])
-            for row in rows
-        ]
-    marks = ", ".join("?" for _ in names)
-    connection.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", rows)
+        insert_tuples(table, names, month_rows(kind, driver_rows(weekly, binary=True)))
+    pairs = [pair_slice(*pair) for pair in MONTH_PAIRS]
+    for kind in sorted(MONTH_PAIRED):  # and its pairs from its combinations (month-keyed)
+        table = ROLLUP_TABLES[kind]
+        month = [month_start(table.c.day) == first, table.c.day >= first, table.c.day <= last]
+        db.session.execute(delete(table).where(table.c.dimension.in_(pairs), *month))
+        read = ["day", "extra", *(f"by_{d}" for d in BY), *AGGREGATES[kind]]
+        found = {
+            source: driver_rows(
+                select(*(table.c[n] for n in read)).where(table.c.dimension == source, *month)
+            )
+            for source in ("*", VERSIONED)
+        }
+        rows = month_pair_rows(kind, len(AGGREGATES[kind]), found["*"], found[VERSIONED])
+        insert_tuples(table, _ROLLUP_KEYS + list(AGGREGATES[kind]), rows)
 
 
 def _data_days(timezone: str) -> list[date]:

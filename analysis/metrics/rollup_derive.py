@@ -23,6 +23,8 @@ import numpy as np
 from .definitions import DURATIONS
 from .rollup_tables import (
     BY,
+    MONTH_PAIRED,
+    MONTH_PAIRS,
     MONTHLY,
     PAIRS,
     PIECE_DIMENSIONS,
@@ -89,15 +91,20 @@ def _sums(inverse: Codes, groups: int, matrix: np.ndarray[Any, Any]) -> list[lis
 
 
 def derive(
-    rows: Sequence[Sequence[Any]], aggregates: int, slices: Sequence[tuple[str, tuple[str, ...]]]
+    rows: Sequence[Sequence[Any]],
+    aggregates: int,
+    slices: Sequence[tuple[str, tuple[str, ...]]],
+    *,
+    by_month: bool = False,
 ) -> list[tuple[Any, ...]]:
     """The roll-up rows of ``slices`` summed from combination ``rows``.
 
     ``rows``: ``(day, extra, by_<BY> …, aggregate …)`` with ``aggregates`` integer aggregates;
     ``slices``: ``(dimension, its dimensions)``: ``("", ())`` the day's totals, ``("team",
     ("team",))`` one dimension (its value in ``value``), ``("team|channel", ("team",
-    "channel"))`` a pair (their values in ``by_team`` and ``by_channel``). Returns rows in the
-    roll-up tables' key order ``(day, dimension, value, extra, by_<BY> …, aggregate …)``.
+    "channel"))`` a pair (their values in ``by_team`` and ``by_channel``); the pieces
+    (:data:`PIECE_STARTS`) per piece, every slice per month with ``by_month``. Returns rows
+    in the roll-up tables' key order ``(day, dimension, value, extra, by_<BY> …, aggregate …)``.
     """
     if not rows:
         return []
@@ -110,13 +117,14 @@ def derive(
     for dimension, dimensions in slices:
         places = [0, 1, *(position[name] for name in dimensions)]
         columns = [(coded[p][0], len(coded[p][1])) for p in places]
-        if dimension in PIECE_STARTS:
-            columns[0] = _piece_codes(*coded[0], PIECE_STARTS[dimension])
+        start_of = first_of_month if by_month else PIECE_STARTS.get(dimension)
+        if start_of is not None:
+            columns[0] = _piece_codes(*coded[0], start_of)
         inverse, firsts = group_ids(columns)
         sums = _sums(inverse, len(firsts), matrix)
         heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
-        if dimension in PIECE_STARTS:
-            heads = _piece_heads(heads, PIECE_STARTS[dimension])
+        if start_of is not None:
+            heads = _piece_heads(heads, start_of)
         derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
     return derived
 
@@ -212,13 +220,34 @@ def derived_rows(
     the others from ``"*"`` (a ticket once). No database: runs beside the next queries."""
     slices = derived_slices(kind)
     pieces = piece_slices(kind, months=months)
+    paired = month_pair_rows(kind, aggregates, combinations, versioned) if months else []
     if kind not in TICKET_KINDS:
-        return derive(combinations, aggregates, [*slices, *pieces])
+        return derive(combinations, aggregates, [*slices, *pieces]) + paired
     by_version = [s for s in slices if "template_version" in s[1]]
     slices = [s for s in slices if "template_version" not in s[1]]
     rows = derive(combinations, aggregates, [*slices, *pieces])
     place = 2 + _VERSION_PLACE
-    return rows + derive(with_versions(combinations, versioned, place), aggregates, by_version)
+    versions = with_versions(combinations, versioned, place)
+    return rows + derive(versions, aggregates, by_version) + paired
+
+
+def month_pair_rows(
+    kind: str, aggregates: int, combinations: list[Any], versioned: list[Any]
+) -> list[tuple[Any, ...]]:
+    """The pairs by month of ``kind`` (:data:`~.rollup_tables.MONTH_PAIRED`; none for the
+    others) summed from every combination row of a month (the ticket populations' pairs with
+    the template version from :func:`with_versions`)."""
+    if kind not in MONTH_PAIRED:
+        return []
+    pairs = [(pair_slice(*pair), pair) for pair in MONTH_PAIRS]
+    if kind not in TICKET_KINDS:
+        return derive(combinations, aggregates, pairs, by_month=True)
+    by_version = [s for s in pairs if "template_version" in s[1]]
+    plain = [s for s in pairs if s not in by_version]
+    versions = with_versions(combinations, versioned, 2 + _VERSION_PLACE)
+    return derive(combinations, aggregates, plain, by_month=True) + derive(
+        versions, aggregates, by_version, by_month=True
+    )
 
 
 def duration_table_rows(fetched: dict[str, list[Any]], *, months: bool) -> list[tuple[Any, ...]]:

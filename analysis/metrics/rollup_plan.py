@@ -23,6 +23,8 @@ from .rollup_build import day_runs, text_value
 from .rollup_read import built_state, split_days, stored_days
 from .rollup_tables import (
     BY,
+    MONTH_PAIRED,
+    MONTH_PAIRS,
     MONTHLY,
     VERSION_IN_COMBINATION,
     VERSIONED,
@@ -31,9 +33,14 @@ from .rollup_tables import (
     WITH_PIECES,
     DirtyInstant,
     has_pair_slice,
+    month_end,
     pair_slice,
+    piece_end,
 )
 from .scope import Grain, Scope, local_midnight
+
+#: The slices of the pairs kept by month (:data:`~.rollup_tables.MONTH_PAIRS`).
+MONTH_PAIR_SLICES = frozenset(pair_slice(*pair) for pair in MONTH_PAIRS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +125,11 @@ def piece_slices(plan: Plan, kind: str, grain: Grain | None) -> tuple[str, ...]:
     """The pieces a read of ``kind`` by ``grain`` takes for the whole ones among its clean
     days, largest first: reads of the combinations of :data:`~.rollup_tables.WITH_PIECES`
     without the agent (a template version's too) take the week pieces by week, the months
-    and then the week pieces by month or none, nothing by day."""
+    and then the week pieces by month or none, nothing by day; a pair's read of
+    :data:`~.rollup_tables.MONTH_PAIRED` by month or none its pair's months."""
+    if kind in MONTH_PAIRED:
+        paired = plan.dimension in MONTH_PAIR_SLICES and grain in (None, "month")
+        return (plan.dimension,) if paired else ()
     if (
         grain == "day"
         or kind not in WITH_PIECES
@@ -133,20 +144,29 @@ def piece_slices(plan: Plan, kind: str, grain: Grain | None) -> tuple[str, ...]:
 def days_and_pieces(
     plan: Plan, kind: str, pieces: tuple[str, ...]
 ) -> tuple[list[date], dict[str, list[date]]]:
-    """The plan's clean days read one by one, and per slice of ``pieces`` the first days of
-    the pieces read whole (every day of which is in the scope and clean), among the days
-    ``kind``'s roll-ups hold (:func:`~.rollup_read.stored_days`)."""
+    """The plan's clean days read one by one, and per slice of ``pieces`` (the week pieces',
+    or by month: the month pieces', a pair's) the first days of the pieces read whole (every
+    day of which is in the scope and clean), among the days ``kind``'s roll-ups hold
+    (:func:`~.rollup_read.stored_days`)."""
     stored = stored_days(kind)
-    if stored is None:
+    first, last = plan.scope.start, plan.scope.end
+    if stored is None or max(first, stored[0]) > min(last, stored[1]):
         return [], {}
-    first, last = max(plan.scope.start, stored[0]), min(plan.scope.end, stored[1])
-    if first > last:
-        return [], {}
+    low, high = stored
     single, weeks, months = split_days(
-        first, last, plan.dirty, pieces=WEEKLY in pieces, months=MONTHLY in pieces
+        first, last, plan.dirty, pieces=WEEKLY in pieces, months=any(p != WEEKLY for p in pieces)
     )
-    whole = {WEEKLY: list(weeks), MONTHLY: list(months)}
-    return list(single), {piece: whole[piece] for piece in pieces if whole[piece]}
+    # A piece is whole if the scope holds its every day, held or not: it sums the held ones.
+    whole = {
+        piece: [
+            start
+            for start in (weeks if piece == WEEKLY else months)
+            if start <= high and (piece_end(start) if piece == WEEKLY else month_end(start)) >= low
+        ]
+        for piece in pieces
+    }
+    held = [day for day in single if low <= day <= high]
+    return held, {piece: starts for piece, starts in whole.items() if starts}
 
 
 def shareable(plan: Plan, kind: str) -> bool:

@@ -35,7 +35,8 @@ from survey_app.extensions import db
 from survey_app.memo import remembered, request_memo
 from survey_app.surveys.models import SurveyResponse
 
-from .rollup_build import STATE_ID, as_date
+from .rollup_build import STATE_ID
+from .rollup_io import as_date
 from .rollup_tables import (
     MONTH_KEYED,
     ROLLUP_TABLES,
