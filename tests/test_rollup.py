@@ -1028,7 +1028,11 @@ def test_a_view_of_two_dimensions_reads_the_heatmap_skipped_and_aspects_by_month
     assert_pieces_sum_their_days()
     for kind in MONTH_PAIRED:
         table = ROLLUP_TABLES[kind]
-        assert db.session.scalar(select(func.count()).where(table.c.dimension == "team|channel"))
+        paired = table.c.dimension == "customer_tier|customer_is_new"
+        assert db.session.scalar(select(func.count()).where(paired))
+        assert not db.session.scalar(
+            select(func.count()).where(table.c.dimension == "team|channel")
+        )
     versions = tuple(_versions(data)[1:2])
     views = [
         Scope(
@@ -1043,7 +1047,7 @@ def test_a_view_of_two_dimensions_reads_the_heatmap_skipped_and_aspects_by_month
             end=date(2025, 10, 9),
             timezone=ZONE,
             template_version=versions,
-            channel=(Channel.CHAT,),
+            priority=(Priority.P2, Priority.P3),
         ),
     ]
     for scope in views:
