@@ -357,9 +357,9 @@ def _rebuild_month_pieces(day: date) -> None:
             table.c.dimension == WEEKLY, table.c.day >= first, table.c.day <= last
         )
         insert_tuples(table, names, month_rows(kind, driver_rows(weekly, binary=True)))
-    pairs = [pair_slice(*pair) for pair in MONTH_PAIRS]
     for kind in sorted(MONTH_PAIRED):  # and its pairs from its combinations (month-keyed)
         table = ROLLUP_TABLES[kind]
+        pairs = [pair_slice(*pair) for pair in MONTH_PAIRS[kind]]
         month = [month_start(table.c.day) == first, table.c.day >= first, table.c.day <= last]
         db.session.execute(delete(table).where(table.c.dimension.in_(pairs), *month))
         read = ["day", "extra", *(f"by_{d}" for d in BY), *AGGREGATES[kind]]

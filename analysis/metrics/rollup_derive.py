@@ -239,7 +239,7 @@ def month_pair_rows(
     the template version from :func:`with_versions`)."""
     if kind not in MONTH_PAIRED:
         return []
-    pairs = [(pair_slice(*pair), pair) for pair in MONTH_PAIRS]
+    pairs = [(pair_slice(*pair), pair) for pair in MONTH_PAIRS[kind]]
     if kind not in TICKET_KINDS:
         return derive(combinations, aggregates, pairs, by_month=True)
     by_version = [s for s in pairs if "template_version" in s[1]]

@@ -39,8 +39,10 @@ from .rollup_tables import (
 )
 from .scope import Grain, Scope, local_midnight
 
-#: The slices of the pairs kept by month (:data:`~.rollup_tables.MONTH_PAIRS`).
-MONTH_PAIR_SLICES = frozenset(pair_slice(*pair) for pair in MONTH_PAIRS)
+#: Per population, the slices of its pairs kept by month (:data:`~.rollup_tables.MONTH_PAIRS`).
+MONTH_PAIR_SLICES = {
+    kind: frozenset(pair_slice(*pair) for pair in pairs) for kind, pairs in MONTH_PAIRS.items()
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -128,7 +130,7 @@ def piece_slices(plan: Plan, kind: str, grain: Grain | None) -> tuple[str, ...]:
     and then the week pieces by month or none, nothing by day; a pair's read of
     :data:`~.rollup_tables.MONTH_PAIRED` by month or none its pair's months."""
     if kind in MONTH_PAIRED:
-        paired = plan.dimension in MONTH_PAIR_SLICES and grain in (None, "month")
+        paired = plan.dimension in MONTH_PAIR_SLICES[kind] and grain in (None, "month")
         return (plan.dimension,) if paired else ()
     if (
         grain == "day"

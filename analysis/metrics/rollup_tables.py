@@ -20,6 +20,8 @@ One table per population, one row per (local day, slice, value, extra key):
   by two dimensions (a version in one team, one channel by template version) reads a few rows
   per day instead of every combination; for the ticket populations the pairs with the
   template version are summed from ``"*v"``;
+* the populations without pairs by day keep some by month (:data:`MONTH_PAIRS`: ``"a|b"``
+  rows whose ``day`` is the month's first);
 * ``extra`` is the skip reason (skipped invitations), the priority (SLA facts), the keyword
   (keywords) or the survey dimension (aspects);
 * the other columns are the SQL aggregates of
@@ -149,23 +151,32 @@ WITH_PAIRS = frozenset({"responses", "sent", "tickets", "sla", "durations"})
 #: rows as their combinations (2.2 million more rows at a million responses, 90 s more to
 #: build, for reads hardly shorter).
 WITH_PIECES = WITH_PAIRS
-#: The populations whose pairs are kept by month instead (``day`` the month's 1st): the
-#: heatmap's tickets (by hour of the week) and the skipped invitations and aspects (by
-#: reason, by survey dimension). A view of two dimensions over months then reads a few rows a
-#: month instead of the combinations its filters match: all of them for two unselective
-#: filters deep in the index (new customers and a template version: the heatmap's read 232 ms
-#: on SQLite). Not the keywords: their pairs by month would be 4 to 5 million rows at a
-#: million responses.
-MONTH_PAIRED = frozenset({"created", "skipped", "aspects"})
-#: The pairs kept by month: those of the dimensions after the team and the channel in the
-#: index (:data:`VALUE_COLUMNS`). A view with a team or a channel seeks to its entries (the
-#: channel's by naming the period's teams); a pair of the others would name 25 team-channel
-#: values or more, past :data:`~.rollup_read.SEEKS_PER_MONTH` for most, and walk the whole
-#: period. Their 15 pairs are 255,000 rows a year for the heatmap at a million responses; all
-#: 28 were 660,000 and made the first build 26 s longer (instead of 8).
-MONTH_PAIRS: tuple[tuple[str, str], ...] = tuple(
+#: The pairs kept by month instead (``day`` the month's 1st) of the populations that have
+#: none by day (:data:`WITH_PAIRS`), per population. A view of two dimensions over months
+#: then reads a few rows a month instead of the combinations its filters match: all of them
+#: for two unselective filters deep in the index (new customers and a template version: the
+#: heatmap's read 232 ms, the keywords' 134 ms on SQLite at a million responses).
+#:
+#: The heatmap's tickets (by hour of the week), the skipped invitations (by reason) and the
+#: aspects (by survey dimension) keep the pairs of the dimensions after the team and the
+#: channel in the index (:data:`VALUE_COLUMNS`): a view with a team or a channel seeks to its
+#: entries (the channel's by naming the period's teams), a pair of the others would name 25
+#: team-channel values or more, past :data:`~.rollup_read.SEEKS_PER_MONTH` for most. Their 15
+#: pairs are 255,000 rows a year for the heatmap; all 28 were 660,000 and made the first
+#: build 26 s longer. The keywords, whose pairs times the keyword are many (180,000 rows a
+#: year for a region and a priority alone), keep only the pairs of the last three (tier,
+#: new/returning, template version: 160,000 rows a year), which no seek reaches.
+_AFTER_CHANNEL = tuple(
     pair for pair in combinations(PAIRED, 2) if not {"team", "channel"} & set(pair)
 )
+MONTH_PAIRS: dict[str, tuple[tuple[str, str], ...]] = {
+    "created": _AFTER_CHANNEL,
+    "skipped": _AFTER_CHANNEL,
+    "aspects": _AFTER_CHANNEL,
+    "keywords": tuple(combinations(("customer_tier", "customer_is_new", "template_version"), 2)),
+}
+#: The populations with pairs by month.
+MONTH_PAIRED = frozenset(MONTH_PAIRS)
 
 
 #: The populations whose index leads with the month (:func:`month_start`) instead of the day:
