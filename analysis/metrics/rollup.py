@@ -76,6 +76,7 @@ from .rollup_tables import (
     MONTHLY,
     ROLLUP_TABLES,
     VERSIONED,
+    month_start,
 )
 from .scope import Grain, local_midnight, offset_spans
 
@@ -162,10 +163,11 @@ def _rollup_selects(
     several: list[Any] = []  # the days of the pieces read whole
     for piece, starts in whole.items():
         if "|" in piece:  # a pair's months (its rows have no other values to seek by)
-            months = listed_days(kind, starts)[:1]
-            firsts = table.c.day.in_(bindparam("pair_months", starts, expanding=True))
+            # (named as their month index's second key, then as the day)
+            months = month_start(table.c.day).in_(bindparam("pair_months", starts, expanding=True))
+            firsts = table.c.day.in_(bindparam("pair_firsts", starts, expanding=True))
             statements.append(
-                select(*selected).where(table.c.dimension == piece, *months, firsts, *conditions)
+                select(*selected).where(table.c.dimension == piece, months, firsts, *conditions)
             )
             continue
         firsts = table.c.day.in_(bindparam(f"{piece}_starts", starts, expanding=True))

@@ -33,9 +33,8 @@ from .rollup_tables import (
     WITH_PIECES,
     DirtyInstant,
     has_pair_slice,
-    month_end,
     pair_slice,
-    piece_end,
+    piece_last_day,
 )
 from .scope import Grain, Scope, local_midnight
 
@@ -163,7 +162,7 @@ def days_and_pieces(
         piece: [
             start
             for start in (weeks if piece == WEEKLY else months)
-            if start <= high and (piece_end(start) if piece == WEEKLY else month_end(start)) >= low
+            if start <= high and piece_last_day(start, month=piece != WEEKLY) >= low
         ]
         for piece in pieces
     }

@@ -47,6 +47,7 @@ from .rollup_tables import (
     month_end,
     month_start,
     piece_end,
+    piece_last_day,
     piece_start,
 )
 from .scope import Grain, Scope
@@ -310,11 +311,10 @@ def period_case(table: Any, scope: Scope, grain: Grain | None) -> ColumnElement[
 def piece_days(starts: Sequence[date], *, months: bool = False) -> list[date]:
     """Every day of the week pieces (:func:`~.rollup_tables.piece_start`) beginning on
     ``starts`` (``months``: of the months)."""
-    end_of = month_end if months else piece_end
     return [
         start + timedelta(days=n)
         for start in starts
-        for n in range((end_of(start) - start).days + 1)
+        for n in range((piece_last_day(start, month=months) - start).days + 1)
     ]
 
 

@@ -212,6 +212,12 @@ def _month_start_postgresql(element: month_start, compiler: SQLCompiler, **kw: A
     return f"CAST(date_trunc('month', CAST({day} AS TIMESTAMP)) AS DATE)"
 
 
+def piece_last_day(start: date, *, month: bool) -> date:
+    """The last day of the piece beginning on ``start``: a month's (``month``) or a week
+    piece's."""
+    return month_end(start) if month else piece_end(start)
+
+
 def first_of_month(day: date) -> date:
     """What :func:`month_start` gives for ``day``, in Python."""
     return day.replace(day=1)
