@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import event, func, insert, select, text, update
 
 from analysis.dashboards import queries
 from analysis.dashboards.heatmap import frt_heatmap, raw_frt_heatmap
@@ -31,6 +31,7 @@ from analysis.dashboards.queries import (
     top_negative_themes,
 )
 from analysis.metrics import DIMENSIONS, Scope, compute, rollup, rollup_plan, rollup_read
+from analysis.metrics.definitions import OVERVIEW_KPIS
 from analysis.metrics.engine import mention_sums, response_sums
 from analysis.metrics.rollup_build import piece_runs
 from analysis.metrics.rollup_tables import (
@@ -252,6 +253,44 @@ def test_a_grouped_read_is_made_by_day_only_when_the_pages_other_reads_can_share
             assert_same(compute(scope, group_by=group_by), raw(scope, group_by=group_by))
             for grain in (None, "week", "month"):
                 assert_same(compute(scope, grain=grain), raw(scope, grain=grain))
+
+
+def test_a_grouped_read_no_other_read_takes_sums_only_what_its_kpis_use(
+    app, data, raw, monkeypatch
+):
+    """A grouped read whose rows no other read of the page takes (by agent: the cards read
+    the pieces) sums only the aggregates of the KPIs asked for, not the charts' 52 more; the
+    page's read of every response sum still has them all. Both equal the raw rows, with a
+    dirty day too."""
+    generate(data, seed=5, count=160)
+    db.session.commit()
+    rollup.rebuild()
+    start, end = GENERATED_START.date(), GENERATED_START.date() + timedelta(days=40)
+    scope = Scope(
+        start=start, end=end, region=("华东",), priority=(Priority.P2,), team=("Frontline",)
+    )
+    response = db.session.scalars(select(SurveyResponse).order_by(SurveyResponse.id)).first()
+    response.nps = 0  # a dirty day, read raw beside the roll-ups
+    db.session.commit()
+    statements: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        with app.test_request_context("/dashboards"):  # a GET: reads are remembered
+            fast = compute(scope, group_by="agent", metrics=OVERVIEW_KPIS)
+            sums = response_sums(scope)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    by_agent = [s for s in statements if "metric_rollup_responses.by_agent AS value" in s]
+    assert by_agent
+    assert all("csat_overall_n" in s and "nps_10" not in s for s in by_agent)
+    assert_same(fast, raw(scope, group_by="agent", metrics=OVERVIEW_KPIS))
+    monkeypatch.setattr(rollup, "plan", lambda scope, group_by: None)
+    assert sums == response_sums(scope)
+    assert sum(sums[None][f"nps_{score}"] for score in range(11)) == sums[None]["nps_n"] > 0
 
 
 def test_a_read_of_the_combinations_names_values_only_to_reach_a_filter(data, monkeypatch):

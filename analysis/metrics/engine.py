@@ -196,7 +196,13 @@ def _kpis_by_group(
                 where=[*where, *more],
             )
 
-        rows = raw() if plan is None else rollup.grouped_rows(plan, kind, group_by, grain, raw)
+        rows = (
+            raw()
+            if plan is None
+            else rollup.grouped_rows(
+                plan, kind, group_by, grain, raw, needed=[a.name for a in aggregates]
+            )
+        )
         for row in rows:
             if kind == "skipped":
                 reasons = found["skipped"].setdefault(_key(row), {})
