@@ -8,11 +8,12 @@ few HTML tags in labels. plotly is imported on first use, not at app import.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
+from typing import Any, cast
 from unicodedata import east_asian_width
 
 from flask_babel import gettext as _
@@ -47,10 +48,25 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 
 
 def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
-    """Validate with plotly's Python API and return the figure's JSON as plain data."""
+    """Validate with plotly's Python API and return the figure's JSON as plain data: what
+    ``go.Figure(data=data, layout=layout).to_json()`` gives, without the figure copying its
+    validated traces again (22 -> 6 ms for a dashboard's 11 figures)."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    figure = {
+        "data": [trace.to_plotly_json() for trace in data],
+        "layout": {**go.Layout(layout).to_plotly_json(), "template": _template()},
+    }
+    return cast(dict[str, Any], json.loads(pio.to_json(figure, validate=False)))
+
+
+@functools.cache
+def _template() -> dict[str, Any]:
+    """The default template a figure's layout carries (plotly.py's look, not plotly.js's)."""
     import plotly.graph_objects as go
 
-    return json.loads(go.Figure(data=data, layout=layout).to_json())
+    return cast(dict[str, Any], go.Figure().to_plotly_json()["layout"]["template"])
 
 
 #: Trend markers (see :func:`marker_layout`): a label longer than :data:`MARKER_LABEL_CHARS`
