@@ -435,6 +435,22 @@ def test_the_trend_grain_follows_the_window(days, grain):
     assert services.default_grain(scope) == grain
 
 
+def test_a_figure_is_plotlys_own_json_of_it_and_an_invalid_layout_is_refused():
+    """``_figure`` skips ``go.Figure``'s second copy of the traces, not its output or checks."""
+    import plotly.graph_objects as go
+
+    traces = [
+        go.Bar(x=["<b>团队</b>", "B"], y=[1, 2], marker={"color": figures.RED}),
+        go.Scatter(x=["2026-01-05", "2026-01-12"], y=[None, 3.5], mode="lines+markers"),
+    ]
+    layout = figures._layout("NPS <i>trend</i>", xaxis={"type": "category"}, height=260)
+    expected = json.loads(go.Figure(data=traces, layout=layout).to_json())
+    assert figures._figure(traces, layout) == expected
+    assert expected["layout"]["template"]["layout"]["plot_bgcolor"]  # plotly.py's look
+    with pytest.raises(ValueError, match="hieght"):
+        figures._figure(traces, {**layout, "hieght": 1})
+
+
 # --- trend figures: CI band and PDCA markers --------------------------------------------------
 
 
