@@ -48,6 +48,7 @@ from analysis.metrics.rollup_tables import (
     WITH_PIECES,
     DirtyInstant,
     RollupState,
+    built_indexes,
     pair_slice,
     piece_end,
     piece_start,
@@ -156,6 +157,14 @@ def _invited_twice(data: KpiData, days: int, team: str, channel: str) -> None:
     )
     data.response(ticket, submitted_at=ticket.closed_at + timedelta(hours=2), version=1, nps=9)
     data.invitation(ticket, sent_at=ticket.closed_at + timedelta(hours=5), version=2)
+
+
+def _answered_on(data: KpiData, day: date) -> None:
+    """A Frontline chat ticket created and answered (NPS 3) on ``day``, after the build."""
+    created = datetime.combine(day, datetime.min.time(), tzinfo=UTC) + timedelta(hours=3)
+    ticket = data.ticket(team="Frontline", channel="chat", created_at=created)
+    data.response(ticket, submitted_at=created + timedelta(hours=1), nps=3)
+    db.session.commit()
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -582,7 +591,7 @@ def assert_indexes_built() -> None:
     for table in ROLLUP_TABLES.values():
         stored = set(connection.execute(text(catalogue), {"t": table.name}).scalars())
         stored -= {f"pk_{table.name}"}  # PostgreSQL's primary key (SQLite's: the row id)
-        assert stored == {index.name for index in table.indexes}
+        assert stored == {index.name for index in built_indexes(table, connection.dialect.name)}
 
 
 def test_no_roll_ups_until_built_and_a_new_time_zone_rebuilds(app, data):
@@ -1119,14 +1128,7 @@ def test_a_view_of_two_dimensions_reads_the_heatmap_skipped_and_aspects_by_month
             assert fast == slow and all(fast.values())
 
     check()
-    data.response(
-        data.ticket(
-            team="Frontline", channel="chat", created_at=datetime(2025, 9, 12, 3, tzinfo=UTC)
-        ),
-        submitted_at=datetime(2025, 9, 12, 4, tzinfo=UTC),
-        nps=3,
-    )
-    db.session.commit()
+    _answered_on(data, date(2025, 9, 12))
     check()
     assert rollup.refresh() >= 1
     assert_pieces_sum_their_days()
@@ -1182,14 +1184,65 @@ def test_populations_without_pieces_read_their_combinations_by_month(data, raw, 
         explained = connection.exec_driver_sql(f"EXPLAIN {sql}").all()
     assert "ix_metric_rollup_created_dimension_month_values" in str(explained)
     # A day written since the build is read raw, the rest of its month from the roll-ups.
-    data.response(
-        data.ticket(
-            team="Frontline", channel="chat", created_at=datetime(2025, 9, 30, 3, tzinfo=UTC)
-        ),
-        submitted_at=datetime(2025, 9, 30, 4, tzinfo=UTC),
-        nps=3,
-    )
-    db.session.commit()
+    _answered_on(data, date(2025, 9, 30))
     plan = rollup.plan(scope, None)
     assert plan is not None and plan.dirty
+    check()
+
+
+def test_reads_of_many_days_and_searches_use_the_month_index_and_equal_raw_rows(
+    data, raw, monkeypatch
+):
+    """On PostgreSQL the populations with week pieces read an agent's combinations month by
+    month (their second index, led by the month) when the days fill at least half of their
+    months and each day would take :data:`~.rollup_read.MONTH_SEEKS` searches; day by day
+    otherwise, and always on SQLite (which has no such index). Either way, grouped or not,
+    with a ticket invited with two versions and a dirty day, the KPIs are the raw rows'."""
+    generate(data, seed=12, count=200)
+    _invited_twice(data, 9, "Frontline", "chat")
+    db.session.commit()
+    rollup.rebuild()
+    postgres = is_postgres()
+    assert_indexes_built()
+    indexes = built_indexes(ROLLUP_TABLES["responses"], db.session.connection().dialect.name)
+    assert ("ix_metric_rollup_responses_dimension_month_values" in {i.name for i in indexes}) is (
+        postgres
+    )
+    days = [date(2025, 9, 1) + timedelta(days=n) for n in range(30)]
+    assert not rollup_read.month_listed("responses", days, rollup_read.MONTH_SEEKS - 1)
+    assert rollup_read.month_listed("responses", days, rollup_read.MONTH_SEEKS) is postgres
+    assert not rollup_read.month_listed("responses", days[:14], rollup_read.MONTH_SEEKS)
+    assert rollup_read.month_listed("skipped", days[:1], 0)  # its only index
+    monkeypatch.setattr(rollup_read, "MONTH_SEEKS", 0)  # (the test data has few values)
+    listed: list[tuple[str, bool]] = []
+    original = rollup.listed_days
+
+    def recorded(kind: str, days: Any, *, by_month: bool) -> Any:
+        listed.append((kind, by_month))
+        return original(kind, days, by_month=by_month)
+
+    monkeypatch.setattr(rollup, "listed_days", recorded)
+    views = [
+        ({"agent": ("王芳",), "region": ("华东", "华南")}, None),
+        ({"team": ("Frontline",), "region": ("华东",)}, "agent"),
+        ({"agent": ("王芳", "Li Lei"), "template_version": (1, 2)}, "channel"),
+        (
+            {"priority": tuple(Priority), "product_line": ("云存储",), "team": ("Frontline",)},
+            "agent",
+        ),
+    ]
+
+    def check() -> None:
+        for filters, group_by in views:
+            scope = Scope(start=date(2025, 9, 5), end=date(2025, 10, 20), timezone=ZONE, **filters)
+            for grain in (None, "week", "month"):
+                view = {"scope": scope, "group_by": group_by, "grain": grain}
+                assert_same(compute(**view), raw(**view))
+
+    check()
+    by_month = {kind for kind, month in listed if month}
+    pieces = {"responses", "sent", "tickets", "sla", "durations"}
+    assert by_month & pieces == (pieces if postgres else set())
+    # A day written since the build is read raw, the rest of its month from the roll-ups.
+    _answered_on(data, date(2025, 9, 30))
     check()

@@ -61,7 +61,9 @@ from .rollup_plan import (
 )
 from .rollup_read import (
     by_period,
+    day_seeks,
     listed_days,
+    month_listed,
     period_case,
     period_conditions,
     period_labels,
@@ -147,19 +149,22 @@ def _rollup_selects(
         if plan.dirty:
             days.append(table.c.day.not_in(sorted(plan.dirty)))
         return [select(*selected).where(*chosen, *conditions, *days)], keys
-    # The combinations: the clean days one by one, each from its first matching index entry.
-    seeks = seek_conditions(
-        kind,
-        plan.filters,
-        (plan.scope.start, plan.scope.end),
-        per_day=2 if dimension == VERSIONED else 1,
-    )
-    sought = [*conditions, *(seeks or [])]
+    # The combinations: the clean days one by one (or month by month: month_listed), each
+    # from its first matching index entry, the pieces from theirs.
     single, whole = days_and_pieces(plan, kind, pieces)
+    span = (plan.scope.start, plan.scope.end)
+    per_day = 2 if dimension == VERSIONED else 1
+    seeks = day_seeks(kind, plan.filters, span, per_day=per_day)
+
+    def sought(by_month: bool) -> list[ColumnElement[bool]]:
+        found = seek_conditions(kind, plan.filters, span, per_day=per_day, by_month=by_month)
+        return [*conditions, *(found or [])]
+
     statements = []
     if single or not whole:
-        listed = listed_days(kind, single)
-        statements.append(select(*selected).where(*chosen, *listed, *sought))
+        by_month = month_listed(kind, single, seeks)
+        listed = listed_days(kind, single, by_month=by_month)
+        statements.append(select(*selected).where(*chosen, *listed, *sought(by_month)))
     several: list[Any] = []  # the days of the pieces read whole
     for piece, starts in whole.items():
         if "|" in piece:  # a pair's months (its rows have no other values to seek by)
@@ -175,13 +180,15 @@ def _rollup_selects(
         if dimension == VERSIONED:
             pieces_of.append(table.c.by_template_version.is_not(None))
             several += piece_days(starts, months=piece == MONTHLY)
-        statements.append(select(*selected).where(*pieces_of, *sought))
+        statements.append(select(*selected).where(*pieces_of, *sought(False)))
     if several:
         # The pieces hold the "*" rows, a ticket with several versions under none; its rows
         # ("*v": few) are read for each day of the pieces.
-        listed = listed_days(kind, sorted(several))
+        versioned_days = sorted(several)
+        by_month = month_listed(kind, versioned_days, seeks)
+        listed = listed_days(kind, versioned_days, by_month=by_month)
         statements.append(
-            select(*selected).where(table.c.dimension == VERSIONED, *listed, *sought)
+            select(*selected).where(table.c.dimension == VERSIONED, *listed, *sought(by_month))
         )
     return statements, keys
 

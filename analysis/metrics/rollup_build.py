@@ -64,6 +64,7 @@ from .rollup_tables import (
     WITH_PIECES,
     DirtyInstant,
     RollupState,
+    built_indexes,
     first_of_month,
     month_end,
     month_start,
@@ -419,8 +420,11 @@ def rebuild() -> int:
         for table in ROLLUP_TABLES.values():
             db.session.execute(delete(table))
     days = _data_days(timezone)
+    dialect = connection.dialect.name
     indexes = (
-        [index for table in ROLLUP_TABLES.values() for index in table.indexes] if first else []
+        [index for table in ROLLUP_TABLES.values() for index in built_indexes(table, dialect)]
+        if first
+        else []
     )
     for index in indexes:  # (IF EXISTS: SQLite cannot reflect an expression index to check)
         connection.execute(DropIndex(index, if_exists=True))
