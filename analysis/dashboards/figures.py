@@ -1,9 +1,8 @@
 """Plotly figures of the dashboards, built server-side and returned as JSON-ready dicts.
 
-Each builder takes the numbers the queries returned (never rows) and returns
-``{"data": [...], "layout": {...}}`` for ``Plotly.newPlot``. Text that came
-from users (team names, keywords) is HTML-escaped, because plotly.js reads a
-few HTML tags in labels. plotly is imported on first use, not at app import.
+Each builder takes the numbers the queries returned (never rows) and returns ``{"data": [...],
+"layout": {...}}`` for ``Plotly.newPlot``. Text that came from users (team names, keywords) is
+HTML-escaped: plotly.js reads a few HTML tags in labels. plotly is imported on first use.
 """
 
 from __future__ import annotations
@@ -48,25 +47,21 @@ def _layout(title: str, **extra: Any) -> dict[str, Any]:
 
 
 def _figure(data: list[Any], layout: dict[str, Any]) -> dict[str, Any]:
-    """Validate with plotly's Python API and return the figure's JSON as plain data: what
-    ``go.Figure(data=data, layout=layout).to_json()`` gives, without the figure copying its
-    validated traces again (22 -> 6 ms for a dashboard's 11 figures)."""
+    """Validate with plotly's Python API and return the figure's JSON as plain data: that of
+    ``go.Figure(data, layout)`` without its second copy of the traces (22 -> 6 ms a page)."""
     import plotly.graph_objects as go
     import plotly.io as pio
 
-    figure = {
-        "data": [trace.to_plotly_json() for trace in data],
-        "layout": {**go.Layout(layout).to_plotly_json(), "template": _template()},
-    }
+    layout = {**go.Layout(layout).to_plotly_json(), "template": _default_template()}
+    figure = {"data": [trace.to_plotly_json() for trace in data], "layout": layout}
     return cast(dict[str, Any], json.loads(pio.to_json(figure, validate=False)))
 
 
 @functools.cache
-def _template() -> dict[str, Any]:
-    """The default template a figure's layout carries (plotly.py's look, not plotly.js's)."""
-    import plotly.graph_objects as go
+def _default_template() -> dict[str, Any]:  # plotly.py's look (not plotly.js's)
+    import plotly.io as pio
 
-    return cast(dict[str, Any], go.Figure().to_plotly_json()["layout"]["template"])
+    return cast(dict[str, Any], pio.templates[pio.templates.default].to_plotly_json())
 
 
 #: Trend markers (see :func:`marker_layout`): a label longer than :data:`MARKER_LABEL_CHARS`
