@@ -268,9 +268,9 @@ def test_a_grouped_read_no_other_read_takes_sums_only_what_its_kpis_use(
     app, data, raw, monkeypatch
 ):
     """A grouped read whose rows no other read of the page takes (by agent: the cards read
-    the pieces) sums only the aggregates of the KPIs asked for, not the charts' 52 more; the
-    page's read of every response sum still has them all. Both equal the raw rows, with a
-    dirty day too."""
+    the pieces; or by week, ``alone``, as the p-chart's on a page whose trend is by month)
+    sums only the aggregates of the KPIs asked for, not the charts' 52 more; the page's read
+    of every response sum still has them all. All equal the raw rows, with a dirty day."""
     generate(data, seed=5, count=160)
     db.session.commit()
     rollup.rebuild()
@@ -291,12 +291,17 @@ def test_a_grouped_read_no_other_read_takes_sums_only_what_its_kpis_use(
         with app.test_request_context("/dashboards"):  # a GET: reads are remembered
             fast = compute(scope, group_by="agent", metrics=OVERVIEW_KPIS)
             sums = response_sums(scope)
+            weeks = len(statements)
+            weekly = compute(scope, grain="week", metrics=("nps",), alone=True)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
     by_agent = [s for s in statements if "metric_rollup_responses.by_agent AS value" in s]
     assert by_agent
     assert all("csat_overall_n" in s and "nps_10" not in s for s in by_agent)
     assert_same(fast, raw(scope, group_by="agent", metrics=OVERVIEW_KPIS))
+    by_week = [s for s in statements[weeks:] if "FROM metric_rollup_responses" in s]
+    assert by_week and all("nps_detractors" in s and "nps_10" not in s for s in by_week)
+    assert_same(weekly, raw(scope, grain="week", metrics=("nps",)))
     monkeypatch.setattr(rollup, "plan", lambda scope, group_by: None)
     assert sums == response_sums(scope)
     assert sum(sums[None][f"nps_{score}"] for score in range(11)) == sums[None]["nps_n"] > 0

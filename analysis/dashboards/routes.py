@@ -208,7 +208,7 @@ def overview() -> tuple[str, int] | str:
         context["driver_labels"] = DRIVER_LABELS
         if any(c.r is not None for c in context["drivers"].values()):
             figs["drivers"] = figures.driver_figure(context["drivers"], DRIVER_LABELS)
-        context["pchart"] = services.detractor_pchart(scope)
+        context["pchart"] = services.detractor_pchart(scope, grain)
         if any(p.percent is not None for p in context["pchart"]):
             figs["pchart"] = figures.pchart_figure(context["pchart"])
     db.session.commit()

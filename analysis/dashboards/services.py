@@ -130,10 +130,13 @@ def drivers(scope: Scope) -> dict[str, Correlation]:
     }
 
 
-def detractor_pchart(scope: Scope) -> list[PChartPoint]:
+def detractor_pchart(scope: Scope, page_grain: Grain | None = None) -> list[PChartPoint]:
     """The p-chart of % detractors among NPS answers per ISO week of the period, from the
-    NPS KPI's counts per week (:func:`.stats.p_chart`)."""
-    result = compute(scope, grain="week", metrics=("nps",))
+    NPS KPI's counts per week (:func:`.stats.p_chart`). ``page_grain``: the grain of the
+    page's trends; unless weeks, nothing else on the page reads by week (the read sums the
+    NPS counts alone: a year with two regions, two priorities and a product line summed 74
+    columns of 17,500 week pieces' combinations)."""
+    result = compute(scope, grain="week", metrics=("nps",), alone=page_grain not in (None, "week"))
     return p_chart(
         [
             (group.key["period"], group.kpis["nps"].n, int(group.kpis["nps"].counts["detractors"]))

@@ -88,6 +88,7 @@ def compute(
     *,
     metrics: Iterable[str] | None = None,
     min_sample: int | None = None,
+    alone: bool = False,
 ) -> MetricsResult:
     """Compute KPIs over ``scope``: overall, and per ``group_by`` value and/or ``grain`` bucket.
 
@@ -95,6 +96,9 @@ def compute(
     (default: every KPI of :data:`~analysis.metrics.definitions.ALL_KPIS`);
     ``min_sample`` defaults to the ``METRICS_MIN_SAMPLE`` setting. With a
     ``grain`` every bucket of the period is listed, empty ones with n = 0.
+    ``alone``: no other read of the request groups the scope so (the p-chart's weeks on
+    a page whose trend is by month), so the roll-up reads of the groups sum only these
+    KPIs' columns instead of every column for other reads to share.
     Refuses (ValueError) an unknown dimension, grain or KPI name.
     """
     names = _requested(metrics)
@@ -107,7 +111,7 @@ def compute(
     groups: list[GroupResult] = []
     if group_by is not None or grain is not None:
         # The groups first: on the roll-ups the overall read may then sum their rows.
-        found = _kpis_by_group(scope, group_by, grain, names, min_sample)
+        found = _kpis_by_group(scope, group_by, grain, names, min_sample, alone=alone)
         keys = set(found)
         if grain is not None:
             values = {value for value, _period in keys} or ({None} if group_by is None else set())
@@ -167,7 +171,13 @@ _POPULATIONS = (
 
 
 def _kpis_by_group(
-    scope: Scope, group_by: str | None, grain: Grain | None, names: Sequence[str], min_sample: int
+    scope: Scope,
+    group_by: str | None,
+    grain: Grain | None,
+    names: Sequence[str],
+    min_sample: int,
+    *,
+    alone: bool = False,
 ) -> dict[GroupKey, dict[str, Kpi]]:
     from . import rollup
 
@@ -200,7 +210,7 @@ def _kpis_by_group(
             raw()
             if plan is None
             else rollup.grouped_rows(
-                plan, kind, group_by, grain, raw, needed=[a.name for a in aggregates]
+                plan, kind, group_by, grain, raw, needed=[a.name for a in aggregates], alone=alone
             )
         )
         for row in rows:

@@ -218,17 +218,19 @@ def grouped_rows(
     raw: Callable[[Sequence[ColumnElement[bool]]], list[dict[str, Any]]],
     *,
     needed: Sequence[str] | None = None,
+    alone: bool = False,
 ) -> list[dict[str, Any]]:
     """The rows the raw query of ``kind`` would return (``_group``, ``_period``, extra key and
     aggregates), from the roll-ups of clean days plus ``raw`` over the dirty days.
 
     ``needed``: the aggregates the caller uses (default: all of ``kind``'s). A read whose
-    rows no other read of the page can take (:func:`~.rollup_plan.shareable`) sums only
-    those; the others sum all, for the reads that take their rows."""
+    rows no other read of the page can take (:func:`~.rollup_plan.shareable`, or ``alone``:
+    the caller knows) sums only those; the others sum all, for the reads that take their
+    rows."""
     table = ROLLUP_TABLES[kind]
     unshared = plan.group_column is not None and not shareable(plan, kind)
     names = AGGREGATES[kind]
-    if unshared and needed is not None:
+    if (unshared or alone) and needed is not None:
         # (a year of a team and a region by agent summed the 74 columns of 47,000
         # combinations of responses where the KPIs use 22: 200 -> 80 ms on SQLite)
         names = tuple(name for name in names if name in set(needed))
