@@ -277,6 +277,13 @@ EXTRA_KEYS = {
 EXTRA_LENGTH = {"keywords": 60}
 
 
+#: The names of the indexes only PostgreSQL has (:func:`built_indexes`): the month-led ones
+#: of the populations with week pieces.
+POSTGRESQL_ONLY = frozenset(
+    f"ix_metric_rollup_{kind}_dimension_month_values" for kind in WITH_PIECES
+)
+
+
 def _table(kind: str) -> Table:
     day = Column("day", Date, nullable=False)
     columns: list[Any] = [
@@ -325,12 +332,7 @@ def _table(kind: str) -> Table:
         postgresql_where=Column("dimension").in_(("*", VERSIONED)),
     )
     by_month.ddl_if(dialect="postgresql")
-    POSTGRESQL_ONLY.add(str(by_month.name))
     return Table(name, Model.metadata, *columns, by_day, by_month)
-
-
-#: The names of the indexes only PostgreSQL has (:func:`built_indexes`).
-POSTGRESQL_ONLY: set[str] = set()
 
 
 def built_indexes(table: Table, dialect: str) -> list[Index]:
