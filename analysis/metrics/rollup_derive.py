@@ -13,6 +13,8 @@ slice's values are sorted with one ``numpy.sort`` per slice (:func:`_sorted_valu
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Sequence
 from datetime import date
 from itertools import pairwise
@@ -74,20 +76,101 @@ def group_ids(columns: Sequence[tuple[Codes, int]]) -> tuple[Codes, Codes]:
     return inverse.reshape(-1).astype(np.int64), firsts.astype(np.int64)
 
 
-def _sums(inverse: Codes, groups: int, matrix: np.ndarray[Any, Any]) -> list[list[int]]:
-    """Per group, the sum of each column of ``matrix`` (rows × aggregates), as Python ints."""
-    columns = []
-    for column in matrix.T:
-        if int(np.abs(column).sum()) < _EXACT_FLOAT:
-            summed = np.bincount(inverse, weights=column, minlength=groups)
-            columns.append(np.rint(summed).astype(np.int64))
-        else:  # sums that could pass 2**53
-            exact = np.zeros(groups, dtype=np.int64)
-            np.add.at(exact, inverse, column)
-            columns.append(exact)
-    if not columns:
-        return [[] for _ in range(groups)]
-    return np.column_stack(columns).tolist()
+@dataclasses.dataclass(frozen=True)
+class Coded:
+    """Rows read once for every slice grouped from them: each key column's integer codes
+    (:func:`factorize`) and the values they stand for, and the measures as one (measures ×
+    rows) array. A chunk's combinations are grouped into some forty slices, and a ticket
+    population's into its plain, versioned and monthly ones: the rows are transposed and
+    coded once, not per call. A slice's groups are rows of this kind too (:func:`_group`),
+    from which a coarser slice is summed.
+
+    ``extra``: the rows have an extra key after the day (else ``BY`` follows the day)."""
+
+    codes: tuple[Codes, ...]
+    values: tuple[np.ndarray[Any, Any], ...]
+    measures: np.ndarray[Any, Any]
+    extra: bool
+
+    @property
+    def size(self) -> int:
+        return len(self.codes[0])
+
+    @functools.cached_property
+    def weights(self) -> list[np.ndarray[Any, Any] | None]:
+        """Each measure as float64 for ``bincount`` if every sum of it is exact so (its
+        largest magnitude times the rows below 2**53, a bound of every sum), else None."""
+        rows = self.measures.shape[1]
+        return [
+            measure.astype(np.float64)
+            if not rows or int(np.abs(measure).max()) * rows < _EXACT_FLOAT
+            else None
+            for measure in self.measures
+        ]
+
+    def subset(self, mask: np.ndarray[Any, Any]) -> Coded:
+        """The rows where ``mask`` holds, coded alike."""
+        return Coded(
+            tuple(codes[mask] for codes in self.codes),
+            self.values,
+            self.measures[:, mask],
+            self.extra,
+        )
+
+    def first(self, count: int) -> Coded:
+        """The first ``count`` rows."""
+        return self.subset(np.arange(self.size) < count)
+
+    def with_versions(self, plain: int) -> Coded:
+        """The rows that count under a template version (:func:`with_versions`), of rows
+        whose first ``plain`` are ``"*"`` combinations and the rest ``"*v"``'s."""
+        place = (2 if self.extra else 1) + _VERSION_PLACE
+        values = self.values[place].tolist()
+        none = next((code for code, value in enumerate(values) if value is None), -1)
+        versioned = np.arange(self.size) >= plain
+        return self.subset(versioned | (self.codes[place] != none))
+
+
+def code_rows(
+    rows: Sequence[Sequence[Any]], keys: int, *, extra: bool = True, dtype: Any = np.int64
+) -> Coded:
+    """``rows`` coded (:class:`Coded`): their first ``keys`` columns as keys, the rest as
+    measures of ``dtype`` (``float64``: None becomes NaN)."""
+    if not rows:
+        return Coded(
+            tuple(np.zeros(0, dtype=np.int64) for _ in range(keys)),
+            tuple(_objects([]) for _ in range(keys)),
+            np.zeros((0, 0), dtype=dtype),
+            extra,
+        )
+    columns = list(zip(*rows, strict=True))
+    coded = [factorize(column) for column in columns[:keys]]
+    measures = np.array(columns[keys:], dtype=dtype).reshape(len(columns) - keys, len(rows))
+    return Coded(
+        tuple(codes for codes, _values in coded),
+        tuple(_objects(values) for _codes, values in coded),
+        measures,
+        extra,
+    )
+
+
+def _objects(values: list[Any]) -> np.ndarray[Any, Any]:
+    """``values`` as a numpy array of Python objects, to be taken by codes."""
+    array = np.empty(len(values), dtype=object)
+    array[:] = values
+    return array
+
+
+def _sums(inverse: Codes, groups: int, data: Coded) -> np.ndarray[Any, Any]:
+    """Per measure of ``data`` (a row of the result), its sum in each group, exact: one
+    ``bincount`` each in float64 where that is exact (:attr:`Coded.weights`), else int64."""
+    sums = np.zeros((len(data.measures), groups), dtype=np.int64)
+    for place, (measure, weights) in enumerate(zip(data.measures, data.weights, strict=True)):
+        if weights is not None:
+            sums[place] = np.rint(np.bincount(inverse, weights=weights, minlength=groups))
+        else:
+            np.add.at(sums[place], inverse, measure)
+    return sums
 
 
 def derive(
@@ -108,25 +191,79 @@ def derive(
     """
     if not rows:
         return []
-    keys = 2 + len(BY)
-    transposed = list(zip(*rows, strict=True))
-    coded = [factorize(column) for column in transposed[:keys]]
-    matrix = np.array(transposed[keys:], dtype=np.int64).T.reshape(len(rows), aggregates)
-    position = {name: 2 + i for i, name in enumerate(BY)}
-    derived: list[tuple[Any, ...]] = []
-    for dimension, dimensions in slices:
-        places = [0, 1, *(position[name] for name in dimensions)]
-        columns = [(coded[p][0], len(coded[p][1])) for p in places]
-        start_of = first_of_month if by_month else PIECE_STARTS.get(dimension)
-        if start_of is not None:
-            columns[0] = _piece_codes(*coded[0], start_of)
-        inverse, firsts = group_ids(columns)
-        sums = _sums(inverse, len(firsts), matrix)
-        heads = _heads(rows, firsts, dimension, places[2:], first_by=2, extra_at=1)
-        if start_of is not None:
-            heads = _piece_heads(heads, start_of)
-        derived += [(*head, *summed) for head, summed in zip(heads, sums, strict=True)]
-    return derived
+    return derive_coded(code_rows(rows, len(rows[0]) - aggregates), slices, by_month=by_month)
+
+
+def derive_coded(
+    data: Coded, slices: Sequence[tuple[str, tuple[str, ...]]], *, by_month: bool = False
+) -> list[tuple[Any, ...]]:
+    """:func:`derive` of rows coded once (:func:`code_rows`).
+
+    The slices are summed finest first, each from the smallest one summed before that holds
+    its dimensions by the same or a shorter span (:data:`PIECE_RANK`), else from ``data``:
+    one dimension from a pair's groups (a few hundred a day, not thousands of combinations),
+    the totals from one dimension's, the month pieces from the week pieces'. Integer sums of
+    integer sums: as exact."""
+    if not data.size:
+        return []
+    made: list[tuple[frozenset[str], int, Coded]] = []
+    derived: dict[str, list[tuple[Any, ...]]] = {}
+    for dimension, dimensions in sorted(slices, key=lambda s: (_rank(s[0], by_month), -len(s[1]))):
+        rank = _rank(dimension, by_month)
+        sources = [g for dims, r, g in made if r <= rank and dims >= set(dimensions)]
+        source = min(sources, key=lambda g: g.size, default=data)
+        inverse, groups = _group(source, dimensions, _START_OF_RANK[rank])
+        summed = dataclasses.replace(groups, measures=_sums(inverse, groups.size, source))
+        made.append((frozenset(dimensions), rank, summed))
+        derived[dimension] = list(
+            zip(
+                *_head_columns(summed, dimension, dimensions),
+                *summed.measures.tolist(),
+                strict=True,
+            )
+        )
+    return [row for dimension, _dimensions in slices for row in derived[dimension]]
+
+
+def _group(
+    data: Coded, dimensions: tuple[str, ...], start_of: Callable[[date], date] | None
+) -> tuple[Codes, Coded]:
+    """Group ``data`` by day (or piece: ``start_of``), extra key and ``dimensions``: each row's
+    group, and the groups as coded rows (the codes of a row of each, the day's its piece's;
+    no measures: the caller sums what it needs). Only the grouped columns mean anything."""
+    first_by = 2 if data.extra else 1
+    places = [*([1] if data.extra else []), *(first_by + BY.index(d) for d in dimensions)]
+    day_codes, days = data.codes[0], data.values[0]
+    if start_of is not None:
+        day_codes, days = _piece_codes(day_codes, days, start_of)
+    keys = [(day_codes, len(days)), *((data.codes[p], len(data.values[p])) for p in places)]
+    inverse, firsts = group_ids(keys)
+    codes = [day_codes[firsts], *(codes[firsts] for codes in data.codes[1:])]
+    empty = np.zeros((0, len(firsts)), dtype=np.int64)
+    return inverse, Coded(tuple(codes), (days, *data.values[1:]), empty, data.extra)
+
+
+def _head_columns(
+    groups: Coded, dimension: str, dimensions: tuple[str, ...]
+) -> list[Sequence[Any]]:
+    """The key columns ``(day, dimension, value, extra, by_<BY> …)`` of grouped rows:
+    ``value`` holds one dimension's value, the ``by_`` columns a pair's or more."""
+    first_by = 2 if groups.extra else 1
+
+    def column(place: int) -> list[Any]:
+        return groups.values[place][groups.codes[place]].tolist()  # type: ignore[no-any-return]
+
+    nones = [None] * groups.size
+    by: list[Sequence[Any]] = [nones] * len(BY)
+    value: Sequence[Any] = nones
+    places = [first_by + BY.index(d) for d in dimensions]
+    if len(places) == 1:
+        value = column(places[0])
+    else:
+        for place in places:
+            by[place - first_by] = column(place)
+    extra = column(1) if groups.extra else nones
+    return [column(0), [dimension] * groups.size, value, extra, *by]
 
 
 def _as_date(value: Any) -> date:
@@ -136,54 +273,33 @@ def _as_date(value: Any) -> date:
 #: The slices of pieces (:data:`~.rollup_tables.WEEKLY`, :data:`~.rollup_tables.MONTHLY`)
 #: → the first day of a day's piece.
 PIECE_STARTS: dict[str, Callable[[date], date]] = {WEEKLY: piece_start, MONTHLY: first_of_month}
+#: The spans a slice is summed over, shortest first: a day, a week piece, a month. A week
+#: piece lies in one month (:func:`piece_start`), so a slice by month sums the groups of one
+#: by day or by week piece; one by day sums no other.
+_START_OF_RANK: tuple[Callable[[date], date] | None, ...] = (None, piece_start, first_of_month)
+
+
+def _rank(dimension: str, by_month: bool) -> int:
+    """The span of ``dimension``'s rows (:data:`_START_OF_RANK`): by month with ``by_month``."""
+    if by_month:
+        return 2
+    return _START_OF_RANK.index(PIECE_STARTS.get(dimension))
+
+
+def _piece_start(day: Any, start_of: Callable[[date], date]) -> Any:
+    """The first day of ``day``'s piece, as ``day`` is given (a date, or its ISO text from
+    SQLite)."""
+    start = start_of(_as_date(day))
+    return start.isoformat() if isinstance(day, str) else start
 
 
 def _piece_codes(
-    day_codes: Codes, days: list[Any], start_of: Callable[[date], date]
-) -> tuple[Codes, int]:
+    day_codes: Codes, days: np.ndarray[Any, Any], start_of: Callable[[date], date]
+) -> tuple[Codes, np.ndarray[Any, Any]]:
     """Each row's piece as a code (``start_of``: a day → its piece's first day), from its
-    day's code and the distinct days (a date, or its ISO text from SQLite); and how many
-    pieces."""
-    piece_of, starts = factorize([start_of(_as_date(day)) for day in days])
-    return piece_of[day_codes], len(starts)
-
-
-def _piece_heads(
-    heads: list[tuple[Any, ...]], start_of: Callable[[date], date]
-) -> list[tuple[Any, ...]]:
-    """Group keys read from one row of each piece's group, with the piece's first day as the
-    rows had theirs (a date, or its ISO text from SQLite)."""
-    starts: list[tuple[Any, ...]] = []
-    for head in heads:
-        start = start_of(_as_date(head[0]))
-        starts.append((start.isoformat() if isinstance(head[0], str) else start, *head[1:]))
-    return starts
-
-
-def _heads(
-    rows: Sequence[Sequence[Any]],
-    firsts: Codes,
-    dimension: str,
-    places: Sequence[int],
-    *,
-    first_by: int,
-    extra_at: int | None,
-) -> list[tuple[Any, ...]]:
-    """The key columns ``(day, dimension, value, extra, by_<BY> …)`` of each group, read from
-    one row of it (``firsts``; the day first in every row). ``places``: where the slice's
-    dimensions are in a row (one: its value goes to ``value``; else to the ``by_`` columns),
-    ``first_by``: where ``BY[0]`` is, ``extra_at``: where the extra key is (None: none)."""
-    heads = []
-    for row in map(rows.__getitem__, firsts.tolist()):
-        extra = None if extra_at is None else row[extra_at]
-        if len(places) == 1:
-            heads.append((row[0], dimension, row[places[0]], extra, *NO_COMBINATION))
-            continue
-        by = list(NO_COMBINATION)
-        for place in places:
-            by[place - first_by] = row[place]
-        heads.append((row[0], dimension, None, extra, *by))
-    return heads
+    day's code and the distinct days, and the pieces' first days (as the days are given)."""
+    piece_of, starts = factorize([_piece_start(day, start_of) for day in days.tolist()])
+    return piece_of[day_codes], _objects(starts)
 
 
 #: The ticket populations with a template version: a ticket may have several (``"*v"``).
@@ -199,7 +315,7 @@ def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
 
 def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:
     """The combination rows that count under a template version: those of ``"*"`` with one
-    (at ``place``) and every row of ``"*v"``."""
+    (at ``place``) and every row of ``"*v"`` (:meth:`Coded.with_versions` of coded rows)."""
     return [row for row in rows if row[place] is not None] + versioned
 
 
@@ -217,18 +333,22 @@ def derived_rows(
     """The derived slices of ``kind`` summed from its combination rows, and its pieces
     (:func:`piece_slices`, summed like ``"*"``) from the chunk's whole pieces; for
     the ticket populations the slices with the template version from :func:`with_versions`,
-    the others from ``"*"`` (a ticket once). No database: runs beside the next queries."""
+    the others from ``"*"`` (a ticket once). No database: runs beside the next queries.
+    ``aggregates``: how many aggregate columns end each row."""
+    if not combinations and not versioned:
+        return []
+    rows = [*combinations, *versioned] if versioned else combinations
+    data = code_rows(rows, len(rows[0]) - aggregates)
+    plain = data.first(len(combinations)) if versioned else data
     slices = derived_slices(kind)
     pieces = piece_slices(kind, months=months)
-    paired = month_pair_rows(kind, aggregates, combinations, versioned) if months else []
+    paired = _month_pairs(kind, data, plain, len(combinations)) if months else []
     if kind not in TICKET_KINDS:
-        return derive(combinations, aggregates, [*slices, *pieces]) + paired
+        return derive_coded(plain, [*slices, *pieces]) + paired
     by_version = [s for s in slices if "template_version" in s[1]]
     slices = [s for s in slices if "template_version" not in s[1]]
-    rows = derive(combinations, aggregates, [*slices, *pieces])
-    place = 2 + _VERSION_PLACE
-    versions = with_versions(combinations, versioned, place)
-    return rows + derive(versions, aggregates, by_version) + paired
+    derived = derive_coded(plain, [*slices, *pieces])
+    return derived + derive_coded(data.with_versions(len(combinations)), by_version) + paired
 
 
 def month_pair_rows(
@@ -237,16 +357,25 @@ def month_pair_rows(
     """The pairs by month of ``kind`` (:data:`~.rollup_tables.MONTH_PAIRED`; none for the
     others) summed from every combination row of a month (the ticket populations' pairs with
     the template version from :func:`with_versions`)."""
+    if kind not in MONTH_PAIRED or (not combinations and not versioned):
+        return []
+    rows = [*combinations, *versioned]
+    data = code_rows(rows, len(rows[0]) - aggregates)
+    return _month_pairs(kind, data, data.first(len(combinations)), len(combinations))
+
+
+def _month_pairs(kind: str, data: Coded, plain: Coded, combinations: int) -> list[tuple[Any, ...]]:
+    """:func:`month_pair_rows` of coded rows: ``data`` the ``"*"`` then the ``"*v"`` rows,
+    ``plain`` its first ``combinations`` (the ``"*"`` rows)."""
     if kind not in MONTH_PAIRED:
         return []
     pairs = [(pair_slice(*pair), pair) for pair in MONTH_PAIRS[kind]]
     if kind not in TICKET_KINDS:
-        return derive(combinations, aggregates, pairs, by_month=True)
+        return derive_coded(plain, pairs, by_month=True)
     by_version = [s for s in pairs if "template_version" in s[1]]
-    plain = [s for s in pairs if s not in by_version]
-    versions = with_versions(combinations, versioned, 2 + _VERSION_PLACE)
-    return derive(combinations, aggregates, plain, by_month=True) + derive(
-        versions, aggregates, by_version, by_month=True
+    unversioned = [s for s in pairs if s not in by_version]
+    return derive_coded(plain, unversioned, by_month=True) + derive_coded(
+        data.with_versions(combinations), by_version, by_month=True
     )
 
 
@@ -254,17 +383,18 @@ def duration_table_rows(fetched: dict[str, list[Any]], *, months: bool) -> list[
     """The duration roll-up rows (in the columns' order) of :func:`_read_durations`' facts: per
     slice and value, each duration's count, sum and sorted values (``months``: as
     :func:`piece_slices`). No database."""
+    plain, versioned = fetched["*"], fetched[VERSIONED]
+    if not plain and not versioned:
+        return []
+    data = code_rows([*plain, *versioned], 1 + len(BY), extra=False, dtype=np.float64)
     slices = derived_slices("durations")
     by_version = [s for s in slices if "template_version" in s[1]]
     pieces = piece_slices("durations", months=months)
+    unversioned = [*(s for s in slices if s not in by_version), ("*", BY), *pieces]
     return [
-        *_duration_rows(
-            fetched["*"], [*(s for s in slices if s not in by_version), ("*", BY), *pieces]
-        ),
-        *_duration_rows(
-            with_versions(fetched["*"], fetched[VERSIONED], 1 + _VERSION_PLACE), by_version
-        ),
-        *_duration_rows(fetched[VERSIONED], [(VERSIONED, BY)]),
+        *_duration_rows(data.first(len(plain)), unversioned),
+        *_duration_rows(data.with_versions(len(plain)), by_version),
+        *_duration_rows(data.subset(np.arange(data.size) >= len(plain)), [(VERSIONED, BY)]),
     ]
 
 
@@ -283,7 +413,7 @@ def month_rows(kind: str, weekly: Sequence[Sequence[Any]]) -> list[tuple[Any, ..
     values_at = sums_at + 2 * len(DURATIONS)
     rows: list[tuple[Any, ...]] = []
     for by, members in groups.items():
-        (start,) = _piece_heads([(members[0][0],)], first_of_month)[0]
+        start = _piece_start(members[0][0], first_of_month)
         sums = [sum(int(row[place]) for row in members) for place in range(sums_at, values_at)]
         merged = [
             np.sort(
@@ -296,44 +426,27 @@ def month_rows(kind: str, weekly: Sequence[Sequence[Any]]) -> list[tuple[Any, ..
 
 
 def _duration_rows(
-    fetched: list[Any], slices: Sequence[tuple[str, tuple[str, ...]]]
+    data: Coded, slices: Sequence[tuple[str, tuple[str, ...]]]
 ) -> list[tuple[Any, ...]]:
-    """The duration rows of ``slices`` from SLA facts ``(day, <BY values> …, <durations> …)``."""
-    if not fetched:
+    """The duration rows of ``slices`` from coded SLA facts ``(day, <BY values> …,
+    <durations> …)``: each duration's count and sum, then each one's sorted values."""
+    if not data.size:
         return []
-    columns = list(zip(*fetched, strict=True))
-    keys_read = ("day", *BY)
-    coded = dict(zip(keys_read, map(factorize, columns[: len(keys_read)]), strict=True))
-    seconds = [
-        np.array(columns[len(keys_read) + i], dtype=np.float64) for i in range(len(DURATIONS))
-    ]
     rows: list[tuple[Any, ...]] = []
     for dimension, parts in slices:
-        columns = [(coded[name][0], len(coded[name][1])) for name in ("day", *parts)]
-        if dimension in PIECE_STARTS:
-            columns[0] = _piece_codes(*coded["day"], PIECE_STARTS[dimension])
-        keys, firsts = group_ids(columns)
-        places = [1 + BY.index(name) for name in parts]
-        heads = _heads(fetched, firsts, dimension, places, first_by=1, extra_at=None)
-        if dimension in PIECE_STARTS:
-            heads = _piece_heads(heads, PIECE_STARTS[dimension])
-        stats = [_sorted_values(keys, measured, len(heads)) for measured in seconds]
-        rows += [
-            (*head, *rest)
-            for head, *rest in zip(
-                heads,
-                *(column for n, total, _blobs in stats for column in (n, total)),
-                *(blobs for _n, _total, blobs in stats),
-                strict=True,
-            )
-        ]
+        keys, groups = _group(data, parts, PIECE_STARTS.get(dimension))
+        stats = [_sorted_values(keys, seconds, groups.size) for seconds in data.measures]
+        rows += zip(
+            *_head_columns(groups, dimension, parts),
+            *(column for n, total, _blobs in stats for column in (n, total)),
+            *(blobs for _n, _total, blobs in stats),
+            strict=True,
+        )
     return rows
 
 
 #: Seconds are stored as 32-bit signed integers: this offset makes them sort as unsigned ones.
 _OFFSET = 2**31
-#: The ``by_<dimension>`` values of rows outside the combined and pair slices.
-NO_COMBINATION = (None,) * len(BY)
 
 
 def _sorted_values(
