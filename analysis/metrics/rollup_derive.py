@@ -251,7 +251,7 @@ def _head_columns(
     first_by = 2 if groups.extra else 1
 
     def column(place: int) -> list[Any]:
-        return groups.values[place][groups.codes[place]].tolist()  # type: ignore[no-any-return]
+        return groups.values[place][groups.codes[place]].tolist()
 
     nones = [None] * groups.size
     by: list[Sequence[Any]] = [nones] * len(BY)
