@@ -860,6 +860,46 @@ def test_themes_and_aspects_equal_raw_rows_before_and_after_writes(data, monkeyp
     assert check(whole) > 0
 
 
+def test_the_examples_walk_can_read_the_negative_comments_index(data):
+    """The walk names the label and the empty comment as literals, so the partial index of
+    the commented negative responses serves it: SQLite refuses ``INDEXED BY`` an index
+    whose condition the query does not imply; PostgreSQL, told to avoid other plans, picks
+    it."""
+    generate(data, seed=9, count=60)
+    _comment_everything(random.Random(9))
+    db.session.commit()
+    walks: list[tuple[str, Any]] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, params: Any, *_args: Any) -> None:
+        if statement.startswith("SELECT survey_response.id, survey_response.submitted_at"):
+            walks.append((statement, params))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        themes = top_negative_themes(Scope(start=FIRST_DAY, end=LAST_DAY, timezone=ZONE))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert themes and walks
+    statement, params = walks[0]
+    assert "sentiment_label = 'negative'" in statement and "comment != ''" in statement
+    raw = db.session.connection().connection.dbapi_connection
+    cursor = raw.cursor()
+    if is_postgres():
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+        cursor.execute("EXPLAIN " + statement, params)
+    else:
+        forced = statement.replace(
+            "FROM survey_response",
+            "FROM survey_response INDEXED BY ix_survey_response_negative_comments",
+            1,
+        )
+        cursor.execute("EXPLAIN QUERY PLAN " + forced, params)
+    plan = " ".join(str(row) for row in cursor.fetchall())
+    assert "ix_survey_response_negative_comments" in plan
+    db.session.rollback()
+
+
 def test_a_dashboard_page_reads_each_roll_up_once(app, data, client, auth, make_user):
     """The cards, the breakdown, the trend and the p-chart share the scope's totals and weekly
     sums: one read of each per page (:mod:`survey_app.memo`), and the page is the same."""

@@ -22,6 +22,7 @@ from sqlalchemy import (
     and_,
     exists,
     func,
+    literal,
     or_,
     select,
 )
@@ -192,7 +193,12 @@ def _theme_examples(
     on for months) is looked up by its own mentions, older than where the walk stopped.
     """
     found: dict[str, list[ThemeExample]] = {keyword: [] for keyword in tallies}
-    negative = SurveyResponse.sentiment_label == SentimentLabel.NEGATIVE
+    # The label and the empty comment as literals, not parameters: the planner then proves
+    # the condition of ``ix_survey_response_negative_comments`` and walks it (PostgreSQL's
+    # generic plans and SQLite's never match a partial index on a parameter).
+    negative = SurveyResponse.sentiment_label == _inline(
+        SentimentLabel.NEGATIVE, SurveyResponse.sentiment_label
+    )
     for is_negative in (True, False):
         wanted = {
             keyword: min(
@@ -208,7 +214,7 @@ def _theme_examples(
             *response_conditions(scope),
             label,
             SurveyResponse.comment.is_not(None),
-            SurveyResponse.comment != "",
+            SurveyResponse.comment != _inline("", SurveyResponse.comment),
         ]
         pending, after = _walk_examples(conditions, wanted, found, is_negative)
         for keyword in sorted(pending):
@@ -221,6 +227,11 @@ def _theme_examples(
             ):
                 found[keyword].append(ThemeExample(row.id, row.comment, is_negative))
     return found
+
+
+def _inline(value: Any, column: Any) -> ColumnElement[Any]:
+    """``value`` written into the statement as a literal of ``column``'s type."""
+    return literal(value, column.type, literal_execute=True)
 
 
 def _newest(conditions: Sequence[ColumnElement[bool]], after: tuple[Any, int] | None) -> Any:
