@@ -122,8 +122,9 @@ class Coded:
         return self.subset(np.arange(self.size) < count)
 
     def with_versions(self, plain: int) -> Coded:
-        """The rows that count under a template version (:func:`with_versions`), of rows
-        whose first ``plain`` are ``"*"`` combinations and the rest ``"*v"``'s."""
+        """The rows that count under a template version, of rows whose first ``plain`` are
+        ``"*"`` combinations and the rest ``"*v"``'s: those of ``"*"`` with one (a ticket
+        invited with exactly one) and every row of ``"*v"``."""
         place = (2 if self.extra else 1) + _VERSION_PLACE
         values = self.values[place].tolist()
         none = next((code for code, value in enumerate(values) if value is None), -1)
@@ -313,12 +314,6 @@ def derived_slices(kind: str) -> list[tuple[str, tuple[str, ...]]]:
     return [("", ()), *((d, (d,)) for d in BY), *((pair_slice(*p), p) for p in pairs)]
 
 
-def with_versions(rows: list[Any], versioned: list[Any], place: int) -> list[Any]:
-    """The combination rows that count under a template version: those of ``"*"`` with one
-    (at ``place``) and every row of ``"*v"`` (:meth:`Coded.with_versions` of coded rows)."""
-    return [row for row in rows if row[place] is not None] + versioned
-
-
 def piece_slices(kind: str, *, months: bool) -> list[tuple[str, tuple[str, ...]]]:
     """The pieces of ``kind`` a chunk's combinations sum to: its week pieces, and with
     ``months`` (a chunk of every day of its month) its month piece."""
@@ -332,14 +327,12 @@ def derived_rows(
 ) -> list[tuple[Any, ...]]:
     """The derived slices of ``kind`` summed from its combination rows, and its pieces
     (:func:`piece_slices`, summed like ``"*"``) from the chunk's whole pieces; for
-    the ticket populations the slices with the template version from :func:`with_versions`,
-    the others from ``"*"`` (a ticket once). No database: runs beside the next queries.
-    ``aggregates``: how many aggregate columns end each row."""
+    the ticket populations the slices with the template version from
+    :meth:`Coded.with_versions`, the others from ``"*"`` (a ticket once). No database: runs
+    beside the next queries. ``aggregates``: how many aggregate columns end each row."""
     if not combinations and not versioned:
         return []
-    rows = [*combinations, *versioned] if versioned else combinations
-    data = code_rows(rows, len(rows[0]) - aggregates)
-    plain = data.first(len(combinations)) if versioned else data
+    data, plain = _coded_sources(aggregates, combinations, versioned)
     slices = derived_slices(kind)
     pieces = piece_slices(kind, months=months)
     paired = _month_pairs(kind, data, plain, len(combinations)) if months else []
@@ -356,12 +349,20 @@ def month_pair_rows(
 ) -> list[tuple[Any, ...]]:
     """The pairs by month of ``kind`` (:data:`~.rollup_tables.MONTH_PAIRED`; none for the
     others) summed from every combination row of a month (the ticket populations' pairs with
-    the template version from :func:`with_versions`)."""
+    the template version from :meth:`Coded.with_versions`)."""
     if kind not in MONTH_PAIRED or (not combinations and not versioned):
         return []
-    rows = [*combinations, *versioned]
+    data, plain = _coded_sources(aggregates, combinations, versioned)
+    return _month_pairs(kind, data, plain, len(combinations))
+
+
+def _coded_sources(
+    aggregates: int, combinations: list[Any], versioned: list[Any]
+) -> tuple[Coded, Coded]:
+    """The ``"*"`` then the ``"*v"`` combination rows coded together, and the ``"*"`` ones."""
+    rows = [*combinations, *versioned] if versioned else combinations
     data = code_rows(rows, len(rows[0]) - aggregates)
-    return _month_pairs(kind, data, data.first(len(combinations)), len(combinations))
+    return data, data.first(len(combinations)) if versioned else data
 
 
 def _month_pairs(kind: str, data: Coded, plain: Coded, combinations: int) -> list[tuple[Any, ...]]:

@@ -233,7 +233,9 @@ SLICED_COLUMNS = (
 
 
 #: The condition of ``ix_survey_response_negative_comments`` (see :class:`SurveyResponse`).
-NEGATIVE_COMMENTS = "sentiment_label = 'negative' AND comment IS NOT NULL AND comment <> ''"
+NEGATIVE_COMMENTS = (
+    f"sentiment_label = '{SentimentLabel.NEGATIVE}' AND comment IS NOT NULL AND comment <> ''"
+)
 
 
 class SurveyResponse(Model):
